@@ -1,0 +1,158 @@
+# libtensorgan — GNU Makefile.
+#   make                 build build/libtensorgan.so.0 and build/libtensorgan.a (+ examples)
+#   make test            install missing Debian packages (as root), build, run every test suite
+#   make test SAN=1      the same under ASan + UBSan (CPU backend; objects in build-san/)
+#   make demo            make test, then train mangagan on the bundled faces
+#   make install PREFIX=/usr/local DESTDIR=   /   make uninstall
+#   CUDA=auto|0|1        auto (default): build the CUDA backend when nvcc is found
+#   CUDA_ARCH="..."      nvcc -gencode flags (default: sm_80 sm_86 sm_89 sm_90 + compute_90 PTX)
+
+VERSION      := 0.1.0
+SOVERSION    := 0
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+BINDIR       ?= $(PREFIX)/bin
+DATADIR      ?= $(PREFIX)/share/tensorgan
+CC           ?= cc
+CUDA_HOME    ?= /usr/local/cuda
+NVCC         ?= $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc; })
+CUDA         ?= auto
+SAN          ?= 0
+
+ifeq ($(SAN),1)
+  BUILD      ?= build-san
+  CUDA       := 0
+  SANFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+  OPT        ?= -O1 -g
+else
+  BUILD      ?= build
+  SANFLAGS   :=
+  OPT        ?= -O3 -g
+endif
+
+ifeq ($(CUDA),auto)
+  WITH_CUDA  := $(if $(NVCC),1,0)
+else
+  WITH_CUDA  := $(CUDA)
+endif
+
+CUDA_ARCH    ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
+                -gencode arch=compute_89,code=sm_89 -gencode arch=compute_90,code=sm_90 \
+                -gencode arch=compute_90,code=compute_90
+
+WARN         := -Wall -Wextra -Wshadow -Wno-unused-parameter
+CFLAGS_ALL   := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -fopenmp -fPIC \
+                -fvisibility=hidden -Iinclude -Ilib $(SANFLAGS) $(CFLAGS)
+LIBS_PRIV    := -fopenmp -lm -ldl -lpthread
+
+LIB_SRC      := $(wildcard lib/*.c lib/cpu/*.c)
+LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
+CU_SRC       := $(wildcard cuda/*.cu)
+ifeq ($(WITH_CUDA),1)
+  CFLAGS_ALL += -DTG_WITH_CUDA
+  LIB_OBJ    += $(patsubst %.cu,$(BUILD)/%.o,$(CU_SRC))
+  CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
+  PC_CUDA    := -L$(CUDA_HOME)/lib64 -lcublas -lcudart
+endif
+NVFLAGS      := -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Ilib \
+                -DTG_WITH_CUDA -MMD -MP
+
+SONAME       := libtensorgan.so.$(SOVERSION)
+SHLIB        := $(BUILD)/libtensorgan.so.$(VERSION)
+STLIB        := $(BUILD)/libtensorgan.a
+PCFILE       := $(BUILD)/pkgconfig/tensorgan.pc
+
+TEST_SRC     := $(wildcard tests/test_*.c)
+TEST_BIN     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+TEST_HELPERS := $(BUILD)/tests/testutil.o
+
+DEBIAN_PKGS  := libopenblas-dev libpng-dev libjpeg-dev libcmocka-dev pkg-config liblzma-dev
+
+.PHONY: all lib test check deps demo install uninstall clean examples
+all: lib examples
+
+lib: $(SHLIB) $(STLIB) $(PCFILE)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c $< -o $@
+
+$(SHLIB): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(SANFLAGS) -o $@ $^ $(CUDA_LIBS) $(LIBS_PRIV) $(LDFLAGS)
+	ln -sf libtensorgan.so.$(VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/libtensorgan.so
+
+$(STLIB): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+# The in-tree .pc points at this checkout, so examples build exactly as outside programs do.
+$(PCFILE): pkgconfig/tensorgan.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@LIBDIR@|$(CURDIR)/$(BUILD)|' \
+	    -e 's|@INCLUDEDIR@|$(CURDIR)/include|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(PC_CUDA) $(LIBS_PRIV)|' $< > $@
+
+# ---- tests ----------------------------------------------------------------------------------
+$(BUILD)/tests/%: tests/%.c $(STLIB) $(TEST_HELPERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -o $@ $< $(TEST_HELPERS) $(STLIB) -lcmocka $(CUDA_LIBS) $(LIBS_PRIV)
+
+$(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+test check: deps
+	@$(MAKE) --no-print-directory lib-and-tests
+	@BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
+
+.PHONY: lib-and-tests
+lib-and-tests: lib $(TEST_BIN) examples
+
+# ---- examples (built through pkg-config, like a user's program) ----------------------------
+EXAMPLES     := $(BUILD)/examples/train_xor
+examples: $(EXAMPLES)
+$(BUILD)/examples/train_xor: examples/train_xor.c $(SHLIB) $(PCFILE)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -o $@ $< $$(PKG_CONFIG_PATH=$(BUILD)/pkgconfig pkg-config --cflags --libs tensorgan) \
+	    -Wl,-rpath,$(CURDIR)/$(BUILD) $(SANFLAGS)
+
+# ---- Debian packages ------------------------------------------------------------------------
+deps:
+	@missing=""; for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deps: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "deps: missing Debian packages. Run:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+
+# ---- install --------------------------------------------------------------------------------
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 644 include/tensorgan.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf libtensorgan.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtensorgan.so
+	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(PC_CUDA) $(LIBS_PRIV)|' \
+	    pkgconfig/tensorgan.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/tensorgan.h $(DESTDIR)$(LIBDIR)/libtensorgan.so* \
+	      $(DESTDIR)$(LIBDIR)/libtensorgan.a $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan.pc
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(TEST_BIN:=.d)

@@ -1,0 +1,313 @@
+/*
+ * tensorgan.h — the one public header of libtensorgan.
+ *
+ * libtensorgan is a small deep-learning library in C: float32 tensors on the CPU or a CUDA GPU,
+ * eager autograd on a tape, convolutional layers, BatchNorm, Adam/SGD with per-module freeze
+ * flags, and safetensors checkpoints. This header is the manual: every declaration says what it
+ * takes, who owns the result and what happens on failure.
+ *
+ * Conventions
+ *   - Functions return tg_status (TG_OK == 0) or a pointer that is NULL on failure; either way
+ *     tg_last_error() then holds a message naming the function and the shapes involved.
+ *   - Ops (tg_conv2d, tg_add, ...) given a NULL input return NULL and keep the first message, so a
+ *     forward pass can be chained and checked once at the end.
+ *   - Leaf tensors (tg_tensor_new) belong to the caller. Op results, and the gradients of op
+ *     results, belong to the context's tape and stay valid until tg_ctx_clear_tape().
+ *   - Free functions accept NULL. The library never prints and never exits on a caller's mistake.
+ *   - Layouts are PyTorch's: images NCHW, Conv2D weight [Cout,Cin,kh,kw], ConvTranspose2D weight
+ *     [Cin,Cout,kh,kw], Dense weight [out,in].
+ */
+#ifndef TENSORGAN_H
+#define TENSORGAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define TG_API
+#elif defined(__GNUC__)
+#define TG_API __attribute__((visibility("default")))
+#else
+#define TG_API
+#endif
+
+#define TG_VERSION_MAJOR 0
+#define TG_VERSION_MINOR 1
+#define TG_VERSION_PATCH 0
+#define TG_MAX_DIMS 4
+
+/* ---------------------------------------------------------------------------------------------
+ * Status, errors, logging
+ * ------------------------------------------------------------------------------------------- */
+typedef enum {
+    TG_OK = 0,
+    TG_ERR_INVALID = 1,    /* an argument is invalid (NULL, out of range, wrong mode) */
+    TG_ERR_SHAPE = 2,      /* tensor shapes do not fit the operation */
+    TG_ERR_NOMEM = 3,      /* host or device allocation failed */
+    TG_ERR_DEVICE = 4,     /* CUDA/cuBLAS failure, no GPU, or tensors on different contexts */
+    TG_ERR_IO = 5,         /* a file could not be opened, read or written */
+    TG_ERR_FORMAT = 6,     /* a file is malformed, truncated, or does not match what is expected */
+    TG_ERR_UNSUPPORTED = 7 /* the library was built without the requested feature */
+} tg_status;
+
+typedef enum { TG_CPU = 0, TG_CUDA = 1 } tg_device;
+
+typedef struct tg_ctx tg_ctx;
+typedef struct tg_tensor tg_tensor;
+typedef struct tg_module tg_module;
+typedef struct tg_optim tg_optim;
+typedef struct tg_state tg_state;
+
+/* Message for the last failure on this thread ("" if none). Valid until the next failure. */
+TG_API const char *tg_last_error(void);
+/* Short name of a status code, e.g. "TG_ERR_SHAPE". */
+TG_API const char *tg_status_str(tg_status s);
+/* Library version as "MAJOR.MINOR.PATCH". */
+TG_API const char *tg_version(void);
+
+typedef enum { TG_LOG_INFO = 0, TG_LOG_WARN = 1 } tg_log_level;
+/* Receives warnings (e.g. "no fast BLAS found"). NULL (the default) drops them. Process-wide. */
+typedef void (*tg_log_fn)(tg_log_level level, const char *msg, void *user);
+TG_API void tg_set_log_callback(tg_log_fn fn, void *user);
+
+/* ---------------------------------------------------------------------------------------------
+ * Context: one device, one tape, one arena, one RNG stream. Contexts are independent; a CPU and a
+ * CUDA context can live in one process. A context is not thread-safe: use one per thread.
+ * ------------------------------------------------------------------------------------------- */
+
+/* NULL + message on failure (no GPU, built without CUDA, no memory). */
+TG_API tg_ctx *tg_ctx_new(tg_device device, uint64_t seed);
+/* Frees the tape and the arena. Leaf tensors, modules and optimizers must be freed first. */
+TG_API void tg_ctx_free(tg_ctx *ctx);
+TG_API tg_device tg_ctx_device(const tg_ctx *ctx);
+/* Frees every op result and op-result gradient; rewinds the arena (keeps its memory for reuse). */
+TG_API void tg_ctx_clear_tape(tg_ctx *ctx);
+/* Grad mode (on by default). Off: ops record nothing (sampling, evaluation). Returns old mode. */
+TG_API bool tg_ctx_set_grad_enabled(tg_ctx *ctx, bool enabled);
+TG_API bool tg_ctx_grad_enabled(const tg_ctx *ctx);
+/* Blocks until all queued device work is done (no-op on the CPU). */
+TG_API tg_status tg_ctx_sync(tg_ctx *ctx);
+/* The RNG: counter-based (Philox4x32-10) keyed by (seed, stream), drawing at an offset that every
+ * random fill advances. The same seed/stream/offset draws the same numbers on CPU and CUDA. */
+TG_API void tg_ctx_rng_get(const tg_ctx *ctx, uint64_t *seed, uint64_t *offset);
+TG_API void tg_ctx_rng_set(tg_ctx *ctx, uint64_t seed, uint64_t offset);
+/* Allow TF32 tensor cores for CUDA GEMMs (off by default; ignored on the CPU). */
+TG_API void tg_ctx_set_tf32(tg_ctx *ctx, bool allow);
+
+typedef struct {
+    size_t arena_bytes;      /* device (or host, on the CPU) memory held by the op-result arena */
+    size_t arena_peak_bytes; /* most of it ever in use at once */
+    size_t workspace_bytes;  /* scratch buffer for im2col and friends */
+    size_t arena_chunk_allocs; /* how many times the arena asked the system for memory */
+    size_t tape_nodes;       /* nodes currently on the tape */
+} tg_ctx_stats;
+TG_API void tg_ctx_stats_get(const tg_ctx *ctx, tg_ctx_stats *out);
+
+/* Which GEMM library the CPU backend uses and which kernel it selected, e.g.
+ * "OpenBLAS 0.3.21 (core SkylakeX, chosen by libtensorgan)". Loads the BLAS if needed. */
+TG_API const char *tg_blas_info(void);
+/* Number of CUDA devices visible (0 without a GPU or in a build without CUDA). */
+TG_API int tg_cuda_device_count(void);
+/* true when this build contains the CUDA backend. */
+TG_API bool tg_built_with_cuda(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tensors: float32, contiguous, row-major, 1 to 4 dimensions.
+ * ------------------------------------------------------------------------------------------- */
+
+/* A zeroed leaf tensor on ctx's device. The caller owns it (tg_tensor_free). NULL on failure. */
+TG_API tg_tensor *tg_tensor_new(tg_ctx *ctx, int ndim, const int64_t *shape);
+/* Convenience: 1-4 dims given as arguments; pass 0 for unused trailing dims. */
+TG_API tg_tensor *tg_tensor_new4(tg_ctx *ctx, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
+/* Frees a leaf and its gradient. NULL-safe. Op results are freed by tg_ctx_clear_tape (a call
+ * here on an op result is ignored). */
+TG_API void tg_tensor_free(tg_tensor *t);
+TG_API tg_ctx *tg_tensor_ctx(const tg_tensor *t);
+TG_API int tg_tensor_ndim(const tg_tensor *t);
+/* Size of axis (negative counts from the end); -1 for a bad axis. */
+TG_API int64_t tg_tensor_dim(const tg_tensor *t, int axis);
+TG_API int64_t tg_tensor_numel(const tg_tensor *t);
+/* Copies n floats from host memory into t; n must equal numel. */
+TG_API tg_status tg_tensor_write(tg_tensor *t, const float *src, int64_t n);
+/* Copies t into host memory; n must equal numel. Waits for pending device work. */
+TG_API tg_status tg_tensor_read(const tg_tensor *t, float *dst, int64_t n);
+/* Copies src's values into dst (same numel, same context). */
+TG_API tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src);
+TG_API tg_status tg_tensor_fill(tg_tensor *t, float value);
+/* Draws from the context's RNG (advances its offset by numel). */
+TG_API tg_status tg_tensor_fill_normal(tg_tensor *t, float mean, float std);
+TG_API tg_status tg_tensor_fill_uniform(tg_tensor *t, float lo, float hi);
+/* Reads the single element of a one-element tensor (e.g. a loss). NAN + message on failure. */
+TG_API float tg_tensor_item(const tg_tensor *t);
+/* Only meaningful on leaves: whether backward computes a gradient for t. */
+TG_API void tg_tensor_set_requires_grad(tg_tensor *t, bool on);
+TG_API bool tg_tensor_requires_grad(const tg_tensor *t);
+/* t's gradient, or NULL until a backward pass reached t (and again after tg_optim_zero_grad /
+ * tg_tensor_zero_grad, which, like PyTorch's set_to_none, drop it). Owned by t (leaves) or by
+ * the tape (op results). */
+TG_API const tg_tensor *tg_tensor_grad(const tg_tensor *t);
+TG_API void tg_tensor_zero_grad(tg_tensor *t);
+
+/* ---------------------------------------------------------------------------------------------
+ * Ops. The result is owned by the tape. NULL input -> NULL output, first message kept.
+ * Each matches the torch.nn.functional function of the same name.
+ * ------------------------------------------------------------------------------------------- */
+
+/* x [N,Cin,H,W], w [Cout,Cin,kh,kw], b [Cout] or NULL -> [N,Cout,Ho,Wo],
+ * Ho = (H + 2*pad - kh)/stride + 1. */
+TG_API tg_tensor *tg_conv2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, int stride,
+                            int pad);
+/* x [N,Cin,H,W], w [Cin,Cout,kh,kw], b [Cout] or NULL -> [N,Cout,Ho,Wo],
+ * Ho = (H-1)*stride - 2*pad + kh (output_padding 0). */
+TG_API tg_tensor *tg_conv_transpose2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b,
+                                      int stride, int pad);
+/* x [N,in], w [out,in], b [out] or NULL -> [N,out]. */
+TG_API tg_tensor *tg_linear(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b);
+/* x [N,C] or [N,C,H,W]. training: normalize with the batch's biased variance and, when
+ * running_mean/var are given, update them (running_var with the unbiased variance; momentum is
+ * the weight of the new value). Not training: normalize with the running statistics (required).
+ * gamma/beta [C] may be NULL (no affine). */
+TG_API tg_tensor *tg_batch_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
+                                tg_tensor *running_mean, tg_tensor *running_var, bool training,
+                                float momentum, float eps);
+TG_API tg_tensor *tg_leaky_relu(tg_ctx *ctx, tg_tensor *x, float slope);
+TG_API tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *x);
+TG_API tg_tensor *tg_tanh(tg_ctx *ctx, tg_tensor *x);
+TG_API tg_tensor *tg_sigmoid(tg_ctx *ctx, tg_tensor *x);
+/* Elementwise, same shapes. */
+TG_API tg_tensor *tg_add(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_sub(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);
+TG_API tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *x, float s);
+/* Sum / mean of all elements -> shape [1]. */
+TG_API tg_tensor *tg_sum(tg_ctx *ctx, tg_tensor *x);
+TG_API tg_tensor *tg_mean(tg_ctx *ctx, tg_tensor *x);
+/* Same data, new shape (same numel; one dim may be -1). No copy. */
+TG_API tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape);
+/* [N, ...] -> [N, rest]. */
+TG_API tg_tensor *tg_flatten(tg_ctx *ctx, tg_tensor *x);
+/* mean(max(x,0) - x*t + log(1+exp(-|x|))): stable for any logit. Same shapes; result [1]. */
+TG_API tg_tensor *tg_bce_with_logits(tg_ctx *ctx, tg_tensor *logits, tg_tensor *targets);
+/* mean((a-b)^2), result [1]. */
+TG_API tg_tensor *tg_mse_loss(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);
+
+/* Seeds d(loss)=1 and runs the tape backwards; gradients accumulate (+=) into every tensor that
+ * requires one. loss must have exactly one element. */
+TG_API tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss);
+/* Same, seeding d(y) = dy (same shape as y), like torch.autograd.backward(y, dy). */
+TG_API tg_status tg_backward_with(tg_ctx *ctx, tg_tensor *y, const tg_tensor *dy);
+
+/* ---------------------------------------------------------------------------------------------
+ * Modules. A module owns its parameters and buffers. Parameter order and names are fixed and
+ * PyTorch-like: conv/dense "weight", "bias"; batch norm "weight", "bias" (+ buffers
+ * "running_mean", "running_var"); in a sequential, the child's index prefixes ("0.weight").
+ * ------------------------------------------------------------------------------------------- */
+/* Weights start with PyTorch's default init (kaiming-uniform(a=sqrt 5), bias U(+-1/sqrt(fan_in)))
+ * drawn from the context's RNG. */
+TG_API tg_module *tg_layer_conv2d(tg_ctx *ctx, int in_ch, int out_ch, int kernel, int stride,
+                                  int pad, bool bias);
+TG_API tg_module *tg_layer_conv_transpose2d(tg_ctx *ctx, int in_ch, int out_ch, int kernel,
+                                            int stride, int pad, bool bias);
+TG_API tg_module *tg_layer_dense(tg_ctx *ctx, int in_features, int out_features, bool bias);
+/* gamma 1, beta 0, running mean 0, running var 1. momentum: weight of the new value (PyTorch
+ * 0.1; Keras' momentum m corresponds to 1-m here). */
+TG_API tg_module *tg_layer_batch_norm(tg_ctx *ctx, int channels, float momentum, float eps);
+TG_API tg_module *tg_layer_leaky_relu(tg_ctx *ctx, float slope);
+TG_API tg_module *tg_layer_relu(tg_ctx *ctx);
+TG_API tg_module *tg_layer_tanh(tg_ctx *ctx);
+TG_API tg_module *tg_layer_sigmoid(tg_ctx *ctx);
+TG_API tg_module *tg_layer_flatten(tg_ctx *ctx);
+/* [N, numel/N] -> [N, c, h, w] (e.g. noise vector to a 1x1 map). */
+TG_API tg_module *tg_layer_reshape(tg_ctx *ctx, int c, int h, int w);
+TG_API tg_module *tg_sequential(tg_ctx *ctx);
+/* seq owns layer from now on (also on failure, where layer is freed). */
+TG_API tg_status tg_sequential_add(tg_module *seq, tg_module *layer);
+TG_API int tg_sequential_len(const tg_module *seq);
+/* The i-th child of a sequential (NULL when out of range); owned by seq. */
+TG_API tg_module *tg_sequential_get(tg_module *seq, int i);
+TG_API tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x);
+/* Writes up to max trainable tensors into out (may be NULL when max is 0), in the fixed order;
+ * returns the total count. Tensors stay owned by the module. */
+TG_API int tg_module_params(tg_module *m, tg_tensor **out, int max);
+/* Named state: parameters and buffers ("running_mean", "running_var"), in order. names[i] point
+ * into the module and live as long as it does. Returns the total count. */
+TG_API int tg_module_state(tg_module *m, const char **names, tg_tensor **out, int max);
+/* Frozen: parameters stop requiring gradients (no weight gradients, optimizers skip them with no
+ * state change) and BatchNorm running statistics stop moving; gradients still flow through to
+ * the module's input. Recursive for a sequential. */
+TG_API void tg_module_set_frozen(tg_module *m, bool frozen);
+TG_API bool tg_module_frozen(const tg_module *m);
+/* Training (default) vs evaluation mode: BatchNorm uses batch vs running statistics. Recursive. */
+TG_API void tg_module_set_training(tg_module *m, bool training);
+TG_API void tg_module_free(tg_module *m);
+
+/* Initializers (draw from the tensor's context RNG). fan_in/fan_out follow PyTorch's
+ * _calculate_fan_in_and_fan_out (dim 1 * receptive field, dim 0 * receptive field). */
+TG_API tg_status tg_init_normal(tg_tensor *t, float mean, float std);
+TG_API tg_status tg_init_glorot_uniform(tg_tensor *t);
+/* Keras' Glorot for a ConvTranspose2D weight [Cin,Cout,kh,kw] uses fan_in=Cout*k*k, fan_out=Cin*k*k
+ * — the same pair as PyTorch's, so tg_init_glorot_uniform covers it. */
+TG_API tg_status tg_init_zeros(tg_tensor *t);
+/* Applies an init to every layer of a module: conv/dense weights with `weights`, biases zero,
+ * batch norm gamma normal(1, bn_std) (bn_std 0 -> ones) and beta zero. */
+typedef enum { TG_INIT_DEFAULT = 0, TG_INIT_GLOROT_UNIFORM = 1, TG_INIT_NORMAL = 2 } tg_init_kind;
+TG_API tg_status tg_module_init(tg_module *m, tg_init_kind weights, float std, float bn_std);
+
+/* ---------------------------------------------------------------------------------------------
+ * Optimizers. They keep pointers to the parameter tensors (which must outlive them).
+ * A parameter that does not require a gradient (frozen) or has none since the last zero_grad is
+ * skipped with no state change (its own step count included).
+ * ------------------------------------------------------------------------------------------- */
+/* torch.optim.Adam: p -= lr * mhat / (sqrt(vhat) + eps), per-parameter step counts. */
+TG_API tg_optim *tg_adam(tg_ctx *ctx, tg_tensor **params, int n, float lr, float beta1,
+                         float beta2, float eps);
+typedef enum {
+    TG_ADAM_EPS_PYTORCH = 0, /* eps added to sqrt(v_hat)   (torch.optim.Adam) */
+    TG_ADAM_EPS_KERAS = 1    /* eps added to sqrt(v)       (Keras 2.x Adam: lr_t*m/(sqrt(v)+eps)) */
+} tg_adam_eps_mode;
+TG_API tg_status tg_adam_set_eps_mode(tg_optim *opt, tg_adam_eps_mode mode);
+/* torch.optim.SGD with momentum (dampening 0, no nesterov). momentum 0 = plain SGD. */
+TG_API tg_optim *tg_sgd(tg_ctx *ctx, tg_tensor **params, int n, float lr, float momentum);
+TG_API tg_status tg_optim_step(tg_optim *opt);
+/* Drops every parameter's gradient (see tg_tensor_grad). */
+TG_API void tg_optim_zero_grad(tg_optim *opt);
+TG_API void tg_optim_set_lr(tg_optim *opt, float lr);
+TG_API float tg_optim_lr(const tg_optim *opt);
+TG_API void tg_optim_free(tg_optim *opt);
+
+/* ---------------------------------------------------------------------------------------------
+ * Checkpoints: safetensors files (https://huggingface.co/docs/safetensors). A tg_state is a list
+ * of named tensors (borrowed, not owned) plus string metadata. Saving writes a temporary file,
+ * flushes it and renames it over the target, so a crash never leaves a half-written file.
+ * Loading checks every name, dtype, shape and offset and fails with a clear message, leaving the
+ * tensors untouched, if anything is missing, extra-but-required or malformed.
+ * ------------------------------------------------------------------------------------------- */
+TG_API tg_state *tg_state_new(void);
+TG_API void tg_state_free(tg_state *s);
+/* Registers t under name (copied). */
+TG_API tg_status tg_state_add(tg_state *s, const char *name, tg_tensor *t);
+/* Registers a module's named state under prefix ("" or e.g. "main." ). */
+TG_API tg_status tg_state_add_module(tg_state *s, const char *prefix, tg_module *m);
+/* Registers an optimizer's moments ("<prefix>N.exp_avg" ...) and its step counts (metadata). */
+TG_API tg_status tg_state_add_optim(tg_state *s, const char *prefix, tg_optim *opt);
+TG_API tg_status tg_state_set_meta(tg_state *s, const char *key, const char *value);
+/* NULL when absent. After a load, holds the file's metadata. */
+TG_API const char *tg_state_get_meta(const tg_state *s, const char *key);
+TG_API tg_status tg_state_save(tg_state *s, const char *path);
+/* Fills every registered tensor from the file. A tensor in the file but not registered is
+ * ignored unless strict. Nothing is modified unless the whole file checks out. */
+TG_API tg_status tg_state_load(tg_state *s, const char *path, bool strict);
+
+/* Shorthands for one module under an empty prefix. */
+TG_API tg_status tg_module_save(tg_module *m, const char *path);
+TG_API tg_status tg_module_load(tg_module *m, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TENSORGAN_H */

@@ -1,0 +1,36 @@
+/*
+ * activation.c — tg_leaky_relu, tg_relu, tg_tanh, tg_sigmoid (torch.nn.functional semantics).
+ * One op body for all four; the per-element math is tg_unary_fwd1/bwd1 in tg_math.h.
+ */
+#include "internal.h"
+
+static void unary_backward(tg_ctx *ctx, tg_node *nd) {
+    tg_tensor *x = nd->in[0], *y = nd->out;
+    float *dx = tg_grad_of(ctx, x);
+    if (dx)
+        ctx->be->unary_bwd(ctx, nd->p.un.op, nd->p.un.a, x->data, y->data, y->grad->data, dx,
+                           x->numel);
+}
+
+static tg_tensor *unary(tg_ctx *ctx, tg_tensor *x, int op, float a, const char *fn) {
+    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
+    tg_tensor *y = tg_result(ctx, x->ndim, x->shape, fn);
+    if (!y) return NULL;
+    ctx->be->unary_fwd(ctx, op, a, x->data, y->data, x->numel);
+    if (tg_needs_grad(ctx, &x, 1)) {
+        tg_node *nd = tg_record(ctx, unary_backward, y, &x, 1, fn);
+        if (!nd) return NULL;
+        nd->p.un.op = op;
+        nd->p.un.a = a;
+    }
+    return y;
+}
+
+tg_tensor *tg_leaky_relu(tg_ctx *ctx, tg_tensor *x, float slope) {
+    return unary(ctx, x, TG_UN_LEAKY_RELU, slope, "tg_leaky_relu");
+}
+tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *x) { return unary(ctx, x, TG_UN_RELU, 0.0f, "tg_relu"); }
+tg_tensor *tg_tanh(tg_ctx *ctx, tg_tensor *x) { return unary(ctx, x, TG_UN_TANH, 0.0f, "tg_tanh"); }
+tg_tensor *tg_sigmoid(tg_ctx *ctx, tg_tensor *x) {
+    return unary(ctx, x, TG_UN_SIGMOID, 0.0f, "tg_sigmoid");
+}

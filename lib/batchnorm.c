@@ -1,0 +1,92 @@
+/*
+ * batchnorm.c — tg_batch_norm, matching torch.nn.functional.batch_norm: training mode normalizes
+ * with the batch's biased variance and (when running buffers are given) moves them with
+ * `momentum` as the new value's weight, using the unbiased variance for running_var. Evaluation
+ * mode normalizes with the running statistics.
+ */
+#include "internal.h"
+
+#define SHP(t, b) tg_shape_str((t), (b), sizeof(b))
+
+static void bn_backward(tg_ctx *ctx, tg_node *nd) {
+    tg_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2];
+    const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
+    float *dx = tg_grad_of(ctx, x);
+    float *dg = gamma ? tg_grad_of(ctx, gamma) : NULL;
+    float *db = beta ? tg_grad_of(ctx, beta) : NULL;
+    if (!dx && !dg && !db) return;
+    ctx->be->bn_bwd(ctx, x->data, nd->out->grad->data, N, C, P, gamma ? gamma->data : NULL,
+                    nd->saved[0]->data, nd->saved[1]->data, nd->p.bn.training, dx, dg, db);
+}
+
+static bool vec_ok(tg_ctx *ctx, tg_tensor *v, int64_t C, const char *fn, const char *what) {
+    if (!v) return true;
+    if (!tg_check_in(ctx, v, fn, what)) return false;
+    if (v->ndim != 1 || v->shape[0] != C) {
+        char b[64];
+        tg_fail(TG_ERR_SHAPE, fn, "%s %s must be [%lld]", what, SHP(v, b), (long long)C);
+        return false;
+    }
+    return true;
+}
+
+tg_tensor *tg_batch_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
+                         tg_tensor *running_mean, tg_tensor *running_var, bool training,
+                         float momentum, float eps) {
+    static const char *fn = "tg_batch_norm";
+    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
+    char bx[64];
+    if (x->ndim != 2 && x->ndim != 4) {
+        tg_fail(TG_ERR_SHAPE, fn, "x %s must be [N,C] or [N,C,H,W]", SHP(x, bx));
+        return NULL;
+    }
+    const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
+    if (!vec_ok(ctx, gamma, C, fn, "gamma") || !vec_ok(ctx, beta, C, fn, "beta") ||
+        !vec_ok(ctx, running_mean, C, fn, "running_mean") ||
+        !vec_ok(ctx, running_var, C, fn, "running_var"))
+        return NULL;
+    if (!running_mean != !running_var) {
+        tg_fail(TG_ERR_INVALID, fn, "give both running_mean and running_var, or neither");
+        return NULL;
+    }
+    if (!training && !running_mean) {
+        tg_fail(TG_ERR_INVALID, fn, "evaluation mode needs running_mean and running_var");
+        return NULL;
+    }
+    if (training && N * P < 2) {
+        tg_fail(TG_ERR_SHAPE, fn, "x %s: training needs more than one value per channel",
+                SHP(x, bx));
+        return NULL;
+    }
+    if (!(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f)) {
+        tg_fail(TG_ERR_INVALID, fn, "eps %g must be > 0 and momentum %g in [0,1]", eps, momentum);
+        return NULL;
+    }
+    int64_t cs[1] = {C};
+    tg_tensor *y = tg_result(ctx, x->ndim, x->shape, fn);
+    tg_tensor *mean = y ? tg_result(ctx, 1, cs, fn) : NULL;
+    tg_tensor *invstd = mean ? tg_result(ctx, 1, cs, fn) : NULL;
+    if (!invstd) return NULL;
+    const struct tg_backend_ops *be = ctx->be;
+    const float *g = gamma ? gamma->data : NULL, *b = beta ? beta->data : NULL;
+    if (training) {
+        be->bn_fwd_train(ctx, x->data, N, C, P, g, b, eps, momentum,
+                         running_mean ? running_mean->data : NULL,
+                         running_var ? running_var->data : NULL, mean->data, invstd->data,
+                         y->data);
+    } else {
+        be->copy(ctx, mean->data, running_mean->data, C);
+        be->bn_invstd(ctx, running_var->data, C, eps, invstd->data);
+        be->bn_fwd_apply(ctx, x->data, N, C, P, mean->data, invstd->data, g, b, y->data);
+    }
+    tg_tensor *in[3] = {x, gamma, beta};
+    if (tg_needs_grad(ctx, in, 3)) {
+        tg_node *nd = tg_record(ctx, bn_backward, y, in, 3, fn);
+        if (!nd) return NULL;
+        nd->saved[0] = mean;
+        nd->saved[1] = invstd;
+        nd->p.bn.training = training;
+        nd->p.bn.eps = eps;
+    }
+    return y;
+}

@@ -1,0 +1,418 @@
+/*
+ * backend_cpu.c — the CPU backend: CBLAS sgemm for GEMMs (lib/cpu/blas.c loads it), OpenMP loops
+ * for everything else. Per-element math comes from tg_math.h, shared with the CUDA kernels.
+ * Reductions accumulate in double, so results do not depend on the thread count.
+ */
+#include "../internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PAR_MIN 16384 /* below this many elements a loop runs on one thread */
+
+static tg_status cpu_init(tg_ctx *ctx) {
+    (void)ctx;
+    return TG_OK;
+}
+static void cpu_shutdown(tg_ctx *ctx) { (void)ctx; }
+
+static void *cpu_alloc(tg_ctx *ctx, size_t bytes) {
+    (void)ctx;
+    bytes = (bytes + 63) & ~(size_t)63;
+    return aligned_alloc(64, bytes ? bytes : 64);
+}
+static void cpu_release(tg_ctx *ctx, void *p) {
+    (void)ctx;
+    free(p);
+}
+static tg_status cpu_sync(tg_ctx *ctx) {
+    (void)ctx;
+    return TG_OK;
+}
+static tg_status cpu_memcpy(tg_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    (void)ctx;
+    memcpy(dst, src, bytes);
+    return TG_OK;
+}
+static void cpu_copy(tg_ctx *ctx, float *dst, const float *src, int64_t n) {
+    (void)ctx;
+    memcpy(dst, src, (size_t)n * sizeof(float));
+}
+static void cpu_fill(tg_ctx *ctx, float *x, int64_t n, float v) {
+    (void)ctx;
+    if (v == 0.0f) {
+        memset(x, 0, (size_t)n * sizeof(float));
+        return;
+    }
+#pragma omp parallel for simd if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) x[i] = v;
+}
+
+/* Fallback when no CBLAS library can be loaded: correct, cache-blocked, not fast. */
+static void naive_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                       float *C, int64_t ldc) {
+#pragma omp parallel for if (M * N * K > PAR_MIN)
+    for (int64_t i = 0; i < M; i++) {
+        float *c = C + i * ldc;
+        for (int64_t j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+        for (int64_t k = 0; k < K; k++) {
+            float a = alpha * (ta ? A[k * lda + i] : A[i * lda + k]);
+            if (a == 0.0f) continue;
+            if (!tb) {
+                const float *b = B + k * ldb;
+                for (int64_t j = 0; j < N; j++) c[j] += a * b[j];
+            } else {
+                for (int64_t j = 0; j < N; j++) c[j] += a * B[j * ldb + k];
+            }
+        }
+    }
+}
+
+static void cpu_gemm(tg_ctx *ctx, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                     int64_t ldc) {
+    (void)ctx;
+    tg_sgemm_fn f = tg_blas_sgemm();
+    if (f)
+        f(101 /* CblasRowMajor */, ta ? 112 : 111, tb ? 112 : 111, (int)M, (int)N, (int)K, alpha,
+          A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+    else
+        naive_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void cpu_im2col(tg_ctx *ctx, const float *x, int N, int C, int H, int W, int kh, int kw,
+                       int stride, int pad, int Ho, int Wo, float *col) {
+    (void)ctx;
+    const int64_t P = (int64_t)Ho * Wo, NP = (int64_t)N * P, K = (int64_t)C * kh * kw;
+#pragma omp parallel for collapse(2) if (K * NP > PAR_MIN)
+    for (int64_t r = 0; r < K; r++) {
+        for (int n = 0; n < N; n++) {
+            const int j = (int)(r % kw), i = (int)((r / kw) % kh);
+            const int64_t c = r / ((int64_t)kw * kh);
+            const float *xp = x + ((int64_t)n * C + c) * H * W;
+            float *dst = col + r * NP + (int64_t)n * P;
+            for (int oh = 0; oh < Ho; oh++) {
+                const int h = oh * stride - pad + i;
+                float *d = dst + (int64_t)oh * Wo;
+                if (h < 0 || h >= H) {
+                    memset(d, 0, sizeof(float) * (size_t)Wo);
+                    continue;
+                }
+                const float *xr = xp + (int64_t)h * W;
+                for (int ow = 0; ow < Wo; ow++) {
+                    const int w = ow * stride - pad + j;
+                    d[ow] = (w >= 0 && w < W) ? xr[w] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+static void cpu_col2im(tg_ctx *ctx, const float *col, int N, int C, int H, int W, int kh, int kw,
+                       int stride, int pad, int Ho, int Wo, float *x, int acc) {
+    (void)ctx;
+    const int64_t P = (int64_t)Ho * Wo, NP = (int64_t)N * P;
+    /* each (n, c) plane of x receives from its own rows and columns only: no races */
+#pragma omp parallel for collapse(2) if ((int64_t)N * C * H * W > PAR_MIN / 4)
+    for (int n = 0; n < N; n++) {
+        for (int c = 0; c < C; c++) {
+            float *xp = x + ((int64_t)n * C + c) * H * W;
+            if (!acc) memset(xp, 0, sizeof(float) * (size_t)H * W);
+            for (int i = 0; i < kh; i++) {
+                for (int j = 0; j < kw; j++) {
+                    const int64_t r = ((int64_t)c * kh + i) * kw + j;
+                    const float *src = col + r * NP + (int64_t)n * P;
+                    for (int oh = 0; oh < Ho; oh++) {
+                        const int h = oh * stride - pad + i;
+                        if (h < 0 || h >= H) continue;
+                        float *xr = xp + (int64_t)h * W;
+                        const float *s = src + (int64_t)oh * Wo;
+                        for (int ow = 0; ow < Wo; ow++) {
+                            const int w = ow * stride - pad + j;
+                            if (w >= 0 && w < W) xr[w] += s[ow];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+static void cpu_nc_to_cn(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
+                         float *dst) {
+    (void)ctx;
+#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t n = 0; n < N; n++)
+            memcpy(dst + c * N * P + n * P, src + (n * C + c) * P, sizeof(float) * (size_t)P);
+}
+
+static void cpu_cn_to_nc(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
+                         const float *bias, float *dst, int acc) {
+    (void)ctx;
+#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t c = 0; c < C; c++) {
+            const float *s = src + c * N * P + n * P;
+            float *d = dst + (n * C + c) * P;
+            const float b = bias ? bias[c] : 0.0f;
+            if (acc)
+                for (int64_t p = 0; p < P; p++) d[p] += s[p] + b;
+            else
+                for (int64_t p = 0; p < P; p++) d[p] = s[p] + b;
+        }
+    }
+}
+
+static void cpu_bias_add(tg_ctx *ctx, float *y, const float *b, int64_t N, int64_t C, int64_t P) {
+    (void)ctx;
+#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            float *d = y + (n * C + c) * P;
+            const float bc = b[c];
+            for (int64_t p = 0; p < P; p++) d[p] += bc;
+        }
+}
+
+static void cpu_channel_sum(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                            float *out, int acc) {
+    (void)ctx;
+#pragma omp parallel for if (N * C * P > PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        double s = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *xp = x + (n * C + c) * P;
+            for (int64_t p = 0; p < P; p++) s += xp[p];
+        }
+        out[c] = (float)(acc ? out[c] + s : s);
+    }
+}
+
+static void cpu_unary_fwd(tg_ctx *ctx, int op, float a, const float *x, float *y, int64_t n) {
+    (void)ctx;
+#pragma omp parallel for simd if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = tg_unary_fwd1(op, a, x[i]);
+}
+
+static void cpu_unary_bwd(tg_ctx *ctx, int op, float a, const float *x, const float *y,
+                          const float *dy, float *dx, int64_t n) {
+    (void)ctx;
+#pragma omp parallel for simd if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) dx[i] += tg_unary_bwd1(op, a, x[i], y[i], dy[i]);
+}
+
+static void cpu_axpby(tg_ctx *ctx, int64_t n, float a, const float *x, float b, float *y) {
+    (void)ctx;
+#pragma omp parallel for simd if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = a * x[i] + (b == 0.0f ? 0.0f : b * y[i]);
+}
+
+static void cpu_mul(tg_ctx *ctx, int64_t n, const float *a, const float *b, float *out, int acc) {
+    (void)ctx;
+#pragma omp parallel for simd if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) out[i] = (acc ? out[i] : 0.0f) + a[i] * b[i];
+}
+
+static void cpu_sum(tg_ctx *ctx, const float *x, int64_t n, float scale, float *out) {
+    (void)ctx;
+    double s = 0.0;
+#pragma omp parallel for reduction(+ : s) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) s += x[i];
+    out[0] = (float)(s * scale);
+}
+
+static void cpu_fill_scalar(tg_ctx *ctx, float *x, int64_t n, const float *s, float scale,
+                            int acc) {
+    (void)ctx;
+    const float v = s[0] * scale;
+#pragma omp parallel for simd if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) x[i] = (acc ? x[i] : 0.0f) + v;
+}
+
+static void cpu_bn_fwd_apply(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                             const float *mean, const float *invstd, const float *gamma,
+                             const float *beta, float *y) {
+    (void)ctx;
+#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            const float m = mean[c], is = invstd[c];
+            const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+            const float *xp = x + (n * C + c) * P;
+            float *yp = y + (n * C + c) * P;
+            for (int64_t p = 0; p < P; p++) yp[p] = tg_bn_fwd1(xp[p], m, is, g, b);
+        }
+}
+
+static void cpu_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                             const float *gamma, const float *beta, float eps, float momentum,
+                             float *running_mean, float *running_var, float *mean, float *invstd,
+                             float *y) {
+    const double M = (double)N * (double)P;
+#pragma omp parallel for if (N * C * P > PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        double s = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *xp = x + (n * C + c) * P;
+            for (int64_t p = 0; p < P; p++) s += xp[p];
+        }
+        const double mu = s / M;
+        double ss = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *xp = x + (n * C + c) * P;
+            for (int64_t p = 0; p < P; p++) {
+                const double d = xp[p] - mu;
+                ss += d * d;
+            }
+        }
+        const double var = ss / M;
+        mean[c] = (float)mu;
+        invstd[c] = (float)(1.0 / sqrt(var + (double)eps));
+        if (running_mean) {
+            const double unbiased = M > 1.0 ? ss / (M - 1.0) : var;
+            running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mu);
+            running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+        }
+    }
+    cpu_bn_fwd_apply(ctx, x, N, C, P, mean, invstd, gamma, beta, y);
+}
+
+static void cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float *invstd) {
+    (void)ctx;
+    for (int64_t c = 0; c < C; c++) invstd[c] = (float)(1.0 / sqrt((double)var[c] + eps));
+}
+
+static void cpu_bn_bwd(tg_ctx *ctx, const float *x, const float *dy, int64_t N, int64_t C,
+                       int64_t P, const float *gamma, const float *mean, const float *invstd,
+                       int training, float *dx, float *dgamma, float *dbeta) {
+    (void)ctx;
+    const float inv_m = 1.0f / (float)(N * P);
+#pragma omp parallel for if (N * C * P > PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *xp = x + (n * C + c) * P, *dp = dy + (n * C + c) * P;
+            for (int64_t p = 0; p < P; p++) {
+                sdy += dp[p];
+                sdyx += (double)dp[p] * ((xp[p] - mu) * is);
+            }
+        }
+        if (dgamma) dgamma[c] += (float)sdyx;
+        if (dbeta) dbeta[c] += (float)sdy;
+        if (!dx) continue;
+        for (int64_t n = 0; n < N; n++) {
+            const float *xp = x + (n * C + c) * P, *dp = dy + (n * C + c) * P;
+            float *dxp = dx + (n * C + c) * P;
+            if (training)
+                for (int64_t p = 0; p < P; p++)
+                    dxp[p] += tg_bn_bwd1(dp[p], xp[p], mu, is, g, (float)sdy, (float)sdyx, inv_m);
+            else
+                for (int64_t p = 0; p < P; p++) dxp[p] += dp[p] * g * is;
+        }
+    }
+}
+
+static void cpu_bce_fwd(tg_ctx *ctx, const float *x, const float *t, int64_t n, float *out) {
+    (void)ctx;
+    double s = 0.0;
+#pragma omp parallel for reduction(+ : s) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) s += tg_bce1(x[i], t[i]);
+    out[0] = (float)(s / (double)n);
+}
+
+static void cpu_bce_bwd(tg_ctx *ctx, const float *x, const float *t, const float *dl, int64_t n,
+                        float *dx, float *dt) {
+    (void)ctx;
+    const float k = dl[0] / (float)n;
+    for (int64_t i = 0; i < n; i++) {
+        if (dx) dx[i] += k * tg_bce_dx1(x[i], t[i]);
+        if (dt) dt[i] += -k * x[i];
+    }
+}
+
+static tg_status cpu_adam(tg_ctx *ctx, const tg_adam_item *items, int count,
+                          const tg_adam_hyper *h) {
+    (void)ctx;
+    for (int k = 0; k < count; k++) {
+        const tg_adam_item *it = &items[k];
+        tg_adam_hyper hk = *h;
+        hk.bc1 = it->bc1;
+        hk.bc2 = it->bc2;
+#pragma omp parallel for if (it->n > PAR_MIN)
+        for (int64_t i = 0; i < it->n; i++) tg_adam1(&it->p[i], it->g[i], &it->m[i], &it->v[i], &hk);
+    }
+    return TG_OK;
+}
+
+static tg_status cpu_sgd(tg_ctx *ctx, const tg_sgd_item *items, int count, float lr,
+                         float momentum) {
+    (void)ctx;
+    for (int k = 0; k < count; k++) {
+        const tg_sgd_item *it = &items[k];
+#pragma omp parallel for if (it->n > PAR_MIN)
+        for (int64_t i = 0; i < it->n; i++)
+            tg_sgd1(&it->p[i], it->g[i], it->buf ? &it->buf[i] : NULL, lr, momentum, it->first);
+    }
+    return TG_OK;
+}
+
+static void cpu_rng_uniform(tg_ctx *ctx, float *x, int64_t n, uint64_t seed, uint32_t stream,
+                            uint64_t offset, float lo, float hi) {
+    (void)ctx;
+#pragma omp parallel for if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) x[i] = tg_rng_uniform1(seed, stream, offset + (uint64_t)i, lo, hi);
+}
+
+static void cpu_rng_normal(tg_ctx *ctx, float *x, int64_t n, uint64_t seed, uint32_t stream,
+                           uint64_t offset, float mean, float std) {
+    (void)ctx;
+#pragma omp parallel for if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        x[i] = tg_rng_normal1(seed, stream, offset + (uint64_t)i, mean, std);
+}
+
+static tg_status cpu_check(tg_ctx *ctx, const char *what) {
+    (void)ctx;
+    (void)what;
+    return TG_OK;
+}
+
+const struct tg_backend_ops tg_cpu_backend = {
+    .name = "cpu",
+    .init = cpu_init,
+    .shutdown = cpu_shutdown,
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .sync = cpu_sync,
+    .to_device = cpu_memcpy,
+    .to_host = cpu_memcpy,
+    .copy = cpu_copy,
+    .fill = cpu_fill,
+    .gemm = cpu_gemm,
+    .im2col = cpu_im2col,
+    .col2im = cpu_col2im,
+    .nc_to_cn = cpu_nc_to_cn,
+    .cn_to_nc = cpu_cn_to_nc,
+    .bias_add = cpu_bias_add,
+    .channel_sum = cpu_channel_sum,
+    .unary_fwd = cpu_unary_fwd,
+    .unary_bwd = cpu_unary_bwd,
+    .axpby = cpu_axpby,
+    .mul = cpu_mul,
+    .sum = cpu_sum,
+    .fill_scalar = cpu_fill_scalar,
+    .bn_fwd_train = cpu_bn_fwd_train,
+    .bn_fwd_apply = cpu_bn_fwd_apply,
+    .bn_invstd = cpu_bn_invstd,
+    .bn_bwd = cpu_bn_bwd,
+    .bce_fwd = cpu_bce_fwd,
+    .bce_bwd = cpu_bce_bwd,
+    .adam = cpu_adam,
+    .sgd = cpu_sgd,
+    .rng_uniform = cpu_rng_uniform,
+    .rng_normal = cpu_rng_normal,
+    .check = cpu_check,
+};

@@ -1,0 +1,166 @@
+/*
+ * elementwise.c — tg_add, tg_sub, tg_mul, tg_scale, tg_sum, tg_mean, tg_reshape, tg_flatten.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+#define SHP(t, b) tg_shape_str((t), (b), sizeof(b))
+
+static bool same_shape(const tg_tensor *a, const tg_tensor *b) {
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+enum { BIN_ADD, BIN_SUB, BIN_MUL };
+
+static void binary_backward(tg_ctx *ctx, tg_node *nd) {
+    tg_tensor *a = nd->in[0], *b = nd->in[1], *y = nd->out;
+    const float *dy = y->grad->data;
+    const int64_t n = y->numel;
+    const int op = nd->p.un.op;
+    float *da = tg_grad_of(ctx, a);
+    if (da) {
+        if (op == BIN_MUL)
+            ctx->be->mul(ctx, n, dy, b->data, da, 1);
+        else
+            ctx->be->axpby(ctx, n, 1.0f, dy, 1.0f, da);
+    }
+    /* a second pointer to the same tensor picks up its second contribution here */
+    float *db = tg_grad_of(ctx, b);
+    if (db) {
+        if (op == BIN_MUL)
+            ctx->be->mul(ctx, n, dy, a->data, db, 1);
+        else
+            ctx->be->axpby(ctx, n, op == BIN_SUB ? -1.0f : 1.0f, dy, 1.0f, db);
+    }
+}
+
+static tg_tensor *binary(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, int op, const char *fn) {
+    if (!tg_check_in(ctx, a, fn, "a") || !tg_check_in(ctx, b, fn, "b")) return NULL;
+    if (!same_shape(a, b)) {
+        char ba[64], bb[64];
+        tg_fail(TG_ERR_SHAPE, fn, "shapes %s and %s differ", SHP(a, ba), SHP(b, bb));
+        return NULL;
+    }
+    tg_tensor *y = tg_result(ctx, a->ndim, a->shape, fn);
+    if (!y) return NULL;
+    const struct tg_backend_ops *be = ctx->be;
+    if (op == BIN_MUL) {
+        be->mul(ctx, a->numel, a->data, b->data, y->data, 0);
+    } else {
+        be->copy(ctx, y->data, a->data, a->numel);
+        be->axpby(ctx, a->numel, op == BIN_SUB ? -1.0f : 1.0f, b->data, 1.0f, y->data);
+    }
+    tg_tensor *in[2] = {a, b};
+    if (tg_needs_grad(ctx, in, 2)) {
+        tg_node *nd = tg_record(ctx, binary_backward, y, in, 2, fn);
+        if (!nd) return NULL;
+        nd->p.un.op = op;
+    }
+    return y;
+}
+
+tg_tensor *tg_add(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return binary(ctx, a, b, BIN_ADD, "tg_add"); }
+tg_tensor *tg_sub(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return binary(ctx, a, b, BIN_SUB, "tg_sub"); }
+tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return binary(ctx, a, b, BIN_MUL, "tg_mul"); }
+
+static void scale_backward(tg_ctx *ctx, tg_node *nd) {
+    float *dx = tg_grad_of(ctx, nd->in[0]);
+    if (dx) ctx->be->axpby(ctx, nd->out->numel, nd->p.scale.s, nd->out->grad->data, 1.0f, dx);
+}
+
+tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *x, float s) {
+    static const char *fn = "tg_scale";
+    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
+    tg_tensor *y = tg_result(ctx, x->ndim, x->shape, fn);
+    if (!y) return NULL;
+    ctx->be->axpby(ctx, x->numel, s, x->data, 0.0f, y->data);
+    if (tg_needs_grad(ctx, &x, 1)) {
+        tg_node *nd = tg_record(ctx, scale_backward, y, &x, 1, fn);
+        if (!nd) return NULL;
+        nd->p.scale.s = s;
+    }
+    return y;
+}
+
+/* sum and mean: y = s * sum(x); dx += s * dy[0] */
+static void reduce_backward(tg_ctx *ctx, tg_node *nd) {
+    float *dx = tg_grad_of(ctx, nd->in[0]);
+    if (dx) ctx->be->fill_scalar(ctx, dx, nd->in[0]->numel, nd->out->grad->data, nd->p.scale.s, 1);
+}
+
+static tg_tensor *reduce(tg_ctx *ctx, tg_tensor *x, bool mean, const char *fn) {
+    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
+    int64_t one = 1;
+    tg_tensor *y = tg_result(ctx, 1, &one, fn);
+    if (!y) return NULL;
+    const float s = mean ? 1.0f / (float)x->numel : 1.0f;
+    ctx->be->sum(ctx, x->data, x->numel, s, y->data);
+    if (tg_needs_grad(ctx, &x, 1)) {
+        tg_node *nd = tg_record(ctx, reduce_backward, y, &x, 1, fn);
+        if (!nd) return NULL;
+        nd->p.scale.s = s;
+    }
+    return y;
+}
+
+tg_tensor *tg_sum(tg_ctx *ctx, tg_tensor *x) { return reduce(ctx, x, false, "tg_sum"); }
+tg_tensor *tg_mean(tg_ctx *ctx, tg_tensor *x) { return reduce(ctx, x, true, "tg_mean"); }
+
+static void reshape_backward(tg_ctx *ctx, tg_node *nd) {
+    float *dx = tg_grad_of(ctx, nd->in[0]);
+    if (dx) ctx->be->axpby(ctx, nd->out->numel, 1.0f, nd->out->grad->data, 1.0f, dx);
+}
+
+tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape) {
+    static const char *fn = "tg_reshape";
+    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
+    if (ndim < 1 || ndim > TG_MAX_DIMS || !shape) {
+        tg_fail(TG_ERR_SHAPE, fn, "ndim %d outside 1..%d (or shape NULL)", ndim, TG_MAX_DIMS);
+        return NULL;
+    }
+    int64_t s[TG_MAX_DIMS], known = 1;
+    int infer = -1;
+    for (int i = 0; i < ndim; i++) {
+        s[i] = shape[i];
+        if (s[i] == -1 && infer < 0) {
+            infer = i;
+        } else if (s[i] <= 0) {
+            tg_fail(TG_ERR_SHAPE, fn, "dimension %d is %lld", i, (long long)s[i]);
+            return NULL;
+        } else {
+            known *= s[i];
+        }
+    }
+    if (infer >= 0) s[infer] = known > 0 && x->numel % known == 0 ? x->numel / known : -1;
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n = s[i] > 0 ? n * s[i] : -1;
+    if (n != x->numel) {
+        char b[64];
+        tg_fail(TG_ERR_SHAPE, fn, "cannot view %s (%lld elements) with %d dims of product %lld",
+                SHP(x, b), (long long)x->numel, ndim, (long long)n);
+        return NULL;
+    }
+    tg_tensor *y = tg_arena_alloc(ctx, &ctx->meta, sizeof *y);
+    if (!y) {
+        tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+        return NULL;
+    }
+    memset(y, 0, sizeof *y);
+    y->ctx = ctx;
+    y->ndim = ndim;
+    memcpy(y->shape, s, sizeof(int64_t) * (size_t)ndim);
+    y->numel = n;
+    y->data = x->data; /* a view: no copy */
+    if (tg_needs_grad(ctx, &x, 1) && !tg_record(ctx, reshape_backward, y, &x, 1, fn)) return NULL;
+    return y;
+}
+
+tg_tensor *tg_flatten(tg_ctx *ctx, tg_tensor *x) {
+    if (!tg_check_in(ctx, x, "tg_flatten", "x")) return NULL;
+    int64_t s[2] = {x->shape[0], x->numel / x->shape[0]};
+    return tg_reshape(ctx, x, 2, s);
+}

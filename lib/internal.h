@@ -1,0 +1,218 @@
+/*
+ * internal.h — what the library's own files share: the structs behind the public handles, the
+ * arena, the tape, the backend table (struct tg_backend_ops) and error helpers.
+ * Nothing here is installed. Backends implement the table in lib/cpu/ and cuda/.
+ */
+#ifndef TG_INTERNAL_H
+#define TG_INTERNAL_H
+
+#include "tensorgan.h"
+#include "tg_math.h"
+
+#include <stdarg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TG_INTERNAL __attribute__((visibility("hidden")))
+
+/* ---- errors ------------------------------------------------------------------------------- */
+/* Sets the thread's message ("func: ...") and returns code. */
+TG_INTERNAL tg_status tg_fail(tg_status code, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+TG_INTERNAL void tg_log(tg_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* "[2,3,4]" into buf */
+TG_INTERNAL const char *tg_shape_str(const tg_tensor *t, char *buf, size_t n);
+
+/* ---- memory arena --------------------------------------------------------------------------
+ * Bump allocation in big chunks of backend memory; rewinding keeps the chunks, so a repeated
+ * training step allocates nothing after the first. */
+typedef struct tg_chunk {
+    struct tg_chunk *next;
+    char *base;
+    size_t size, used;
+} tg_chunk;
+
+typedef struct {
+    tg_chunk *head, *cur;
+    size_t total, in_use, peak;
+    size_t chunk_allocs;
+    int on_device; /* chunks come from the backend (device memory) vs malloc */
+} tg_arena;
+
+TG_INTERNAL void *tg_arena_alloc(tg_ctx *ctx, tg_arena *a, size_t bytes);
+TG_INTERNAL void tg_arena_rewind(tg_arena *a);
+TG_INTERNAL void tg_arena_release(tg_ctx *ctx, tg_arena *a);
+
+/* ---- tensors ------------------------------------------------------------------------------ */
+struct tg_tensor {
+    tg_ctx *ctx;
+    int ndim;
+    int64_t shape[TG_MAX_DIMS];
+    int64_t numel;
+    float *data;       /* host memory on a CPU context, device memory on a CUDA one */
+    tg_tensor *grad;   /* gradient (same shape), or NULL */
+    bool grad_valid;   /* grad holds values written since the last zero_grad */
+    bool requires_grad;
+    bool is_leaf;      /* created by tg_tensor_new, owned by the caller */
+};
+
+/* ---- tape --------------------------------------------------------------------------------- */
+typedef struct tg_node tg_node;
+typedef void (*tg_backward_fn)(tg_ctx *ctx, tg_node *node);
+
+#define TG_NODE_MAX_IN 5
+struct tg_node {
+    tg_backward_fn backward;
+    tg_tensor *in[TG_NODE_MAX_IN];
+    tg_tensor *out;
+    tg_tensor *saved[3];
+    union {
+        struct { int stride, pad; } conv;
+        struct { int op; float a; } un;
+        struct { float s; } scale;
+        struct { float eps; int training; } bn;
+    } p;
+};
+
+/* ---- backend ------------------------------------------------------------------------------
+ * Primitives every backend implements. Pointers are device pointers of that backend. Shapes in
+ * int64 element counts. "acc" arguments: 0 overwrite, 1 add into the destination. */
+typedef struct {
+    float *p; const float *g; float *m; float *v; int64_t n; float bc1, bc2;
+} tg_adam_item;
+typedef struct {
+    float *p; const float *g; float *buf; int64_t n; int first;
+} tg_sgd_item;
+
+struct tg_backend_ops {
+    const char *name;
+    tg_status (*init)(tg_ctx *ctx);
+    void (*shutdown)(tg_ctx *ctx);
+    void *(*alloc)(tg_ctx *ctx, size_t bytes);
+    void (*release)(tg_ctx *ctx, void *p);
+    tg_status (*sync)(tg_ctx *ctx);
+    tg_status (*to_device)(tg_ctx *ctx, void *dst, const void *src, size_t bytes);
+    tg_status (*to_host)(tg_ctx *ctx, void *dst, const void *src, size_t bytes);
+    void (*copy)(tg_ctx *ctx, float *dst, const float *src, int64_t n);
+    void (*fill)(tg_ctx *ctx, float *x, int64_t n, float v);
+    /* row-major C[M,N] = alpha * op(A) op(B) + beta * C */
+    void (*gemm)(tg_ctx *ctx, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                 int64_t ldc);
+    /* x [N,C,H,W] -> col [C*kh*kw, N*Ho*Wo] */
+    void (*im2col)(tg_ctx *ctx, const float *x, int N, int C, int H, int W, int kh, int kw,
+                   int stride, int pad, int Ho, int Wo, float *col);
+    /* x (acc? +=: =) scatter-add of col [C*kh*kw, N*Ho*Wo] into [N,C,H,W] */
+    void (*col2im)(tg_ctx *ctx, const float *col, int N, int C, int H, int W, int kh, int kw,
+                   int stride, int pad, int Ho, int Wo, float *x, int acc);
+    /* dst[c, n*P+p] = src[n,c,p] */
+    void (*nc_to_cn)(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P, float *dst);
+    /* dst[n,c,p] (acc? +=: =) src[c, n*P+p] + (bias? bias[c]: 0) */
+    void (*cn_to_nc)(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
+                     const float *bias, float *dst, int acc);
+    /* y[n,c,p] += b[c] */
+    void (*bias_add)(tg_ctx *ctx, float *y, const float *b, int64_t N, int64_t C, int64_t P);
+    /* out[c] (acc? +=: =) sum over n,p of x[n,c,p] */
+    void (*channel_sum)(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P, float *out,
+                        int acc);
+    void (*unary_fwd)(tg_ctx *ctx, int op, float a, const float *x, float *y, int64_t n);
+    /* dx += f'(x,y) * dy */
+    void (*unary_bwd)(tg_ctx *ctx, int op, float a, const float *x, const float *y,
+                      const float *dy, float *dx, int64_t n);
+    /* y = a*x + b*y */
+    void (*axpby)(tg_ctx *ctx, int64_t n, float a, const float *x, float b, float *y);
+    /* out (acc? +=: =) a*b elementwise */
+    void (*mul)(tg_ctx *ctx, int64_t n, const float *a, const float *b, float *out, int acc);
+    /* out[0] = scale * sum(x) */
+    void (*sum)(tg_ctx *ctx, const float *x, int64_t n, float scale, float *out);
+    /* x[i] (acc? +=: =) s[0] * scale, s a one-element device buffer */
+    void (*fill_scalar)(tg_ctx *ctx, float *x, int64_t n, const float *s, float scale, int acc);
+    /* training-mode BatchNorm over x [N,C,P]: writes mean/invstd [C] and y; when running_mean
+     * is not NULL, updates running stats with momentum (unbiased variance). */
+    void (*bn_fwd_train)(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                         const float *gamma, const float *beta, float eps, float momentum,
+                         float *running_mean, float *running_var, float *mean, float *invstd,
+                         float *y);
+    /* y = bn with given mean/invstd [C] (eval mode uses invstd from running_var) */
+    void (*bn_fwd_apply)(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                         const float *mean, const float *invstd, const float *gamma,
+                         const float *beta, float *y);
+    /* invstd[c] = 1/sqrt(var[c] + eps) */
+    void (*bn_invstd)(tg_ctx *ctx, const float *var, int64_t C, float eps, float *invstd);
+    /* dgamma += sum(dy*xhat), dbeta += sum(dy), dx += (training? full formula : dy*gamma*invstd).
+     * Any output pointer may be NULL. */
+    void (*bn_bwd)(tg_ctx *ctx, const float *x, const float *dy, int64_t N, int64_t C, int64_t P,
+                   const float *gamma, const float *mean, const float *invstd, int training,
+                   float *dx, float *dgamma, float *dbeta);
+    /* out[0] = mean bce */
+    void (*bce_fwd)(tg_ctx *ctx, const float *x, const float *t, int64_t n, float *out);
+    /* dx += dl[0]/n * (sigmoid(x)-t); dt += dl[0]/n * (-x); either may be NULL */
+    void (*bce_bwd)(tg_ctx *ctx, const float *x, const float *t, const float *dl, int64_t n,
+                    float *dx, float *dt);
+    tg_status (*adam)(tg_ctx *ctx, const tg_adam_item *items, int count, const tg_adam_hyper *h);
+    tg_status (*sgd)(tg_ctx *ctx, const tg_sgd_item *items, int count, float lr, float momentum);
+    void (*rng_uniform)(tg_ctx *ctx, float *x, int64_t n, uint64_t seed, uint32_t stream,
+                        uint64_t offset, float lo, float hi);
+    void (*rng_normal)(tg_ctx *ctx, float *x, int64_t n, uint64_t seed, uint32_t stream,
+                       uint64_t offset, float mean, float std);
+    /* first error the backend met since the last call (asynchronous launches), then cleared */
+    tg_status (*check)(tg_ctx *ctx, const char *what);
+};
+
+TG_INTERNAL extern const struct tg_backend_ops tg_cpu_backend;
+#ifdef TG_WITH_CUDA
+TG_INTERNAL extern const struct tg_backend_ops tg_cuda_backend;
+#endif
+
+/* ---- context ------------------------------------------------------------------------------ */
+struct tg_ctx {
+    tg_device device;
+    const struct tg_backend_ops *be;
+    void *be_state;        /* backend's own (CUDA stream, cuBLAS handle, ...) */
+    tg_arena data;         /* op-result values and gradients (backend memory) */
+    tg_arena meta;         /* tensor headers of op results (host memory) */
+    tg_node *nodes;
+    size_t n_nodes, cap_nodes;
+    float *ws;             /* workspace for im2col etc. (backend memory) */
+    size_t ws_bytes;
+    bool grad_enabled;
+    bool tf32;
+    uint64_t seed, rng_offset;
+    uint32_t rng_stream;
+};
+
+/* ---- op helpers (lib/tensor.c, lib/tape.c) ------------------------------------------------ */
+/* An op result on the tape (values uninitialised). */
+TG_INTERNAL tg_tensor *tg_result(tg_ctx *ctx, int ndim, const int64_t *shape, const char *func);
+/* Validate an op input: non-NULL, belongs to ctx. NULL input keeps the earlier message. */
+TG_INTERNAL bool tg_check_in(tg_ctx *ctx, const tg_tensor *t, const char *func, const char *what);
+/* Whether an op whose inputs are `in` records a node, and marks out->requires_grad. */
+TG_INTERNAL bool tg_needs_grad(tg_ctx *ctx, tg_tensor *const *in, int n);
+/* Appends a node (NULL on allocation failure, message set). */
+TG_INTERNAL tg_node *tg_record(tg_ctx *ctx, tg_backward_fn fn, tg_tensor *out, tg_tensor *const *in,
+                               int n_in, const char *func);
+/* The gradient buffer of t to accumulate into, zeroed on first use; NULL when t needs none. */
+TG_INTERNAL float *tg_grad_of(tg_ctx *ctx, tg_tensor *t);
+/* Workspace of at least bytes (grows; contents not kept across calls). */
+TG_INTERNAL float *tg_workspace(tg_ctx *ctx, size_t bytes);
+/* Advances the RNG and returns the offset to draw from. */
+TG_INTERNAL uint64_t tg_rng_take(tg_ctx *ctx, int64_t n);
+
+/* ---- BLAS loader (lib/cpu/blas.c) --------------------------------------------------------- */
+typedef void (*tg_sgemm_fn)(int order, int ta, int tb, int M, int N, int K, float alpha,
+                            const float *A, int lda, const float *B, int ldb, float beta,
+                            float *C, int ldc);
+TG_INTERNAL tg_sgemm_fn tg_blas_sgemm(void);
+
+/* ---- modules and optimizers shared with io ------------------------------------------------ */
+TG_INTERNAL int tg_optim_state(tg_optim *opt, char names[][64], tg_tensor **out, int max,
+                               int64_t **steps);
+TG_INTERNAL int tg_optim_count(const tg_optim *opt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TG_INTERNAL_H */

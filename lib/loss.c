@@ -1,0 +1,38 @@
+/*
+ * loss.c — tg_bce_with_logits (torch.nn.functional.binary_cross_entropy_with_logits, mean
+ * reduction, stable for any logit) and tg_mse_loss (mean reduction).
+ */
+#include "internal.h"
+
+#define SHP(t, b) tg_shape_str((t), (b), sizeof(b))
+
+static void bce_backward(tg_ctx *ctx, tg_node *nd) {
+    tg_tensor *x = nd->in[0], *t = nd->in[1];
+    float *dx = tg_grad_of(ctx, x), *dt = tg_grad_of(ctx, t);
+    if (dx || dt)
+        ctx->be->bce_bwd(ctx, x->data, t->data, nd->out->grad->data, x->numel, dx, dt);
+}
+
+tg_tensor *tg_bce_with_logits(tg_ctx *ctx, tg_tensor *logits, tg_tensor *targets) {
+    static const char *fn = "tg_bce_with_logits";
+    if (!tg_check_in(ctx, logits, fn, "logits") || !tg_check_in(ctx, targets, fn, "targets"))
+        return NULL;
+    if (logits->numel != targets->numel || logits->ndim != targets->ndim) {
+        char a[64], b[64];
+        tg_fail(TG_ERR_SHAPE, fn, "logits %s and targets %s must have the same shape",
+                SHP(logits, a), SHP(targets, b));
+        return NULL;
+    }
+    int64_t one = 1;
+    tg_tensor *y = tg_result(ctx, 1, &one, fn);
+    if (!y) return NULL;
+    ctx->be->bce_fwd(ctx, logits->data, targets->data, logits->numel, y->data);
+    tg_tensor *in[2] = {logits, targets};
+    if (tg_needs_grad(ctx, in, 2) && !tg_record(ctx, bce_backward, y, in, 2, fn)) return NULL;
+    return y;
+}
+
+tg_tensor *tg_mse_loss(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) {
+    tg_tensor *d = tg_sub(ctx, a, b);
+    return tg_mean(ctx, tg_mul(ctx, d, d));
+}

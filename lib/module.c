@@ -1,0 +1,385 @@
+/*
+ * module.c — layers (conv, conv-transpose, dense, batch norm, activations, flatten, reshape) and
+ * the sequential container; freeze and training flags; parameter and state enumeration with
+ * PyTorch-style names; initializers.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { M_CONV, M_CONVT, M_DENSE, M_BN, M_ACT, M_FLATTEN, M_RESHAPE, M_SEQ } mkind;
+
+struct tg_module {
+    tg_ctx *ctx;
+    mkind kind;
+    bool training, frozen;
+    int stride, pad;           /* conv */
+    int act;                   /* activation op (TG_UN_*) */
+    float slope;               /* leaky relu */
+    float momentum, eps;       /* batch norm */
+    int64_t rs[3];             /* reshape target c,h,w */
+    tg_tensor *weight, *bias;  /* conv/dense weight+bias; batch norm gamma+beta */
+    tg_tensor *running_mean, *running_var;
+    tg_module **child;
+    int n_child, cap_child;
+    char (*names)[96];         /* filled by tg_module_state */
+    int n_names;
+};
+
+static tg_module *mod_new(tg_ctx *ctx, mkind kind, const char *fn) {
+    if (!ctx) {
+        tg_fail(TG_ERR_INVALID, fn, "ctx is NULL");
+        return NULL;
+    }
+    tg_module *m = calloc(1, sizeof *m);
+    if (!m) {
+        tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+        return NULL;
+    }
+    m->ctx = ctx;
+    m->kind = kind;
+    m->training = true;
+    return m;
+}
+
+static tg_tensor *param(tg_ctx *ctx, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+    int64_t s[4] = {d0, d1, d2, d3};
+    tg_tensor *t = tg_tensor_new(ctx, ndim, s);
+    if (t) t->requires_grad = true;
+    return t;
+}
+
+/* PyTorch's default: weight kaiming_uniform(a=sqrt(5)) == U(+-1/sqrt(fan_in)), bias the same. */
+static tg_status default_init(tg_module *m) {
+    tg_tensor *w = m->weight;
+    int64_t rf = w->ndim == 4 ? w->shape[2] * w->shape[3] : 1;
+    float bound = 1.0f / sqrtf((float)(w->shape[1] * rf));
+    tg_status s = tg_tensor_fill_uniform(w, -bound, bound);
+    if (!s && m->bias) s = tg_tensor_fill_uniform(m->bias, -bound, bound);
+    return s;
+}
+
+static tg_module *conv_like(tg_ctx *ctx, mkind kind, int in_ch, int out_ch, int kernel,
+                            int stride, int pad, bool bias, const char *fn) {
+    if (in_ch < 1 || out_ch < 1 || kernel < 1 || stride < 1 || pad < 0) {
+        tg_fail(TG_ERR_INVALID, fn, "in %d, out %d, kernel %d, stride %d, pad %d out of range",
+                in_ch, out_ch, kernel, stride, pad);
+        return NULL;
+    }
+    tg_module *m = mod_new(ctx, kind, fn);
+    if (!m) return NULL;
+    m->stride = stride;
+    m->pad = pad;
+    if (kind == M_CONV)
+        m->weight = param(ctx, 4, out_ch, in_ch, kernel, kernel);
+    else
+        m->weight = param(ctx, 4, in_ch, out_ch, kernel, kernel);
+    if (m->weight && bias) m->bias = param(ctx, 1, out_ch, 0, 0, 0);
+    if (!m->weight || (bias && !m->bias) || default_init(m) != TG_OK) {
+        tg_module_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+tg_module *tg_layer_conv2d(tg_ctx *ctx, int in_ch, int out_ch, int kernel, int stride, int pad,
+                           bool bias) {
+    return conv_like(ctx, M_CONV, in_ch, out_ch, kernel, stride, pad, bias, "tg_layer_conv2d");
+}
+
+tg_module *tg_layer_conv_transpose2d(tg_ctx *ctx, int in_ch, int out_ch, int kernel, int stride,
+                                     int pad, bool bias) {
+    return conv_like(ctx, M_CONVT, in_ch, out_ch, kernel, stride, pad, bias,
+                     "tg_layer_conv_transpose2d");
+}
+
+tg_module *tg_layer_dense(tg_ctx *ctx, int in_features, int out_features, bool bias) {
+    static const char *fn = "tg_layer_dense";
+    if (in_features < 1 || out_features < 1) {
+        tg_fail(TG_ERR_INVALID, fn, "in %d and out %d must be positive", in_features, out_features);
+        return NULL;
+    }
+    tg_module *m = mod_new(ctx, M_DENSE, fn);
+    if (!m) return NULL;
+    m->weight = param(ctx, 2, out_features, in_features, 0, 0);
+    if (m->weight && bias) m->bias = param(ctx, 1, out_features, 0, 0, 0);
+    if (!m->weight || (bias && !m->bias) || default_init(m) != TG_OK) {
+        tg_module_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+tg_module *tg_layer_batch_norm(tg_ctx *ctx, int channels, float momentum, float eps) {
+    static const char *fn = "tg_layer_batch_norm";
+    if (channels < 1 || !(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f)) {
+        tg_fail(TG_ERR_INVALID, fn, "channels %d, momentum %g (0..1), eps %g (> 0)", channels,
+                momentum, eps);
+        return NULL;
+    }
+    tg_module *m = mod_new(ctx, M_BN, fn);
+    if (!m) return NULL;
+    m->momentum = momentum;
+    m->eps = eps;
+    m->weight = param(ctx, 1, channels, 0, 0, 0);
+    m->bias = param(ctx, 1, channels, 0, 0, 0);
+    m->running_mean = tg_tensor_new4(ctx, channels, 0, 0, 0);
+    m->running_var = tg_tensor_new4(ctx, channels, 0, 0, 0);
+    if (!m->weight || !m->bias || !m->running_mean || !m->running_var) {
+        tg_module_free(m);
+        return NULL;
+    }
+    tg_tensor_fill(m->weight, 1.0f);
+    tg_tensor_fill(m->running_var, 1.0f);
+    return m;
+}
+
+static tg_module *act(tg_ctx *ctx, int op, float slope, const char *fn) {
+    tg_module *m = mod_new(ctx, M_ACT, fn);
+    if (m) {
+        m->act = op;
+        m->slope = slope;
+    }
+    return m;
+}
+
+tg_module *tg_layer_leaky_relu(tg_ctx *ctx, float slope) {
+    return act(ctx, TG_UN_LEAKY_RELU, slope, "tg_layer_leaky_relu");
+}
+tg_module *tg_layer_relu(tg_ctx *ctx) { return act(ctx, TG_UN_RELU, 0.0f, "tg_layer_relu"); }
+tg_module *tg_layer_tanh(tg_ctx *ctx) { return act(ctx, TG_UN_TANH, 0.0f, "tg_layer_tanh"); }
+tg_module *tg_layer_sigmoid(tg_ctx *ctx) {
+    return act(ctx, TG_UN_SIGMOID, 0.0f, "tg_layer_sigmoid");
+}
+tg_module *tg_layer_flatten(tg_ctx *ctx) { return mod_new(ctx, M_FLATTEN, "tg_layer_flatten"); }
+
+tg_module *tg_layer_reshape(tg_ctx *ctx, int c, int h, int w) {
+    if (c < 1 || h < 1 || w < 1) {
+        tg_fail(TG_ERR_INVALID, "tg_layer_reshape", "c %d, h %d, w %d must be positive", c, h, w);
+        return NULL;
+    }
+    tg_module *m = mod_new(ctx, M_RESHAPE, "tg_layer_reshape");
+    if (m) {
+        m->rs[0] = c;
+        m->rs[1] = h;
+        m->rs[2] = w;
+    }
+    return m;
+}
+
+tg_module *tg_sequential(tg_ctx *ctx) { return mod_new(ctx, M_SEQ, "tg_sequential"); }
+
+tg_status tg_sequential_add(tg_module *seq, tg_module *layer) {
+    static const char *fn = "tg_sequential_add";
+    if (!seq || seq->kind != M_SEQ) {
+        tg_module_free(layer);
+        return tg_fail(TG_ERR_INVALID, fn, "seq is %s", seq ? "not a sequential" : "NULL");
+    }
+    if (!layer) return tg_fail(TG_ERR_INVALID, fn, "layer is NULL (did its constructor fail?)");
+    if (layer->ctx != seq->ctx) {
+        tg_module_free(layer);
+        return tg_fail(TG_ERR_DEVICE, fn, "layer belongs to another context");
+    }
+    if (seq->n_child == seq->cap_child) {
+        int cap = seq->cap_child ? seq->cap_child * 2 : 8;
+        tg_module **c = realloc(seq->child, sizeof *c * (size_t)cap);
+        if (!c) {
+            tg_module_free(layer);
+            return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+        }
+        seq->child = c;
+        seq->cap_child = cap;
+    }
+    seq->child[seq->n_child++] = layer;
+    return TG_OK;
+}
+
+int tg_sequential_len(const tg_module *seq) {
+    return seq && seq->kind == M_SEQ ? seq->n_child : 0;
+}
+
+tg_module *tg_sequential_get(tg_module *seq, int i) {
+    if (!seq || seq->kind != M_SEQ || i < 0 || i >= seq->n_child) return NULL;
+    return seq->child[i];
+}
+
+tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x) {
+    if (!m) {
+        tg_fail(TG_ERR_INVALID, "tg_module_forward", "module is NULL");
+        return NULL;
+    }
+    tg_ctx *ctx = m->ctx;
+    switch (m->kind) {
+    case M_CONV: return tg_conv2d(ctx, x, m->weight, m->bias, m->stride, m->pad);
+    case M_CONVT: return tg_conv_transpose2d(ctx, x, m->weight, m->bias, m->stride, m->pad);
+    case M_DENSE: return tg_linear(ctx, x, m->weight, m->bias);
+    case M_BN:
+        if (m->training) /* frozen: batch statistics, running buffers untouched */
+            return tg_batch_norm(ctx, x, m->weight, m->bias, m->frozen ? NULL : m->running_mean,
+                                 m->frozen ? NULL : m->running_var, true, m->momentum, m->eps);
+        return tg_batch_norm(ctx, x, m->weight, m->bias, m->running_mean, m->running_var, false,
+                             m->momentum, m->eps);
+    case M_ACT:
+        switch (m->act) {
+        case TG_UN_LEAKY_RELU: return tg_leaky_relu(ctx, x, m->slope);
+        case TG_UN_RELU: return tg_relu(ctx, x);
+        case TG_UN_TANH: return tg_tanh(ctx, x);
+        default: return tg_sigmoid(ctx, x);
+        }
+    case M_FLATTEN: return tg_flatten(ctx, x);
+    case M_RESHAPE: {
+        if (!tg_check_in(ctx, x, "tg_module_forward", "x")) return NULL;
+        int64_t s[4] = {x->shape[0], m->rs[0], m->rs[1], m->rs[2]};
+        return tg_reshape(ctx, x, 4, s);
+    }
+    case M_SEQ:
+        for (int i = 0; i < m->n_child && x; i++) x = tg_module_forward(m->child[i], x);
+        return x;
+    }
+    return NULL;
+}
+
+/* Visits (name, tensor, is_param) in the fixed order. */
+typedef void (*visit_fn)(void *u, const char *name, tg_tensor *t, bool is_param);
+
+static void walk(tg_module *m, const char *prefix, visit_fn f, void *u) {
+    char name[96];
+    if (m->kind == M_SEQ) {
+        for (int i = 0; i < m->n_child; i++) {
+            snprintf(name, sizeof name, "%s%d.", prefix, i);
+            walk(m->child[i], name, f, u);
+        }
+        return;
+    }
+    if (m->weight) {
+        snprintf(name, sizeof name, "%sweight", prefix);
+        f(u, name, m->weight, true);
+    }
+    if (m->bias) {
+        snprintf(name, sizeof name, "%sbias", prefix);
+        f(u, name, m->bias, true);
+    }
+    if (m->running_mean) {
+        snprintf(name, sizeof name, "%srunning_mean", prefix);
+        f(u, name, m->running_mean, false);
+        snprintf(name, sizeof name, "%srunning_var", prefix);
+        f(u, name, m->running_var, false);
+    }
+}
+
+typedef struct {
+    tg_module *root;
+    tg_tensor **out;
+    const char **names;
+    int max, count;
+    bool params_only;
+} collect_t;
+
+static void collect(void *u, const char *name, tg_tensor *t, bool is_param) {
+    collect_t *c = u;
+    if (c->params_only && !is_param) return;
+    if (c->count < c->max) {
+        if (c->out) c->out[c->count] = t;
+        if (c->names && c->root->names) {
+            snprintf(c->root->names[c->count], sizeof c->root->names[0], "%s", name);
+            c->names[c->count] = c->root->names[c->count];
+        }
+    }
+    c->count++;
+}
+
+int tg_module_params(tg_module *m, tg_tensor **out, int max) {
+    if (!m) return 0;
+    collect_t c = {m, out, NULL, out ? max : 0, 0, true};
+    walk(m, "", collect, &c);
+    return c.count;
+}
+
+int tg_module_state(tg_module *m, const char **names, tg_tensor **out, int max) {
+    if (!m) return 0;
+    collect_t c = {m, NULL, NULL, 0, 0, false};
+    walk(m, "", collect, &c); /* count first, to size the name storage */
+    if (c.count > m->n_names) {
+        void *p = realloc(m->names, sizeof *m->names * (size_t)c.count);
+        if (!p) {
+            tg_fail(TG_ERR_NOMEM, "tg_module_state", "out of host memory");
+            return -1;
+        }
+        m->names = p;
+        m->n_names = c.count;
+    }
+    collect_t d = {m, out, names, max, 0, false};
+    walk(m, "", collect, &d);
+    return d.count;
+}
+
+void tg_module_set_frozen(tg_module *m, bool frozen) {
+    if (!m) return;
+    m->frozen = frozen;
+    if (m->weight) m->weight->requires_grad = !frozen;
+    if (m->bias) m->bias->requires_grad = !frozen;
+    for (int i = 0; i < m->n_child; i++) tg_module_set_frozen(m->child[i], frozen);
+}
+
+bool tg_module_frozen(const tg_module *m) { return m && m->frozen; }
+
+void tg_module_set_training(tg_module *m, bool training) {
+    if (!m) return;
+    m->training = training;
+    for (int i = 0; i < m->n_child; i++) tg_module_set_training(m->child[i], training);
+}
+
+void tg_module_free(tg_module *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_child; i++) tg_module_free(m->child[i]);
+    free(m->child);
+    tg_tensor_free(m->weight);
+    tg_tensor_free(m->bias);
+    tg_tensor_free(m->running_mean);
+    tg_tensor_free(m->running_var);
+    free(m->names);
+    free(m);
+}
+
+/* ---- initializers ------------------------------------------------------------------------- */
+static void fans(const tg_tensor *t, double *fan_in, double *fan_out) {
+    double rf = 1.0;
+    for (int i = 2; i < t->ndim; i++) rf *= (double)t->shape[i];
+    *fan_in = (t->ndim >= 2 ? (double)t->shape[1] : (double)t->shape[0]) * rf;
+    *fan_out = (double)t->shape[0] * rf;
+}
+
+tg_status tg_init_normal(tg_tensor *t, float mean, float std) { return tg_tensor_fill_normal(t, mean, std); }
+
+tg_status tg_init_glorot_uniform(tg_tensor *t) {
+    if (!t) return tg_fail(TG_ERR_INVALID, "tg_init_glorot_uniform", "tensor is NULL");
+    double fi, fo;
+    fans(t, &fi, &fo);
+    float limit = (float)sqrt(6.0 / (fi + fo));
+    return tg_tensor_fill_uniform(t, -limit, limit);
+}
+
+tg_status tg_init_zeros(tg_tensor *t) { return tg_tensor_fill(t, 0.0f); }
+
+tg_status tg_module_init(tg_module *m, tg_init_kind weights, float std, float bn_std) {
+    if (!m) return tg_fail(TG_ERR_INVALID, "tg_module_init", "module is NULL");
+    tg_status s = TG_OK;
+    for (int i = 0; i < m->n_child && !s; i++) s = tg_module_init(m->child[i], weights, std, bn_std);
+    if (s) return s;
+    if (m->kind == M_CONV || m->kind == M_CONVT || m->kind == M_DENSE) {
+        switch (weights) {
+        case TG_INIT_DEFAULT: return default_init(m);
+        case TG_INIT_GLOROT_UNIFORM: s = tg_init_glorot_uniform(m->weight); break;
+        case TG_INIT_NORMAL: s = tg_init_normal(m->weight, 0.0f, std); break;
+        default: return tg_fail(TG_ERR_INVALID, "tg_module_init", "unknown init %d", (int)weights);
+        }
+        if (!s && m->bias) s = tg_init_zeros(m->bias);
+    } else if (m->kind == M_BN) {
+        s = bn_std > 0.0f ? tg_init_normal(m->weight, 1.0f, bn_std) : tg_tensor_fill(m->weight, 1.0f);
+        if (!s) s = tg_init_zeros(m->bias);
+    }
+    return s;
+}

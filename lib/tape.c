@@ -1,0 +1,117 @@
+/*
+ * tape.c — eager autograd. Ops append nodes (tg_record); tg_backward seeds d(loss) = 1 and walks
+ * the nodes in reverse, calling each op's backward, which accumulates (+=) into its inputs'
+ * gradients. Pairs with ctx.c, which owns the node storage and the arena.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool tg_needs_grad(tg_ctx *ctx, tg_tensor *const *in, int n) {
+    if (!ctx->grad_enabled) return false;
+    for (int i = 0; i < n; i++)
+        if (in[i] && in[i]->requires_grad) return true;
+    return false;
+}
+
+tg_node *tg_record(tg_ctx *ctx, tg_backward_fn fn, tg_tensor *out, tg_tensor *const *in, int n_in,
+                   const char *func) {
+    if (ctx->n_nodes == ctx->cap_nodes) {
+        size_t cap = ctx->cap_nodes ? ctx->cap_nodes * 2 : 256;
+        tg_node *nodes = realloc(ctx->nodes, cap * sizeof *nodes);
+        if (!nodes) {
+            tg_fail(TG_ERR_NOMEM, func, "cannot grow the tape to %zu nodes", cap);
+            return NULL;
+        }
+        ctx->nodes = nodes;
+        ctx->cap_nodes = cap;
+    }
+    tg_node *nd = &ctx->nodes[ctx->n_nodes++];
+    memset(nd, 0, sizeof *nd);
+    nd->backward = fn;
+    nd->out = out;
+    for (int i = 0; i < n_in && i < TG_NODE_MAX_IN; i++) nd->in[i] = in[i];
+    out->requires_grad = true;
+    return nd;
+}
+
+float *tg_grad_of(tg_ctx *ctx, tg_tensor *t) {
+    if (!t || !t->requires_grad) return NULL;
+    if (!t->grad) {
+        tg_tensor *g;
+        if (t->is_leaf) {
+            g = calloc(1, sizeof *g);
+            if (!g) return NULL;
+            g->data = ctx->be->alloc(ctx, (size_t)t->numel * sizeof(float));
+            if (!g->data) {
+                free(g);
+                return NULL;
+            }
+            g->ctx = ctx;
+            g->ndim = t->ndim;
+            memcpy(g->shape, t->shape, sizeof g->shape);
+            g->numel = t->numel;
+        } else {
+            g = tg_result(ctx, t->ndim, t->shape, "tg_backward");
+            if (!g) return NULL;
+        }
+        t->grad = g;
+        t->grad_valid = false;
+    }
+    if (!t->grad_valid) {
+        ctx->be->fill(ctx, t->grad->data, t->numel, 0.0f);
+        t->grad_valid = true;
+    }
+    return t->grad->data;
+}
+
+static tg_status run_tape(tg_ctx *ctx) {
+    for (size_t i = ctx->n_nodes; i-- > 0;) {
+        tg_node *nd = &ctx->nodes[i];
+        if (!nd->out->grad || !nd->out->grad_valid) continue;
+        nd->backward(ctx, nd);
+    }
+    return ctx->be->check(ctx, "tg_backward");
+}
+
+static tg_status check_root(tg_ctx *ctx, tg_tensor *y, const char *fn) {
+    if (!ctx) return tg_fail(TG_ERR_INVALID, fn, "ctx is NULL");
+    if (!y) return tg_fail(TG_ERR_INVALID, fn, "tensor is NULL (an earlier op failed?)");
+    if (y->ctx != ctx) return tg_fail(TG_ERR_DEVICE, fn, "tensor belongs to another context");
+    if (!y->requires_grad)
+        return tg_fail(TG_ERR_INVALID, fn,
+                       "the tensor does not require a gradient: nothing on its path requires one, "
+                       "or it was computed with grad mode off");
+    return TG_OK;
+}
+
+tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
+    static const char *fn = "tg_backward";
+    tg_status s = check_root(ctx, loss, fn);
+    if (s) return s;
+    if (loss->numel != 1) {
+        char b[64];
+        return tg_fail(TG_ERR_SHAPE, fn, "loss must have one element, got shape %s",
+                       tg_shape_str(loss, b, sizeof b));
+    }
+    float *g = tg_grad_of(ctx, loss);
+    if (!g) return tg_fail(TG_ERR_NOMEM, fn, "cannot allocate the seed gradient");
+    ctx->be->fill(ctx, g, 1, 1.0f);
+    return run_tape(ctx);
+}
+
+tg_status tg_backward_with(tg_ctx *ctx, tg_tensor *y, const tg_tensor *dy) {
+    static const char *fn = "tg_backward_with";
+    tg_status s = check_root(ctx, y, fn);
+    if (s) return s;
+    if (!dy || dy->ctx != ctx || dy->numel != y->numel) {
+        char a[64], b[64];
+        return tg_fail(TG_ERR_SHAPE, fn, "dy %s must match y %s on the same context",
+                       tg_shape_str(dy, a, sizeof a), tg_shape_str(y, b, sizeof b));
+    }
+    float *g = tg_grad_of(ctx, y);
+    if (!g) return tg_fail(TG_ERR_NOMEM, fn, "cannot allocate the seed gradient");
+    ctx->be->axpby(ctx, y->numel, 1.0f, dy->data, 1.0f, g);
+    return run_tape(ctx);
+}

@@ -1,0 +1,168 @@
+/*
+ * tg_math.h — per-element math shared by the CPU loops (lib/cpu/) and the CUDA kernels (cuda/).
+ *
+ * Every formula here exists once. It compiles as C11 and as CUDA C++ (TG_HD is
+ * __host__ __device__ under nvcc), so the CPU tests cover the math of every kernel; a GPU test
+ * only has to cover indexing, reductions and launches.
+ */
+#ifndef TG_MATH_H
+#define TG_MATH_H
+
+#include <math.h>
+#include <stdint.h>
+
+#ifdef __CUDACC__
+#define TG_HD __host__ __device__ __forceinline__
+#else
+#define TG_HD
+#endif
+
+/* ---- activations ------------------------------------------------------------------------- */
+enum { TG_UN_LEAKY_RELU = 0, TG_UN_RELU = 1, TG_UN_TANH = 2, TG_UN_SIGMOID = 3 };
+
+static inline TG_HD float tg_sigmoidf(float x) {
+    /* split by sign so exp never overflows */
+    if (x >= 0.0f) {
+        float z = expf(-x);
+        return 1.0f / (1.0f + z);
+    }
+    float z = expf(x);
+    return z / (1.0f + z);
+}
+
+static inline TG_HD float tg_unary_fwd1(int op, float a, float x) {
+    switch (op) {
+    case TG_UN_LEAKY_RELU: return x > 0.0f ? x : a * x;
+    case TG_UN_RELU: return x > 0.0f ? x : 0.0f;
+    case TG_UN_TANH: return tanhf(x);
+    default: return tg_sigmoidf(x);
+    }
+}
+
+/* d(out)/d(in) * dy, from the input x and the output y (whichever the formula needs). */
+static inline TG_HD float tg_unary_bwd1(int op, float a, float x, float y, float dy) {
+    switch (op) {
+    case TG_UN_LEAKY_RELU: return x > 0.0f ? dy : a * dy;
+    case TG_UN_RELU: return x > 0.0f ? dy : 0.0f;
+    case TG_UN_TANH: return dy * (1.0f - y * y);
+    default: return dy * y * (1.0f - y);
+    }
+}
+
+/* ---- binary cross-entropy on logits ----------------------------------------------------------
+ * l(x,t) = max(x,0) - x*t + log(1 + exp(-|x|)); dl/dx = sigmoid(x) - t; dl/dt = -x. */
+static inline TG_HD float tg_bce1(float x, float t) {
+    return fmaxf(x, 0.0f) - x * t + log1pf(expf(-fabsf(x)));
+}
+static inline TG_HD float tg_bce_dx1(float x, float t) { return tg_sigmoidf(x) - t; }
+
+/* ---- optimizers ---------------------------------------------------------------------------- */
+typedef struct {
+    float lr, beta1, beta2, eps;
+    float bc1, bc2;  /* 1 - beta^t for this parameter's own step t */
+    int keras_eps;   /* eps added to sqrt(v) instead of sqrt(v_hat) */
+} tg_adam_hyper;
+
+static inline TG_HD void tg_adam1(float *p, float g, float *m, float *v, const tg_adam_hyper *h) {
+    float mi = h->beta1 * *m + (1.0f - h->beta1) * g;
+    float vi = h->beta2 * *v + (1.0f - h->beta2) * g * g;
+    *m = mi;
+    *v = vi;
+    float denom;
+    if (h->keras_eps)
+        denom = (sqrtf(vi) + h->eps) / sqrtf(h->bc2);
+    else
+        denom = sqrtf(vi) / sqrtf(h->bc2) + h->eps;
+    *p -= (h->lr / h->bc1) * mi / denom;
+}
+
+static inline TG_HD void tg_sgd1(float *p, float g, float *buf, float lr, float momentum,
+                                 int first) {
+    if (momentum != 0.0f) {
+        float b = first ? g : momentum * *buf + g;
+        *buf = b;
+        g = b;
+    }
+    *p -= lr * g;
+}
+
+/* ---- BatchNorm ------------------------------------------------------------------------------ */
+static inline TG_HD float tg_bn_fwd1(float x, float mean, float invstd, float gamma, float beta) {
+    return (x - mean) * invstd * gamma + beta;
+}
+/* Training-mode input gradient for one element:
+ * dx = gamma*invstd/M * (M*dy - sum(dy) - xhat*sum(dy*xhat)) */
+static inline TG_HD float tg_bn_bwd1(float dy, float x, float mean, float invstd, float gamma,
+                                     float sum_dy, float sum_dy_xhat, float inv_m) {
+    float xhat = (x - mean) * invstd;
+    return gamma * invstd * (dy - inv_m * sum_dy - xhat * inv_m * sum_dy_xhat);
+}
+
+/* ---- im2col index math -----------------------------------------------------------------------
+ * col has rows r = (c*kh + i)*kw + j and columns q = (n*Ho + oh)*Wo + ow.
+ * Returns the flat index into x [N,C,H,W] that col[r][q] reads, or -1 for padding. */
+static inline TG_HD int64_t tg_im2col_src(int64_t r, int64_t q, int C, int H, int W, int kh,
+                                          int kw, int stride, int pad, int Ho, int Wo) {
+    int j = (int)(r % kw);
+    int i = (int)((r / kw) % kh);
+    int64_t c = r / ((int64_t)kw * kh);
+    int ow = (int)(q % Wo);
+    int oh = (int)((q / Wo) % Ho);
+    int64_t n = q / ((int64_t)Wo * Ho);
+    int h = oh * stride - pad + i;
+    int w = ow * stride - pad + j;
+    if (h < 0 || h >= H || w < 0 || w >= W) return -1;
+    return ((n * C + c) * H + h) * W + w;
+}
+
+/* ---- counter-based RNG: Philox4x32-10 (Salmon et al., SC'11) ------------------------------ */
+typedef struct { uint32_t v[4]; } tg_u32x4;
+
+static inline TG_HD uint32_t tg_mulhilo32(uint32_t a, uint32_t b, uint32_t *hi) {
+    uint64_t p = (uint64_t)a * (uint64_t)b;
+    *hi = (uint32_t)(p >> 32);
+    return (uint32_t)p;
+}
+
+static inline TG_HD tg_u32x4 tg_philox(uint64_t counter, uint32_t stream, uint64_t seed) {
+    uint32_t c0 = (uint32_t)counter, c1 = (uint32_t)(counter >> 32), c2 = stream, c3 = 0;
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int r = 0; r < 10; r++) {
+        uint32_t hi0, hi1;
+        uint32_t lo0 = tg_mulhilo32(0xD2511F53u, c0, &hi0);
+        uint32_t lo1 = tg_mulhilo32(0xCD9E8D57u, c2, &hi1);
+        uint32_t n0 = hi1 ^ c1 ^ k0, n1 = lo1, n2 = hi0 ^ c3 ^ k1, n3 = lo0;
+        c0 = n0; c1 = n1; c2 = n2; c3 = n3;
+        k0 += 0x9E3779B9u;
+        k1 += 0xBB67AE85u;
+    }
+    tg_u32x4 out;
+    out.v[0] = c0; out.v[1] = c1; out.v[2] = c2; out.v[3] = c3;
+    return out;
+}
+
+/* uniform in (0, 1]: 24 random bits, never 0 so log() is safe */
+static inline TG_HD float tg_u01(uint32_t bits) {
+    return ((float)(bits >> 8) + 1.0f) * (1.0f / 16777216.0f);
+}
+
+/* Element i of a draw at `offset`: uniform in [lo, hi). Uses word 0 of block offset+i. */
+static inline TG_HD float tg_rng_uniform1(uint64_t seed, uint32_t stream, uint64_t idx, float lo,
+                                          float hi) {
+    tg_u32x4 r = tg_philox(idx, stream, seed);
+    float u = (float)(r.v[0] >> 8) * (1.0f / 16777216.0f); /* [0,1) */
+    return lo + (hi - lo) * u;
+}
+
+/* Element i: normal(mean, std) by Box-Muller on words 0 and 1 of block offset+i. Computed in
+ * double so CPU libm and CUDA agree to float rounding. */
+static inline TG_HD float tg_rng_normal1(uint64_t seed, uint32_t stream, uint64_t idx, float mean,
+                                         float std) {
+    tg_u32x4 r = tg_philox(idx, stream, seed);
+    double u1 = (double)tg_u01(r.v[0]);
+    double u2 = (double)(r.v[1] >> 8) * (1.0 / 16777216.0);
+    double z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    return mean + std * (float)z;
+}
+
+#endif /* TG_MATH_H */

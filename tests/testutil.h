@@ -1,0 +1,66 @@
+/*
+ * testutil.h — shared by the cmocka suites: a deterministic test RNG (independent of the
+ * library's), the one tolerance check (atol + rtol*|ref|, reporting the worst index), and a
+ * generic op checker that compares an op's forward against a double-precision reference written
+ * in the test and its backward against central finite differences of that reference.
+ */
+#ifndef TESTUTIL_H
+#define TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <tensorgan.h>
+
+/* xorshift-based, seeded per test: values in [lo, hi) */
+void tu_seed(uint64_t s);
+double tu_uniform(double lo, double hi);
+void tu_fill(float *x, int64_t n, double lo, double hi);
+
+/* Fails the test (with the worst index and values) unless |got-ref| <= atol + rtol*|ref| for all
+ * i. what names the quantity in the message. */
+void tu_close_f(const float *got, const double *ref, int64_t n, double atol, double rtol,
+                const char *what);
+void tu_close_ff(const float *got, const float *ref, int64_t n, double atol, double rtol,
+                 const char *what);
+
+/* A leaf tensor with the given values. */
+tg_tensor *tu_tensor(tg_ctx *ctx, int ndim, const int64_t *shape, const float *v, int requires_grad);
+/* Host copy of a tensor (malloc'd). */
+float *tu_read(const tg_tensor *t);
+
+/* ---- generic op checking ---------------------------------------------------------------- */
+#define TU_MAX_IN 5
+typedef struct {
+    int ndim;
+    int64_t shape[4];
+    double lo, hi;     /* value range */
+    int requires_grad;
+    int absent;        /* passed as NULL (e.g. no bias) */
+} tu_in_spec;
+
+typedef tg_tensor *(*tu_lib_fn)(tg_ctx *ctx, tg_tensor **in, const void *cfg);
+/* in[i] are double copies of the inputs (NULL where absent); writes out[out_n] */
+typedef void (*tu_ref_fn)(double *const *in, double *out, const void *cfg);
+
+typedef struct {
+    int n_in;
+    tu_in_spec in[TU_MAX_IN];
+    tu_lib_fn lib;
+    tu_ref_fn ref;
+    const void *cfg;
+    int64_t out_n;
+    double fwd_atol, fwd_rtol, grad_atol, grad_rtol;
+    double h;          /* finite-difference step (default 1e-3) */
+} tu_op_check;
+
+/* Forward vs reference and every input gradient vs finite differences, on ctx. */
+void tu_check_op(tg_ctx *ctx, const tu_op_check *c);
+/* Same random inputs on ctx_a and ctx_b: outputs and gradients must agree within tolerance. */
+void tu_compare_ctx(tg_ctx *a, tg_ctx *b, const tu_op_check *c, double atol, double rtol);
+
+#endif
