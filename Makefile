@@ -52,11 +52,11 @@ LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
 CU_SRC       := $(wildcard cuda/*.cu)
 ifeq ($(WITH_CUDA),1)
   CFLAGS_ALL += -DTG_WITH_CUDA
-  LIB_OBJ    += $(patsubst %.cu,$(BUILD)/%.o,$(CU_SRC))
-  CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart
-  PC_CUDA    := -L$(CUDA_HOME)/lib64 -lcublas -lcudart
+  LIB_OBJ    += $(patsubst %.cu,$(BUILD)/%.cu.o,$(CU_SRC))
+  CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+  PC_CUDA    := -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 endif
-NVFLAGS      := -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Ilib \
+NVFLAGS      := -O3 -std=c++20 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Ilib \
                 -DTG_WITH_CUDA -MMD -MP
 
 SONAME       := libtensorgan.so.$(SOVERSION)
@@ -79,7 +79,8 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-$(BUILD)/%.o: %.cu
+# .cu.o: cuda/conv.cu and lib/conv.c must not share an archive member name
+$(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
 
@@ -116,12 +117,17 @@ test check: deps
 lib-and-tests: lib $(TEST_BIN) examples
 
 # ---- examples (built through pkg-config, like a user's program) ----------------------------
-EXAMPLES     := $(BUILD)/examples/train_xor
-examples: $(EXAMPLES)
-$(BUILD)/examples/train_xor: examples/train_xor.c $(SHLIB) $(PCFILE)
+EXAMPLES     := $(BUILD)/examples/train_xor $(BUILD)/bench/bench_dcgan
+PKG_FLAGS     = $$(PKG_CONFIG_PATH=$(BUILD)/pkgconfig pkg-config --cflags --libs tensorgan)
+define build-user-program
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -Wall -Wextra -o $@ $< $$(PKG_CONFIG_PATH=$(BUILD)/pkgconfig pkg-config --cflags --libs tensorgan) \
-	    -Wl,-rpath,$(CURDIR)/$(BUILD) $(SANFLAGS)
+	$(CC) -O2 -Wall -Wextra -o $@ $< $(PKG_FLAGS) -Wl,-rpath,$(CURDIR)/$(BUILD) $(SANFLAGS) -lm
+endef
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: examples/%.c $(SHLIB) $(PCFILE)
+	$(build-user-program)
+$(BUILD)/bench/%: bench/%.c $(SHLIB) $(PCFILE)
+	$(build-user-program)
 
 # ---- Debian packages ------------------------------------------------------------------------
 deps:
@@ -155,4 +161,4 @@ uninstall:
 clean:
 	rm -rf build build-san
 
--include $(LIB_OBJ:.o=.d) $(TEST_BIN:=.d)
+-include $(patsubst %.o,%.d,$(LIB_OBJ)) $(TEST_BIN:=.d)

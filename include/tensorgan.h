@@ -191,6 +191,8 @@ TG_API tg_tensor *tg_mean(tg_ctx *ctx, tg_tensor *x);
 TG_API tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape);
 /* [N, ...] -> [N, rest]. */
 TG_API tg_tensor *tg_flatten(tg_ctx *ctx, tg_tensor *x);
+/* Same data, cut from the tape: no gradient flows back through the result (torch's detach). */
+TG_API tg_tensor *tg_detach(tg_ctx *ctx, tg_tensor *x);
 /* mean(max(x,0) - x*t + log(1+exp(-|x|))): stable for any logit. Same shapes; result [1]. */
 TG_API tg_tensor *tg_bce_with_logits(tg_ctx *ctx, tg_tensor *logits, tg_tensor *targets);
 /* mean((a-b)^2), result [1]. */

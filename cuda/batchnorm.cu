@@ -1,0 +1,137 @@
+/*
+ * batchnorm.cu — CUDA kernels behind lib/batchnorm.c and the per-channel bias gradient: one block
+ * per channel reduces that channel's N*P values in a fixed order (deterministic for a given
+ * launch), then, where the op needs it, the same block writes the channel's outputs.
+ * Statistics are two-pass (mean, then squared deviations) like the CPU backend.
+ */
+#include "cuda_common.cuh"
+
+/* sum over n,p of x[n,c,p] for c = blockIdx.x */
+static __device__ float channel_reduce(const float *x, int64_t N, int64_t C, int64_t P, int64_t c,
+                                       float *sh) {
+    float s = 0.0f;
+    for (int64_t k = threadIdx.x; k < N * P; k += blockDim.x) {
+        const int64_t n = k / P, p = k % P;
+        s += x[(n * C + c) * P + p];
+    }
+    return tg_block_sum(s, sh);
+}
+
+static __global__ void channel_sum_kernel(const float *x, int64_t N, int64_t C, int64_t P,
+                                          float *out, int acc) {
+    __shared__ float sh[32];
+    const int64_t c = blockIdx.x;
+    const float s = channel_reduce(x, N, C, P, c, sh);
+    if (threadIdx.x == 0) out[c] = acc ? out[c] + s : s;
+}
+
+static __global__ void bn_train_kernel(const float *x, int64_t N, int64_t C, int64_t P,
+                                       const float *gamma, const float *beta, float eps,
+                                       float momentum, float *rmean, float *rvar, float *mean,
+                                       float *invstd, float *y) {
+    __shared__ float sh[32];
+    const int64_t c = blockIdx.x, M = N * P;
+    const float mu = channel_reduce(x, N, C, P, c, sh) / (float)M;
+    float ss = 0.0f;
+    for (int64_t k = threadIdx.x; k < M; k += blockDim.x) {
+        const float d = x[((k / P) * C + c) * P + k % P] - mu;
+        ss += d * d;
+    }
+    ss = tg_block_sum(ss, sh);
+    const float var = ss / (float)M;
+    const float is = rsqrtf(var + eps);
+    if (threadIdx.x == 0) {
+        mean[c] = mu;
+        invstd[c] = is;
+        if (rmean) {
+            const float unbiased = M > 1 ? ss / (float)(M - 1) : var;
+            rmean[c] = (1.0f - momentum) * rmean[c] + momentum * mu;
+            rvar[c] = (1.0f - momentum) * rvar[c] + momentum * unbiased;
+        }
+    }
+    const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+    for (int64_t k = threadIdx.x; k < M; k += blockDim.x) {
+        const int64_t i = ((k / P) * C + c) * P + k % P;
+        y[i] = tg_bn_fwd1(x[i], mu, is, g, b);
+    }
+}
+
+static __global__ void bn_apply_kernel(const float *x, int64_t C, int64_t P, const float *mean,
+                                       const float *invstd, const float *gamma, const float *beta,
+                                       float *y, int64_t n) {
+    TG_GRID_STRIDE(i, n) {
+        const int64_t c = (i / P) % C;
+        y[i] = tg_bn_fwd1(x[i], mean[c], invstd[c], gamma ? gamma[c] : 1.0f, beta ? beta[c] : 0.0f);
+    }
+}
+
+static __global__ void bn_invstd_kernel(const float *var, int64_t C, float eps, float *invstd) {
+    TG_GRID_STRIDE(c, C) { invstd[c] = rsqrtf(var[c] + eps); }
+}
+
+static __global__ void bn_bwd_kernel(const float *x, const float *dy, int64_t N, int64_t C,
+                                     int64_t P, const float *gamma, const float *mean,
+                                     const float *invstd, int training, float *dx, float *dgamma,
+                                     float *dbeta) {
+    __shared__ float sh[32];
+    const int64_t c = blockIdx.x, M = N * P;
+    const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
+    float sdy = 0.0f, sdyx = 0.0f;
+    for (int64_t k = threadIdx.x; k < M; k += blockDim.x) {
+        const int64_t i = ((k / P) * C + c) * P + k % P;
+        sdy += dy[i];
+        sdyx += dy[i] * ((x[i] - mu) * is);
+    }
+    sdy = tg_block_sum(sdy, sh);
+    sdyx = tg_block_sum(sdyx, sh);
+    if (threadIdx.x == 0) {
+        if (dgamma) dgamma[c] += sdyx;
+        if (dbeta) dbeta[c] += sdy;
+    }
+    if (!dx) return;
+    const float inv_m = 1.0f / (float)M;
+    for (int64_t k = threadIdx.x; k < M; k += blockDim.x) {
+        const int64_t i = ((k / P) * C + c) * P + k % P;
+        dx[i] += training ? tg_bn_bwd1(dy[i], x[i], mu, is, g, sdy, sdyx, inv_m) : dy[i] * g * is;
+    }
+}
+
+extern "C" {
+
+void tg_cuda_channel_sum(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P, float *out,
+                         int acc) {
+    channel_sum_kernel<<<(unsigned)C, TG_THREADS, 0, tg_stream(ctx)>>>(x, N, C, P, out, acc);
+    TG_LAUNCHED(ctx, "channel_sum");
+}
+
+void tg_cuda_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                          const float *gamma, const float *beta, float eps, float momentum,
+                          float *running_mean, float *running_var, float *mean, float *invstd,
+                          float *y) {
+    bn_train_kernel<<<(unsigned)C, TG_THREADS, 0, tg_stream(ctx)>>>(
+        x, N, C, P, gamma, beta, eps, momentum, running_mean, running_var, mean, invstd, y);
+    TG_LAUNCHED(ctx, "batch_norm forward");
+}
+
+void tg_cuda_bn_fwd_apply(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                          const float *mean, const float *invstd, const float *gamma,
+                          const float *beta, float *y) {
+    bn_apply_kernel<<<tg_blocks(N * C * P), TG_THREADS, 0, tg_stream(ctx)>>>(
+        x, C, P, mean, invstd, gamma, beta, y, N * C * P);
+    TG_LAUNCHED(ctx, "batch_norm apply");
+}
+
+void tg_cuda_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float *invstd) {
+    bn_invstd_kernel<<<tg_blocks(C), TG_THREADS, 0, tg_stream(ctx)>>>(var, C, eps, invstd);
+    TG_LAUNCHED(ctx, "batch_norm invstd");
+}
+
+void tg_cuda_bn_bwd(tg_ctx *ctx, const float *x, const float *dy, int64_t N, int64_t C, int64_t P,
+                    const float *gamma, const float *mean, const float *invstd, int training,
+                    float *dx, float *dgamma, float *dbeta) {
+    bn_bwd_kernel<<<(unsigned)C, TG_THREADS, 0, tg_stream(ctx)>>>(x, dy, N, C, P, gamma, mean, invstd,
+                                                                  training, dx, dgamma, dbeta);
+    TG_LAUNCHED(ctx, "batch_norm backward");
+}
+
+} /* extern "C" */

@@ -1,0 +1,37 @@
+/*
+ * loss.cu — CUDA kernels behind lib/loss.c: fused, numerically stable BCE-with-logits (one block
+ * reduces the mean in a fixed order) and its gradient; the math is tg_bce1/tg_bce_dx1.
+ */
+#include "cuda_common.cuh"
+
+static __global__ void bce_fwd_kernel(const float *x, const float *t, int64_t n, float *out) {
+    __shared__ float sh[32];
+    float s = 0.0f;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += tg_bce1(x[i], t[i]);
+    s = tg_block_sum(s, sh);
+    if (threadIdx.x == 0) out[0] = s / (float)n;
+}
+
+static __global__ void bce_bwd_kernel(const float *x, const float *t, const float *dl, int64_t n,
+                                      float *dx, float *dt) {
+    const float k = dl[0] / (float)n;
+    TG_GRID_STRIDE(i, n) {
+        if (dx) dx[i] += k * tg_bce_dx1(x[i], t[i]);
+        if (dt) dt[i] += -k * x[i];
+    }
+}
+
+extern "C" {
+
+void tg_cuda_bce_fwd(tg_ctx *ctx, const float *x, const float *t, int64_t n, float *out) {
+    bce_fwd_kernel<<<1, TG_THREADS, 0, tg_stream(ctx)>>>(x, t, n, out);
+    TG_LAUNCHED(ctx, "bce_with_logits forward");
+}
+
+void tg_cuda_bce_bwd(tg_ctx *ctx, const float *x, const float *t, const float *dl, int64_t n,
+                     float *dx, float *dt) {
+    bce_bwd_kernel<<<tg_blocks(n), TG_THREADS, 0, tg_stream(ctx)>>>(x, t, dl, n, dx, dt);
+    TG_LAUNCHED(ctx, "bce_with_logits backward");
+}
+
+} /* extern "C" */

@@ -1,0 +1,38 @@
+#!/bin/bash
+# gpu_validate.sh — everything a lent GPU machine should run, in one go (see docs/gpu-validation.md):
+# build with the CUDA backend, run every test suite, run compute-sanitizer (memcheck, racecheck)
+# over the CUDA suite, and time the DCGAN step at batch 64 and 256 (ours, then PyTorch's).
+# Debian packages the machine lacks (cmocka, OpenBLAS) come as .debs in .debs/ (see the doc).
+# Logs go to $OUT (or ./gpu-out).
+set -u
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/validate.log") 2>&1
+J=$(nproc)
+if ls .debs/*.deb >/dev/null 2>&1; then
+    for f in .debs/*.deb; do dpkg -x "$f" /tmp/debs; done
+    ML=/tmp/debs/usr/lib/x86_64-linux-gnu
+    export CPATH=/tmp/debs/usr/include:/tmp/debs/usr/include/x86_64-linux-gnu
+    export LIBRARY_PATH=$ML:$ML/openblas-pthread
+    export LD_LIBRARY_PATH=$ML:$ML/openblas-pthread:${LD_LIBRARY_PATH:-}
+    ln -sf libcmocka.so.0 $ML/libcmocka.so 2>/dev/null
+fi
+echo "== machine"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nvcc --version | tail -1
+echo "== build"
+T0=$(date +%s)
+make -j"$J" lib DEBIAN_PKGS= >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+TESTS=$(ls tests/test_*.c | sed 's|tests/\(.*\)\.c|build/tests/\1|')
+make -j"$J" $TESTS DEBIAN_PKGS= >>"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+cc -O2 -Iinclude -o build/bench_dcgan bench/bench_dcgan.c -Lbuild -ltensorgan -Wl,-rpath,$PWD/build -lm
+echo "build took $(( $(date +%s) - T0 )) s"
+echo "== tests"
+sh tests/run.sh $TESTS
+echo "== compute-sanitizer memcheck"
+compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 build/tests/test_cuda >"$OUT/memcheck.log" 2>&1; echo "memcheck exit $?"; tail -4 "$OUT/memcheck.log"
+echo "== compute-sanitizer racecheck"
+compute-sanitizer --tool racecheck --error-exitcode 9 build/tests/test_cuda >"$OUT/racecheck.log" 2>&1; echo "racecheck exit $?"; tail -4 "$OUT/racecheck.log"
+echo "== bench (ours)"
+for b in 64 256; do ./build/bench_dcgan --device cuda --batch $b --steps 20 --warmup 3; done
+./build/bench_dcgan --device cuda --batch 64 --steps 20 --warmup 3 --tf32
+echo "== bench (PyTorch, same step)"
+for b in 64 256; do python3 bench/dcgan_torch.py --device cuda --batch $b --steps 20 --warmup 3; done

@@ -1,0 +1,414 @@
+/*
+ * test_cuda.c — the CUDA backend against the CPU backend on the same random inputs: every op
+ * forward and backward at the DCGAN's shapes and at awkward ones (odd sizes, batch 1, channel
+ * counts that are not multiples of 32), the fused Adam and SGD updates, the RNG, and a whole
+ * GAN training step from the same seed. Without a GPU (or in a CPU-only build) every test is
+ * reported as skipped, with the reason.
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static tg_ctx *cpu, *gpu;
+static char why[256];
+
+static int setup(void **state) {
+    (void)state;
+    cpu = tg_ctx_new(TG_CPU, 7);
+    gpu = tg_ctx_new(TG_CUDA, 7);
+    if (!gpu) {
+        snprintf(why, sizeof why, "%s", tg_last_error());
+        print_message("CUDA tests skipped: %s\n", why);
+    }
+    return cpu ? 0 : -1;
+}
+static int teardown(void **state) {
+    (void)state;
+    tg_ctx_free(gpu);
+    tg_ctx_free(cpu);
+    return 0;
+}
+#define NEED_GPU()                                                                              \
+    do {                                                                                        \
+        if (!gpu) skip();                                                                       \
+    } while (0)
+
+typedef struct {
+    int kind; /* 0 conv, 1 convT, 2 linear, 3 bn train, 4 bn eval, 5.. elementwise */
+    int stride, pad;
+    float a;
+} op_cfg;
+
+static tg_tensor *lib_op(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    const op_cfg *k = cfg;
+    switch (k->kind) {
+    case 0: return tg_conv2d(c, in[0], in[1], in[2], k->stride, k->pad);
+    case 1: return tg_conv_transpose2d(c, in[0], in[1], in[2], k->stride, k->pad);
+    case 2: return tg_linear(c, in[0], in[1], in[2]);
+    case 3: return tg_batch_norm(c, in[0], in[1], in[2], NULL, NULL, true, 0.1f, 1e-5f);
+    case 4: return tg_batch_norm(c, in[0], in[1], in[2], in[3], in[4], false, 0.1f, 1e-3f);
+    case 5: return tg_leaky_relu(c, in[0], k->a);
+    case 6: return tg_relu(c, in[0]);
+    case 7: return tg_tanh(c, in[0]);
+    case 8: return tg_sigmoid(c, in[0]);
+    case 9: return tg_add(c, in[0], in[1]);
+    case 10: return tg_sub(c, in[0], in[1]);
+    case 11: return tg_mul(c, in[0], in[1]);
+    case 12: return tg_scale(c, in[0], k->a);
+    case 13: return tg_sum(c, in[0]);
+    case 14: return tg_mean(c, in[0]);
+    case 15: return tg_bce_with_logits(c, in[0], in[1]);
+    default: return tg_mse_loss(c, in[0], in[1]);
+    }
+}
+
+static void compare(tu_op_check *c, double atol, double rtol) {
+    c->lib = lib_op;
+    tu_compare_ctx(cpu, gpu, c, atol, rtol);
+}
+
+static void conv_case(int transposed, int N, int Cin, int H, int W, int Cout, int k, int s, int p,
+                      int bias) {
+    op_cfg cfg = {transposed, s, p, 0};
+    tu_op_check c = {0};
+    c.n_in = 3;
+    c.in[0] = (tu_in_spec){4, {N, Cin, H, W}, -1, 1, 1, 0};
+    c.in[1] = transposed ? (tu_in_spec){4, {Cin, Cout, k, k}, -0.2, 0.2, 1, 0}
+                         : (tu_in_spec){4, {Cout, Cin, k, k}, -0.2, 0.2, 1, 0};
+    c.in[2] = (tu_in_spec){1, {Cout}, -0.5, 0.5, 1, !bias};
+    int Ho = transposed ? (H - 1) * s - 2 * p + k : (H + 2 * p - k) / s + 1;
+    int Wo = transposed ? (W - 1) * s - 2 * p + k : (W + 2 * p - k) / s + 1;
+    c.out_n = (int64_t)N * Cout * Ho * Wo;
+    c.cfg = &cfg;
+    compare(&c, 1e-4, 1e-3);
+}
+
+static void test_conv(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(1);
+    conv_case(0, 16, 3, 64, 64, 64, 4, 2, 1, 1);   /* D layer 1 at batch 16 */
+    conv_case(0, 8, 64, 32, 32, 128, 4, 2, 1, 0);  /* D layer 2 */
+    conv_case(0, 4, 64, 32, 32, 64, 3, 1, 1, 1);   /* seed recipe's 3x3 conv */
+    conv_case(0, 1, 5, 9, 7, 33, 3, 2, 1, 1);      /* batch 1, odd sizes, 33 channels */
+    conv_case(0, 3, 7, 13, 11, 17, 5, 3, 2, 1);
+}
+
+static void test_conv_transpose(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(2);
+    conv_case(1, 16, 100, 1, 1, 512, 4, 1, 0, 1);  /* G layer 1: noise -> 4x4 */
+    conv_case(1, 8, 128, 16, 16, 64, 4, 2, 1, 0);  /* G upsampling */
+    conv_case(1, 4, 64, 32, 32, 3, 4, 2, 1, 1);    /* G output layer */
+    conv_case(1, 1, 5, 7, 9, 33, 3, 2, 1, 1);      /* batch 1, odd */
+    conv_case(1, 3, 17, 5, 6, 7, 5, 3, 1, 0);
+}
+
+static void test_linear(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(3);
+    int shapes[][4] = {{64, 8192, 1, 1}, {1, 37, 5, 0}, {13, 100, 33, 1}};
+    for (int i = 0; i < 3; i++) {
+        op_cfg cfg = {2, 0, 0, 0};
+        tu_op_check c = {0};
+        c.n_in = 3;
+        c.in[0] = (tu_in_spec){2, {shapes[i][0], shapes[i][1]}, -1, 1, 1, 0};
+        c.in[1] = (tu_in_spec){2, {shapes[i][2], shapes[i][1]}, -0.1, 0.1, 1, 0};
+        c.in[2] = (tu_in_spec){1, {shapes[i][2]}, -1, 1, 1, !shapes[i][3]};
+        c.out_n = shapes[i][0] * shapes[i][2];
+        c.cfg = &cfg;
+        compare(&c, 1e-4, 1e-3);
+    }
+}
+
+static void test_batch_norm(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(4);
+    int shapes[][4] = {{64, 128, 16, 16}, {1, 33, 3, 5}, {7, 5, 1, 1}, {2, 3, 9, 9}};
+    for (int mode = 3; mode <= 4; mode++)
+        for (int i = 0; i < 4; i++) {
+            op_cfg cfg = {mode, 0, 0, 0};
+            int N = shapes[i][0], C = shapes[i][1], H = shapes[i][2], W = shapes[i][3];
+            tu_op_check c = {0};
+            c.n_in = 5;
+            c.in[0] = (tu_in_spec){4, {N, C, H, W}, -2, 3, 1, 0};
+            c.in[1] = (tu_in_spec){1, {C}, 0.5, 1.5, 1, 0};
+            c.in[2] = (tu_in_spec){1, {C}, -0.5, 0.5, 1, 0};
+            c.in[3] = (tu_in_spec){1, {C}, -0.5, 0.5, 0, 0};
+            c.in[4] = (tu_in_spec){1, {C}, 0.5, 2, 0, 0};
+            c.out_n = (int64_t)N * C * H * W;
+            c.cfg = &cfg;
+            compare(&c, 2e-4, 2e-3);
+        }
+}
+
+/* running statistics move the same way on both devices */
+static void test_batch_norm_running(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(5);
+    float x[2 * 33 * 5 * 3], rm[33], rv[33];
+    tu_fill(x, 2 * 33 * 15, -1, 2);
+    tu_fill(rm, 33, -1, 1);
+    tu_fill(rv, 33, 0.5, 2);
+    int64_t xs[4] = {2, 33, 5, 3}, cs[1] = {33};
+    float *out[2][2];
+    tg_ctx *ctxs[2] = {cpu, gpu};
+    for (int d = 0; d < 2; d++) {
+        tg_tensor *tx = tu_tensor(ctxs[d], 4, xs, x, 0), *m = tu_tensor(ctxs[d], 1, cs, rm, 0),
+                  *v = tu_tensor(ctxs[d], 1, cs, rv, 0);
+        assert_non_null(tg_batch_norm(ctxs[d], tx, NULL, NULL, m, v, true, 0.5f, 1e-3f));
+        out[d][0] = tu_read(m);
+        out[d][1] = tu_read(v);
+        tg_ctx_clear_tape(ctxs[d]);
+        tg_tensor_free(tx), tg_tensor_free(m), tg_tensor_free(v);
+    }
+    tu_close_ff(out[1][0], out[0][0], 33, 1e-5, 1e-4, "running_mean");
+    tu_close_ff(out[1][1], out[0][1], 33, 1e-5, 1e-4, "running_var");
+    for (int d = 0; d < 2; d++) free(out[d][0]), free(out[d][1]);
+}
+
+static void test_elementwise(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(6);
+    for (int kind = 5; kind <= 16; kind++) {
+        op_cfg cfg = {kind, 0, 0, kind == 12 ? -0.75f : 0.2f};
+        int binary = kind >= 9 && kind <= 11 ? 1 : kind >= 15;
+        int scalar = kind >= 13;
+        int64_t n = 64 * 3 * 33 * 5;
+        tu_op_check c = {0};
+        c.n_in = binary ? 2 : 1;
+        c.in[0] = (tu_in_spec){4, {64, 3, 33, 5}, -4, 4, 1, 0};
+        c.in[1] = (tu_in_spec){4, {64, 3, 33, 5}, kind == 15 ? 0 : -2, kind == 15 ? 1 : 2, 1, 0};
+        c.out_n = scalar ? 1 : n;
+        c.cfg = &cfg;
+        compare(&c, 1e-5, 1e-4);
+    }
+}
+
+/* the same seed/offset draws the same numbers on both devices */
+static void test_rng(void **state) {
+    (void)state;
+    NEED_GPU();
+    const int64_t n = 100003;
+    int64_t s[1] = {n};
+    tg_ctx_rng_set(cpu, 99, 12345);
+    tg_ctx_rng_set(gpu, 99, 12345);
+    tg_tensor *a = tg_tensor_new(cpu, 1, s), *b = tg_tensor_new(gpu, 1, s);
+    for (int k = 0; k < 2; k++) {
+        if (k == 0) {
+            tg_tensor_fill_normal(a, 0.5f, 2.0f);
+            tg_tensor_fill_normal(b, 0.5f, 2.0f);
+        } else {
+            tg_tensor_fill_uniform(a, -3.0f, 1.0f);
+            tg_tensor_fill_uniform(b, -3.0f, 1.0f);
+        }
+        float *va = tu_read(a), *vb = tu_read(b);
+        tu_close_ff(vb, va, n, 1e-5, 1e-5, k ? "uniform draw" : "normal draw");
+        free(va), free(vb);
+    }
+    tg_tensor_free(a), tg_tensor_free(b);
+}
+
+/* fused optimizer updates against the CPU loop, including a parameter with no gradient */
+static void test_optimizers(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(8);
+    int64_t sizes[3] = {1000, 7, 70001};
+    for (int which = 0; which < 3; which++) {
+        float *res[2][3];
+        tg_ctx *ctxs[2] = {cpu, gpu};
+        tu_seed(80 + which);
+        float *init[3], *grads[3][3];
+        for (int i = 0; i < 3; i++) {
+            init[i] = malloc(sizeof(float) * (size_t)sizes[i]);
+            tu_fill(init[i], sizes[i], -1, 1);
+            for (int st = 0; st < 3; st++) {
+                grads[st][i] = malloc(sizeof(float) * (size_t)sizes[i]);
+                tu_fill(grads[st][i], sizes[i], -0.1, 0.1);
+            }
+        }
+        for (int d = 0; d < 2; d++) {
+            tg_tensor *p[3];
+            for (int i = 0; i < 3; i++) p[i] = tu_tensor(ctxs[d], 1, &sizes[i], init[i], 1);
+            tg_optim *o = which == 0   ? tg_adam(ctxs[d], p, 3, 1e-2f, 0.5f, 0.999f, 1e-7f)
+                          : which == 1 ? tg_adam(ctxs[d], p, 3, 2e-3f, 0.9f, 0.99f, 1e-8f)
+                                       : tg_sgd(ctxs[d], p, 3, 0.1f, 0.9f);
+            if (which == 0) tg_adam_set_eps_mode(o, TG_ADAM_EPS_KERAS);
+            for (int st = 0; st < 3; st++) {
+                tg_optim_zero_grad(o);
+                /* gradient via backward of sum(p * g); parameter 1 gets none at step 1 */
+                for (int i = 0; i < 3; i++) {
+                    if (st == 1 && i == 1) continue;
+                    tg_tensor *g = tu_tensor(ctxs[d], 1, &sizes[i], grads[st][i], 0);
+                    assert_int_equal(tg_backward(ctxs[d], tg_sum(ctxs[d], tg_mul(ctxs[d], p[i], g))), TG_OK);
+                    tg_ctx_clear_tape(ctxs[d]);
+                    tg_tensor_free(g);
+                }
+                assert_int_equal(tg_optim_step(o), TG_OK);
+            }
+            for (int i = 0; i < 3; i++) res[d][i] = tu_read(p[i]);
+            tg_optim_free(o);
+            for (int i = 0; i < 3; i++) tg_tensor_free(p[i]);
+        }
+        for (int i = 0; i < 3; i++) {
+            tu_close_ff(res[1][i], res[0][i], sizes[i], 1e-6, 1e-5, "optimizer update");
+            free(res[0][i]), free(res[1][i]), free(init[i]);
+            for (int st = 0; st < 3; st++) free(grads[st][i]);
+        }
+    }
+}
+
+/* ---- a whole GAN step on both devices ------------------------------------------------------ */
+typedef struct {
+    tg_module *g, *d;
+    tg_optim *og, *od;
+} gan;
+
+static gan gan_new(tg_ctx *c) {
+    gan m;
+    m.g = tg_sequential(c);
+    tg_sequential_add(m.g, tg_layer_reshape(c, 16, 1, 1));
+    tg_sequential_add(m.g, tg_layer_conv_transpose2d(c, 16, 32, 4, 1, 0, true));
+    tg_sequential_add(m.g, tg_layer_batch_norm(c, 32, 0.5f, 1e-3f));
+    tg_sequential_add(m.g, tg_layer_leaky_relu(c, 0.2f));
+    tg_sequential_add(m.g, tg_layer_conv_transpose2d(c, 32, 3, 4, 2, 1, true));
+    tg_sequential_add(m.g, tg_layer_tanh(c));
+    m.d = tg_sequential(c);
+    tg_sequential_add(m.d, tg_layer_conv2d(c, 3, 16, 4, 2, 1, true));
+    tg_sequential_add(m.d, tg_layer_leaky_relu(c, 0.2f));
+    tg_sequential_add(m.d, tg_layer_conv2d(c, 16, 32, 4, 2, 1, true));
+    tg_sequential_add(m.d, tg_layer_batch_norm(c, 32, 0.5f, 1e-3f));
+    tg_sequential_add(m.d, tg_layer_leaky_relu(c, 0.2f));
+    tg_sequential_add(m.d, tg_layer_flatten(c));
+    tg_sequential_add(m.d, tg_layer_dense(c, 32 * 2 * 2, 1, true));
+    tg_tensor *p[32];
+    int n = tg_module_params(m.g, p, 32);
+    m.og = tg_adam(c, p, n, 1.5e-4f, 0.5f, 0.999f, 1e-7f);
+    n = tg_module_params(m.d, p, 32);
+    m.od = tg_adam(c, p, n, 2e-4f, 0.5f, 0.999f, 1e-7f);
+    assert_non_null(m.og);
+    assert_non_null(m.od);
+    return m;
+}
+
+static void gan_free(gan *m) {
+    tg_optim_free(m->og), tg_optim_free(m->od);
+    tg_module_free(m->g), tg_module_free(m->d);
+}
+
+/* copies every parameter and buffer of src into dst (through the host) */
+static void copy_state(tg_module *dst, tg_module *src) {
+    tg_tensor *a[64], *b[64];
+    int n = tg_module_state(src, NULL, a, 64);
+    assert_int_equal(tg_module_state(dst, NULL, b, 64), n);
+    for (int i = 0; i < n; i++) {
+        float *v = tu_read(a[i]);
+        assert_int_equal(tg_tensor_write(b[i], v, tg_tensor_numel(a[i])), TG_OK);
+        free(v);
+    }
+}
+
+static void gan_step(tg_ctx *c, gan *m, const float *real_host, int B, float losses[3]) {
+    int64_t zs[2] = {B, 16}, xs[4] = {B, 3, 8, 8}, ls[2] = {B, 1};
+    tg_tensor *z = tg_tensor_new(c, 2, zs), *real = tu_tensor(c, 4, xs, real_host, 0);
+    tg_tensor *ones = tg_tensor_new(c, 2, ls), *zeros = tg_tensor_new(c, 2, ls);
+    tg_tensor_fill(ones, 1.0f);
+    tg_tensor_fill_normal(z, 0.0f, 1.0f);
+    /* fakes in inference mode, no tape */
+    bool old = tg_ctx_set_grad_enabled(c, false);
+    tg_module_set_training(m->g, false);
+    tg_tensor *fake = tg_module_forward(m->g, z);
+    tg_ctx_set_grad_enabled(c, old);
+    tg_module_set_training(m->g, true);
+    tg_tensor *fake_leaf = tg_tensor_new(c, 4, xs);
+    tg_tensor_copy(fake_leaf, fake);
+    tg_ctx_clear_tape(c);
+    /* D on real, then on fake */
+    tg_tensor *in[2] = {real, fake_leaf}, *tg[2] = {ones, zeros};
+    for (int k = 0; k < 2; k++) {
+        tg_optim_zero_grad(m->od);
+        tg_tensor *l = tg_bce_with_logits(c, tg_module_forward(m->d, in[k]), tg[k]);
+        losses[k] = tg_tensor_item(l);
+        assert_int_equal(tg_backward(c, l), TG_OK);
+        assert_int_equal(tg_optim_step(m->od), TG_OK);
+        tg_ctx_clear_tape(c);
+    }
+    /* G through frozen D */
+    tg_module_set_frozen(m->d, true);
+    tg_optim_zero_grad(m->og);
+    tg_tensor_fill_normal(z, 0.0f, 1.0f);
+    tg_tensor *l = tg_bce_with_logits(c, tg_module_forward(m->d, tg_module_forward(m->g, z)), ones);
+    losses[2] = tg_tensor_item(l);
+    assert_int_equal(tg_backward(c, l), TG_OK);
+    assert_int_equal(tg_optim_step(m->og), TG_OK);
+    tg_ctx_clear_tape(c);
+    tg_module_set_frozen(m->d, false);
+    tg_tensor_free(z), tg_tensor_free(real), tg_tensor_free(ones), tg_tensor_free(zeros);
+    tg_tensor_free(fake_leaf);
+}
+
+static void test_gan_step(void **state) {
+    (void)state;
+    NEED_GPU();
+    const int B = 8;
+    tg_ctx_rng_set(cpu, 5, 0);
+    gan a = gan_new(cpu);
+    gan b = gan_new(gpu);
+    copy_state(b.g, a.g);
+    copy_state(b.d, a.d);
+    uint64_t seed, off;
+    tg_ctx_rng_get(cpu, &seed, &off);
+    tg_ctx_rng_set(gpu, seed, off); /* same noise from here on */
+    float real[B * 3 * 64];
+    tu_seed(9);
+    tu_fill(real, B * 3 * 64, -1, 1);
+    for (int step = 0; step < 3; step++) {
+        float la[3], lb[3];
+        gan_step(cpu, &a, real, B, la);
+        gan_step(gpu, &b, real, B, lb);
+        tu_close_ff(lb, la, 3, 1e-4, 1e-3, "GAN losses (CUDA vs CPU)");
+    }
+    tg_tensor *pa[64], *pb[64];
+    int n = tg_module_state(a.g, NULL, pa, 64);
+    tg_module_state(b.g, NULL, pb, 64);
+    for (int i = 0; i < n; i++) {
+        float *va = tu_read(pa[i]), *vb = tu_read(pb[i]);
+        tu_close_ff(vb, va, tg_tensor_numel(pa[i]), 2e-4, 2e-3, "generator state after 3 steps");
+        free(va), free(vb);
+    }
+    gan_free(&a), gan_free(&b);
+}
+
+/* a CUDA context in a build or on a machine without a GPU fails with a message, not a crash */
+static void test_no_gpu_message(void **state) {
+    (void)state;
+    if (gpu) skip();
+    assert_true(strstr(why, "CUDA") != NULL || strstr(why, "cuda") != NULL);
+    assert_null(tg_ctx_new(TG_CUDA, 1));
+    assert_true(strlen(tg_last_error()) > 10);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv),
+        cmocka_unit_test(test_conv_transpose),
+        cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_batch_norm),
+        cmocka_unit_test(test_batch_norm_running),
+        cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_rng),
+        cmocka_unit_test(test_optimizers),
+        cmocka_unit_test(test_gan_step),
+        cmocka_unit_test(test_no_gpu_message),
+    };
+    return cmocka_run_group_tests_name("cuda vs cpu", tests, setup, teardown);
+}
