@@ -75,37 +75,42 @@ all: lib examples
 
 lib: $(SHLIB) $(STLIB) $(PCFILE)
 
-$(BUILD)/%.o: %.c
+# Objects depend on the configuration: switching CUDA=0/1 or flags rebuilds what it must.
+FLAGS_STAMP  := $(BUILD)/.flags
+CONFIG       := $(CC) $(CFLAGS_ALL) | $(WITH_CUDA) $(NVCC) $(NVFLAGS) | $(CUDA_LIBS)
+$(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(CONFIG)' ] || echo '$(CONFIG)' > $(FLAGS_STAMP))
+
+$(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 # .cu.o: cuda/conv.cu and lib/conv.c must not share an archive member name
-$(BUILD)/%.cu.o: %.cu
+$(BUILD)/%.cu.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
 
-$(SHLIB): $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(SANFLAGS) -o $@ $^ $(CUDA_LIBS) $(LIBS_PRIV) $(LDFLAGS)
+$(SHLIB): $(LIB_OBJ) $(FLAGS_STAMP)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(SANFLAGS) -o $@ $(LIB_OBJ) $(CUDA_LIBS) $(LIBS_PRIV) $(LDFLAGS)
 	ln -sf libtensorgan.so.$(VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $(BUILD)/libtensorgan.so
 
-$(STLIB): $(LIB_OBJ)
+$(STLIB): $(LIB_OBJ) $(FLAGS_STAMP)
 	rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(LIB_OBJ)
 
 # The in-tree .pc points at this checkout, so examples build exactly as outside programs do.
-$(PCFILE): pkgconfig/tensorgan.pc.in Makefile
+$(PCFILE): pkgconfig/tensorgan.pc.in Makefile $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@LIBDIR@|$(CURDIR)/$(BUILD)|' \
 	    -e 's|@INCLUDEDIR@|$(CURDIR)/include|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(PC_CUDA) $(LIBS_PRIV)|' $< > $@
 
 # ---- tests ----------------------------------------------------------------------------------
-$(BUILD)/tests/%: tests/%.c $(STLIB) $(TEST_HELPERS)
+$(BUILD)/tests/%: tests/%.c $(STLIB) $(TEST_HELPERS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -o $@ $< $(TEST_HELPERS) $(STLIB) -lcmocka $(CUDA_LIBS) $(LIBS_PRIV)
 
-$(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h
+$(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 

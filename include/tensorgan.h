@@ -9,8 +9,9 @@
  * Conventions
  *   - Functions return tg_status (TG_OK == 0) or a pointer that is NULL on failure; either way
  *     tg_last_error() then holds a message naming the function and the shapes involved.
- *   - Ops (tg_conv2d, tg_add, ...) given a NULL input return NULL and keep the first message, so a
- *     forward pass can be chained and checked once at the end.
+ *   - Ops (tg_conv2d, tg_add, ...) given a NULL input return NULL. When that NULL came from an op
+ *     that failed (no op has succeeded since), its message is kept, so a forward pass can be
+ *     chained and checked once at the end; otherwise the message names the NULL input.
  *   - Leaf tensors (tg_tensor_new) belong to the caller. Op results, and the gradients of op
  *     results, belong to the context's tape and stay valid until tg_ctx_clear_tape().
  *   - Free functions accept NULL. The library never prints and never exits on a caller's mistake.

@@ -130,6 +130,7 @@ static tg_tensor *view_of(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *sh
     memcpy(y->shape, shape, sizeof(int64_t) * (size_t)ndim);
     y->numel = x->numel;
     y->data = x->data;
+    tg_error_settle();
     return y;
 }
 

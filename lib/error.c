@@ -7,6 +7,9 @@
 #include <string.h>
 
 static _Thread_local char tg_err_buf[1024];
+/* set by every failure, cleared by every op that produces a result: a NULL op input while it is
+ * set came from the failure whose message we keep */
+static _Thread_local int tg_err_pending;
 static tg_log_fn tg_log_cb;
 static void *tg_log_user;
 
@@ -17,8 +20,12 @@ tg_status tg_fail(tg_status code, const char *func, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(tg_err_buf + n, sizeof tg_err_buf - (size_t)n, fmt, ap);
     va_end(ap);
+    tg_err_pending = 1;
     return code;
 }
+
+int tg_error_pending(void) { return tg_err_pending; }
+void tg_error_settle(void) { tg_err_pending = 0; }
 
 const char *tg_last_error(void) { return tg_err_buf; }
 

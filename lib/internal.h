@@ -21,6 +21,9 @@ extern "C" {
 /* Sets the thread's message ("func: ...") and returns code. */
 TG_INTERNAL tg_status tg_fail(tg_status code, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* whether the last failure is still unanswered by a successful op (see tg_check_in) */
+TG_INTERNAL int tg_error_pending(void);
+TG_INTERNAL void tg_error_settle(void);
 TG_INTERNAL void tg_log(tg_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* "[2,3,4]" into buf */

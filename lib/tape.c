@@ -66,6 +66,12 @@ float *tg_grad_of(tg_ctx *ctx, tg_tensor *t) {
     return t->grad->data;
 }
 
+/* Each backward pass starts the gradients of op results from zero (as PyTorch does with a
+ * retained graph); only leaves accumulate across passes. */
+static void reset_results(tg_ctx *ctx) {
+    for (size_t i = 0; i < ctx->n_nodes; i++) ctx->nodes[i].out->grad_valid = false;
+}
+
 static tg_status run_tape(tg_ctx *ctx) {
     for (size_t i = ctx->n_nodes; i-- > 0;) {
         tg_node *nd = &ctx->nodes[i];
@@ -95,6 +101,7 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
         return tg_fail(TG_ERR_SHAPE, fn, "loss must have one element, got shape %s",
                        tg_shape_str(loss, b, sizeof b));
     }
+    reset_results(ctx);
     float *g = tg_grad_of(ctx, loss);
     if (!g) return tg_fail(TG_ERR_NOMEM, fn, "cannot allocate the seed gradient");
     ctx->be->fill(ctx, g, 1, 1.0f);
@@ -110,6 +117,7 @@ tg_status tg_backward_with(tg_ctx *ctx, tg_tensor *y, const tg_tensor *dy) {
         return tg_fail(TG_ERR_SHAPE, fn, "dy %s must match y %s on the same context",
                        tg_shape_str(dy, a, sizeof a), tg_shape_str(y, b, sizeof b));
     }
+    reset_results(ctx);
     float *g = tg_grad_of(ctx, y);
     if (!g) return tg_fail(TG_ERR_NOMEM, fn, "cannot allocate the seed gradient");
     ctx->be->axpby(ctx, y->numel, 1.0f, dy->data, 1.0f, g);

@@ -194,14 +194,14 @@ tg_tensor *tg_result(tg_ctx *ctx, int ndim, const int64_t *shape, const char *fu
     memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
     t->numel = numel;
     t->data = d;
+    tg_error_settle();
     return t;
 }
 
 bool tg_check_in(tg_ctx *ctx, const tg_tensor *t, const char *func, const char *what) {
     if (!t) {
-        /* keep the message of the op that produced the NULL, if any */
-        if (!tg_last_error()[0] || !ctx)
-            tg_fail(TG_ERR_INVALID, func, "%s is NULL", what);
+        /* keep the message of the op that failed and produced this NULL */
+        if (!tg_error_pending() || !ctx) tg_fail(TG_ERR_INVALID, func, "%s is NULL", what);
         return false;
     }
     if (!ctx) {
