@@ -70,7 +70,7 @@ TEST_HELPERS := $(BUILD)/tests/testutil.o
 
 DEBIAN_PKGS  := libopenblas-dev libpng-dev libjpeg-dev libcmocka-dev pkg-config liblzma-dev
 
-.PHONY: all lib test check deps demo install uninstall clean examples
+.PHONY: all lib test check deps demo install uninstall clean examples bench
 all: lib examples
 
 lib: $(SHLIB) $(STLIB) $(PCFILE)
@@ -133,6 +133,13 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB) $(PCFILE)
 	$(build-user-program)
 $(BUILD)/bench/%: bench/%.c $(SHLIB) $(PCFILE)
 	$(build-user-program)
+
+bench: $(BUILD)/bench/bench_dcgan
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$$(nproc)} $(BUILD)/bench/bench_dcgan --batch 64 --steps 5 --warmup 1
+
+demo: test
+	@if [ ! -f examples/mangagan/mangagan.c ]; then \
+	  echo "demo: examples/mangagan is not in the tree yet (issue 4); nothing to train"; exit 1; fi
 
 # ---- Debian packages ------------------------------------------------------------------------
 deps:
