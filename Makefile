@@ -45,7 +45,7 @@ CUDA_ARCH    ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,cod
 WARN         := -Wall -Wextra -Wshadow -Wno-unused-parameter
 CFLAGS_ALL   := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -fopenmp -fPIC \
                 -fvisibility=hidden -Iinclude -Ilib $(SANFLAGS) $(CFLAGS)
-LIBS_PRIV    := -fopenmp -lm -ldl -lpthread
+LIBS_PRIV    := -fopenmp -lpng -ljpeg -llzma -lm -ldl -lpthread
 
 LIB_SRC      := $(wildcard lib/*.c lib/cpu/*.c)
 LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))

@@ -310,6 +310,41 @@ TG_API tg_status tg_state_load(tg_state *s, const char *path, bool strict);
 TG_API tg_status tg_module_save(tg_module *m, const char *path);
 TG_API tg_status tg_module_load(tg_module *m, const char *path);
 
+/* ---------------------------------------------------------------------------------------------
+ * Images and datasets (libpng, libjpeg-turbo, liblzma). Pixels are RGB, 8 bits, row-major
+ * height x width x 3.
+ * ------------------------------------------------------------------------------------------- */
+/* Decodes a PNG or JPEG (by content, not name): grayscale, palette and 16-bit are converted,
+ * alpha is composited over white. *rgb is malloc'd (free() it). A corrupt or truncated file is
+ * TG_ERR_FORMAT with a message. */
+TG_API tg_status tg_image_load(const char *path, uint8_t **rgb, int *w, int *h);
+TG_API tg_status tg_image_save_png(const char *path, const uint8_t *rgb, int w, int h);
+/* Center-crops src to a square and resizes it to size x size into dst: area averaging when
+ * shrinking, bilinear when growing. */
+TG_API tg_status tg_image_resize_square(const uint8_t *src, int w, int h, uint8_t *dst, int size);
+/* t [N,3,H,W] with values in [-1,1] -> out N*H*W*3 bytes (clamped, rounded). */
+TG_API tg_status tg_tensor_to_rgb(const tg_tensor *t, uint8_t *out);
+
+typedef struct tg_dataset tg_dataset;
+/* Loads images of size x size. path is a directory (searched recursively for .png/.jpg/.jpeg;
+ * each image center-cropped and resized once) or a packed file written by tg_dataset_save
+ * (.safetensors, or .xz-compressed). Unreadable images are skipped and counted in *skipped (may
+ * be NULL). No usable image is an error naming the path. */
+TG_API tg_dataset *tg_dataset_load(const char *path, int size, int *skipped);
+/* A dataset over n images already in memory (copied). */
+TG_API tg_dataset *tg_dataset_from_memory(const uint8_t *rgb, int64_t n, int size);
+/* Packed file: a safetensors file with one U8 tensor "images" [N,size,size,3]; a path ending
+ * in ".xz" is xz-compressed. Written atomically. */
+TG_API tg_status tg_dataset_save(const tg_dataset *ds, const char *path);
+TG_API int64_t tg_dataset_count(const tg_dataset *ds);
+TG_API int tg_dataset_size(const tg_dataset *ds);
+TG_API const uint8_t *tg_dataset_image(const tg_dataset *ds, int64_t i);
+/* Fills out [B,3,size,size] with images idx[0..B) scaled to [-1,1]; flip (may be NULL) mirrors
+ * image b horizontally when flip[b] is non-zero. */
+TG_API tg_status tg_dataset_batch(const tg_dataset *ds, tg_tensor *out, const int64_t *idx,
+                                  const uint8_t *flip);
+TG_API void tg_dataset_free(tg_dataset *ds);
+
 #ifdef __cplusplus
 }
 #endif

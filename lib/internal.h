@@ -210,6 +210,41 @@ typedef void (*tg_sgemm_fn)(int order, int ta, int tb, int M, int N, int K, floa
                             float *C, int ldc);
 TG_INTERNAL tg_sgemm_fn tg_blas_sgemm(void);
 
+/* ---- safetensors files (lib/safetensors.c), shared by checkpoints and datasets ------------- */
+typedef struct {
+    char name[256];
+    char dtype[16];
+    int ndim;
+    int64_t shape[8];
+    const uint8_t *data; /* into the file buffer */
+    uint64_t nbytes;
+} tg_st_tensor;
+typedef struct {
+    uint8_t *buf;
+    size_t size;
+    tg_st_tensor *t;
+    int n;
+    char **mk, **mv;
+    int nmeta;
+} tg_st_file;
+/* Reads a whole safetensors file (xz-compressed or not, by content) and checks its header and
+ * every byte range. Messages are attributed to fn. */
+TG_INTERNAL tg_status tg_st_read(const char *path, tg_st_file *f, const char *fn);
+TG_INTERNAL void tg_st_release(tg_st_file *f);
+TG_INTERNAL const tg_st_tensor *tg_st_find(const tg_st_file *f, const char *name);
+TG_INTERNAL const char *tg_st_meta(const tg_st_file *f, const char *key);
+typedef struct {
+    const char *name;
+    const char *dtype;       /* "F32", "U8", ... */
+    int ndim;
+    int64_t shape[8];
+    const void *host;        /* data in host memory, or */
+    const tg_tensor *t;      /* a float tensor on any device */
+} tg_st_entry;
+/* Writes atomically (temp file, fsync, rename); xz-compressed when path ends in ".xz". */
+TG_INTERNAL tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const *mk,
+                                  char *const *mv, int nmeta, const char *fn);
+
 /* ---- modules and optimizers shared with io ------------------------------------------------ */
 TG_INTERNAL int tg_optim_state(tg_optim *opt, char names[][64], tg_tensor **out, int max,
                                int64_t **steps);

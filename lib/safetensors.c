@@ -2,16 +2,20 @@
  * safetensors.c — tg_state: named tensors + string metadata saved to and loaded from safetensors
  * files (8-byte little-endian header length, a JSON header, then raw little-endian data).
  *
- * Saving writes "<path>.tmp.XXXXXX" in the same directory, fsyncs it and renames it over path,
- * so a crash leaves either the old file or the new one. Loading parses the header with a small
- * bounds-checked JSON reader, checks every registered name, dtype, shape and byte range, reads
- * all data, and only then writes into the tensors: a bad file changes nothing.
+ * Two layers. tg_st_read / tg_st_write (internal) read a whole file into memory — decompressing
+ * it if it is xz — and check the header with a small bounds-checked JSON reader (lengths, depth,
+ * integer overflow, every byte range against the data section and dtype*shape), or stream one out
+ * to "<path>.tmp.XXXXXX" in the same directory, fsync it and rename it over path, so a crash
+ * leaves either the old file or the new one. tg_state (public) maps registered tensors onto
+ * that: a load checks every name, dtype and shape before writing into any tensor, so a bad file
+ * changes nothing. Datasets (lib/dataset.c) use the same two functions for packed images.
  */
 #define _GNU_SOURCE
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <lzma.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,163 +180,6 @@ const char *tg_state_get_meta(const tg_state *s, const char *key) {
     return NULL;
 }
 
-/* ---- writing ------------------------------------------------------------------------------ */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t len) {
-    if (b->oom) return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 4096);
-        while (cap < b->n + len + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = 0;
-}
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-static void sb_json(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            sb_put(b, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            sb_str(b, esc);
-        } else {
-            sb_put(b, (const char *)&c, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
-
-static tg_status steps_meta(tg_state *s) {
-    for (int k = 0; k < s->nopt; k++) {
-        int64_t *steps;
-        int n = tg_optim_count(s->opt[k].o);
-        tg_optim_state(s->opt[k].o, NULL, NULL, 0, &steps);
-        sbuf b = {0};
-        char num[32];
-        for (int i = 0; i < n; i++) {
-            snprintf(num, sizeof num, i ? ",%lld" : "%lld", (long long)steps[i]);
-            sb_str(&b, num);
-        }
-        char key[MAX_NAME + 8];
-        snprintf(key, sizeof key, "%ssteps", s->opt[k].prefix);
-        tg_status st = b.oom ? tg_fail(TG_ERR_NOMEM, "tg_state_save", "out of host memory")
-                             : tg_state_set_meta(s, key, b.p ? b.p : "");
-        free(b.p);
-        if (st) return st;
-    }
-    return TG_OK;
-}
-
-tg_status tg_state_save(tg_state *s, const char *path) {
-    static const char *fn = "tg_state_save";
-    if (!s || !path) return tg_fail(TG_ERR_INVALID, fn, "state or path is NULL");
-    tg_status st = steps_meta(s);
-    if (st) return st;
-    sbuf h = {0};
-    sb_str(&h, "{");
-    if (s->nmeta) {
-        sb_str(&h, "\"__metadata__\":{");
-        for (int i = 0; i < s->nmeta; i++) {
-            if (i) sb_str(&h, ",");
-            sb_json(&h, s->meta[i].k);
-            sb_str(&h, ":");
-            sb_json(&h, s->meta[i].v);
-        }
-        sb_str(&h, "}");
-    }
-    uint64_t off = 0;
-    int64_t maxn = 1;
-    for (int i = 0; i < s->n; i++) {
-        tg_tensor *t = s->e[i].t;
-        if (s->nmeta || i) sb_str(&h, ",");
-        sb_json(&h, s->e[i].name);
-        sb_str(&h, ":{\"dtype\":\"F32\",\"shape\":[");
-        char num[64];
-        for (int d = 0; d < t->ndim; d++) {
-            snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)t->shape[d]);
-            sb_str(&h, num);
-        }
-        uint64_t end = off + (uint64_t)t->numel * 4u;
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
-                 (unsigned long long)end);
-        sb_str(&h, num);
-        off = end;
-        if (t->numel > maxn) maxn = t->numel;
-    }
-    sb_str(&h, "}");
-    while (!h.oom && h.n % 8) sb_str(&h, " ");
-    float *buf = malloc((size_t)maxn * sizeof(float));
-    if (h.oom || !buf) {
-        free(h.p);
-        free(buf);
-        return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-    }
-
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) {
-        free(h.p);
-        free(buf);
-        return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-    }
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) {
-        st = tg_fail(TG_ERR_IO, fn, "cannot create %s: %s", tmp, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(tmp);
-        }
-        goto done;
-    }
-    uint64_t hl = h.n;
-    bool ok = fwrite(&hl, 8, 1, f) == 1 && fwrite(h.p, 1, h.n, f) == h.n;
-    for (int i = 0; i < s->n && ok; i++) {
-        tg_tensor *t = s->e[i].t;
-        if (tg_tensor_read(t, buf, t->numel) != TG_OK) {
-            st = TG_ERR_DEVICE;
-            ok = false;
-            break;
-        }
-        ok = fwrite(buf, sizeof(float), (size_t)t->numel, f) == (size_t)t->numel;
-    }
-    if (ok) ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int werr = errno;
-    if (fclose(f) != 0) ok = false;
-    if (ok && rename(tmp, path) != 0) {
-        werr = errno;
-        ok = false;
-    }
-    if (!ok) {
-        unlink(tmp);
-        if (!st) st = tg_fail(TG_ERR_IO, fn, "writing %s failed: %s", path, strerror(werr));
-    }
-done:
-    free(tmp);
-    free(h.p);
-    free(buf);
-    return st;
-}
-
 /* ---- a small JSON reader for safetensors headers ------------------------------------------ */
 typedef struct {
     const char *p, *end;
@@ -454,15 +301,6 @@ static bool jskip(jr *r) {
     return ok;
 }
 
-typedef struct {
-    char name[MAX_NAME];
-    char dtype[16];
-    int ndim;
-    int64_t shape[8];
-    uint64_t begin, end;
-    int want; /* index in the state's entries, -1 if not registered */
-} st_info;
-
 static int dtype_size(const char *d) {
     static const char *n8[] = {"F64", "I64", "U64"}, *n4[] = {"F32", "I32", "U32"},
                       *n2[] = {"F16", "BF16", "I16", "U16"}, *n1[] = {"I8", "U8", "BOOL", "F8_E4M3", "F8_E5M2"};
@@ -473,7 +311,7 @@ static int dtype_size(const char *d) {
     return 0;
 }
 
-static bool parse_tensor_info(jr *r, st_info *ti) {
+static bool parse_tensor_info(jr *r, tg_st_tensor *ti, uint64_t *begin, uint64_t *end) {
     bool have_d = false, have_s = false, have_o = false;
     if (!lit(r, '{')) return false;
     if (lit(r, '}')) return false;
@@ -496,8 +334,7 @@ static bool parse_tensor_info(jr *r, st_info *ti) {
             }
             have_s = true;
         } else if (!strcmp(key, "data_offsets")) {
-            if (!lit(r, '[') || !juint(r, &ti->begin) || !lit(r, ',') || !juint(r, &ti->end) ||
-                !lit(r, ']'))
+            if (!lit(r, '[') || !juint(r, begin) || !lit(r, ',') || !juint(r, end) || !lit(r, ']'))
                 return false;
             have_o = true;
         } else if (!jskip(r)) {
@@ -507,177 +344,251 @@ static bool parse_tensor_info(jr *r, st_info *ti) {
     return lit(r, '}') && have_d && have_s && have_o;
 }
 
-static tg_status load_fail(tg_status code, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static tg_status load_fail(tg_status code, const char *path, const char *fmt, ...) {
+static tg_status st_fail(tg_status code, const char *fn, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static tg_status st_fail(tg_status code, const char *fn, const char *path, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return tg_fail(code, "tg_state_load", "%s: %s", path, msg);
+    return tg_fail(code, fn, "%s: %s", path, msg);
 }
 
-tg_status tg_state_load(tg_state *s, const char *path, bool strict) {
-    static const char *fn = "tg_state_load";
-    if (!s || !path) return tg_fail(TG_ERR_INVALID, fn, "state or path is NULL");
+#define MAX_FILE ((uint64_t)16 << 30) /* decompressed size limit */
+
+/* Whole file into memory; xz (by magic bytes) is decompressed. */
+static tg_status slurp(const char *path, uint8_t **out, size_t *size, const char *fn) {
     FILE *f = fopen(path, "rb");
     if (!f) return tg_fail(TG_ERR_IO, fn, "cannot open %s: %s", path, strerror(errno));
-    tg_status st = TG_OK;
-    char *hdr = NULL;
-    st_info *info = NULL;
-    float **data = NULL;
-    st_kv *meta = NULL;
-    int ninfo = 0, cap = 0, nmeta = 0;
-    int64_t **steps_new = NULL;
-
     struct stat sb;
-    uint64_t hl = 0;
-    if (fstat(fileno(f), &sb) != 0 || sb.st_size < 8) {
-        st = load_fail(TG_ERR_FORMAT, path, "file too short for a safetensors header");
-        goto out;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return st_fail(TG_ERR_IO, fn, path, "not a regular file");
     }
-    const uint64_t fsize = (uint64_t)sb.st_size;
-    if (fread(&hl, 8, 1, f) != 1) {
-        st = load_fail(TG_ERR_IO, path, "cannot read the header length");
-        goto out;
+    size_t n = (size_t)sb.st_size;
+    uint8_t *raw = malloc(n ? n : 1);
+    if (!raw) {
+        fclose(f);
+        return tg_fail(TG_ERR_NOMEM, fn, "out of host memory reading %s", path);
     }
-    if (hl < 2 || hl > MAX_HEADER || hl > fsize - 8) {
-        st = load_fail(TG_ERR_FORMAT, path,
-                       "header length %llu is impossible for a file of %llu bytes",
-                       (unsigned long long)hl, (unsigned long long)fsize);
-        goto out;
+    size_t got = fread(raw, 1, n, f);
+    fclose(f);
+    if (got != n) {
+        free(raw);
+        return st_fail(TG_ERR_IO, fn, path, "short read");
     }
-    hdr = malloc(hl + 1);
-    if (!hdr || fread(hdr, 1, hl, f) != hl) {
-        st = hdr ? load_fail(TG_ERR_IO, path, "truncated header")
-                 : tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-        goto out;
+    static const uint8_t xz_magic[6] = {0xFD, '7', 'z', 'X', 'Z', 0};
+    if (n < 6 || memcmp(raw, xz_magic, 6) != 0) {
+        *out = raw;
+        *size = n;
+        return TG_OK;
     }
-    hdr[hl] = 0;
-    const uint64_t data_size = fsize - 8 - hl;
+    lzma_stream z = LZMA_STREAM_INIT;
+    if (lzma_stream_decoder(&z, UINT64_MAX, 0) != LZMA_OK) {
+        free(raw);
+        return tg_fail(TG_ERR_NOMEM, fn, "cannot start the xz decoder");
+    }
+    size_t cap = n * 4 + 4096, len = 0;
+    uint8_t *dec = malloc(cap);
+    z.next_in = raw;
+    z.avail_in = n;
+    lzma_ret r = LZMA_OK;
+    while (dec && r == LZMA_OK) {
+        if (len == cap) {
+            if ((uint64_t)cap * 2 > MAX_FILE) {
+                r = LZMA_MEMLIMIT_ERROR;
+                break;
+            }
+            uint8_t *p = realloc(dec, cap * 2);
+            if (!p) {
+                free(dec);
+                dec = NULL;
+                break;
+            }
+            dec = p;
+            cap *= 2;
+        }
+        z.next_out = dec + len;
+        z.avail_out = cap - len;
+        r = lzma_code(&z, LZMA_FINISH);
+        len = cap - z.avail_out;
+    }
+    lzma_end(&z);
+    free(raw);
+    if (!dec) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory decompressing %s", path);
+    if (r != LZMA_STREAM_END) {
+        free(dec);
+        return st_fail(TG_ERR_FORMAT, fn, path, "corrupt or truncated xz data (liblzma error %d)",
+                       (int)r);
+    }
+    *out = dec;
+    *size = len;
+    return TG_OK;
+}
 
+void tg_st_release(tg_st_file *f) {
+    if (!f) return;
+    free(f->buf);
+    free(f->t);
+    for (int i = 0; i < f->nmeta; i++) {
+        free(f->mk[i]);
+        free(f->mv[i]);
+    }
+    free(f->mk);
+    free(f->mv);
+    memset(f, 0, sizeof *f);
+}
+
+tg_status tg_st_read(const char *path, tg_st_file *f, const char *fn) {
+    memset(f, 0, sizeof *f);
+    if (!path) return tg_fail(TG_ERR_INVALID, fn, "path is NULL");
+    tg_status st = slurp(path, &f->buf, &f->size, fn);
+    if (st) return st;
+    uint64_t hl = 0;
+    if (f->size < 8) {
+        st = st_fail(TG_ERR_FORMAT, fn, path, "file too short for a safetensors header");
+        goto fail;
+    }
+    memcpy(&hl, f->buf, 8);
+    if (hl < 2 || hl > MAX_HEADER || hl > f->size - 8) {
+        st = st_fail(TG_ERR_FORMAT, fn, path, "header length %llu is impossible for a file of %zu bytes",
+                     (unsigned long long)hl, f->size);
+        goto fail;
+    }
+    const char *hdr = (const char *)f->buf + 8;
+    const uint64_t data_size = f->size - 8 - hl;
+    const uint8_t *data = f->buf + 8 + hl;
     jr r = {hdr, hdr + hl, 0};
+    int cap = 0;
     if (!lit(&r, '{')) {
-        st = load_fail(TG_ERR_FORMAT, path, "header is not a JSON object");
-        goto out;
+        st = st_fail(TG_ERR_FORMAT, fn, path, "header is not a JSON object");
+        goto fail;
     }
     if (!lit(&r, '}')) {
         do {
             char key[MAX_NAME];
-            if (!jstring(&r, key, sizeof key) || !lit(&r, ':')) {
-                st = load_fail(TG_ERR_FORMAT, path, "malformed header near byte %lld",
-                               (long long)(r.p - hdr));
-                goto out;
-            }
+            if (!jstring(&r, key, sizeof key) || !lit(&r, ':')) goto bad;
             if (!strcmp(key, "__metadata__")) {
                 if (!lit(&r, '{')) goto bad;
-                if (!lit(&r, '}')) {
-                    do {
-                        char k[MAX_NAME], *v = malloc(65536);
-                        st_kv *m = realloc(meta, sizeof *m * (size_t)(nmeta + 1));
-                        if (m) meta = m;
-                        if (!v || !m) {
-                            free(v);
-                            st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-                            goto out;
-                        }
-                        if (!jstring(&r, k, sizeof k) || !lit(&r, ':') || !jstring(&r, v, 65536)) {
-                            free(v);
-                            goto bad;
-                        }
-                        meta[nmeta].k = strdup(k);
-                        meta[nmeta].v = v;
-                        nmeta++;
-                    } while (lit(&r, ','));
-                    if (!lit(&r, '}')) goto bad;
-                }
+                if (lit(&r, '}')) continue;
+                do {
+                    char k[MAX_NAME], *v = malloc(65536);
+                    char **nk = realloc(f->mk, sizeof *nk * (size_t)(f->nmeta + 1));
+                    if (nk) f->mk = nk;
+                    char **nv = realloc(f->mv, sizeof *nv * (size_t)(f->nmeta + 1));
+                    if (nv) f->mv = nv;
+                    if (!v || !nk || !nv) {
+                        free(v);
+                        st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+                        goto fail;
+                    }
+                    if (!jstring(&r, k, sizeof k) || !lit(&r, ':') || !jstring(&r, v, 65536)) {
+                        free(v);
+                        goto bad;
+                    }
+                    f->mk[f->nmeta] = strdup(k);
+                    f->mv[f->nmeta] = v;
+                    if (!f->mk[f->nmeta]) {
+                        free(v);
+                        st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+                        goto fail;
+                    }
+                    f->nmeta++;
+                } while (lit(&r, ','));
+                if (!lit(&r, '}')) goto bad;
                 continue;
             }
-            if (ninfo == cap) {
+            if (f->n == cap) {
                 cap = cap ? cap * 2 : 64;
-                st_info *ni = realloc(info, sizeof *ni * (size_t)cap);
-                if (!ni) {
+                tg_st_tensor *nt = realloc(f->t, sizeof *nt * (size_t)cap);
+                if (!nt) {
                     st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-                    goto out;
+                    goto fail;
                 }
-                info = ni;
+                f->t = nt;
             }
-            st_info *ti = &info[ninfo];
+            tg_st_tensor *ti = &f->t[f->n];
             memset(ti, 0, sizeof *ti);
             snprintf(ti->name, sizeof ti->name, "%s", key);
-            if (!parse_tensor_info(&r, ti)) {
-                st = load_fail(TG_ERR_FORMAT, path, "bad entry for tensor \"%s\"", key);
-                goto out;
+            uint64_t b = 0, e = 0;
+            if (!parse_tensor_info(&r, ti, &b, &e)) {
+                st = st_fail(TG_ERR_FORMAT, fn, path, "bad entry for tensor \"%s\"", key);
+                goto fail;
             }
-            /* bounds: the byte range must lie in the data section and match dtype*shape */
             int es = dtype_size(ti->dtype);
             uint64_t numel = 1;
             for (int d = 0; d < ti->ndim; d++) numel *= (uint64_t)ti->shape[d];
-            if (ti->begin > ti->end || ti->end > data_size ||
-                (es && (ti->end - ti->begin) != numel * (uint64_t)es)) {
-                st = load_fail(TG_ERR_FORMAT, path,
-                               "tensor \"%s\": byte range [%llu, %llu) does not fit its shape (%s) or "
-                               "the %llu-byte data section",
-                               key, (unsigned long long)ti->begin, (unsigned long long)ti->end,
-                               ti->dtype, (unsigned long long)data_size);
-                goto out;
+            if (b > e || e > data_size || (es && (e - b) != numel * (uint64_t)es)) {
+                st = st_fail(TG_ERR_FORMAT, fn, path,
+                             "tensor \"%s\": byte range [%llu, %llu) does not fit its shape (%s) "
+                             "or the %llu-byte data section",
+                             key, (unsigned long long)b, (unsigned long long)e, ti->dtype,
+                             (unsigned long long)data_size);
+                goto fail;
             }
-            ti->want = -1;
-            ninfo++;
+            ti->data = data + b;
+            ti->nbytes = e - b;
+            f->n++;
         } while (lit(&r, ','));
         if (!lit(&r, '}')) goto bad;
     }
     ws(&r);
     if (r.p != r.end) goto bad;
+    return TG_OK;
+bad:
+    st = st_fail(TG_ERR_FORMAT, fn, path, "malformed JSON header near byte %lld",
+                 (long long)(r.p - hdr));
+fail:
+    tg_st_release(f);
+    return st;
+}
 
-    /* match the registered entries */
-    for (int i = 0; i < ninfo; i++) {
-        for (int j = 0; j < s->n; j++)
-            if (!strcmp(info[i].name, s->e[j].name)) info[i].want = j;
-        if (info[i].want < 0 && strict) {
-            st = load_fail(TG_ERR_FORMAT, path, "unexpected tensor \"%s\" (strict load)",
-                           info[i].name);
+const tg_st_tensor *tg_st_find(const tg_st_file *f, const char *name) {
+    for (int i = 0; i < f->n; i++)
+        if (!strcmp(f->t[i].name, name)) return &f->t[i];
+    return NULL;
+}
+
+const char *tg_st_meta(const tg_st_file *f, const char *key) {
+    for (int i = 0; i < f->nmeta; i++)
+        if (!strcmp(f->mk[i], key)) return f->mv[i];
+    return NULL;
+}
+
+tg_status tg_state_load(tg_state *s, const char *path, bool strict) {
+    static const char *fn = "tg_state_load";
+    if (!s || !path) return tg_fail(TG_ERR_INVALID, fn, "state or path is NULL");
+    tg_st_file f;
+    tg_status st = tg_st_read(path, &f, fn);
+    if (st) return st;
+    int64_t **steps_new = NULL;
+    for (int i = 0; i < f.n && strict; i++) {
+        bool known = false;
+        for (int j = 0; j < s->n && !known; j++) known = !strcmp(f.t[i].name, s->e[j].name);
+        if (!known) {
+            st = st_fail(TG_ERR_FORMAT, fn, path, "unexpected tensor \"%s\" (strict load)", f.t[i].name);
             goto out;
         }
     }
-    data = calloc((size_t)s->n + 1, sizeof *data);
-    if (!data) {
-        st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-        goto out;
-    }
     for (int j = 0; j < s->n; j++) {
-        st_info *ti = NULL;
-        for (int i = 0; i < ninfo; i++)
-            if (info[i].want == j) ti = &info[i];
+        const tg_st_tensor *ti = tg_st_find(&f, s->e[j].name);
         tg_tensor *t = s->e[j].t;
-        char want[64];
-        tg_shape_str(t, want, sizeof want);
         if (!ti) {
-            st = load_fail(TG_ERR_FORMAT, path, "missing tensor \"%s\"", s->e[j].name);
+            st = st_fail(TG_ERR_FORMAT, fn, path, "missing tensor \"%s\"", s->e[j].name);
             goto out;
         }
         bool same = ti->ndim == t->ndim && !strcmp(ti->dtype, "F32");
         for (int d = 0; same && d < t->ndim; d++) same = ti->shape[d] == t->shape[d];
         if (!same) {
-            char got[160];
+            char got[160], want[64];
             int o = snprintf(got, sizeof got, "%s [", ti->dtype);
             for (int d = 0; d < ti->ndim && o < (int)sizeof got; d++)
                 o += snprintf(got + o, sizeof got - (size_t)o, d ? ",%lld" : "%lld",
                               (long long)ti->shape[d]);
-            snprintf(got + o, o < (int)sizeof got ? sizeof got - (size_t)o : 0, "]");
-            st = tg_fail(TG_ERR_FORMAT, fn, "%s: tensor \"%s\" is %s in the file, expected F32 %s",
-                         path, s->e[j].name, got, want);
-            goto out;
-        }
-        data[j] = malloc((size_t)t->numel * sizeof(float));
-        if (!data[j]) {
-            st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-            goto out;
-        }
-        if (fseeko(f, (off_t)(8 + hl + ti->begin), SEEK_SET) != 0 ||
-            fread(data[j], sizeof(float), (size_t)t->numel, f) != (size_t)t->numel) {
-            st = load_fail(TG_ERR_IO, path, "cannot read tensor \"%s\"", s->e[j].name);
+            if (o < (int)sizeof got) snprintf(got + o, sizeof got - (size_t)o, "]");
+            st = st_fail(TG_ERR_FORMAT, fn, path, "tensor \"%s\" is %s in the file, expected F32 %s",
+                         s->e[j].name, got, tg_shape_str(t, want, sizeof want));
             goto out;
         }
     }
@@ -690,67 +601,293 @@ tg_status tg_state_load(tg_state *s, const char *path, bool strict) {
     for (int k = 0; k < s->nopt; k++) {
         char key[MAX_NAME + 8];
         snprintf(key, sizeof key, "%ssteps", s->opt[k].prefix);
-        const char *v = NULL;
-        for (int i = 0; i < nmeta; i++)
-            if (!strcmp(meta[i].k, key)) v = meta[i].v;
-        int n = tg_optim_count(s->opt[k].o);
+        const char *v = tg_st_meta(&f, key), *p = v;
+        int n = tg_optim_count(s->opt[k].o), got = 0;
         steps_new[k] = calloc((size_t)n + 1, sizeof(int64_t));
         if (!steps_new[k]) {
             st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
             goto out;
         }
-        int got = 0;
-        const char *p = v;
-        while (p && *p && got < n + 1) {
+        while (p && *p && got <= n) {
             char *e;
             long long x = strtoll(p, &e, 10);
             if (e == p || x < 0) break;
             if (got < n) steps_new[k][got] = x;
             got++;
-            p = *e == ',' ? e + 1 : e;
-            if (*e != ',' ) break;
+            if (*e != ',') {
+                p = e;
+                break;
+            }
+            p = e + 1;
         }
         if (!v || got != n || (p && *p)) {
-            st = load_fail(TG_ERR_FORMAT, path, "metadata \"%s\" must list %d step counts", key,
-                           n);
+            st = st_fail(TG_ERR_FORMAT, fn, path, "metadata \"%s\" must list %d step counts", key, n);
             goto out;
         }
     }
-
-    /* everything checked: commit */
-    for (int j = 0; j < s->n; j++) {
-        st = tg_tensor_write(s->e[j].t, data[j], s->e[j].t->numel);
-        if (st) goto out;
+    /* everything checked: commit (data may be unaligned in the buffer: write copies it) */
+    for (int j = 0; j < s->n && !st; j++) {
+        const tg_st_tensor *ti = tg_st_find(&f, s->e[j].name);
+        float *tmp = malloc((size_t)ti->nbytes + 1);
+        if (!tmp) {
+            st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+            break;
+        }
+        memcpy(tmp, ti->data, (size_t)ti->nbytes);
+        st = tg_tensor_write(s->e[j].t, tmp, s->e[j].t->numel);
+        free(tmp);
     }
+    if (st) goto out;
     for (int k = 0; k < s->nopt; k++) {
         int64_t *steps;
         tg_optim_state(s->opt[k].o, NULL, NULL, 0, &steps);
         memcpy(steps, steps_new[k], sizeof(int64_t) * (size_t)tg_optim_count(s->opt[k].o));
     }
     meta_clear(s);
-    s->meta = meta;
-    s->nmeta = nmeta;
-    meta = NULL;
-    nmeta = 0;
-    goto out;
-bad:
-    st = load_fail(TG_ERR_FORMAT, path, "malformed JSON header near byte %lld",
-                   (long long)(r.p - hdr));
+    for (int i = 0; i < f.nmeta && !st; i++) st = tg_state_set_meta(s, f.mk[i], f.mv[i]);
 out:
-    fclose(f);
-    free(hdr);
-    free(info);
-    if (data)
-        for (int j = 0; j < s->n; j++) free(data[j]);
-    free(data);
-    for (int i = 0; i < nmeta; i++) {
-        free(meta[i].k);
-        free(meta[i].v);
-    }
-    free(meta);
     if (steps_new)
         for (int k = 0; k < s->nopt; k++) free(steps_new[k]);
     free(steps_new);
+    tg_st_release(&f);
+    return st;
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t len) {
+    if (b->oom) return;
+    if (b->n + len + 1 > b->cap) {
+        size_t cap = (b->cap ? b->cap * 2 : 4096);
+        while (cap < b->n + len + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, len);
+    b->n += len;
+    b->p[b->n] = 0;
+}
+static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
+static void sb_json(sbuf *b, const char *s) {
+    sb_put(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            sb_put(b, esc, 2);
+        } else if (c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            sb_str(b, esc);
+        } else {
+            sb_put(b, (const char *)&c, 1);
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+
+/* Output stream: plain file, or through an xz encoder. */
+typedef struct {
+    FILE *f;
+    int xz;
+    lzma_stream z;
+    uint8_t out[1 << 16];
+    int ok;
+} sink;
+
+static void sink_put(sink *k, const void *p, size_t n) {
+    if (!k->ok || n == 0) return;
+    if (!k->xz) {
+        k->ok = fwrite(p, 1, n, k->f) == n;
+        return;
+    }
+    k->z.next_in = p;
+    k->z.avail_in = n;
+    while (k->ok && k->z.avail_in) {
+        k->z.next_out = k->out;
+        k->z.avail_out = sizeof k->out;
+        if (lzma_code(&k->z, LZMA_RUN) != LZMA_OK) k->ok = 0;
+        size_t w = sizeof k->out - k->z.avail_out;
+        if (w && fwrite(k->out, 1, w, k->f) != w) k->ok = 0;
+    }
+}
+
+static void sink_finish(sink *k) {
+    if (!k->xz) return;
+    lzma_ret r = LZMA_OK;
+    while (k->ok && r != LZMA_STREAM_END) {
+        k->z.next_out = k->out;
+        k->z.avail_out = sizeof k->out;
+        r = lzma_code(&k->z, LZMA_FINISH);
+        if (r != LZMA_OK && r != LZMA_STREAM_END) k->ok = 0;
+        size_t w = sizeof k->out - k->z.avail_out;
+        if (w && fwrite(k->out, 1, w, k->f) != w) k->ok = 0;
+    }
+    lzma_end(&k->z);
+}
+
+tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const *mk,
+                      char *const *mv, int nmeta, const char *fn) {
+    if (!path) return tg_fail(TG_ERR_INVALID, fn, "path is NULL");
+    sbuf h = {0};
+    sb_str(&h, "{");
+    if (nmeta) {
+        sb_str(&h, "\"__metadata__\":{");
+        for (int i = 0; i < nmeta; i++) {
+            if (i) sb_str(&h, ",");
+            sb_json(&h, mk[i]);
+            sb_str(&h, ":");
+            sb_json(&h, mv[i]);
+        }
+        sb_str(&h, "}");
+    }
+    uint64_t off = 0, maxb = 1;
+    for (int i = 0; i < n; i++) {
+        if (nmeta || i) sb_str(&h, ",");
+        sb_json(&h, e[i].name);
+        sb_str(&h, ":{\"dtype\":");
+        sb_json(&h, e[i].dtype);
+        sb_str(&h, ",\"shape\":[");
+        char num[64];
+        uint64_t numel = 1;
+        for (int d = 0; d < e[i].ndim; d++) {
+            snprintf(num, sizeof num, d ? ",%lld" : "%lld", (long long)e[i].shape[d]);
+            sb_str(&h, num);
+            numel *= (uint64_t)e[i].shape[d];
+        }
+        uint64_t bytes = numel * (uint64_t)dtype_size(e[i].dtype);
+        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                 (unsigned long long)(off + bytes));
+        sb_str(&h, num);
+        off += bytes;
+        if (e[i].t && bytes > maxb) maxb = bytes;
+    }
+    sb_str(&h, "}");
+    while (!h.oom && h.n % 8) sb_str(&h, " ");
+    size_t plen = strlen(path);
+    float *buf = malloc((size_t)maxb);
+    char *tmp = malloc(plen + 16);
+    if (h.oom || !buf || !tmp) {
+        free(h.p), free(buf), free(tmp);
+        return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+    }
+    tg_status st = TG_OK;
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    sink k = {0};
+    k.f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!k.f) {
+        st = tg_fail(TG_ERR_IO, fn, "cannot create %s: %s", tmp, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
+        goto done;
+    }
+    k.ok = 1;
+    k.xz = plen > 3 && strcmp(path + plen - 3, ".xz") == 0;
+    if (k.xz) {
+        lzma_stream z = LZMA_STREAM_INIT;
+        k.z = z;
+        lzma_mt mt = {0};
+        mt.threads = lzma_cputhreads() ? lzma_cputhreads() : 1;
+        mt.preset = 6;
+        mt.check = LZMA_CHECK_CRC64;
+        if (lzma_stream_encoder_mt(&k.z, &mt) != LZMA_OK) k.ok = 0;
+    }
+    uint64_t hl = h.n;
+    sink_put(&k, &hl, 8);
+    sink_put(&k, h.p, h.n);
+    for (int i = 0; i < n && k.ok; i++) {
+        if (e[i].t) {
+            if (tg_tensor_read(e[i].t, buf, e[i].t->numel) != TG_OK) {
+                st = TG_ERR_DEVICE;
+                k.ok = 0;
+                break;
+            }
+            sink_put(&k, buf, (size_t)e[i].t->numel * sizeof(float));
+        } else {
+            uint64_t numel = 1;
+            for (int d = 0; d < e[i].ndim; d++) numel *= (uint64_t)e[i].shape[d];
+            sink_put(&k, e[i].host, (size_t)(numel * (uint64_t)dtype_size(e[i].dtype)));
+        }
+    }
+    sink_finish(&k);
+    int werr = errno;
+    bool ok = k.ok && fflush(k.f) == 0 && fsync(fileno(k.f)) == 0;
+    if (fclose(k.f) != 0) ok = false;
+    if (ok && rename(tmp, path) != 0) {
+        werr = errno;
+        ok = false;
+    }
+    if (!ok) {
+        unlink(tmp);
+        if (!st) st = tg_fail(TG_ERR_IO, fn, "writing %s failed: %s", path, strerror(werr));
+    }
+done:
+    free(tmp);
+    free(h.p);
+    free(buf);
+    return st;
+}
+
+static tg_status steps_meta(tg_state *s) {
+    for (int k = 0; k < s->nopt; k++) {
+        int64_t *steps;
+        int n = tg_optim_count(s->opt[k].o);
+        tg_optim_state(s->opt[k].o, NULL, NULL, 0, &steps);
+        sbuf b = {0};
+        char num[32];
+        for (int i = 0; i < n; i++) {
+            snprintf(num, sizeof num, i ? ",%lld" : "%lld", (long long)steps[i]);
+            sb_str(&b, num);
+        }
+        char key[MAX_NAME + 8];
+        snprintf(key, sizeof key, "%ssteps", s->opt[k].prefix);
+        tg_status st = b.oom ? tg_fail(TG_ERR_NOMEM, "tg_state_save", "out of host memory")
+                             : tg_state_set_meta(s, key, b.p ? b.p : "");
+        free(b.p);
+        if (st) return st;
+    }
+    return TG_OK;
+}
+
+tg_status tg_state_save(tg_state *s, const char *path) {
+    static const char *fn = "tg_state_save";
+    if (!s || !path) return tg_fail(TG_ERR_INVALID, fn, "state or path is NULL");
+    tg_status st = steps_meta(s);
+    if (st) return st;
+    tg_st_entry *e = calloc((size_t)s->n + 1, sizeof *e);
+    char **mk = calloc((size_t)s->nmeta + 1, sizeof *mk), **mv = calloc((size_t)s->nmeta + 1, sizeof *mv);
+    if (!e || !mk || !mv) {
+        free(e), free(mk), free(mv);
+        return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+    }
+    for (int i = 0; i < s->n; i++) {
+        e[i].name = s->e[i].name;
+        e[i].dtype = "F32";
+        e[i].ndim = s->e[i].t->ndim;
+        memcpy(e[i].shape, s->e[i].t->shape, sizeof(int64_t) * (size_t)e[i].ndim);
+        e[i].t = s->e[i].t;
+    }
+    for (int i = 0; i < s->nmeta; i++) {
+        mk[i] = s->meta[i].k;
+        mv[i] = s->meta[i].v;
+    }
+    st = tg_st_write(path, e, s->n, mk, mv, s->nmeta, fn);
+    free(e), free(mk), free(mv);
     return st;
 }
 

@@ -1,0 +1,253 @@
+/*
+ * dataset.c — image datasets: a directory of PNG/JPEG files (searched recursively, decoded in
+ * parallel, center-cropped and resized once) or a packed safetensors file (optionally xz), kept
+ * in memory as uint8 [N,size,size,3] and served as float batches in [-1,1].
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+struct tg_dataset {
+    int64_t n;
+    int size;
+    uint8_t *px;     /* [n][size][size][3] */
+    float *scratch;  /* one batch on the host */
+    int64_t scratch_n;
+};
+
+typedef struct {
+    char **p;
+    int n, cap;
+} pathlist;
+
+static bool is_image_name(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return dot && (!strcasecmp(dot, ".png") || !strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg"));
+}
+
+static void scan(const char *dir, pathlist *l, int depth) {
+    if (depth > 32) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        char *p = malloc(len);
+        if (!p) break;
+        snprintf(p, len, "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (stat(p, &sb) != 0) {
+            free(p);
+            continue;
+        }
+        if (S_ISDIR(sb.st_mode)) {
+            scan(p, l, depth + 1);
+            free(p);
+        } else if (S_ISREG(sb.st_mode) && is_image_name(e->d_name)) {
+            if (l->n == l->cap) {
+                int cap = l->cap ? l->cap * 2 : 256;
+                char **np = realloc(l->p, sizeof *np * (size_t)cap);
+                if (!np) {
+                    free(p);
+                    break;
+                }
+                l->p = np;
+                l->cap = cap;
+            }
+            l->p[l->n++] = p;
+        } else {
+            free(p);
+        }
+    }
+    closedir(d);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static tg_dataset *ds_new(int64_t n, int size) {
+    tg_dataset *ds = calloc(1, sizeof *ds);
+    if (!ds) return NULL;
+    ds->n = n;
+    ds->size = size;
+    ds->px = malloc((size_t)n * (size_t)size * size * 3 + 1);
+    if (!ds->px) {
+        free(ds);
+        return NULL;
+    }
+    return ds;
+}
+
+static tg_dataset *load_dir(const char *dir, int size, int *skipped) {
+    static const char *fn = "tg_dataset_load";
+    pathlist l = {0};
+    scan(dir, &l, 0);
+    qsort(l.p, (size_t)l.n, sizeof *l.p, cmp_str); /* the same order on every machine */
+    const size_t img = (size_t)size * size * 3;
+    uint8_t *px = malloc(img * (size_t)(l.n ? l.n : 1));
+    char *ok = calloc((size_t)l.n + 1, 1);
+    tg_dataset *ds = NULL;
+    if (!px || !ok) {
+        tg_fail(TG_ERR_NOMEM, fn, "out of memory for %d images", l.n);
+        goto out;
+    }
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int i = 0; i < l.n; i++) {
+        uint8_t *rgb = NULL;
+        int w, h;
+        if (tg_image_load(l.p[i], &rgb, &w, &h) == TG_OK &&
+            tg_image_resize_square(rgb, w, h, px + img * (size_t)i, size) == TG_OK)
+            ok[i] = 1;
+        free(rgb);
+    }
+    int64_t good = 0;
+    for (int i = 0; i < l.n; i++) {
+        if (!ok[i]) continue;
+        if (good != i) memmove(px + img * (size_t)good, px + img * (size_t)i, img);
+        good++;
+    }
+    if (skipped) *skipped = l.n - (int)good;
+    if (good == 0) {
+        tg_fail(TG_ERR_FORMAT, fn, "no usable PNG or JPEG image under %s (%d image files found, all unreadable)",
+                dir, l.n);
+        if (l.n == 0)
+            tg_fail(TG_ERR_FORMAT, fn, "no PNG or JPEG image under %s (searched recursively)", dir);
+        goto out;
+    }
+    ds = calloc(1, sizeof *ds);
+    if (!ds) {
+        tg_fail(TG_ERR_NOMEM, fn, "out of memory");
+        goto out;
+    }
+    ds->n = good;
+    ds->size = size;
+    ds->px = px;
+    px = NULL;
+out:
+    for (int i = 0; i < l.n; i++) free(l.p[i]);
+    free(l.p);
+    free(ok);
+    free(px);
+    return ds;
+}
+
+static tg_dataset *load_packed(const char *path, int size) {
+    static const char *fn = "tg_dataset_load";
+    tg_st_file f;
+    if (tg_st_read(path, &f, fn) != TG_OK) return NULL;
+    tg_dataset *ds = NULL;
+    const tg_st_tensor *t = tg_st_find(&f, "images");
+    if (!t || strcmp(t->dtype, "U8") || t->ndim != 4 || t->shape[3] != 3 ||
+        t->shape[1] != t->shape[2] || t->shape[0] < 1) {
+        tg_fail(TG_ERR_FORMAT, fn, "%s: expected a U8 tensor \"images\" [N,S,S,3]", path);
+    } else if (t->shape[1] != size) {
+        tg_fail(TG_ERR_FORMAT, fn, "%s holds %lldx%lld images, %dx%d were asked for", path,
+                (long long)t->shape[1], (long long)t->shape[2], size, size);
+    } else if (!(ds = ds_new(t->shape[0], size))) {
+        tg_fail(TG_ERR_NOMEM, fn, "out of memory for %lld images", (long long)t->shape[0]);
+    } else {
+        memcpy(ds->px, t->data, (size_t)t->nbytes);
+    }
+    tg_st_release(&f);
+    return ds;
+}
+
+tg_dataset *tg_dataset_load(const char *path, int size, int *skipped) {
+    static const char *fn = "tg_dataset_load";
+    if (skipped) *skipped = 0;
+    if (!path || size < 1 || size > 4096) {
+        tg_fail(TG_ERR_INVALID, fn, "path is NULL or size %d out of range", size);
+        return NULL;
+    }
+    struct stat sb;
+    if (stat(path, &sb) != 0) {
+        tg_fail(TG_ERR_IO, fn, "%s does not exist", path);
+        return NULL;
+    }
+    return S_ISDIR(sb.st_mode) ? load_dir(path, size, skipped) : load_packed(path, size);
+}
+
+tg_dataset *tg_dataset_from_memory(const uint8_t *rgb, int64_t n, int size) {
+    if (!rgb || n < 1 || size < 1) {
+        tg_fail(TG_ERR_INVALID, "tg_dataset_from_memory", "bad arguments");
+        return NULL;
+    }
+    tg_dataset *ds = ds_new(n, size);
+    if (!ds) {
+        tg_fail(TG_ERR_NOMEM, "tg_dataset_from_memory", "out of memory");
+        return NULL;
+    }
+    memcpy(ds->px, rgb, (size_t)n * (size_t)size * size * 3);
+    return ds;
+}
+
+tg_status tg_dataset_save(const tg_dataset *ds, const char *path) {
+    static const char *fn = "tg_dataset_save";
+    if (!ds || !path) return tg_fail(TG_ERR_INVALID, fn, "dataset or path is NULL");
+    char count[32], size[16];
+    snprintf(count, sizeof count, "%lld", (long long)ds->n);
+    snprintf(size, sizeof size, "%d", ds->size);
+    char *mk[3] = {"format", "count", "size"}, *mv[3] = {"tensorgan-images-v1", count, size};
+    tg_st_entry e = {"images", "U8", 4, {ds->n, ds->size, ds->size, 3}, ds->px, NULL};
+    return tg_st_write(path, &e, 1, mk, mv, 3, fn);
+}
+
+int64_t tg_dataset_count(const tg_dataset *ds) { return ds ? ds->n : 0; }
+int tg_dataset_size(const tg_dataset *ds) { return ds ? ds->size : 0; }
+
+const uint8_t *tg_dataset_image(const tg_dataset *ds, int64_t i) {
+    if (!ds || i < 0 || i >= ds->n) return NULL;
+    return ds->px + (size_t)i * ds->size * ds->size * 3;
+}
+
+tg_status tg_dataset_batch(const tg_dataset *cds, tg_tensor *out, const int64_t *idx,
+                           const uint8_t *flip) {
+    static const char *fn = "tg_dataset_batch";
+    tg_dataset *ds = (tg_dataset *)cds; /* the scratch buffer is the only thing that changes */
+    if (!ds || !out || !idx) return tg_fail(TG_ERR_INVALID, fn, "NULL argument");
+    const int S = ds->size;
+    if (out->ndim != 4 || out->shape[1] != 3 || out->shape[2] != S || out->shape[3] != S) {
+        char b[64];
+        return tg_fail(TG_ERR_SHAPE, fn, "out %s must be [B,3,%d,%d]",
+                       tg_shape_str(out, b, sizeof b), S, S);
+    }
+    const int64_t B = out->shape[0], P = (int64_t)S * S;
+    for (int64_t b = 0; b < B; b++)
+        if (idx[b] < 0 || idx[b] >= ds->n)
+            return tg_fail(TG_ERR_INVALID, fn, "index %lld outside [0, %lld)", (long long)idx[b],
+                           (long long)ds->n);
+    if (ds->scratch_n < out->numel) {
+        float *p = realloc(ds->scratch, sizeof(float) * (size_t)out->numel);
+        if (!p) return tg_fail(TG_ERR_NOMEM, fn, "out of memory");
+        ds->scratch = p;
+        ds->scratch_n = out->numel;
+    }
+    float *h = ds->scratch;
+#pragma omp parallel for if (B * P > 65536)
+    for (int64_t b = 0; b < B; b++) {
+        const uint8_t *src = ds->px + (size_t)idx[b] * P * 3;
+        const int mirror = flip && flip[b];
+        for (int y = 0; y < S; y++)
+            for (int x = 0; x < S; x++) {
+                const uint8_t *p = src + ((size_t)y * S + (mirror ? S - 1 - x : x)) * 3;
+                for (int c = 0; c < 3; c++)
+                    h[(b * 3 + c) * P + (int64_t)y * S + x] = p[c] * (1.0f / 127.5f) - 1.0f;
+            }
+    }
+    return tg_tensor_write(out, h, out->numel);
+}
+
+void tg_dataset_free(tg_dataset *ds) {
+    if (!ds) return;
+    free(ds->px);
+    free(ds->scratch);
+    free(ds);
+}
