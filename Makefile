@@ -122,7 +122,7 @@ test check: deps
 lib-and-tests: lib $(TEST_BIN) examples
 
 # ---- examples (built through pkg-config, like a user's program) ----------------------------
-EXAMPLES     := $(BUILD)/examples/train_xor $(BUILD)/bench/bench_dcgan
+EXAMPLES     := $(BUILD)/examples/train_xor $(BUILD)/bench/bench_dcgan $(BUILD)/examples/mangagan
 PKG_FLAGS     = $$(PKG_CONFIG_PATH=$(BUILD)/pkgconfig pkg-config --cflags --libs tensorgan)
 define build-user-program
 	@mkdir -p $(dir $@)
@@ -133,6 +133,9 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB) $(PCFILE)
 	$(build-user-program)
 $(BUILD)/bench/%: bench/%.c $(SHLIB) $(PCFILE)
 	$(build-user-program)
+# the in-tree binary also finds the bundled faces in the source tree
+$(BUILD)/examples/mangagan: examples/mangagan/mangagan.c $(SHLIB) $(PCFILE)
+	$(build-user-program) -DMANGAGAN_SRCDATA='"$(CURDIR)/examples/mangagan/data"'
 
 bench: $(BUILD)/bench/bench_dcgan
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$$(nproc)} $(BUILD)/bench/bench_dcgan --batch 64 --steps 5 --warmup 1

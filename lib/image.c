@@ -162,8 +162,8 @@ static void axis_taps(int src, int dst, taps *t) {
         } else {
             double c = (o + 0.5) * scale - 0.5;
             if (c < 0) c = 0;
+            if (c > src - 1) c = src - 1; /* past the last centre: the edge pixel, full weight */
             int i0 = (int)c;
-            if (i0 > src - 1) i0 = src - 1;
             double f = c - i0;
             k->first = i0;
             k->w[k->count++] = (float)(1.0 - f);

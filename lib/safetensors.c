@@ -796,6 +796,11 @@ tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const
         }
         goto done;
     }
+    {   /* mkstemp makes 0600 files; give the result the permissions a plain fopen would */
+        mode_t um = umask(0);
+        umask(um);
+        if (fchmod(fd, 0666 & ~um) != 0) { /* keep 0600: still a valid file */ }
+    }
     k.ok = 1;
     k.xz = plen > 3 && strcmp(path + plen - 3, ".xz") == 0;
     if (k.xz) {
@@ -803,7 +808,7 @@ tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const
         k.z = z;
         lzma_mt mt = {0};
         mt.threads = lzma_cputhreads() ? lzma_cputhreads() : 1;
-        mt.preset = 6;
+        mt.preset = 9 | LZMA_PRESET_EXTREME; /* packed datasets are written once, read often */
         mt.check = LZMA_CHECK_CRC64;
         if (lzma_stream_encoder_mt(&k.z, &mt) != LZMA_OK) k.ok = 0;
     }

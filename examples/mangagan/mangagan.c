@@ -1,0 +1,851 @@
+/*
+ * mangagan — a DCGAN that learns to draw 64x64 anime faces, written against <tensorgan.h> only.
+ *
+ *   mangagan train [--data P] [--out DIR] [--steps N] [--batch B] [--recipe seed|dcgan]
+ *                  [--device auto|cpu|cuda] [--seed S] [--width W] [--flip]
+ *                  [--sample-every N] [--checkpoint-every N] [--resume]
+ *   mangagan sample --checkpoint F [--n N] --out X.png|DIR [--seed S] [--device D]
+ *   mangagan interpolate --checkpoint F --out X.png [--rows R] [--cols C] [--seed S]
+ *   mangagan bench [--device D] [--batch B] [--recipe R] [--width W] [--steps N] [--warmup N]
+ *   mangagan pack --data DIR --out FILE[.xz]
+ *
+ * The two recipes are data (struct recipe below), not two programs:
+ *   seed  — the Keras 2.2.4 blog model: biases, Glorot-uniform init, BatchNorm (Keras momentum
+ *           0.5, eps 1e-3) + LeakyReLU(0.2) everywhere, an extra 3x3 conv in G, dense head in D,
+ *           Adam (D 2e-4, G 1.5e-4, beta1 0.5, Keras epsilon 1e-7), soft noisy labels; G makes
+ *           the fake batch in inference mode, D updates on real then on fake, G trains through
+ *           the frozen D on fresh noise.
+ *   dcgan — the PyTorch DCGAN example: no biases, ReLU in G, conv head, N(0, 0.02) init, hard
+ *           labels, Adam 2e-4 for both (eps 1e-8); one D update from real + detached fake, then G
+ *           through the frozen D on the same fakes.
+ * Everything that makes a step (weights, Adam moments and step counts, BatchNorm buffers, the
+ * RNG offset, the data order) is in the checkpoint, so --resume continues bit for bit on the CPU
+ * with the same thread count.
+ */
+#define _GNU_SOURCE
+#include <tensorgan.h>
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SIZE 64
+#define MAX_LAYERS 12
+
+/* ---- recipes ---------------------------------------------------------------------------- */
+typedef struct {
+    char kind;     /* 'T' conv-transpose, 'C' conv, 'F' flatten, 'D' dense */
+    int mult, lit; /* output channels: lit if non-zero, else mult * width */
+    int k, s, p;
+    int bn;        /* BatchNorm after the layer */
+    char act;      /* 'l' LeakyReLU(0.2), 'r' ReLU, 't' tanh, 0 none */
+} lspec;
+
+typedef struct {
+    const char *name;
+    int nz;
+    lspec g[MAX_LAYERS], d[MAX_LAYERS];
+    int bias;
+    tg_init_kind init;
+    float init_std, bn_std, bn_momentum, bn_eps;
+    float lr_g, lr_d, beta1, beta2, eps;
+    int keras_eps;
+    int soft_labels;  /* real ~ U[0.8,1), fake ~ U[0,0.2); else 1 and 0 */
+    int keras_step;   /* seed's step (see the file comment) vs the PyTorch example's */
+} recipe;
+
+static const recipe RECIPES[] = {
+    {"seed", 100,
+     {{'T', 8, 0, 4, 1, 0, 1, 'l'}, {'T', 4, 0, 4, 2, 1, 1, 'l'}, {'T', 2, 0, 4, 2, 1, 1, 'l'},
+      {'T', 1, 0, 4, 2, 1, 1, 'l'}, {'C', 1, 0, 3, 1, 1, 1, 'l'}, {'T', 0, 3, 4, 2, 1, 0, 't'}},
+     {{'C', 1, 0, 4, 2, 1, 0, 'l'}, {'C', 2, 0, 4, 2, 1, 1, 'l'}, {'C', 4, 0, 4, 2, 1, 1, 'l'},
+      {'C', 8, 0, 4, 2, 1, 1, 'l'}, {'F', 0, 0, 0, 0, 0, 0, 0}, {'D', 0, 1, 0, 0, 0, 0, 0}},
+     1, TG_INIT_GLOROT_UNIFORM, 0.0f, 0.0f, 0.5f, 1e-3f,
+     1.5e-4f, 2e-4f, 0.5f, 0.999f, 1e-7f, 1, 1, 1},
+    {"dcgan", 100,
+     {{'T', 8, 0, 4, 1, 0, 1, 'r'}, {'T', 4, 0, 4, 2, 1, 1, 'r'}, {'T', 2, 0, 4, 2, 1, 1, 'r'},
+      {'T', 1, 0, 4, 2, 1, 1, 'r'}, {'T', 0, 3, 4, 2, 1, 0, 't'}},
+     {{'C', 1, 0, 4, 2, 1, 0, 'l'}, {'C', 2, 0, 4, 2, 1, 1, 'l'}, {'C', 4, 0, 4, 2, 1, 1, 'l'},
+      {'C', 8, 0, 4, 2, 1, 1, 'l'}, {'C', 0, 1, 4, 1, 0, 0, 0}},
+     0, TG_INIT_NORMAL, 0.02f, 0.02f, 0.1f, 1e-5f,
+     2e-4f, 2e-4f, 0.5f, 0.999f, 1e-8f, 0, 0, 0},
+};
+
+static const recipe *find_recipe(const char *name) {
+    for (size_t i = 0; i < sizeof RECIPES / sizeof RECIPES[0]; i++)
+        if (!strcmp(RECIPES[i].name, name)) return &RECIPES[i];
+    return NULL;
+}
+
+/* ---- small utilities -------------------------------------------------------------------- */
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mangagan: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+#define TRY(call)                                                                               \
+    do {                                                                                        \
+        if ((call) != TG_OK) die("%s", tg_last_error());                                        \
+    } while (0)
+
+static void *need(void *p) {
+    if (!p) die("%s", tg_last_error()[0] ? tg_last_error() : "out of memory");
+    return p;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* splitmix64: the data order's own generator, so it never disturbs the library's RNG */
+static uint64_t mix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static int mkdirs(const char *path) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* ---- the model -------------------------------------------------------------------------- */
+typedef struct {
+    const recipe *r;
+    int width, batch;
+    tg_ctx *ctx;
+    tg_module *G, *D;
+    tg_optim *og, *od;
+    tg_tensor *z, *real, *fake_copy, *t_real, *t_fake, *fixed;
+    double flops_per_step;
+} gan;
+
+static int out_channels(const lspec *l, int width) { return l->lit ? l->lit : l->mult * width; }
+
+/* forward FLOPs of a conv-like layer: 2 * N * Cin * Cout * k*k * (input grid for T, output for C) */
+static tg_module *build(tg_ctx *ctx, const recipe *r, const lspec *ls, int in_ch, int width,
+                        int spatial, double *flops, int batch) {
+    tg_module *m = need(tg_sequential(ctx));
+    int ch = in_ch, hw = spatial;
+    *flops = 0;
+    for (int i = 0; i < MAX_LAYERS && ls[i].kind; i++) {
+        const lspec *l = &ls[i];
+        int out = out_channels(l, width);
+        tg_module *layer = NULL;
+        if (l->kind == 'T') {
+            *flops += 2.0 * batch * ch * out * l->k * l->k * hw * hw;
+            layer = tg_layer_conv_transpose2d(ctx, ch, out, l->k, l->s, l->p, r->bias);
+            hw = (hw - 1) * l->s - 2 * l->p + l->k;
+        } else if (l->kind == 'C') {
+            hw = (hw + 2 * l->p - l->k) / l->s + 1;
+            *flops += 2.0 * batch * ch * out * l->k * l->k * hw * hw;
+            layer = tg_layer_conv2d(ctx, ch, out, l->k, l->s, l->p, r->bias);
+        } else if (l->kind == 'F') {
+            layer = tg_layer_flatten(ctx);
+            out = ch * hw * hw;
+        } else {
+            *flops += 2.0 * batch * ch * out;
+            layer = tg_layer_dense(ctx, ch, out, r->bias);
+        }
+        TRY(tg_sequential_add(m, need(layer)));
+        if (l->bn) TRY(tg_sequential_add(m, need(tg_layer_batch_norm(ctx, out, r->bn_momentum, r->bn_eps))));
+        if (l->act == 'l') TRY(tg_sequential_add(m, need(tg_layer_leaky_relu(ctx, 0.2f))));
+        if (l->act == 'r') TRY(tg_sequential_add(m, need(tg_layer_relu(ctx))));
+        if (l->act == 't') TRY(tg_sequential_add(m, need(tg_layer_tanh(ctx))));
+        ch = out;
+    }
+    TRY(tg_module_init(m, r->init, r->init_std, r->bn_std));
+    return m;
+}
+
+static tg_optim *adam_for(gan *g, tg_module *m, float lr) {
+    tg_tensor *p[64];
+    int n = tg_module_params(m, p, 64);
+    tg_optim *o = need(tg_adam(g->ctx, p, n, lr, g->r->beta1, g->r->beta2, g->r->eps));
+    if (g->r->keras_eps) TRY(tg_adam_set_eps_mode(o, TG_ADAM_EPS_KERAS));
+    return o;
+}
+
+static void gan_init(gan *g, const recipe *r, int width, int batch, tg_device dev, uint64_t seed,
+                     int with_optim) {
+    memset(g, 0, sizeof *g);
+    g->r = r;
+    g->width = width;
+    g->batch = batch;
+    g->ctx = tg_ctx_new(dev, seed);
+    if (!g->ctx) die("%s", tg_last_error());
+    double fg, fd;
+    g->G = build(g->ctx, r, r->g, r->nz, width, 1, &fg, batch);
+    g->D = build(g->ctx, r, r->d, 3, width, SIZE, &fd, batch);
+    /* seed: G fwd (inference) + 2x D fwd/bwd (3 each) + G fwd/bwd (3) + D fwd/dx (2);
+     * dcgan: G fwd + 2x D fwd/bwd + D fwd/dx + G bwd (2) */
+    g->flops_per_step = r->keras_step ? 4 * fg + 8 * fd : 3 * fg + 8 * fd;
+    int64_t zs[4] = {batch, r->nz, 1, 1}, xs[4] = {batch, 3, SIZE, SIZE}, ls[2] = {batch, 1};
+    int64_t fs[4] = {64, r->nz, 1, 1};
+    g->z = need(tg_tensor_new(g->ctx, 4, zs));
+    g->real = need(tg_tensor_new(g->ctx, 4, xs));
+    g->fake_copy = need(tg_tensor_new(g->ctx, 4, xs));
+    /* D's output is [B,1] (dense head) or [B,1,1,1] (conv head): targets match it */
+    int dense_head = 0;
+    for (int i = 0; i < MAX_LAYERS && r->d[i].kind; i++) dense_head |= r->d[i].kind == 'D';
+    int64_t ts[4] = {batch, 1, 1, 1};
+    g->t_real = need(dense_head ? tg_tensor_new(g->ctx, 2, ls) : tg_tensor_new(g->ctx, 4, ts));
+    g->t_fake = need(dense_head ? tg_tensor_new(g->ctx, 2, ls) : tg_tensor_new(g->ctx, 4, ts));
+    g->fixed = need(tg_tensor_new(g->ctx, 4, fs));
+    TRY(tg_tensor_fill_normal(g->fixed, 0.0f, 1.0f));
+    if (with_optim) {
+        g->og = adam_for(g, g->G, r->lr_g);
+        g->od = adam_for(g, g->D, r->lr_d);
+    }
+}
+
+static void gan_free(gan *g) {
+    tg_optim_free(g->og), tg_optim_free(g->od);
+    tg_tensor_free(g->z), tg_tensor_free(g->real), tg_tensor_free(g->fake_copy);
+    tg_tensor_free(g->t_real), tg_tensor_free(g->t_fake), tg_tensor_free(g->fixed);
+    tg_module_free(g->G), tg_module_free(g->D);
+    tg_ctx_free(g->ctx);
+}
+
+typedef struct {
+    float d_real, d_fake, g, dx, dgz;
+    double t_real, t_fake, t_g; /* phase seconds (synchronised) */
+} step_stats;
+
+/* mean sigmoid of logits, off the tape */
+static float mean_prob(tg_ctx *ctx, tg_tensor *logits) {
+    bool old = tg_ctx_set_grad_enabled(ctx, false);
+    float p = tg_tensor_item(tg_mean(ctx, tg_sigmoid(ctx, logits)));
+    tg_ctx_set_grad_enabled(ctx, old);
+    return p;
+}
+
+/* D on x against targets t; one backward. Returns the loss, stores mean D(x). */
+static float d_pass(gan *g, tg_tensor *x, tg_tensor *t, float *prob) {
+    tg_tensor *logits = tg_module_forward(g->D, x);
+    tg_tensor *l = tg_bce_with_logits(g->ctx, logits, t);
+    if (!l) die("%s", tg_last_error());
+    *prob = mean_prob(g->ctx, logits);
+    TRY(tg_backward(g->ctx, l));
+    return tg_tensor_item(l);
+}
+
+/* One training step on the batch already in g->real. */
+static void gan_step(gan *g, step_stats *st) {
+    tg_ctx *ctx = g->ctx;
+    const recipe *r = g->r;
+    double t0 = now();
+    if (r->soft_labels) {
+        TRY(tg_tensor_fill_uniform(g->t_real, 0.8f, 1.0f));
+        TRY(tg_tensor_fill_uniform(g->t_fake, 0.0f, 0.2f));
+    } else {
+        TRY(tg_tensor_fill(g->t_real, 1.0f));
+        TRY(tg_tensor_fill(g->t_fake, 0.0f));
+    }
+    TRY(tg_tensor_fill_normal(g->z, 0.0f, 1.0f));
+    if (r->keras_step) {
+        /* fakes from G in inference mode, off the tape */
+        bool old = tg_ctx_set_grad_enabled(ctx, false);
+        tg_module_set_training(g->G, false);
+        TRY(tg_tensor_copy(g->fake_copy, need(tg_module_forward(g->G, g->z))));
+        tg_module_set_training(g->G, true);
+        tg_ctx_set_grad_enabled(ctx, old);
+        tg_ctx_clear_tape(ctx);
+        tg_optim_zero_grad(g->od);
+        st->d_real = d_pass(g, g->real, g->t_real, &st->dx);
+        TRY(tg_optim_step(g->od));
+        tg_ctx_clear_tape(ctx);
+        TRY(tg_ctx_sync(ctx));
+        double t1 = now();
+        tg_optim_zero_grad(g->od);
+        st->d_fake = d_pass(g, g->fake_copy, g->t_fake, &st->dgz);
+        TRY(tg_optim_step(g->od));
+        tg_ctx_clear_tape(ctx);
+        TRY(tg_ctx_sync(ctx));
+        double t2 = now();
+        /* G through the frozen D, on fresh noise, against the soft real targets */
+        tg_module_set_frozen(g->D, true);
+        tg_optim_zero_grad(g->og);
+        TRY(tg_tensor_fill_normal(g->z, 0.0f, 1.0f));
+        tg_tensor *l = tg_bce_with_logits(ctx, tg_module_forward(g->D, tg_module_forward(g->G, g->z)), g->t_real);
+        if (!l) die("%s", tg_last_error());
+        TRY(tg_backward(ctx, l));
+        TRY(tg_optim_step(g->og));
+        st->g = tg_tensor_item(l);
+        tg_module_set_frozen(g->D, false);
+        tg_ctx_clear_tape(ctx);
+        st->t_real = t1 - t0, st->t_fake = t2 - t1, st->t_g = now() - t2;
+        return;
+    }
+    /* the PyTorch example: one D update from real + detached fake, then G on the same fakes */
+    tg_optim_zero_grad(g->od);
+    st->d_real = d_pass(g, g->real, g->t_real, &st->dx);
+    TRY(tg_ctx_sync(ctx));
+    double t1 = now();
+    tg_tensor *fake = need(tg_module_forward(g->G, g->z));
+    st->d_fake = d_pass(g, tg_detach(ctx, fake), g->t_fake, &st->dgz);
+    TRY(tg_optim_step(g->od));
+    TRY(tg_ctx_sync(ctx));
+    double t2 = now();
+    tg_module_set_frozen(g->D, true);
+    tg_optim_zero_grad(g->og);
+    tg_tensor *l = tg_bce_with_logits(ctx, tg_module_forward(g->D, fake), g->t_real);
+    if (!l) die("%s", tg_last_error());
+    TRY(tg_backward(ctx, l));
+    TRY(tg_optim_step(g->og));
+    st->g = tg_tensor_item(l);
+    tg_module_set_frozen(g->D, false);
+    tg_ctx_clear_tape(ctx);
+    st->t_real = t1 - t0, st->t_fake = t2 - t1, st->t_g = now() - t2;
+}
+
+/* ---- images ----------------------------------------------------------------------------- */
+/* Writes n images (uint8 [n][S][S][3]) as a grid with cols columns and 2-pixel gutters. */
+static void write_grid(const char *path, const uint8_t *img, int n, int cols) {
+    const int rows = (n + cols - 1) / cols, pad = 2;
+    const int W = cols * SIZE + (cols + 1) * pad, H = rows * SIZE + (rows + 1) * pad;
+    uint8_t *g = need(malloc((size_t)W * H * 3));
+    memset(g, 255, (size_t)W * H * 3);
+    for (int i = 0; i < n; i++) {
+        int x0 = pad + (i % cols) * (SIZE + pad), y0 = pad + (i / cols) * (SIZE + pad);
+        for (int y = 0; y < SIZE; y++)
+            memcpy(g + ((size_t)(y0 + y) * W + x0) * 3, img + ((size_t)i * SIZE + y) * SIZE * 3, SIZE * 3);
+    }
+    TRY(tg_image_save_png(path, g, W, H));
+    free(g);
+}
+
+/* G in inference mode on z [n,nz,1,1] -> uint8 images */
+static uint8_t *generate(gan *g, tg_tensor *z) {
+    int64_t n = tg_tensor_dim(z, 0);
+    bool old = tg_ctx_set_grad_enabled(g->ctx, false);
+    tg_module_set_training(g->G, false);
+    tg_tensor *x = need(tg_module_forward(g->G, z));
+    uint8_t *img = need(malloc((size_t)n * SIZE * SIZE * 3));
+    TRY(tg_tensor_to_rgb(x, img));
+    tg_module_set_training(g->G, true);
+    tg_ctx_set_grad_enabled(g->ctx, old);
+    tg_ctx_clear_tape(g->ctx);
+    return img;
+}
+
+/* ---- command line ----------------------------------------------------------------------- */
+typedef struct {
+    const char *data, *out, *recipe, *device, *checkpoint;
+    long steps, batch, width, sample_every, ckpt_every, n, rows, cols, warmup, log_every;
+    unsigned long long seed;
+    int resume, flip;
+} opts;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage:\n"
+            "  mangagan train [--data DIR|FILE] [--out DIR] [--steps N] [--batch B] [--recipe seed|dcgan]\n"
+            "                 [--device auto|cpu|cuda] [--seed S] [--width W] [--flip]\n"
+            "                 [--sample-every N] [--checkpoint-every N] [--log-every N] [--resume]\n"
+            "  mangagan sample --checkpoint FILE [--n N] --out X.png|DIR [--seed S] [--device D]\n"
+            "  mangagan interpolate --checkpoint FILE --out X.png [--rows R] [--cols C] [--seed S]\n"
+            "  mangagan bench [--device D] [--batch B] [--recipe R] [--width W] [--steps N] [--warmup N]\n"
+            "  mangagan pack --data DIR --out FILE[.xz]\n");
+}
+
+static void bad(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "mangagan: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(run 'mangagan --help' for usage)\n");
+    va_end(ap);
+    exit(2);
+}
+
+static long num(const char *opt, const char *v, long lo, long hi) {
+    char *e;
+    errno = 0;
+    long x = strtol(v, &e, 10);
+    if (errno || e == v || *e || x < lo || x > hi) bad("%s wants a whole number in [%ld, %ld], got '%s'", opt, lo, hi, v);
+    return x;
+}
+
+/* Options left unset stay 0/NULL, so a command can tell "not given" from a default. */
+static opts parse(int argc, char **argv, const char *cmd) {
+    opts o;
+    memset(&o, 0, sizeof o);
+    o.device = "auto";
+    o.seed = 1;
+    o.warmup = 2;
+    o.rows = 8;
+    o.cols = 10;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--resume")) { o.resume = 1; continue; }
+        if (!strcmp(a, "--flip")) { o.flip = 1; continue; }
+        if (strncmp(a, "--", 2) != 0) bad("%s: unexpected argument '%s'", cmd, a);
+        if (i + 1 >= argc) bad("%s: %s needs a value", cmd, a);
+        const char *v = argv[++i];
+        if (!strcmp(a, "--data")) o.data = v;
+        else if (!strcmp(a, "--out")) o.out = v;
+        else if (!strcmp(a, "--recipe")) o.recipe = v;
+        else if (!strcmp(a, "--device")) o.device = v;
+        else if (!strcmp(a, "--checkpoint")) o.checkpoint = v;
+        else if (!strcmp(a, "--steps")) o.steps = num(a, v, 1, 100000000);
+        else if (!strcmp(a, "--batch")) o.batch = num(a, v, 2, 4096);
+        else if (!strcmp(a, "--width")) o.width = num(a, v, 1, 1024);
+        else if (!strcmp(a, "--sample-every")) o.sample_every = num(a, v, 0, 100000000);
+        else if (!strcmp(a, "--checkpoint-every")) o.ckpt_every = num(a, v, 0, 100000000);
+        else if (!strcmp(a, "--log-every")) o.log_every = num(a, v, 1, 100000000);
+        else if (!strcmp(a, "--n")) o.n = num(a, v, 1, 4096);
+        else if (!strcmp(a, "--rows")) o.rows = num(a, v, 1, 64);
+        else if (!strcmp(a, "--cols")) o.cols = num(a, v, 2, 64);
+        else if (!strcmp(a, "--warmup")) o.warmup = num(a, v, 0, 1000);
+        else if (!strcmp(a, "--seed")) o.seed = (unsigned long long)num(a, v, 0, 0x7fffffffffffffffL);
+        else bad("%s: unknown option %s", cmd, a);
+    }
+    if (o.recipe && !find_recipe(o.recipe)) bad("unknown recipe '%s' (seed or dcgan)", o.recipe);
+    if (strcmp(o.device, "auto") && strcmp(o.device, "cpu") && strcmp(o.device, "cuda"))
+        bad("unknown device '%s' (auto, cpu or cuda)", o.device);
+    return o;
+}
+
+static tg_device pick_device(const char *d) {
+    if (!strcmp(d, "cpu")) return TG_CPU;
+    if (!strcmp(d, "cuda")) return TG_CUDA;
+    return tg_cuda_device_count() > 0 ? TG_CUDA : TG_CPU;
+}
+
+/* The bundled faces: $MANGAGAN_DATA, then next to an installed binary, then the source tree. */
+static const char *default_data(char *buf, size_t n) {
+    const char *env = getenv("MANGAGAN_DATA");
+    if (env) return env;
+    char exe[2048];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        snprintf(buf, n, "%s/../share/tensorgan/faces.safetensors.xz", exe);
+        if (access(buf, R_OK) == 0) return buf;
+    }
+#ifdef MANGAGAN_SRCDATA
+    snprintf(buf, n, "%s/faces.safetensors.xz", MANGAGAN_SRCDATA);
+    if (access(buf, R_OK) == 0) return buf;
+#endif
+    return NULL;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+typedef struct {
+    long step, epoch, pos;
+    unsigned long long data_seed;
+    double seconds;
+} progress;
+
+static tg_state *train_state(gan *g) {
+    tg_state *s = need(tg_state_new());
+    TRY(tg_state_add_module(s, "G.main.", g->G));
+    TRY(tg_state_add_module(s, "D.main.", g->D));
+    TRY(tg_state_add_optim(s, "optG.", g->og));
+    TRY(tg_state_add_optim(s, "optD.", g->od));
+    TRY(tg_state_add(s, "fixed_noise", g->fixed));
+    return s;
+}
+
+static void set_meta_num(tg_state *s, const char *k, unsigned long long v) {
+    char b[32];
+    snprintf(b, sizeof b, "%llu", v);
+    TRY(tg_state_set_meta(s, k, b));
+}
+
+static void model_meta(tg_state *s, const gan *g) {
+    TRY(tg_state_set_meta(s, "format", "mangagan-v1"));
+    TRY(tg_state_set_meta(s, "recipe", g->r->name));
+    set_meta_num(s, "width", (unsigned long long)g->width);
+    set_meta_num(s, "nz", (unsigned long long)g->r->nz);
+    set_meta_num(s, "image_size", SIZE);
+}
+
+static void save_checkpoint(gan *g, const progress *p, const char *out, int flip) {
+    char path[4096];
+    tg_state *s = train_state(g);
+    model_meta(s, g);
+    uint64_t seed, off;
+    tg_ctx_rng_get(g->ctx, &seed, &off);
+    set_meta_num(s, "batch", (unsigned long long)g->batch);
+    set_meta_num(s, "step", (unsigned long long)p->step);
+    set_meta_num(s, "epoch", (unsigned long long)p->epoch);
+    set_meta_num(s, "pos", (unsigned long long)p->pos);
+    set_meta_num(s, "data_seed", p->data_seed);
+    set_meta_num(s, "rng_seed", seed);
+    set_meta_num(s, "rng_offset", off);
+    set_meta_num(s, "flip", (unsigned long long)flip);
+    char secs[32];
+    snprintf(secs, sizeof secs, "%.3f", p->seconds);
+    TRY(tg_state_set_meta(s, "seconds", secs));
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
+    TRY(tg_state_save(s, path));
+    tg_state_free(s);
+    /* the generator alone, with the names of a torch.nn.Sequential stored as `main` */
+    s = need(tg_state_new());
+    TRY(tg_state_add_module(s, "main.", g->G));
+    model_meta(s, g);
+    snprintf(path, sizeof path, "%s/generator.safetensors", out);
+    TRY(tg_state_save(s, path));
+    tg_state_free(s);
+}
+
+/* Reads only the metadata of a mangagan file. */
+static tg_state *peek(const char *path) {
+    tg_state *s = need(tg_state_new());
+    if (tg_state_load(s, path, false) != TG_OK) die("%s", tg_last_error());
+    const char *f = tg_state_get_meta(s, "format");
+    if (!f || strcmp(f, "mangagan-v1")) die("%s is not a mangagan checkpoint or generator file", path);
+    return s;
+}
+
+static long meta_num(tg_state *s, const char *k, const char *path) {
+    const char *v = tg_state_get_meta(s, k);
+    if (!v) die("%s lacks '%s' in its metadata", path, k);
+    return strtol(v, NULL, 10);
+}
+
+/* ---- train ------------------------------------------------------------------------------ */
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+static void fill_batch(gan *g, const tg_dataset *ds, progress *p, int64_t *perm, int flip) {
+    const int64_t n = tg_dataset_count(ds), B = g->batch;
+    int64_t idx[4096];
+    uint8_t flips[4096];
+    if (p->pos + B > n || p->pos == 0) {
+        if (p->pos + B > n) {
+            p->epoch++;
+            p->pos = 0;
+        }
+        /* this epoch's order: Fisher-Yates driven by (data seed, epoch) */
+        for (int64_t i = 0; i < n; i++) perm[i] = i;
+        uint64_t s = mix64(p->data_seed ^ mix64((uint64_t)p->epoch));
+        for (int64_t i = n - 1; i > 0; i--) {
+            s = mix64(s);
+            int64_t j = (int64_t)(s % (uint64_t)(i + 1)), t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+        }
+    }
+    for (int64_t b = 0; b < B; b++) {
+        idx[b] = perm[p->pos + b];
+        flips[b] = flip ? (uint8_t)(mix64(p->data_seed ^ mix64((uint64_t)(p->epoch * n + p->pos + b))) & 1) : 0;
+    }
+    TRY(tg_dataset_batch(ds, g->real, idx, flips));
+    p->pos += B;
+}
+
+static void fmt_time(char *b, size_t n, double s) {
+    if (s >= 3600) snprintf(b, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else snprintf(b, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+static int cmd_train(int argc, char **argv) {
+    opts o = parse(argc, argv, "train");
+    if (!o.steps) o.steps = 20000;
+    if (!o.out) o.out = "mangagan-out";
+    const recipe *r = find_recipe(o.recipe ? o.recipe : "seed");
+    char buf[4096], path[4096];
+    const char *data = o.data ? o.data : default_data(buf, sizeof buf);
+    if (!data) die("no --data given and the bundled faces were not found (set MANGAGAN_DATA or pass --data DIR)");
+    if (mkdirs(o.out) != 0) die("cannot create %s: %s", o.out, strerror(errno));
+    snprintf(path, sizeof path, "%s/samples", o.out);
+    if (mkdirs(path) != 0) die("cannot create %s: %s", path, strerror(errno));
+
+    progress p = {0, 0, 0, o.seed ^ 0x6d616e6761ull, 0};
+    gan g;
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", o.out);
+    if (o.resume) {
+        if (access(path, R_OK) != 0) die("--resume: no checkpoint at %s", path);
+        tg_state *m = peek(path);
+        const char *rec = tg_state_get_meta(m, "recipe");
+        long w = meta_num(m, "width", path), b = meta_num(m, "batch", path);
+        if (!rec || !find_recipe(rec)) die("%s names an unknown recipe", path);
+        if (o.recipe && strcmp(rec, o.recipe))
+            die("%s was trained with recipe '%s', not '%s'", path, rec, o.recipe);
+        if (meta_num(m, "image_size", path) != SIZE)
+            die("%s is for %ldx%ld images, this program makes %dx%d", path,
+                meta_num(m, "image_size", path), meta_num(m, "image_size", path), SIZE, SIZE);
+        if (o.width && o.width != w) die("%s has width %ld, not %ld", path, w, o.width);
+        if (o.batch && o.batch != b) die("%s was trained at batch %ld, not %ld", path, b, o.batch);
+        r = find_recipe(rec);
+        o.width = w;
+        o.batch = b;
+        o.flip = (int)meta_num(m, "flip", path);
+        tg_state_free(m);
+    }
+    if (!o.width) o.width = 64;
+    if (!o.batch) o.batch = 64;
+    gan_init(&g, r, (int)o.width, (int)o.batch, pick_device(o.device), o.seed, 1);
+    if (o.resume) {
+        tg_state *s = train_state(&g);
+        TRY(tg_state_load(s, path, true));
+        p.step = meta_num(s, "step", path);
+        p.epoch = meta_num(s, "epoch", path);
+        p.pos = meta_num(s, "pos", path);
+        p.data_seed = strtoull(tg_state_get_meta(s, "data_seed"), NULL, 10);
+        p.seconds = atof(tg_state_get_meta(s, "seconds"));
+        tg_ctx_rng_set(g.ctx, strtoull(tg_state_get_meta(s, "rng_seed"), NULL, 10),
+                       strtoull(tg_state_get_meta(s, "rng_offset"), NULL, 10));
+        tg_state_free(s);
+        if (p.step >= o.steps) die("%s is already at step %ld (--steps %ld)", path, p.step, o.steps);
+    }
+    int skipped = 0;
+    double tl = now();
+    tg_dataset *ds = tg_dataset_load(data, SIZE, &skipped);
+    if (!ds) die("%s", tg_last_error());
+    if (skipped) fprintf(stderr, "mangagan: warning: skipped %d unreadable image(s) under %s\n", skipped, data);
+    if (tg_dataset_count(ds) < g.batch)
+        die("%s has %lld usable images, fewer than one batch of %d", data, (long long)tg_dataset_count(ds), g.batch);
+    int64_t *perm = need(malloc(sizeof(int64_t) * (size_t)tg_dataset_count(ds)));
+    if (p.pos > 0) { /* rebuild the interrupted epoch's order */
+        long pos = p.pos;
+        p.pos = 0;
+        fill_batch(&g, ds, &p, perm, 0);
+        p.pos = pos;
+    }
+    printf("mangagan: recipe %s (width %d), batch %d, %lld images from %s (%.1f s), device %s%s\n",
+           r->name, g.width, g.batch, (long long)tg_dataset_count(ds), data, now() - tl,
+           tg_ctx_device(g.ctx) == TG_CUDA ? "cuda" : "cpu", o.resume ? ", resuming" : "");
+    if (tg_ctx_device(g.ctx) == TG_CPU) printf("mangagan: %s\n", tg_blas_info());
+
+    snprintf(path, sizeof path, "%s/log.csv", o.out);
+    FILE *log = fopen(path, o.resume ? "a" : "w");
+    if (!log) die("cannot write %s: %s", path, strerror(errno));
+    if (!o.resume) fprintf(log, "step,seconds,d_loss_real,d_loss_fake,g_loss,d_x,d_g_z,images_per_s\n");
+    signal(SIGINT, on_sigint);
+    const int tty = isatty(STDOUT_FILENO);
+    const long sample_every = o.sample_every ? o.sample_every : 200;
+    const long ckpt_every = o.ckpt_every ? o.ckpt_every : 500;
+    const long log_every = o.log_every ? o.log_every : (tty ? 1 : 50);
+    const long start = p.step;
+    double t_start = now(), secs0 = p.seconds;
+    while (p.step < o.steps && !interrupted) {
+        double t0 = now();
+        fill_batch(&g, ds, &p, perm, o.flip);
+        step_stats st;
+        gan_step(&g, &st);
+        p.step++;
+        double dt = now() - t0;
+        p.seconds = secs0 + (now() - t_start);
+        if (!isfinite(st.d_real) || !isfinite(st.d_fake) || !isfinite(st.g))
+            die("losses became non-finite at step %ld", p.step);
+        fprintf(log, "%ld,%.3f,%.9g,%.9g,%.9g,%.6f,%.6f,%.2f\n", p.step, p.seconds, st.d_real,
+                st.d_fake, st.g, st.dx, st.dgz, g.batch / dt);
+        if (p.step % log_every == 0 || p.step == o.steps) {
+            char eta[32];
+            fmt_time(eta, sizeof eta, (now() - t_start) / (double)(p.step - start) * (double)(o.steps - p.step));
+            printf("%sstep %ld/%ld  D(real) %.3f  D(fake) %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  %.1f img/s  ETA %s%s",
+                   tty ? "\r" : "", p.step, o.steps, st.d_real, st.d_fake, st.g, st.dx, st.dgz,
+                   g.batch / dt, eta, tty ? "   " : "\n");
+            fflush(stdout);
+        }
+        if (p.step % sample_every == 0 || p.step == o.steps) {
+            uint8_t *img = generate(&g, g.fixed);
+            snprintf(path, sizeof path, "%s/samples/step-%06ld.png", o.out, p.step);
+            write_grid(path, img, 64, 8);
+            free(img);
+        }
+        if (p.step % ckpt_every == 0 || p.step == o.steps) {
+            fflush(log);
+            save_checkpoint(&g, &p, o.out, o.flip);
+        }
+    }
+    if (tty) printf("\n");
+    fclose(log);
+    if (interrupted) {
+        save_checkpoint(&g, &p, o.out, o.flip);
+        printf("mangagan: interrupted at step %ld; checkpoint saved in %s (continue with --resume)\n", p.step, o.out);
+    } else {
+        printf("mangagan: done, %ld steps; samples, checkpoint and log in %s\n", p.step, o.out);
+    }
+    free(perm);
+    tg_dataset_free(ds);
+    gan_free(&g);
+    return 0;
+}
+
+/* ---- sample / interpolate --------------------------------------------------------------- */
+/* Builds G from a checkpoint or a generator file. */
+static void load_generator(gan *g, const char *path, tg_device dev, uint64_t seed, int batch) {
+    tg_state *m = peek(path);
+    const recipe *r = find_recipe(tg_state_get_meta(m, "recipe"));
+    if (!r) die("%s names an unknown recipe", path);
+    if (meta_num(m, "image_size", path) != SIZE) die("%s is for another image size", path);
+    int width = (int)meta_num(m, "width", path);
+    int is_ckpt = tg_state_get_meta(m, "step") != NULL;
+    tg_state_free(m);
+    gan_init(g, r, width, batch, dev, seed, 0);
+    tg_state *s = need(tg_state_new());
+    TRY(tg_state_add_module(s, is_ckpt ? "G.main." : "main.", g->G));
+    TRY(tg_state_load(s, path, false));
+    tg_state_free(s);
+}
+
+static int cmd_sample(int argc, char **argv) {
+    opts o = parse(argc, argv, "sample");
+    if (!o.checkpoint) bad("sample: --checkpoint FILE is required");
+    if (!o.out) bad("sample: --out X.png|DIR is required");
+    if (!o.n) o.n = 64;
+    int to_dir = !(strlen(o.out) > 4 && !strcmp(o.out + strlen(o.out) - 4, ".png"));
+    gan g;
+    load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 2);
+    int64_t zs[4] = {o.n, g.r->nz, 1, 1};
+    tg_tensor *z = need(tg_tensor_new(g.ctx, 4, zs));
+    TRY(tg_tensor_fill_normal(z, 0.0f, 1.0f));
+    uint8_t *img = generate(&g, z);
+    if (to_dir) {
+        if (mkdirs(o.out) != 0) die("cannot create %s: %s", o.out, strerror(errno));
+        for (long i = 0; i < o.n; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/sample-%04ld.png", o.out, i);
+            TRY(tg_image_save_png(path, img + (size_t)i * SIZE * SIZE * 3, SIZE, SIZE));
+        }
+        printf("mangagan: wrote %ld images into %s\n", o.n, o.out);
+    } else {
+        int cols = (int)ceil(sqrt((double)o.n));
+        write_grid(o.out, img, (int)o.n, cols);
+        printf("mangagan: wrote a grid of %ld samples to %s\n", o.n, o.out);
+    }
+    free(img);
+    tg_tensor_free(z);
+    gan_free(&g);
+    return 0;
+}
+
+/* rows of spherical interpolations between pairs of random latent points */
+static int cmd_interpolate(int argc, char **argv) {
+    opts o = parse(argc, argv, "interpolate");
+    if (!o.checkpoint) bad("interpolate: --checkpoint FILE is required");
+    if (!o.out) bad("interpolate: --out X.png is required");
+    gan g;
+    load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 2);
+    const int nz = g.r->nz, R = (int)o.rows, C = (int)o.cols;
+    int64_t es[2] = {2 * R, nz}, zs[4] = {R * C, nz, 1, 1};
+    tg_tensor *ends = need(tg_tensor_new(g.ctx, 2, es)), *z = need(tg_tensor_new(g.ctx, 4, zs));
+    TRY(tg_tensor_fill_normal(ends, 0.0f, 1.0f));
+    float *e = need(malloc(sizeof(float) * 2 * R * nz)), *zh = need(malloc(sizeof(float) * R * C * nz));
+    TRY(tg_tensor_read(ends, e, 2 * R * nz));
+    for (int r = 0; r < R; r++) {
+        const float *a = e + 2 * r * nz, *b = a + nz;
+        double na = 0, nb = 0, dot = 0;
+        for (int k = 0; k < nz; k++) na += a[k] * a[k], nb += b[k] * b[k], dot += a[k] * b[k];
+        double omega = acos(fmax(-1.0, fmin(1.0, dot / sqrt(na * nb)))), so = sin(omega);
+        for (int c = 0; c < C; c++) {
+            double t = (double)c / (C - 1);
+            double wa = so < 1e-6 ? 1 - t : sin((1 - t) * omega) / so, wb = so < 1e-6 ? t : sin(t * omega) / so;
+            for (int k = 0; k < nz; k++) zh[((size_t)r * C + c) * nz + k] = (float)(wa * a[k] + wb * b[k]);
+        }
+    }
+    TRY(tg_tensor_write(z, zh, R * C * nz));
+    uint8_t *img = generate(&g, z);
+    write_grid(o.out, img, R * C, C);
+    printf("mangagan: wrote %d interpolation rows of %d to %s\n", R, C, o.out);
+    free(img), free(e), free(zh);
+    tg_tensor_free(ends), tg_tensor_free(z);
+    gan_free(&g);
+    return 0;
+}
+
+/* ---- bench ------------------------------------------------------------------------------ */
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int cmd_bench(int argc, char **argv) {
+    opts o = parse(argc, argv, "bench");
+    if (!o.steps) o.steps = 10;
+    gan g;
+    gan_init(&g, find_recipe(o.recipe ? o.recipe : "seed"), o.width ? (int)o.width : 64,
+             o.batch ? (int)o.batch : 64, pick_device(o.device), o.seed, 1);
+    TRY(tg_tensor_fill_uniform(g.real, -1.0f, 1.0f)); /* synthetic data */
+    int n = (int)o.steps;
+    double *t = need(calloc((size_t)n * 4, sizeof(double)));
+    step_stats st = {0};
+    for (long s = 0; s < o.warmup + n; s++) {
+        double t0 = now();
+        gan_step(&g, &st);
+        TRY(tg_ctx_sync(g.ctx));
+        if (s < o.warmup) continue;
+        int k = (int)(s - o.warmup);
+        t[k] = now() - t0, t[n + k] = st.t_real, t[2 * n + k] = st.t_fake, t[3 * n + k] = st.t_g;
+    }
+    double m = median(t, n), mr = median(t + n, n), mf = median(t + 2 * n, n), mg = median(t + 3 * n, n);
+    printf("mangagan bench: recipe %s, width %d, batch %d, device %s, %d steps after %ld warm-up\n",
+           g.r->name, g.width, g.batch, tg_ctx_device(g.ctx) == TG_CUDA ? "cuda" : "cpu", n, o.warmup);
+    if (tg_ctx_device(g.ctx) == TG_CPU) printf("  blas: %s\n", tg_blas_info());
+    printf("  median %.1f ms/step, %.1f images/s, %.1f GFLOP/step, %.1f GFLOP/s\n", m * 1e3,
+           g.batch / m, g.flops_per_step * 1e-9, g.flops_per_step / m * 1e-9);
+    printf("  phases: D-real %.1f ms, D-fake %.1f ms, G %.1f ms\n", mr * 1e3, mf * 1e3, mg * 1e3);
+    printf("  last losses: D(real) %.4f  D(fake) %.4f  G %.4f\n", st.d_real, st.d_fake, st.g);
+    free(t);
+    gan_free(&g);
+    return 0;
+}
+
+/* ---- pack ------------------------------------------------------------------------------- */
+static int cmd_pack(int argc, char **argv) {
+    opts o = parse(argc, argv, "pack");
+    if (!o.data) bad("pack: --data DIR is required");
+    if (!o.out) bad("pack: --out FILE is required");
+    int skipped = 0;
+    double t0 = now();
+    tg_dataset *ds = tg_dataset_load(o.data, SIZE, &skipped);
+    if (!ds) die("%s", tg_last_error());
+    if (skipped) fprintf(stderr, "mangagan: warning: skipped %d unreadable image(s) under %s\n", skipped, o.data);
+    TRY(tg_dataset_save(ds, o.out));
+    printf("mangagan: packed %lld images from %s into %s (%.1f s)\n", (long long)tg_dataset_count(ds),
+           o.data, o.out, now() - t0);
+    tg_dataset_free(ds);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *c = argv[1];
+    if (!strcmp(c, "train")) return cmd_train(argc, argv);
+    if (!strcmp(c, "sample")) return cmd_sample(argc, argv);
+    if (!strcmp(c, "interpolate")) return cmd_interpolate(argc, argv);
+    if (!strcmp(c, "bench")) return cmd_bench(argc, argv);
+    if (!strcmp(c, "pack")) return cmd_pack(argc, argv);
+    bad("unknown command '%s'", c);
+    return 2;
+}

@@ -1,0 +1,216 @@
+/*
+ * test_mangagan.c — the mangagan program, run as a user runs it: a few training steps of a tiny
+ * model on the CPU for both recipes (finite losses, samples, checkpoints, weights that move), a
+ * resumed run that reproduces the uninterrupted one bit for bit, sample and interpolate outputs
+ * (valid PNGs of the right size), refusals (another recipe's checkpoint) and bad command lines
+ * (a clear message and a nonzero exit). The binary is $BUILD/examples/mangagan.
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static char dir[256], bin[256], data[300];
+
+static int setup(void **s) {
+    (void)s;
+    const char *b = getenv("BUILD");
+    snprintf(bin, sizeof bin, "%s/examples/mangagan", b ? b : "build");
+    snprintf(dir, sizeof dir, "/tmp/tg_mg_XXXXXX");
+    if (!mkdtemp(dir)) return -1;
+    /* a tiny dataset: 12 random 64x64 PNGs */
+    snprintf(data, sizeof data, "%s/data", dir);
+    mkdir(data, 0755);
+    uint8_t px[64 * 64 * 3];
+    tu_seed(1);
+    for (int i = 0; i < 12; i++) {
+        for (size_t k = 0; k < sizeof px; k++) px[k] = (uint8_t)tu_uniform(0, 256);
+        char f[400];
+        snprintf(f, sizeof f, "%s/img%02d.png", data, i);
+        if (tg_image_save_png(f, px, 64, 64) != TG_OK) return -1;
+    }
+    return 0;
+}
+static int teardown(void **s) {
+    (void)s;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* runs "bin args", captures stdout+stderr into out; returns the exit status */
+static int run(char *out, size_t cap, const char *fmt, ...) {
+    char args[2048], cmd[2400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=2 %s %s 2>&1", bin, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void png_size(const char *path, int w, int h) {
+    uint8_t *rgb;
+    int pw, ph;
+    if (tg_image_load(path, &rgb, &pw, &ph) != TG_OK) fail_msg("%s", tg_last_error());
+    if (pw != w || ph != h) fail_msg("%s is %dx%d, expected %dx%d", path, pw, ph, w, h);
+    free(rgb);
+}
+
+/* log.csv without the timing columns (seconds, images/s) */
+static char *losses(const char *out) {
+    char f[400];
+    snprintf(f, sizeof f, "%s/log.csv", out);
+    FILE *fp = fopen(f, "r");
+    assert_non_null(fp);
+    static char buf[8192];
+    size_t n = 0;
+    char line[512];
+    while (fgets(line, sizeof line, fp)) {
+        char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
+        char *last = strrchr(line, ',');
+        if (!c1 || !c2 || !last) continue;
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%.*s|%.*s\n", (int)(c1 - line), line,
+                              (int)(last - c2 - 1), c2 + 1);
+    }
+    fclose(fp);
+    return strdup(buf);
+}
+
+static long file_size(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+static void test_train_both_recipes(void **state) {
+    (void)state;
+    char out[16384], o[400], f[500];
+    const char *recipes[2] = {"seed", "dcgan"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(o, sizeof o, "%s/run-%s", dir, recipes[k]);
+        int rc = run(out, sizeof out, "train --data %s --out %s --steps 4 --batch 4 --width 4 --recipe %s "
+                     "--device cpu --sample-every 2 --checkpoint-every 2 --flip", data, o, recipes[k]);
+        if (rc) fail_msg("train exited %d:\n%s", rc, out);
+        char *l = losses(o);
+        int lines = 0;
+        for (char *q = l; (q = strchr(q, '\n')); q++) lines++;
+        assert_int_equal(lines, 5); /* header + 4 steps */
+        assert_null(strstr(l, "nan"));
+        assert_null(strstr(l, "inf"));
+        free(l);
+        snprintf(f, sizeof f, "%s/samples/step-000002.png", o);
+        png_size(f, 8 * 64 + 9 * 2, 8 * 64 + 9 * 2);
+        snprintf(f, sizeof f, "%s/generator.safetensors", o);
+        assert_true(file_size(f) > 0);
+    }
+}
+
+/* weights move: the generator file at step 2 differs from the one at step 4 */
+static void test_weights_move(void **state) {
+    (void)state;
+    char out[16384], o[400], f[500], cmd[1200];
+    snprintf(o, sizeof o, "%s/move", dir);
+    assert_int_equal(run(out, sizeof out, "train --data %s --out %s --steps 2 --batch 4 --width 4 --device cpu", data, o), 0);
+    snprintf(cmd, sizeof cmd, "cp %s/generator.safetensors %s/g2.safetensors", o, o);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run(out, sizeof out, "train --out %s --steps 4 --resume --device cpu --data %s", o, data), 0);
+    snprintf(cmd, sizeof cmd, "cmp -s %s/generator.safetensors %s/g2.safetensors", o, o);
+    assert_int_not_equal(system(cmd), 0);
+    (void)f;
+}
+
+/* 3 steps + resume to 6 gives exactly the losses of 6 uninterrupted steps */
+static void test_resume_equivalence(void **state) {
+    (void)state;
+    char out[16384], a[400], b[400];
+    snprintf(a, sizeof a, "%s/straight", dir);
+    snprintf(b, sizeof b, "%s/resumed", dir);
+    const char *common = "--batch 4 --width 4 --device cpu --seed 7 --flip --checkpoint-every 100";
+    assert_int_equal(run(out, sizeof out, "train --data %s --out %s --steps 6 %s", data, a, common), 0);
+    assert_int_equal(run(out, sizeof out, "train --data %s --out %s --steps 3 %s", data, b, common), 0);
+    int rc = run(out, sizeof out, "train --data %s --out %s --steps 6 --resume --device cpu", data, b);
+    if (rc) fail_msg("resume exited %d:\n%s", rc, out);
+    assert_non_null(strstr(out, "resuming"));
+    char *la = losses(a), *lb = losses(b);
+    if (strcmp(la, lb)) fail_msg("resumed losses differ:\n%s\nvs\n%s", la, lb);
+    free(la), free(lb);
+    /* a checkpoint of another recipe is refused with a clear message */
+    rc = run(out, sizeof out, "train --data %s --out %s --steps 9 --resume --recipe dcgan", data, b);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "trained with recipe 'seed', not 'dcgan'"));
+    rc = run(out, sizeof out, "train --data %s --out %s --steps 9 --resume --width 8", data, b);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "has width 4, not 8"));
+}
+
+static void test_sample_and_interpolate(void **state) {
+    (void)state;
+    char out[16384], o[400], ck[500], f[600];
+    snprintf(o, sizeof o, "%s/straight", dir);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", o);
+    snprintf(f, sizeof f, "%s/grid.png", dir);
+    int rc = run(out, sizeof out, "sample --checkpoint %s --n 5 --out %s --seed 3 --device cpu", ck, f);
+    if (rc) fail_msg("sample exited %d:\n%s", rc, out);
+    png_size(f, 3 * 64 + 4 * 2, 2 * 64 + 3 * 2);
+    snprintf(f, sizeof f, "%s/singles", dir);
+    char g[600];
+    snprintf(g, sizeof g, "%s/generator.safetensors", o);
+    assert_int_equal(run(out, sizeof out, "sample --checkpoint %s --n 3 --out %s --device cpu", g, f), 0);
+    snprintf(g, sizeof g, "%s/singles/sample-0002.png", dir);
+    png_size(g, 64, 64);
+    snprintf(f, sizeof f, "%s/walk.png", dir);
+    rc = run(out, sizeof out, "interpolate --checkpoint %s --out %s --rows 2 --cols 3 --device cpu", ck, f);
+    if (rc) fail_msg("interpolate exited %d:\n%s", rc, out);
+    png_size(f, 3 * 64 + 4 * 2, 2 * 64 + 3 * 2);
+}
+
+static void test_bad_command_lines(void **state) {
+    (void)state;
+    char out[16384];
+    struct {
+        const char *args, *needle;
+        int code;
+    } cases[] = {
+        {"", "usage", 2},
+        {"frobnicate", "unknown command 'frobnicate'", 2},
+        {"train --steps -1", "--steps wants a whole number", 2},
+        {"train --steps 10x", "--steps wants a whole number", 2},
+        {"train --batch", "--batch needs a value", 2},
+        {"train --recipe keras", "unknown recipe 'keras'", 2},
+        {"train --device tpu", "unknown device 'tpu'", 2},
+        {"train --colour red", "unknown option --colour", 2},
+        {"train --data /nonexistent/faces --out /tmp/tg_mg_never", "/nonexistent/faces does not exist", 1},
+        {"sample --out x.png", "--checkpoint FILE is required", 2},
+        {"sample --checkpoint /nonexistent.safetensors --out x.png", "cannot open", 1},
+        {"pack --data /tmp", "--out FILE is required", 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = run(out, sizeof out, "%s", cases[i].args);
+        if (rc != cases[i].code || !strstr(out, cases[i].needle))
+            fail_msg("'mangagan %s' exited %d (want %d) with:\n%s", cases[i].args, rc, cases[i].code, out);
+    }
+    /* --resume without a checkpoint */
+    char o[400];
+    snprintf(o, sizeof o, "%s/nothing-here", dir);
+    assert_int_equal(run(out, sizeof out, "train --data %s --out %s --resume", data, o), 1);
+    assert_non_null(strstr(out, "no checkpoint"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_train_both_recipes),
+        cmocka_unit_test(test_weights_move),
+        cmocka_unit_test(test_resume_equivalence),
+        cmocka_unit_test(test_sample_and_interpolate),
+        cmocka_unit_test(test_bad_command_lines),
+    };
+    return cmocka_run_group_tests_name("mangagan", tests, setup, teardown);
+}
