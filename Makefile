@@ -122,7 +122,7 @@ test check: deps
 lib-and-tests: lib $(TEST_BIN) examples
 
 # ---- examples (built through pkg-config, like a user's program) ----------------------------
-EXAMPLES     := $(BUILD)/examples/train_xor $(BUILD)/bench/bench_dcgan $(BUILD)/examples/mangagan
+EXAMPLES     := $(BUILD)/examples/train_xor $(BUILD)/examples/mangagan
 PKG_FLAGS     = $$(PKG_CONFIG_PATH=$(BUILD)/pkgconfig pkg-config --cflags --libs tensorgan)
 define build-user-program
 	@mkdir -p $(dir $@)
@@ -131,18 +131,20 @@ endef
 examples: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(SHLIB) $(PCFILE)
 	$(build-user-program)
-$(BUILD)/bench/%: bench/%.c $(SHLIB) $(PCFILE)
-	$(build-user-program)
 # the in-tree binary also finds the bundled faces in the source tree
 $(BUILD)/examples/mangagan: examples/mangagan/mangagan.c $(SHLIB) $(PCFILE)
 	$(build-user-program) -DMANGAGAN_SRCDATA='"$(CURDIR)/examples/mangagan/data"'
 
-bench: $(BUILD)/bench/bench_dcgan
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-$$(nproc)} $(BUILD)/bench/bench_dcgan --batch 64 --steps 5 --warmup 1
+bench: $(BUILD)/examples/mangagan
+	$(BUILD)/examples/mangagan bench --recipe seed --device cpu --steps 5 --warmup 1
+	$(BUILD)/examples/mangagan bench --recipe dcgan --device cpu --steps 5 --warmup 1
 
+# About ten minutes on a 2-core CPU (a GPU is used when there is one): the PyTorch-example
+# recipe at half width on the bundled faces; the last grid is demo-out/samples/step-000800.png.
+DEMO_ARGS    ?= --recipe dcgan --width 32 --steps 800 --sample-every 100 --checkpoint-every 200
 demo: test
-	@if [ ! -f examples/mangagan/mangagan.c ]; then \
-	  echo "demo: examples/mangagan is not in the tree yet (issue 4); nothing to train"; exit 1; fi
+	$(BUILD)/examples/mangagan train --out demo-out $(DEMO_ARGS)
+	@echo "demo: samples in demo-out/samples/ (last: demo-out/samples/step-000800.png)"
 
 # ---- Debian packages ------------------------------------------------------------------------
 deps:
@@ -165,15 +167,23 @@ install: lib
 	ln -sf libtensorgan.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtensorgan.so
 	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
+	$(CC) -O2 -Wall -o $(DESTDIR)$(BINDIR)/mangagan examples/mangagan/mangagan.c -Iinclude \
+	    $(SHLIB) -Wl,-rpath,$(LIBDIR) -lm
+	install -m 644 examples/mangagan/data/faces.safetensors.xz examples/mangagan/data/MANIFEST.md \
+	    $(DESTDIR)$(DATADIR)/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(PC_CUDA) $(LIBS_PRIV)|' \
 	    pkgconfig/tensorgan.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/tensorgan.h $(DESTDIR)$(LIBDIR)/libtensorgan.so* \
-	      $(DESTDIR)$(LIBDIR)/libtensorgan.a $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan.pc
+	      $(DESTDIR)$(LIBDIR)/libtensorgan.a $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan.pc \
+	      $(DESTDIR)$(BINDIR)/mangagan $(DESTDIR)$(DATADIR)/faces.safetensors.xz \
+	      $(DESTDIR)$(DATADIR)/MANIFEST.md
+	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san demo-out
 
 -include $(patsubst %.o,%.d,$(LIB_OBJ)) $(TEST_BIN:=.d)

@@ -20,10 +20,10 @@ fi
 echo "== machine"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nvcc --version | tail -1
 echo "== build"
 T0=$(date +%s)
-make -j"$J" lib DEBIAN_PKGS= >"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
+make -j"$J" lib DEBIAN_PKGS= >/tmp/tg-build.log 2>&1 || { tail -30 /tmp/tg-build.log; exit 1; }
 TESTS=$(ls tests/test_*.c | sed 's|tests/\(.*\)\.c|build/tests/\1|')
-make -j"$J" $TESTS DEBIAN_PKGS= >>"$OUT/build.log" 2>&1 || { tail -30 "$OUT/build.log"; exit 1; }
-cc -O2 -Iinclude -o build/bench_dcgan bench/bench_dcgan.c -Lbuild -ltensorgan -Wl,-rpath,$PWD/build -lm
+make -j"$J" $TESTS DEBIAN_PKGS= >>/tmp/tg-build.log 2>&1 || { tail -30 /tmp/tg-build.log; exit 1; }
+make -j"$J" build/examples/mangagan DEBIAN_PKGS= >>/tmp/tg-build.log 2>&1 || { tail -30 /tmp/tg-build.log; exit 1; }
 echo "build took $(( $(date +%s) - T0 )) s"
 echo "== tests"
 sh tests/run.sh $TESTS
@@ -31,8 +31,11 @@ echo "== compute-sanitizer memcheck"
 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 build/tests/test_cuda >"$OUT/memcheck.log" 2>&1; echo "memcheck exit $?"; tail -4 "$OUT/memcheck.log"
 echo "== compute-sanitizer racecheck"
 compute-sanitizer --tool racecheck --error-exitcode 9 build/tests/test_cuda >"$OUT/racecheck.log" 2>&1; echo "racecheck exit $?"; tail -4 "$OUT/racecheck.log"
-echo "== bench (ours)"
-for b in 64 256; do ./build/bench_dcgan --device cuda --batch $b --steps 20 --warmup 3; done
-./build/bench_dcgan --device cuda --batch 64 --steps 20 --warmup 3 --tf32
-echo "== bench (PyTorch, same step)"
-for b in 64 256; do python3 bench/dcgan_torch.py --device cuda --batch $b --steps 20 --warmup 3; done
+echo "== bench (ours): mangagan bench"
+for r in dcgan seed; do for b in 64 256; do
+    ./build/examples/mangagan bench --device cuda --recipe $r --batch $b --steps 20 --warmup 3
+done; done
+echo "== bench (PyTorch, same recipes and steps)"
+for r in dcgan seed; do for b in 64 256; do
+    python3 bench/mangagan_torch.py --device cuda --recipe $r --batch $b --steps 20 --warmup 3
+done; done
