@@ -2,7 +2,8 @@
 # gpu_validate.sh — everything a lent GPU machine should run, in one go (see docs/gpu-validation.md):
 # build with the CUDA backend, run every test suite, run compute-sanitizer (memcheck, racecheck)
 # over the CUDA suite, and time the DCGAN step at batch 64 and 256 (ours, then PyTorch's).
-# Debian packages the machine lacks (cmocka, OpenBLAS) come as .debs in .debs/ (see the doc).
+# Debian packages the machine lacks (cmocka, OpenBLAS, libpng/libjpeg/liblzma headers) come as
+# .debs in .debs/ (see docs/gpu-validation.md).
 # Logs go to $OUT (or ./gpu-out).
 set -u
 OUT=${OUT:-gpu-out}
@@ -15,7 +16,13 @@ if ls .debs/*.deb >/dev/null 2>&1; then
     export CPATH=/tmp/debs/usr/include:/tmp/debs/usr/include/x86_64-linux-gnu
     export LIBRARY_PATH=$ML:$ML/openblas-pthread
     export LD_LIBRARY_PATH=$ML:$ML/openblas-pthread:${LD_LIBRARY_PATH:-}
-    ln -sf libcmocka.so.0 $ML/libcmocka.so 2>/dev/null
+    # the -dev packages' .so links are absolute or point at versions the machine may lack: make
+    # -ljpeg/-lpng/-llzma/-lcmocka resolve to the carried runtimes that match the carried headers
+    ln -sf libcmocka.so.0 $ML/libcmocka.so
+    ln -sf libjpeg.so.62 $ML/libjpeg.so
+    ln -sf libpng16.so.16 $ML/libpng16.so
+    ln -sf libpng16.so $ML/libpng.so
+    [ -e $ML/liblzma.so ] || ln -sf "$(ls /lib/x86_64-linux-gnu/liblzma.so.5* | head -n 1)" $ML/liblzma.so
 fi
 echo "== machine"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; nvcc --version | tail -1
 echo "== build"

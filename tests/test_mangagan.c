@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static char dir[256], bin[256], data[300];
 
@@ -204,6 +206,52 @@ static void test_bad_command_lines(void **state) {
     assert_non_null(strstr(out, "no checkpoint"));
 }
 
+/* Ctrl-C: the current step finishes, a checkpoint is written, the exit is clean, and --resume
+ * picks it up */
+static void test_interrupt(void **state) {
+    (void)state;
+    char o[400], ck[500], steps[32];
+    snprintf(o, sizeof o, "%s/interrupted", dir);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", o);
+    snprintf(steps, sizeof steps, "%d", 100000);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        execl(bin, bin, "train", "--data", data, "--out", o, "--steps", steps, "--batch", "4",
+              "--width", "4", "--device", "cpu", "--checkpoint-every", "100000", "--log-every", "1",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    FILE *out = fdopen(fds[0], "r");
+    char line[512];
+    int seen = 0;
+    while (fgets(line, sizeof line, out)) /* wait until it is training */
+        if (strstr(line, "step 3/")) {
+            seen = 1;
+            break;
+        }
+    assert_true(seen);
+    kill(pid, SIGINT);
+    char rest[4096] = {0};
+    size_t n = fread(rest, 1, sizeof rest - 1, out);
+    rest[n] = 0;
+    fclose(out);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_non_null(strstr(rest, "interrupted at step"));
+    assert_true(file_size(ck) > 0);
+    long at = strtol(strstr(rest, "interrupted at step") + strlen("interrupted at step"), NULL, 10);
+    assert_true(at >= 3);
+    char buf[16384];
+    int rc = run(buf, sizeof buf, "train --data %s --out %s --steps %ld --resume --device cpu", data, o, at + 2);
+    if (rc || !strstr(buf, "resuming")) fail_msg("resume after Ctrl-C exited %d:\n%s", rc, buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_both_recipes),
@@ -211,6 +259,7 @@ int main(void) {
         cmocka_unit_test(test_resume_equivalence),
         cmocka_unit_test(test_sample_and_interpolate),
         cmocka_unit_test(test_bad_command_lines),
+        cmocka_unit_test(test_interrupt),
     };
     return cmocka_run_group_tests_name("mangagan", tests, setup, teardown);
 }
