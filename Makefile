@@ -68,9 +68,9 @@ TEST_SRC     := $(wildcard tests/test_*.c)
 TEST_BIN     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_HELPERS := $(BUILD)/tests/testutil.o
 
-DEBIAN_PKGS  := libopenblas-dev libpng-dev libjpeg-dev libcmocka-dev pkg-config liblzma-dev
+DEBIAN_PKGS  := libopenblas-dev libopenblas0-openmp libpng-dev libjpeg-dev libcmocka-dev pkg-config liblzma-dev
 
-.PHONY: all lib test check deps demo install uninstall clean examples bench
+.PHONY: all lib test check deps demo install uninstall clean examples bench parity
 all: lib examples
 
 lib: $(SHLIB) $(STLIB) $(PCFILE)
@@ -139,12 +139,20 @@ bench: $(BUILD)/examples/mangagan
 	$(BUILD)/examples/mangagan bench --recipe seed --device cpu --steps 5 --warmup 1
 	$(BUILD)/examples/mangagan bench --recipe dcgan --device cpu --steps 5 --warmup 1
 
-# About ten minutes on a 2-core CPU (a GPU is used when there is one): the PyTorch-example
-# recipe at half width on the bundled faces; the last grid is demo-out/samples/step-000800.png.
-DEMO_ARGS    ?= --recipe dcgan --width 32 --steps 800 --sample-every 100 --checkpoint-every 200
+# About ten minutes on a 2-core CPU (a GPU is used when there is one): the seed recipe at half
+# width on the bundled faces; the last grid is demo-out/samples/step-001000.png.
+DEMO_ARGS    ?= --recipe seed --width 32 --steps 1000 --sample-every 100 --checkpoint-every 250
 demo: test
 	$(BUILD)/examples/mangagan train --out demo-out $(DEMO_ARGS)
-	@echo "demo: samples in demo-out/samples/ (last: demo-out/samples/step-000800.png)"
+	@echo "demo: samples in demo-out/samples/ (last: demo-out/samples/step-001000.png)"
+
+# PyTorch parity (needs Debian's python3-torch; not part of `make test`, which must not need it):
+# three GAN steps here and in PyTorch from the same weights and inputs, compared.
+parity: lib
+	@mkdir -p $(BUILD)/parity
+	$(CC) -O2 -Wall -Wextra -o $(BUILD)/parity/parity tests/parity/parity.c -Iinclude $(SHLIB) -Wl,-rpath,$(CURDIR)/$(BUILD)
+	$(BUILD)/parity/parity $(BUILD)/parity/steps.safetensors
+	OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-SkylakeX} /usr/bin/python3 tests/parity/parity.py $(BUILD)/parity/steps.safetensors
 
 # ---- Debian packages ------------------------------------------------------------------------
 deps:

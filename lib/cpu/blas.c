@@ -50,7 +50,15 @@ static void blas_load(void) {
             chosen = pick_coretype();
             if (chosen) setenv("OPENBLAS_CORETYPE", chosen, 0);
         }
-        h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
+        /* prefer OpenBLAS's OpenMP build: it shares our OpenMP threads, where the default
+         * pthreads build runs its own threads beside ours (4 busy threads on 2 cores) */
+        static const char *openmp_builds[] = {
+            "/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0",
+            "/usr/lib/aarch64-linux-gnu/openblas-openmp/libopenblas.so.0",
+        };
+        for (size_t i = 0; !h && i < sizeof openmp_builds / sizeof openmp_builds[0]; i++)
+            h = dlopen(openmp_builds[i], RTLD_NOW | RTLD_LOCAL);
+        if (!h) h = dlopen("libopenblas.so.0", RTLD_NOW | RTLD_LOCAL);
     }
     if (!h) h = dlopen("libopenblas.so", RTLD_NOW | RTLD_LOCAL);
     const char *lib = "OpenBLAS";
