@@ -90,7 +90,7 @@ static tg_dataset *load_dir(const char *dir, int size, int *skipped) {
     static const char *fn = "tg_dataset_load";
     pathlist l = {0};
     scan(dir, &l, 0);
-    qsort(l.p, (size_t)l.n, sizeof *l.p, cmp_str); /* the same order on every machine */
+    if (l.n) qsort(l.p, (size_t)l.n, sizeof *l.p, cmp_str); /* the same order on every machine */
     const size_t img = (size_t)size * size * 3;
     uint8_t *px = malloc(img * (size_t)(l.n ? l.n : 1));
     char *ok = calloc((size_t)l.n + 1, 1);
