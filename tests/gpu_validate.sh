@@ -19,7 +19,13 @@ if ls .debs/*.deb >/dev/null 2>&1; then
     # the -dev packages' .so links are absolute or point at versions the machine may lack: make
     # -ljpeg/-lpng/-llzma/-lcmocka resolve to the carried runtimes that match the carried headers
     ln -sf libcmocka.so.0 $ML/libcmocka.so
-    ln -sf libjpeg.so.62 $ML/libjpeg.so
+    # a machine with its own libjpeg headers links its own libjpeg: do not shadow the headers
+    if [ -e /usr/include/jpeglib.h ] || [ -e /usr/include/x86_64-linux-gnu/jpeglib.h ]; then
+        rm -f /tmp/debs/usr/include/jpeglib.h /tmp/debs/usr/include/jmorecfg.h \
+              /tmp/debs/usr/include/jerror.h /tmp/debs/usr/include/x86_64-linux-gnu/jconfig.h
+    else
+        ln -sf libjpeg.so.62 $ML/libjpeg.so
+    fi
     ln -sf libpng16.so.16 $ML/libpng16.so
     ln -sf libpng16.so $ML/libpng.so
     [ -e $ML/liblzma.so ] || ln -sf "$(ls /lib/x86_64-linux-gnu/liblzma.so.5* | head -n 1)" $ML/liblzma.so
