@@ -274,16 +274,18 @@ static bool jskip(jr *r) {
     if (r->p >= r->end || ++r->depth > 32) return false;
     bool ok = true;
     char c = *r->p;
-    if (c == '"') {
-        char tmp[4096];
-        ok = jstring(r, tmp, sizeof tmp);
+    if (c == '"') { /* scan it without copying: only its end matters */
+        r->p++;
+        while (r->end - r->p >= 2 && *r->p != '"') r->p += *r->p == '\\' ? 2 : 1;
+        ok = r->p < r->end && *r->p == '"';
+        if (ok) r->p++;
     } else if (c == '{' || c == '[') {
         char close = c == '{' ? '}' : ']';
         r->p++;
         if (!lit(r, close)) {
             do {
                 if (c == '{') {
-                    char k[4096];
+                    char k[MAX_NAME];
                     ok = jstring(r, k, sizeof k) && lit(r, ':');
                 }
                 ok = ok && jskip(r);

@@ -1,7 +1,7 @@
 /*
  * backend_cpu.c — the CPU backend: CBLAS sgemm for GEMMs (lib/cpu/blas.c loads it), OpenMP loops
  * for everything else. Per-element math comes from tg_math.h, shared with the CUDA kernels.
- * Reductions accumulate in double, so results do not depend on the thread count.
+ * Reductions accumulate in double, so the thread count changes results by rounding at most.
  */
 #include "../internal.h"
 
@@ -176,16 +176,22 @@ static void cpu_bias_add(tg_ctx *ctx, float *y, const float *b, int64_t N, int64
         }
 }
 
+/* sum over n,p of x[n,c,p], in double */
+static double sum_channel(const float *x, int64_t N, int64_t C, int64_t P, int64_t c) {
+    double s = 0.0;
+    for (int64_t n = 0; n < N; n++) {
+        const float *xp = x + (n * C + c) * P;
+        for (int64_t p = 0; p < P; p++) s += xp[p];
+    }
+    return s;
+}
+
 static void cpu_channel_sum(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
                             float *out, int acc) {
     (void)ctx;
 #pragma omp parallel for if (N * C * P > PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
-        double s = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *xp = x + (n * C + c) * P;
-            for (int64_t p = 0; p < P; p++) s += xp[p];
-        }
+        const double s = sum_channel(x, N, C, P, c);
         out[c] = (float)(acc ? out[c] + s : s);
     }
 }
@@ -253,12 +259,7 @@ static void cpu_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, 
     const double M = (double)N * (double)P;
 #pragma omp parallel for if (N * C * P > PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
-        double s = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *xp = x + (n * C + c) * P;
-            for (int64_t p = 0; p < P; p++) s += xp[p];
-        }
-        const double mu = s / M;
+        const double mu = sum_channel(x, N, C, P, c) / M;
         double ss = 0.0;
         for (int64_t n = 0; n < N; n++) {
             const float *xp = x + (n * C + c) * P;
