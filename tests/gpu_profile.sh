@@ -1,11 +1,12 @@
 #!/bin/bash
 # gpu_profile.sh — where a CUDA training step spends its time: Nsight Compute's kernel durations
-# for one `mangagan bench` step (after one warm-up step), summed per kernel name. Run on a lent
+# for a `mangagan bench` run of one warm-up and one timed step (init kernels included), summed per
+# kernel name. Run on a lent
 # GPU after tests/gpu_validate.sh has built the tree:  bash tests/gpu_profile.sh [recipe] [batch]
 R=${1:-dcgan}; B=${2:-256}
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
 export LD_LIBRARY_PATH=/tmp/debs/usr/lib/x86_64-linux-gnu:/tmp/debs/usr/lib/x86_64-linux-gnu/openblas-pthread:${LD_LIBRARY_PATH:-}
-ncu --metrics gpu__time_duration.sum --csv --launch-skip 150 --launch-count 400 \
+ncu --metrics gpu__time_duration.sum --csv --launch-count 3000 \
     ./build/examples/mangagan bench --device cuda --recipe "$R" --batch "$B" --steps 1 --warmup 1 \
     > "$OUT/ncu-$R-$B.csv" 2>/dev/null
 python3 - "$OUT/ncu-$R-$B.csv" <<'PY'
