@@ -100,7 +100,7 @@ extern "C" {
 
 void tg_cuda_channel_sum(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P, float *out,
                          int acc) {
-    channel_sum_kernel<<<(unsigned)C, TG_THREADS, 0, tg_stream(ctx)>>>(x, N, C, P, out, acc);
+    channel_sum_kernel<<<(unsigned)C, TG_RED_THREADS, 0, tg_stream(ctx)>>>(x, N, C, P, out, acc);
     TG_LAUNCHED(ctx, "channel_sum");
 }
 
@@ -108,7 +108,7 @@ void tg_cuda_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int
                           const float *gamma, const float *beta, float eps, float momentum,
                           float *running_mean, float *running_var, float *mean, float *invstd,
                           float *y) {
-    bn_train_kernel<<<(unsigned)C, TG_THREADS, 0, tg_stream(ctx)>>>(
+    bn_train_kernel<<<(unsigned)C, TG_RED_THREADS, 0, tg_stream(ctx)>>>(
         x, N, C, P, gamma, beta, eps, momentum, running_mean, running_var, mean, invstd, y);
     TG_LAUNCHED(ctx, "batch_norm forward");
 }
@@ -129,7 +129,7 @@ void tg_cuda_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, floa
 void tg_cuda_bn_bwd(tg_ctx *ctx, const float *x, const float *dy, int64_t N, int64_t C, int64_t P,
                     const float *gamma, const float *mean, const float *invstd, int training,
                     float *dx, float *dgamma, float *dbeta) {
-    bn_bwd_kernel<<<(unsigned)C, TG_THREADS, 0, tg_stream(ctx)>>>(x, dy, N, C, P, gamma, mean, invstd,
+    bn_bwd_kernel<<<(unsigned)C, TG_RED_THREADS, 0, tg_stream(ctx)>>>(x, dy, N, C, P, gamma, mean, invstd,
                                                                   training, dx, dgamma, dbeta);
     TG_LAUNCHED(ctx, "batch_norm backward");
 }

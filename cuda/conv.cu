@@ -1,40 +1,46 @@
 /*
- * conv.cu — CUDA kernels behind lib/conv.c: im2col (one thread per column element, index math
- * from tg_im2col_src), col2im (one thread per image element gathering its kernel taps: no
- * atomics, deterministic), the [N,C,P] <-> [C,N*P] reorders, and the per-channel bias add.
+ * conv.cu — CUDA kernels behind lib/conv.c: im2col (a row of the column matrix per grid row),
+ * col2im (one thread per image element gathering the windows that cover it: no atomics,
+ * deterministic), the [N,C,P] <-> [C,N*P] reorders, and the per-channel bias add.
  */
 #include "cuda_common.cuh"
 
+/* 2-D grid: blockIdx.y walks rows r = (c,i,j), so the tap is decoded once per row; x walks the
+ * columns q = (n,oh,ow). I is int32_t when every index fits, which makes the divisions cheap.
+ * Same mapping as tg_im2col_src (tg_math.h). */
+template <typename I>
 static __global__ void im2col_kernel(const float *x, int C, int H, int W, int kh, int kw,
-                                     int stride, int pad, int Ho, int Wo, int64_t NP, int64_t total,
-                                     float *col) {
-    TG_GRID_STRIDE(idx, total) {
-        const int64_t r = idx / NP, q = idx % NP;
-        const int64_t src = tg_im2col_src(r, q, C, H, W, kh, kw, stride, pad, Ho, Wo);
-        col[idx] = src >= 0 ? x[src] : 0.0f;
+                                     int stride, int pad, int Ho, int Wo, I NP, I K, float *col) {
+    const I P = (I)Ho * Wo;
+    for (I r = blockIdx.y; r < K; r += gridDim.y) {
+        const int j = (int)(r % kw), i = (int)((r / kw) % kh);
+        const I c = r / ((I)kw * kh);
+        float *dst = col + r * NP;
+        for (I q = (I)blockIdx.x * blockDim.x + threadIdx.x; q < NP; q += (I)blockDim.x * gridDim.x) {
+            const I n = q / P, rem = q - n * P;
+            const int oh = (int)(rem / Wo), ow = (int)(rem - (I)oh * Wo);
+            const int h = oh * stride - pad + i, w = ow * stride - pad + j;
+            dst[q] = (h >= 0 && h < H && w >= 0 && w < W) ? x[((n * C + c) * H + h) * W + w] : 0.0f;
+        }
     }
 }
 
+/* One thread per image element; it gathers exactly the output positions whose kernel window
+ * covers it (for 4x4 stride 2: 2x2 of them), no atomics: deterministic. */
+template <typename I>
 static __global__ void col2im_kernel(const float *col, int C, int H, int W, int kh, int kw,
-                                     int stride, int pad, int Ho, int Wo, int64_t NP, int64_t total,
-                                     float *x, int acc) {
-    TG_GRID_STRIDE(idx, total) {
-        const int w = (int)(idx % W), h = (int)((idx / W) % H);
-        const int64_t c = (idx / ((int64_t)W * H)) % C, n = idx / ((int64_t)W * H * C);
+                                     int stride, int pad, int Ho, int Wo, I NP, I total, float *x,
+                                     int acc) {
+    for (I idx = (I)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += (I)blockDim.x * gridDim.x) {
+        const int wp = (int)(idx % W) + pad, hp = (int)((idx / W) % H) + pad;
+        const I c = (idx / ((I)W * H)) % C, n = idx / ((I)W * H * C);
+        const int w0 = wp < kw ? 0 : (wp - kw) / stride + 1, w1 = min(wp / stride + 1, Wo);
+        const int h0 = hp < kh ? 0 : (hp - kh) / stride + 1, h1 = min(hp / stride + 1, Ho);
         float s = 0.0f;
-        for (int i = 0; i < kh; i++) {
-            const int hh = h + pad - i;
-            if (hh < 0 || hh % stride) continue;
-            const int oh = hh / stride;
-            if (oh >= Ho) continue;
-            for (int j = 0; j < kw; j++) {
-                const int ww = w + pad - j;
-                if (ww < 0 || ww % stride) continue;
-                const int ow = ww / stride;
-                if (ow >= Wo) continue;
-                const int64_t r = (c * kh + i) * kw + j, q = (n * Ho + oh) * Wo + ow;
-                s += col[r * NP + q];
-            }
+        for (int oh = h0; oh < h1; oh++) {
+            const int i = hp - oh * stride; /* in [0, kh) by the bounds above */
+            const float *row = col + ((c * kh + i) * kw) * NP + (n * Ho + oh) * Wo;
+            for (int ow = w0; ow < w1; ow++) s += row[(I)(wp - ow * stride) * NP + ow];
         }
         x[idx] = acc ? x[idx] + s : s;
     }
@@ -63,19 +69,30 @@ static __global__ void bias_add_kernel(float *y, const float *b, int64_t C, int6
 
 extern "C" {
 
+static bool fits32(int64_t a, int64_t b) { return a < INT32_MAX && b < INT32_MAX; }
+
 void tg_cuda_im2col(tg_ctx *ctx, const float *x, int N, int C, int H, int W, int kh, int kw,
                     int stride, int pad, int Ho, int Wo, float *col) {
-    const int64_t NP = (int64_t)N * Ho * Wo, total = (int64_t)C * kh * kw * NP;
-    im2col_kernel<<<tg_blocks(total), TG_THREADS, 0, tg_stream(ctx)>>>(x, C, H, W, kh, kw, stride,
-                                                                         pad, Ho, Wo, NP, total, col);
+    const int64_t NP = (int64_t)N * Ho * Wo, K = (int64_t)C * kh * kw;
+    dim3 grid(tg_blocks(NP) > 1024 ? 1024 : tg_blocks(NP), (unsigned)(K > 65535 ? 65535 : K));
+    if (fits32(K * NP, (int64_t)N * C * H * W))
+        im2col_kernel<int32_t><<<grid, TG_THREADS, 0, tg_stream(ctx)>>>(
+            x, C, H, W, kh, kw, stride, pad, Ho, Wo, (int32_t)NP, (int32_t)K, col);
+    else
+        im2col_kernel<int64_t><<<grid, TG_THREADS, 0, tg_stream(ctx)>>>(x, C, H, W, kh, kw, stride,
+                                                                         pad, Ho, Wo, NP, K, col);
     TG_LAUNCHED(ctx, "im2col");
 }
 
 void tg_cuda_col2im(tg_ctx *ctx, const float *col, int N, int C, int H, int W, int kh, int kw,
                     int stride, int pad, int Ho, int Wo, float *x, int acc) {
     const int64_t NP = (int64_t)N * Ho * Wo, total = (int64_t)N * C * H * W;
-    col2im_kernel<<<tg_blocks(total), TG_THREADS, 0, tg_stream(ctx)>>>(
-        col, C, H, W, kh, kw, stride, pad, Ho, Wo, NP, total, x, acc);
+    if (fits32((int64_t)C * kh * kw * NP, total))
+        col2im_kernel<int32_t><<<tg_blocks(total), TG_THREADS, 0, tg_stream(ctx)>>>(
+            col, C, H, W, kh, kw, stride, pad, Ho, Wo, (int32_t)NP, (int32_t)total, x, acc);
+    else
+        col2im_kernel<int64_t><<<tg_blocks(total), TG_THREADS, 0, tg_stream(ctx)>>>(
+            col, C, H, W, kh, kw, stride, pad, Ho, Wo, NP, total, x, acc);
     TG_LAUNCHED(ctx, "col2im");
 }
 

@@ -31,6 +31,7 @@ extern "C" TG_INTERNAL void tg_cuda_note(tg_ctx *ctx, cudaError_t e, const char 
 #define TG_LAUNCHED(ctx, what) tg_cuda_note((ctx), cudaGetLastError(), (what))
 
 #define TG_THREADS 256
+#define TG_RED_THREADS 1024 /* one block per channel: as many threads as a block can have */
 /* blocks for a grid-stride loop over n elements */
 static inline unsigned tg_blocks(int64_t n) {
     int64_t b = (n + TG_THREADS - 1) / TG_THREADS;
@@ -41,8 +42,8 @@ static inline unsigned tg_blocks(int64_t n) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);                   \
          i += (int64_t)blockDim.x * gridDim.x)
 
-/* Block-wide sum of v (blockDim.x == TG_THREADS), fixed order: deterministic. Result in all
- * threads. */
+/* Block-wide sum of v (blockDim.x a multiple of 32, at most 1024), fixed order: deterministic.
+ * Result in all threads. */
 static __device__ __forceinline__ float tg_block_sum(float v, float *sh) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
