@@ -6,7 +6,6 @@
  */
 #include "internal.h"
 
-#define SHP(t, b) tg_shape_str((t), (b), sizeof(b))
 
 static void bn_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2];

@@ -7,7 +7,6 @@
  */
 #include "internal.h"
 
-#define SHP(t, b) tg_shape_str((t), (b), sizeof(b))
 
 typedef struct {
     int N, Cin, H, W, Cout, kh, kw, Ho, Wo;

@@ -6,7 +6,6 @@
 
 #include <string.h>
 
-#define SHP(t, b) tg_shape_str((t), (b), sizeof(b))
 
 static bool same_shape(const tg_tensor *a, const tg_tensor *b) {
     if (a->ndim != b->ndim) return false;

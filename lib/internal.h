@@ -28,6 +28,8 @@ TG_INTERNAL void tg_log(tg_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* "[2,3,4]" into buf */
 TG_INTERNAL const char *tg_shape_str(const tg_tensor *t, char *buf, size_t n);
+/* the same into a char array b declared at the call site */
+#define SHP(t, b) tg_shape_str((t), (b), sizeof(b))
 
 /* ---- memory arena --------------------------------------------------------------------------
  * Bump allocation in big chunks of backend memory; rewinding keeps the chunks, so a repeated

@@ -4,7 +4,6 @@
  */
 #include "internal.h"
 
-#define SHP(t, b) tg_shape_str((t), (b), sizeof(b))
 
 static void bce_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *t = nd->in[1];

@@ -252,6 +252,19 @@ static float d_pass(gan *g, tg_tensor *x, tg_tensor *t, float *prob) {
     return tg_tensor_item(l);
 }
 
+/* G trains through the frozen D: D's parameters get no gradients and its BatchNorm keeps its
+ * running statistics, but gradients flow through D into G. */
+static float g_through_frozen_d(gan *g, tg_tensor *fake) {
+    tg_module_set_frozen(g->D, true);
+    tg_tensor *l = tg_bce_with_logits(g->ctx, tg_module_forward(g->D, fake), g->t_real);
+    if (!l) die("%s", tg_last_error());
+    TRY(tg_backward(g->ctx, l));
+    TRY(tg_optim_step(g->og));
+    tg_module_set_frozen(g->D, false);
+    tg_ctx_clear_tape(g->ctx);
+    return tg_tensor_item(l);
+}
+
 /* One training step on the batch already in g->real. */
 static void gan_step(gan *g, step_stats *st) {
     tg_ctx *ctx = g->ctx;
@@ -285,17 +298,10 @@ static void gan_step(gan *g, step_stats *st) {
         tg_ctx_clear_tape(ctx);
         TRY(tg_ctx_sync(ctx));
         double t2 = now();
-        /* G through the frozen D, on fresh noise, against the soft real targets */
-        tg_module_set_frozen(g->D, true);
+        /* G on fresh noise, against the soft real targets */
         tg_optim_zero_grad(g->og);
         TRY(tg_tensor_fill_normal(g->z, 0.0f, 1.0f));
-        tg_tensor *l = tg_bce_with_logits(ctx, tg_module_forward(g->D, tg_module_forward(g->G, g->z)), g->t_real);
-        if (!l) die("%s", tg_last_error());
-        TRY(tg_backward(ctx, l));
-        TRY(tg_optim_step(g->og));
-        st->g = tg_tensor_item(l);
-        tg_module_set_frozen(g->D, false);
-        tg_ctx_clear_tape(ctx);
+        st->g = g_through_frozen_d(g, need(tg_module_forward(g->G, g->z)));
         st->t_real = t1 - t0, st->t_fake = t2 - t1, st->t_g = now() - t2;
         return;
     }
@@ -309,15 +315,8 @@ static void gan_step(gan *g, step_stats *st) {
     TRY(tg_optim_step(g->od));
     TRY(tg_ctx_sync(ctx));
     double t2 = now();
-    tg_module_set_frozen(g->D, true);
     tg_optim_zero_grad(g->og);
-    tg_tensor *l = tg_bce_with_logits(ctx, tg_module_forward(g->D, fake), g->t_real);
-    if (!l) die("%s", tg_last_error());
-    TRY(tg_backward(ctx, l));
-    TRY(tg_optim_step(g->og));
-    st->g = tg_tensor_item(l);
-    tg_module_set_frozen(g->D, false);
-    tg_ctx_clear_tape(ctx);
+    st->g = g_through_frozen_d(g, fake);
     st->t_real = t1 - t0, st->t_fake = t2 - t1, st->t_g = now() - t2;
 }
 
@@ -537,24 +536,28 @@ static void on_sigint(int sig) {
     interrupted = 1;
 }
 
+/* The epoch's order: Fisher-Yates driven by (data seed, epoch) alone, so a resumed run rebuilds
+ * it exactly. */
+static void shuffle_epoch(int64_t *perm, int64_t n, const progress *p) {
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    uint64_t s = mix64(p->data_seed ^ mix64((uint64_t)p->epoch));
+    for (int64_t i = n - 1; i > 0; i--) {
+        s = mix64(s);
+        int64_t j = (int64_t)(s % (uint64_t)(i + 1)), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
+
+/* The next batch into g->real; a new epoch (and order) when the current one cannot fill it. */
 static void fill_batch(gan *g, const tg_dataset *ds, progress *p, int64_t *perm, int flip) {
     const int64_t n = tg_dataset_count(ds), B = g->batch;
     int64_t idx[4096];
     uint8_t flips[4096];
-    if (p->pos + B > n || p->pos == 0) {
-        if (p->pos + B > n) {
-            p->epoch++;
-            p->pos = 0;
-        }
-        /* this epoch's order: Fisher-Yates driven by (data seed, epoch) */
-        for (int64_t i = 0; i < n; i++) perm[i] = i;
-        uint64_t s = mix64(p->data_seed ^ mix64((uint64_t)p->epoch));
-        for (int64_t i = n - 1; i > 0; i--) {
-            s = mix64(s);
-            int64_t j = (int64_t)(s % (uint64_t)(i + 1)), t = perm[i];
-            perm[i] = perm[j];
-            perm[j] = t;
-        }
+    if (p->pos + B > n) {
+        p->epoch++;
+        p->pos = 0;
+        shuffle_epoch(perm, n, p);
     }
     for (int64_t b = 0; b < B; b++) {
         idx[b] = perm[p->pos + b];
@@ -627,12 +630,7 @@ static int cmd_train(int argc, char **argv) {
     if (tg_dataset_count(ds) < g.batch)
         die("%s has %lld usable images, fewer than one batch of %d", data, (long long)tg_dataset_count(ds), g.batch);
     int64_t *perm = need(malloc(sizeof(int64_t) * (size_t)tg_dataset_count(ds)));
-    if (p.pos > 0) { /* rebuild the interrupted epoch's order */
-        long pos = p.pos;
-        p.pos = 0;
-        fill_batch(&g, ds, &p, perm, 0);
-        p.pos = pos;
-    }
+    shuffle_epoch(perm, tg_dataset_count(ds), &p); /* the current epoch's order, also on resume */
     printf("mangagan: recipe %s (width %d), batch %d, %lld images from %s (%.1f s), device %s%s\n",
            r->name, g.width, g.batch, (long long)tg_dataset_count(ds), data, now() - tl,
            tg_ctx_device(g.ctx) == TG_CUDA ? "cuda" : "cpu", o.resume ? ", resuming" : "");
