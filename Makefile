@@ -108,7 +108,10 @@ $(PCFILE): pkgconfig/tensorgan.pc.in Makefile $(FLAGS_STAMP)
 # ---- tests ----------------------------------------------------------------------------------
 $(BUILD)/tests/%: tests/%.c $(STLIB) $(TEST_HELPERS) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -o $@ $< $(TEST_HELPERS) $(STLIB) -lcmocka $(CUDA_LIBS) $(LIBS_PRIV)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -o $@ $< $(TEST_HELPERS) $(STLIB) -lcmocka $(CUDA_LIBS) $(LIBS_PRIV) $(LDWRAP)
+
+# test_alloc counts the library's allocations through the linker (static library objects)
+$(BUILD)/tests/test_alloc: LDWRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
 
 $(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
