@@ -371,11 +371,18 @@ static void test_gan_step(void **state) {
     float real[B * 3 * 64];
     tu_seed(9);
     tu_fill(real, B * 3 * 64, -1, 1);
+    tg_ctx_stats first = {0}, now;
     for (int step = 0; step < 3; step++) {
         float la[3], lb[3];
         gan_step(cpu, &a, real, B, la);
         gan_step(gpu, &b, real, B, lb);
         tu_close_ff(lb, la, 3, 1e-4, 1e-3, "GAN losses (CUDA vs CPU)");
+        /* after the first step, no new device arena chunk and no larger workspace */
+        tg_ctx_stats_get(gpu, step == 0 ? &first : &now);
+        if (step) {
+            assert_int_equal(now.arena_chunk_allocs, first.arena_chunk_allocs);
+            assert_int_equal(now.workspace_bytes, first.workspace_bytes);
+        }
     }
     tg_tensor *pa[64], *pb[64];
     int n = tg_module_state(a.g, NULL, pa, 64);
