@@ -195,5 +195,9 @@ float *tg_workspace(tg_ctx *ctx, size_t bytes) {
     size_t want = bytes + bytes / 4;
     ctx->ws = ctx->be->alloc(ctx, want);
     ctx->ws_bytes = ctx->ws ? want : 0;
+    if (!ctx->ws) {
+        ctx->bw_status = tg_fail(TG_ERR_NOMEM, "tg_workspace", "cannot allocate %zu bytes on %s",
+                                 want, ctx->be->name);
+    }
     return ctx->ws;
 }

@@ -185,6 +185,7 @@ struct tg_ctx {
     size_t ws_bytes;
     bool grad_enabled;
     bool tf32;
+    tg_status bw_status;   /* first failure inside the running backward pass */
     uint64_t seed, rng_offset;
     uint32_t rng_stream;
 };
@@ -201,7 +202,8 @@ TG_INTERNAL tg_node *tg_record(tg_ctx *ctx, tg_backward_fn fn, tg_tensor *out, t
                                int n_in, const char *func);
 /* The gradient buffer of t to accumulate into, zeroed on first use; NULL when t needs none. */
 TG_INTERNAL float *tg_grad_of(tg_ctx *ctx, tg_tensor *t);
-/* Workspace of at least bytes (grows; contents not kept across calls). */
+/* Workspace of at least bytes (grows; contents not kept across calls). NULL + message and a
+ * recorded backward failure when it cannot grow. */
 TG_INTERNAL float *tg_workspace(tg_ctx *ctx, size_t bytes);
 /* Advances the RNG and returns the offset to draw from. */
 TG_INTERNAL uint64_t tg_rng_take(tg_ctx *ctx, int64_t n);

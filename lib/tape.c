@@ -36,17 +36,26 @@ tg_node *tg_record(tg_ctx *ctx, tg_backward_fn fn, tg_tensor *out, tg_tensor *co
     return nd;
 }
 
+/* A gradient buffer that cannot be allocated fails the whole backward pass (reported by
+ * run_tape), instead of silently dropping that tensor's gradient. */
+static float *grad_alloc_failed(tg_ctx *ctx, const tg_tensor *t) {
+    char b[64];
+    ctx->bw_status = tg_fail(TG_ERR_NOMEM, "tg_backward", "cannot allocate a gradient of shape %s",
+                             tg_shape_str(t, b, sizeof b));
+    return NULL;
+}
+
 float *tg_grad_of(tg_ctx *ctx, tg_tensor *t) {
     if (!t || !t->requires_grad) return NULL;
     if (!t->grad) {
         tg_tensor *g;
         if (t->is_leaf) {
             g = calloc(1, sizeof *g);
-            if (!g) return NULL;
+            if (!g) return grad_alloc_failed(ctx, t);
             g->data = ctx->be->alloc(ctx, (size_t)t->numel * sizeof(float));
             if (!g->data) {
                 free(g);
-                return NULL;
+                return grad_alloc_failed(ctx, t);
             }
             g->ctx = ctx;
             g->ndim = t->ndim;
@@ -54,7 +63,7 @@ float *tg_grad_of(tg_ctx *ctx, tg_tensor *t) {
             g->numel = t->numel;
         } else {
             g = tg_result(ctx, t->ndim, t->shape, "tg_backward");
-            if (!g) return NULL;
+            if (!g) return grad_alloc_failed(ctx, t);
         }
         t->grad = g;
         t->grad_valid = false;
@@ -73,12 +82,14 @@ static void reset_results(tg_ctx *ctx) {
 }
 
 static tg_status run_tape(tg_ctx *ctx) {
-    for (size_t i = ctx->n_nodes; i-- > 0;) {
+    ctx->bw_status = TG_OK;
+    for (size_t i = ctx->n_nodes; i-- > 0 && ctx->bw_status == TG_OK;) {
         tg_node *nd = &ctx->nodes[i];
         if (!nd->out->grad || !nd->out->grad_valid) continue;
         nd->backward(ctx, nd);
     }
-    return ctx->be->check(ctx, "tg_backward");
+    tg_status s = ctx->be->check(ctx, "tg_backward");
+    return ctx->bw_status ? ctx->bw_status : s; /* the first failure's message is kept */
 }
 
 static tg_status check_root(tg_ctx *ctx, tg_tensor *y, const char *fn) {
