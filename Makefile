@@ -54,7 +54,7 @@ ifeq ($(WITH_CUDA),1)
   CFLAGS_ALL += -DTG_WITH_CUDA
   LIB_OBJ    += $(patsubst %.cu,$(BUILD)/%.cu.o,$(CU_SRC))
   CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
-  PC_CUDA    := -L$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+  PC_CUDA    := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 endif
 NVFLAGS      := -O3 -std=c++20 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Ilib \
                 -DTG_WITH_CUDA -MMD -MP
@@ -68,9 +68,15 @@ TEST_SRC     := $(wildcard tests/test_*.c)
 TEST_BIN     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_HELPERS := $(BUILD)/tests/testutil.o
 
-DEBIAN_PKGS  := libopenblas-dev libopenblas0-openmp libpng-dev libjpeg-dev libcmocka-dev pkg-config liblzma-dev
+# What a bare Debian needs: BUILD_PKGS to build the library and examples (the C toolchain
+# included), TEST_PKGS beside them for `make test`. `make test`/`make demo` install what is
+# missing when run as root; everything else (and a non-root user) stops with the one apt line.
+BUILD_PKGS   := gcc libc6-dev pkg-config libopenblas-dev libopenblas0-openmp libpng-dev libjpeg-dev \
+                liblzma-dev
+TEST_PKGS    := libcmocka-dev libblas3
+DEBIAN_PKGS  := $(BUILD_PKGS) $(TEST_PKGS)
 
-.PHONY: all lib test check deps demo install uninstall clean examples bench parity
+.PHONY: all lib test check deps deps-check demo install uninstall clean examples bench parity
 all: lib examples
 
 lib: $(SHLIB) $(STLIB) $(PCFILE)
@@ -80,12 +86,12 @@ FLAGS_STAMP  := $(BUILD)/.flags
 CONFIG       := $(CC) $(CFLAGS_ALL) | $(WITH_CUDA) $(NVCC) $(NVFLAGS) | $(CUDA_LIBS)
 $(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(CONFIG)' ] || echo '$(CONFIG)' > $(FLAGS_STAMP))
 
-$(BUILD)/%.o: %.c $(FLAGS_STAMP)
+$(BUILD)/%.o: %.c $(FLAGS_STAMP) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 # .cu.o: cuda/conv.cu and lib/conv.c must not share an archive member name
-$(BUILD)/%.cu.o: %.cu $(FLAGS_STAMP)
+$(BUILD)/%.cu.o: %.cu $(FLAGS_STAMP) | deps-check
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
 
@@ -113,7 +119,7 @@ $(BUILD)/tests/%: tests/%.c $(STLIB) $(TEST_HELPERS) $(FLAGS_STAMP)
 # test_alloc counts the library's allocations through the linker (static library objects)
 $(BUILD)/tests/test_alloc: LDWRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
 
-$(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h $(FLAGS_STAMP)
+$(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h $(FLAGS_STAMP) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
@@ -157,22 +163,56 @@ parity: lib
 	$(BUILD)/parity/parity $(BUILD)/parity/steps.safetensors
 	OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-SkylakeX} /usr/bin/python3 tests/parity/parity.py $(BUILD)/parity/steps.safetensors
 
+# A pristine minimal Debian in a chroot: `make test` and `make demo` from nothing (slow; root).
+.PHONY: fresh-check
+fresh-check:
+	sh tests/fresh_debian.sh
+
 # ---- Debian packages ------------------------------------------------------------------------
+# deps: install what `make test` needs (root), or print the apt line and stop (not root).
+# deps-check: runs before anything is compiled; never installs, stops with the same line.
+# Machines without dpkg are not checked (the compiler will say what is missing).
+define missing-pkgs
+missing=""; if command -v dpkg >/dev/null 2>&1; then \
+  for p in $(1); do dpkg -s $$p 2>/dev/null | grep -q '^Status: install ok installed' || missing="$$missing $$p"; done; fi
+endef
+define apt-line
+echo "libtensorgan: missing Debian packages. Run:"; \
+echo "  sudo apt-get update && sudo apt-get install -y$$missing"
+endef
 deps:
-	@missing=""; for p in $(DEBIAN_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(call missing-pkgs,$(DEBIAN_PKGS)); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "deps: installing$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
 	  else \
-	    echo "deps: missing Debian packages. Run:"; \
-	    echo "  sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
+	    $(apt-line); exit 1; \
 	  fi; \
 	fi
 
+deps-check:
+	@$(call missing-pkgs,$(BUILD_PKGS)); \
+	if [ -n "$$missing" ]; then \
+	  $(apt-line); \
+	  [ "$$(id -u)" = 0 ] && echo "  (or, as root: make deps)"; exit 1; \
+	fi
+
 # ---- install --------------------------------------------------------------------------------
+# Installs the header, libtensorgan.so.0 + .a, pkg-config files (tensorgan.pc for the shared
+# library, tensorgan-static.pc for a static link), a CMake package (tensorgan::tensorgan and
+# tensorgan::tensorgan_static), mangagan and the bundled faces. As root into the live system
+# (no DESTDIR) it runs ldconfig, so programs linked with the README's line start; otherwise it
+# says what a program needs to find the library.
+CMAKEDIR     := $(LIBDIR)/cmake/tensorgan
+empty        :=
+space        := $(empty) $(empty)
+CMAKE_LIBS    = $(subst $(space),;,$(strip $(PC_CUDA) $(LIBS_PRIV)))
+SUBST_INSTALL = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@SOVERSION@|$(SOVERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(PC_CUDA) $(LIBS_PRIV)|' -e 's|@CMAKE_LIBS@|$(CMAKE_LIBS)|'
 install: lib
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(CMAKEDIR)
 	install -m 644 include/tensorgan.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
 	ln -sf libtensorgan.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -183,16 +223,26 @@ install: lib
 	    $(SHLIB) -Wl,-rpath,$(LIBDIR) -lm
 	install -m 644 examples/mangagan/data/faces.safetensors.xz examples/mangagan/data/MANIFEST.md \
 	    $(DESTDIR)$(DATADIR)/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBS_PRIVATE@|$(PC_CUDA) $(LIBS_PRIV)|' \
-	    pkgconfig/tensorgan.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan.pc
+	$(SUBST_INSTALL) pkgconfig/tensorgan.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan.pc
+	$(SUBST_INSTALL) pkgconfig/tensorgan-static.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan-static.pc
+	$(SUBST_INSTALL) cmake/tensorganConfig.cmake.in > $(DESTDIR)$(CMAKEDIR)/tensorganConfig.cmake
+	$(SUBST_INSTALL) cmake/tensorganConfigVersion.cmake.in > $(DESTDIR)$(CMAKEDIR)/tensorganConfigVersion.cmake
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
+	@if [ -z "$(DESTDIR)" ] && ! ldconfig -p 2>/dev/null | grep -q "$(LIBDIR)/$(SONAME)"; then \
+	  echo "install: $(LIBDIR) is not on the loader's search path. Programs linked against the"; \
+	  echo "  shared library need LD_LIBRARY_PATH=$(LIBDIR) (or -Wl,-rpath,$(LIBDIR) when linking),"; \
+	  echo "  and pkg-config/CMake need PKG_CONFIG_PATH=$(LIBDIR)/pkgconfig / CMAKE_PREFIX_PATH=$(PREFIX)."; \
+	fi
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/tensorgan.h $(DESTDIR)$(LIBDIR)/libtensorgan.so* \
 	      $(DESTDIR)$(LIBDIR)/libtensorgan.a $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan.pc \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan-static.pc \
+	      $(DESTDIR)$(CMAKEDIR)/tensorganConfig.cmake $(DESTDIR)$(CMAKEDIR)/tensorganConfigVersion.cmake \
 	      $(DESTDIR)$(BINDIR)/mangagan $(DESTDIR)$(DATADIR)/faces.safetensors.xz \
 	      $(DESTDIR)$(DATADIR)/MANIFEST.md
-	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
+	-rmdir $(DESTDIR)$(DATADIR) $(DESTDIR)$(CMAKEDIR) 2>/dev/null
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
 clean:
 	rm -rf build build-san demo-out

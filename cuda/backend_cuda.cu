@@ -81,6 +81,13 @@ static tg_status cuda_init(tg_ctx *ctx) {
         return tg_fail(TG_ERR_DEVICE, fn, "cuBLAS setup failed: %s", cublasGetStatusString(b));
     }
     ctx->be_state = s;
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, s->device) == cudaSuccess)
+        snprintf(ctx->desc, sizeof ctx->desc, "CUDA device %d: %s (sm_%d%d, %.0f GiB, %d SMs)",
+                 s->device, prop.name, prop.major, prop.minor,
+                 (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.multiProcessorCount);
+    else
+        snprintf(ctx->desc, sizeof ctx->desc, "CUDA device %d", s->device);
     return TG_OK;
 }
 

@@ -76,6 +76,23 @@ typedef enum { TG_LOG_INFO = 0, TG_LOG_WARN = 1 } tg_log_level;
 typedef void (*tg_log_fn)(tg_log_level level, const char *msg, void *user);
 TG_API void tg_set_log_callback(tg_log_fn fn, void *user);
 
+/* Loader limits: what a file from a stranger may make the library allocate. Every loader checks
+ * what a file declares against these before allocating for it and refuses with TG_ERR_FORMAT and
+ * a message naming the limit. Process-wide; set them before loading (not while another thread
+ * loads). A field set to 0 in tg_set_limits keeps its current value. Memory bounds that follow:
+ *   safetensors / checkpoints / packed datasets: the file's size, plus (xz) the decompressed
+ *     size declared in the xz index (<= max_file_bytes) before decoding starts, plus a table of
+ *     O(header bytes); a packed dataset then holds one copy of its pixels.
+ *   PNG / JPEG: the decoded RGB image (3 bytes x width x height <= 3 x max_image_pixels) plus
+ *     the decoder's own working memory, which libjpeg is told to keep under 8 bytes x pixels. */
+typedef struct {
+    uint64_t max_file_bytes;   /* a safetensors file after decompression (default 4 GiB) */
+    uint64_t max_header_bytes; /* its JSON header (default 100 MiB) */
+    uint64_t max_image_pixels; /* width x height of one decoded image (default 64 Mpx) */
+} tg_limits;
+TG_API void tg_get_limits(tg_limits *out);
+TG_API void tg_set_limits(const tg_limits *in);
+
 /* ---------------------------------------------------------------------------------------------
  * Context: one device, one tape, one arena, one RNG stream. Contexts are independent; a CPU and a
  * CUDA context can live in one process. A context is not thread-safe: use one per thread.
@@ -86,6 +103,9 @@ TG_API tg_ctx *tg_ctx_new(tg_device device, uint64_t seed);
 /* Frees the tape and the arena. Leaf tensors, modules and optimizers must be freed first. */
 TG_API void tg_ctx_free(tg_ctx *ctx);
 TG_API tg_device tg_ctx_device(const tg_ctx *ctx);
+/* One line saying where ctx runs: "CPU: <model>, <threads> threads; BLAS: <tg_blas_info()>" or
+ * "CUDA device 0: <name> (sm_90, 80 GiB, 132 SMs)". Owned by ctx. */
+TG_API const char *tg_ctx_describe(tg_ctx *ctx);
 /* Frees every op result and op-result gradient; rewinds the arena (keeps its memory for reuse). */
 TG_API void tg_ctx_clear_tape(tg_ctx *ctx);
 /* Grad mode (on by default). Off: ops record nothing (sampling, evaluation). Returns old mode. */
@@ -110,7 +130,11 @@ typedef struct {
 TG_API void tg_ctx_stats_get(const tg_ctx *ctx, tg_ctx_stats *out);
 
 /* Which GEMM library the CPU backend uses and which kernel it selected, e.g.
- * "OpenBLAS 0.3.21 (core SkylakeX, chosen by libtensorgan)". Loads the BLAS if needed. */
+ * "OpenBLAS 0.3.21 (core SkylakeX, chosen by libtensorgan)". Loads the BLAS if needed. A slow
+ * choice says "SLOW: ..." in the text and is sent to the log callback as a warning: the built-in
+ * fallback GEMM, a reference BLAS, or an OpenBLAS kernel slower than the CPU supports (e.g. a
+ * system-wide OPENBLAS_CORETYPE=Haswell on an AVX-512 CPU; the user's setting is still used).
+ * TG_BLAS=builtin forces the built-in GEMM, TG_BLAS=<library path> loads that CBLAS. */
 TG_API const char *tg_blas_info(void);
 /* Number of CUDA devices visible (0 without a GPU or in a build without CUDA). */
 TG_API int tg_cuda_device_count(void);

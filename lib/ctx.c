@@ -4,6 +4,8 @@
  */
 #include "internal.h"
 
+#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,6 +77,36 @@ void tg_ctx_free(tg_ctx *ctx) {
 }
 
 tg_device tg_ctx_device(const tg_ctx *ctx) { return ctx ? ctx->device : TG_CPU; }
+
+/* "model name" from /proc/cpuinfo, or "unknown CPU" */
+static void cpu_model(char *out, size_t n) {
+    snprintf(out, n, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        char *v = strchr(line, ':');
+        if (!v) break;
+        v++;
+        while (*v == ' ' || *v == '\t') v++;
+        v[strcspn(v, "\n")] = 0;
+        snprintf(out, n, "%s", v);
+        break;
+    }
+    fclose(f);
+}
+
+const char *tg_ctx_describe(tg_ctx *ctx) {
+    if (!ctx) return "";
+    if (ctx->device == TG_CPU && !ctx->desc[0]) {
+        char model[160];
+        cpu_model(model, sizeof model);
+        snprintf(ctx->desc, sizeof ctx->desc, "CPU: %s, %d thread%s; BLAS: %s", model,
+                 omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s", tg_blas_info());
+    }
+    return ctx->desc;
+}
 
 void tg_ctx_clear_tape(tg_ctx *ctx) {
     if (!ctx) return;

@@ -142,15 +142,32 @@ out:
 static tg_dataset *load_packed(const char *path, int size) {
     static const char *fn = "tg_dataset_load";
     tg_st_file f;
-    if (tg_st_read(path, &f, fn) != TG_OK) return NULL;
+    tg_status st = tg_st_read(path, &f, fn);
+    if (st) {
+        if (strstr(tg_last_error(), "is not a safetensors file")) { /* what the caller was after */
+            char detail[1024];
+            const char *m = tg_last_error();
+            size_t skip = strlen(fn) + 2;
+            snprintf(detail, sizeof detail, "%s", strncmp(m, fn, strlen(fn)) ? m : m + skip);
+            tg_fail(st, fn, "%s is neither an image directory nor a packed image dataset: %s",
+                    path, detail);
+        }
+        return NULL;
+    }
     tg_dataset *ds = NULL;
     const tg_st_tensor *t = tg_st_find(&f, "images");
+    const char *kind = tg_st_meta(&f, "format");
     if (!t || strcmp(t->dtype, "U8") || t->ndim != 4 || t->shape[3] != 3 ||
         t->shape[1] != t->shape[2] || t->shape[0] < 1) {
-        tg_fail(TG_ERR_FORMAT, fn, "%s: expected a U8 tensor \"images\" [N,S,S,3]", path);
+        tg_fail(TG_ERR_FORMAT, fn,
+                "%s is not a packed image dataset: it has no U8 tensor \"images\" [N,S,S,3]%s%s%s",
+                path, kind ? " (its format is \"" : "", kind ? kind : "", kind ? "\")" : "");
     } else if (t->shape[1] != size) {
         tg_fail(TG_ERR_FORMAT, fn, "%s holds %lldx%lld images, %dx%d were asked for", path,
                 (long long)t->shape[1], (long long)t->shape[2], size, size);
+    } else if (t->nbytes != (uint64_t)t->shape[0] * (uint64_t)size * (uint64_t)size * 3u) {
+        tg_fail(TG_ERR_FORMAT, fn, "%s: \"images\" holds %llu bytes, not N*S*S*3", path,
+                (unsigned long long)t->nbytes); /* cannot happen after tg_st_read's checks */
     } else if (!(ds = ds_new(t->shape[0], size))) {
         tg_fail(TG_ERR_NOMEM, fn, "out of memory for %lld images", (long long)t->shape[0]);
     } else {

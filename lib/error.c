@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static _Thread_local char tg_err_buf[1024];
 /* set by every failure, cleared by every op that produces a result: a NULL op input while it is
@@ -58,6 +59,28 @@ void tg_log(tg_log_level level, const char *fmt, ...) {
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     tg_log_cb(level, buf, tg_log_user);
+}
+
+/* ---- loader limits (tensorgan.h: tg_limits) ------------------------------------------------ */
+static tg_limits tg_lim = {(uint64_t)4 << 30, (uint64_t)100 << 20, (uint64_t)64 << 20};
+
+void tg_get_limits(tg_limits *out) {
+    if (out) *out = tg_lim;
+}
+
+void tg_set_limits(const tg_limits *in) {
+    if (!in) return;
+    if (in->max_file_bytes) tg_lim.max_file_bytes = in->max_file_bytes;
+    if (in->max_header_bytes) tg_lim.max_header_bytes = in->max_header_bytes;
+    if (in->max_image_pixels) tg_lim.max_image_pixels = in->max_image_pixels;
+}
+
+const tg_limits *tg_limits_now(void) { return &tg_lim; }
+
+uint64_t tg_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 const char *tg_shape_str(const tg_tensor *t, char *buf, size_t n) {

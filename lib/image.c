@@ -21,9 +21,12 @@ static tg_status load_png(const char *path, uint8_t **rgb, int *w, int *h) {
     img.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_file(&img, path))
         return tg_fail(TG_ERR_FORMAT, fn, "%s: %s", path, img.message);
-    if (img.width == 0 || img.height == 0 || img.width > 16384 || img.height > 16384) {
+    const uint64_t max_px = tg_limits_now()->max_image_pixels;
+    if (img.width == 0 || img.height == 0 || (uint64_t)img.width * img.height > max_px) {
         png_image_free(&img);
-        return tg_fail(TG_ERR_FORMAT, fn, "%s: unsupported size %ux%u", path, img.width, img.height);
+        return tg_fail(TG_ERR_FORMAT, fn,
+                       "%s: a PNG of %ux%u pixels is refused (limit %llu pixels, tg_set_limits)",
+                       path, img.width, img.height, (unsigned long long)max_px);
     }
     img.format = PNG_FORMAT_RGB; /* alpha is composited over the background below */
     size_t n = PNG_IMAGE_SIZE(img);
@@ -78,9 +81,20 @@ static tg_status load_jpeg(const char *path, uint8_t **rgb, int *w, int *h) {
     jpeg_create_decompress(&c);
     jpeg_stdio_src(&c, f);
     jpeg_read_header(&c, TRUE);
+    /* a bomb (a tiny progressive file claiming 65000x65000) is refused here, before
+     * jpeg_start_decompress allocates for the whole image; libjpeg's own working memory is
+     * capped too (it fails rather than exceed it) */
+    const uint64_t max_px = tg_limits_now()->max_image_pixels;
+    const uint64_t px = (uint64_t)c.image_width * c.image_height;
+    if (px == 0 || px > max_px) {
+        snprintf(e.msg, sizeof e.msg, "a JPEG of %ux%u pixels is refused (limit %llu pixels, tg_set_limits)",
+                 c.image_width, c.image_height, (unsigned long long)max_px);
+        longjmp(e.jb, 1);
+    }
+    c.mem->max_memory_to_use = (long)(8 * px + ((uint64_t)16 << 20));
     c.out_color_space = JCS_RGB;
     jpeg_start_decompress(&c);
-    if (c.output_components != 3 || c.output_width > 16384 || c.output_height > 16384) {
+    if (c.output_components != 3) {
         snprintf(e.msg, sizeof e.msg, "unsupported JPEG (%d components, %ux%u)",
                  c.output_components, c.output_width, c.output_height);
         longjmp(e.jb, 1);
@@ -121,7 +135,7 @@ tg_status tg_image_load(const char *path, uint8_t **rgb, int *w, int *h) {
     if (n >= 8 && png_sig_cmp(magic, 0, 8) == 0) return load_png(path, rgb, w, h);
     if (n >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF)
         return load_jpeg(path, rgb, w, h);
-    return tg_fail(TG_ERR_FORMAT, fn, "%s is neither PNG nor JPEG", path);
+    return tg_fail(TG_ERR_FORMAT, fn, "%s is not an image: neither PNG nor JPEG data", path);
 }
 
 tg_status tg_image_save_png(const char *path, const uint8_t *rgb, int w, int h) {

@@ -26,6 +26,10 @@ TG_INTERNAL int tg_error_pending(void);
 TG_INTERNAL void tg_error_settle(void);
 TG_INTERNAL void tg_log(tg_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* monotonic nanoseconds */
+TG_INTERNAL uint64_t tg_now_ns(void);
+/* the loader limits in force (tg_set_limits) */
+TG_INTERNAL const tg_limits *tg_limits_now(void);
 /* "[2,3,4]" into buf */
 TG_INTERNAL const char *tg_shape_str(const tg_tensor *t, char *buf, size_t n);
 /* the same into a char array b declared at the call site */
@@ -188,6 +192,7 @@ struct tg_ctx {
     tg_status bw_status;   /* first failure inside the running backward pass */
     uint64_t seed, rng_offset;
     uint32_t rng_stream;
+    char desc[384];        /* tg_ctx_describe; the CUDA backend fills it at init */
 };
 
 /* ---- op helpers (lib/tensor.c, lib/tape.c) ------------------------------------------------ */
@@ -216,7 +221,7 @@ TG_INTERNAL tg_sgemm_fn tg_blas_sgemm(void);
 
 /* ---- safetensors files (lib/safetensors.c), shared by checkpoints and datasets ------------- */
 typedef struct {
-    char name[256];
+    char *name;
     char dtype[16];
     int ndim;
     int64_t shape[8];
@@ -228,11 +233,13 @@ typedef struct {
     size_t size;
     tg_st_tensor *t;
     int n;
+    int *by_name;        /* t's indices sorted by name (tg_st_find) */
     char **mk, **mv;
     int nmeta;
 } tg_st_file;
 /* Reads a whole safetensors file (xz-compressed or not, by content) and checks its header and
- * every byte range. Messages are attributed to fn. */
+ * every byte range: sizes against tg_limits, element counts without overflow, unique names,
+ * disjoint byte ranges. Messages are attributed to fn. */
 TG_INTERNAL tg_status tg_st_read(const char *path, tg_st_file *f, const char *fn);
 TG_INTERNAL void tg_st_release(tg_st_file *f);
 TG_INTERNAL const tg_st_tensor *tg_st_find(const tg_st_file *f, const char *name);

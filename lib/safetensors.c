@@ -26,7 +26,6 @@
 #error "safetensors.c assumes a little-endian host"
 #endif
 
-#define MAX_HEADER ((uint64_t)100 << 20)
 #define MAX_NAME 256
 
 typedef struct {
@@ -357,16 +356,54 @@ static tg_status st_fail(tg_status code, const char *fn, const char *path, const
     return tg_fail(code, fn, "%s: %s", path, msg);
 }
 
-#define MAX_FILE ((uint64_t)16 << 30) /* decompressed size limit */
+#define XZ_DECODER_MEMLIMIT ((uint64_t)512 << 20) /* xz -9e needs ~65 MiB to decode */
 
-/* Whole file into memory; xz (by magic bytes) is decompressed. */
+/* The uncompressed size an xz file declares in the index of each of its streams (walked from the
+ * end, stream padding skipped), or UINT64_MAX when there is no readable index. Reading it costs
+ * O(index) memory and lets a decompression bomb be refused before anything is decoded. */
+static uint64_t xz_declared_size(const uint8_t *buf, size_t n) {
+    uint64_t total = 0;
+    size_t end = n;
+    while (end > 0) {
+        while (end >= 4 && !buf[end - 1] && !buf[end - 2] && !buf[end - 3] && !buf[end - 4])
+            end -= 4;
+        if (end < 2 * LZMA_STREAM_HEADER_SIZE) return UINT64_MAX;
+        lzma_stream_flags footer;
+        if (lzma_stream_footer_decode(&footer, buf + end - LZMA_STREAM_HEADER_SIZE) != LZMA_OK)
+            return UINT64_MAX;
+        if (footer.backward_size > end - 2 * LZMA_STREAM_HEADER_SIZE) return UINT64_MAX;
+        size_t ipos = end - LZMA_STREAM_HEADER_SIZE - (size_t)footer.backward_size;
+        lzma_index *idx = NULL;
+        uint64_t memlimit = (uint64_t)64 << 20;
+        size_t in_pos = ipos;
+        if (lzma_index_buffer_decode(&idx, &memlimit, NULL, buf, &in_pos,
+                                     ipos + (size_t)footer.backward_size) != LZMA_OK)
+            return UINT64_MAX;
+        const uint64_t usize = lzma_index_uncompressed_size(idx);
+        const uint64_t ssize = lzma_index_stream_size(idx);
+        lzma_index_end(idx, NULL);
+        if (ssize > end || usize > UINT64_MAX - total) return UINT64_MAX;
+        total += usize;
+        end -= (size_t)ssize;
+    }
+    return total;
+}
+
+/* Whole file into memory; xz (by magic bytes) is decompressed into a buffer of exactly the size
+ * its index declares, after checking that size against the limit. */
 static tg_status slurp(const char *path, uint8_t **out, size_t *size, const char *fn) {
+    const tg_limits *lim = tg_limits_now();
     FILE *f = fopen(path, "rb");
     if (!f) return tg_fail(TG_ERR_IO, fn, "cannot open %s: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         fclose(f);
         return st_fail(TG_ERR_IO, fn, path, "not a regular file");
+    }
+    if ((uint64_t)sb.st_size > lim->max_file_bytes) {
+        fclose(f);
+        return tg_fail(TG_ERR_FORMAT, fn, "%s is %lld bytes, over the %llu-byte file limit (tg_set_limits)",
+                       path, (long long)sb.st_size, (unsigned long long)lim->max_file_bytes);
     }
     size_t n = (size_t)sb.st_size;
     uint8_t *raw = malloc(n ? n : 1);
@@ -386,43 +423,49 @@ static tg_status slurp(const char *path, uint8_t **out, size_t *size, const char
         *size = n;
         return TG_OK;
     }
+    const uint64_t declared = xz_declared_size(raw, n);
+    if (declared == UINT64_MAX) {
+        free(raw);
+        return st_fail(TG_ERR_FORMAT, fn, path, "corrupt or truncated xz data (no readable index)");
+    }
+    if (declared > lim->max_file_bytes || declared > SIZE_MAX - 1) {
+        free(raw);
+        return tg_fail(TG_ERR_FORMAT, fn,
+                       "%s: the xz data declares %llu bytes uncompressed, over the %llu-byte file "
+                       "limit (tg_set_limits)",
+                       path, (unsigned long long)declared, (unsigned long long)lim->max_file_bytes);
+    }
     lzma_stream z = LZMA_STREAM_INIT;
-    if (lzma_stream_decoder(&z, UINT64_MAX, 0) != LZMA_OK) {
+    lzma_ret r = lzma_stream_decoder(&z, XZ_DECODER_MEMLIMIT, LZMA_CONCATENATED);
+    if (r != LZMA_OK) {
         free(raw);
         return tg_fail(TG_ERR_NOMEM, fn, "cannot start the xz decoder");
     }
-    size_t cap = n * 4 + 4096, len = 0;
+    /* one byte more than declared: data beyond the index's word is an error, not a realloc */
+    const size_t cap = (size_t)declared + 1;
     uint8_t *dec = malloc(cap);
+    if (!dec) {
+        lzma_end(&z);
+        free(raw);
+        return tg_fail(TG_ERR_NOMEM, fn, "out of host memory decompressing %s (%llu bytes)", path,
+                       (unsigned long long)declared);
+    }
     z.next_in = raw;
     z.avail_in = n;
-    lzma_ret r = LZMA_OK;
-    while (dec && r == LZMA_OK) {
-        if (len == cap) {
-            if ((uint64_t)cap * 2 > MAX_FILE) {
-                r = LZMA_MEMLIMIT_ERROR;
-                break;
-            }
-            uint8_t *p = realloc(dec, cap * 2);
-            if (!p) {
-                free(dec);
-                dec = NULL;
-                break;
-            }
-            dec = p;
-            cap *= 2;
-        }
-        z.next_out = dec + len;
-        z.avail_out = cap - len;
-        r = lzma_code(&z, LZMA_FINISH);
-        len = cap - z.avail_out;
-    }
+    z.next_out = dec;
+    z.avail_out = cap;
+    r = lzma_code(&z, LZMA_FINISH);
+    const size_t len = cap - z.avail_out;
     lzma_end(&z);
     free(raw);
-    if (!dec) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory decompressing %s", path);
-    if (r != LZMA_STREAM_END) {
+    if (r != LZMA_STREAM_END || len != declared) {
         free(dec);
-        return st_fail(TG_ERR_FORMAT, fn, path, "corrupt or truncated xz data (liblzma error %d)",
-                       (int)r);
+        if (r == LZMA_MEMLIMIT_ERROR)
+            return st_fail(TG_ERR_FORMAT, fn, path, "xz data needs more than %llu MiB to decode",
+                           (unsigned long long)(XZ_DECODER_MEMLIMIT >> 20));
+        return st_fail(TG_ERR_FORMAT, fn, path,
+                       "corrupt or truncated xz data (liblzma error %d, %zu of %llu bytes)", (int)r,
+                       len, (unsigned long long)declared);
     }
     *out = dec;
     *size = len;
@@ -432,7 +475,9 @@ static tg_status slurp(const char *path, uint8_t **out, size_t *size, const char
 void tg_st_release(tg_st_file *f) {
     if (!f) return;
     free(f->buf);
+    for (int i = 0; i < f->n; i++) free(f->t[i].name);
     free(f->t);
+    free(f->by_name);
     for (int i = 0; i < f->nmeta; i++) {
         free(f->mk[i]);
         free(f->mv[i]);
@@ -442,31 +487,90 @@ void tg_st_release(tg_st_file *f) {
     memset(f, 0, sizeof *f);
 }
 
+/* for the duplicate check and tg_st_find */
+static _Thread_local const tg_st_file *sort_file;
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(sort_file->t[*(const int *)a].name, sort_file->t[*(const int *)b].name);
+}
+static int cmp_begin(const void *a, const void *b) {
+    const tg_st_tensor *x = &sort_file->t[*(const int *)a], *y = &sort_file->t[*(const int *)b];
+    return x->data < y->data ? -1 : x->data > y->data;
+}
+
+/* Names unique, byte ranges disjoint (empty ones aside); builds the by-name index. */
+static tg_status check_table(tg_st_file *f, const char *path, const char *fn) {
+    int *ord = malloc(sizeof *ord * (size_t)(f->n ? f->n : 1));
+    f->by_name = malloc(sizeof *f->by_name * (size_t)(f->n ? f->n : 1));
+    if (!ord || !f->by_name) {
+        free(ord);
+        return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+    }
+    for (int i = 0; i < f->n; i++) f->by_name[i] = ord[i] = i;
+    sort_file = f; /* qsort has no user pointer: a thread-local stands in */
+    qsort(f->by_name, (size_t)f->n, sizeof *f->by_name, cmp_name);
+    qsort(ord, (size_t)f->n, sizeof *ord, cmp_begin);
+    sort_file = NULL;
+    tg_status st = TG_OK;
+    for (int i = 1; i < f->n && !st; i++)
+        if (!strcmp(f->t[f->by_name[i]].name, f->t[f->by_name[i - 1]].name))
+            st = st_fail(TG_ERR_FORMAT, fn, path, "tensor \"%s\" appears twice in the header",
+                         f->t[f->by_name[i]].name);
+    const tg_st_tensor *prev = NULL;
+    for (int i = 0; i < f->n && !st; i++) {
+        const tg_st_tensor *t = &f->t[ord[i]];
+        if (!t->nbytes) continue;
+        if (prev && t->data < prev->data + prev->nbytes)
+            st = st_fail(TG_ERR_FORMAT, fn, path, "tensors \"%s\" and \"%s\" overlap in the data section",
+                         prev->name, t->name);
+        prev = t;
+    }
+    free(ord);
+    return st;
+}
+
 tg_status tg_st_read(const char *path, tg_st_file *f, const char *fn) {
     memset(f, 0, sizeof *f);
     if (!path) return tg_fail(TG_ERR_INVALID, fn, "path is NULL");
     tg_status st = slurp(path, &f->buf, &f->size, fn);
     if (st) return st;
     uint64_t hl = 0;
+    char *scratch = NULL;
     if (f->size < 8) {
-        st = st_fail(TG_ERR_FORMAT, fn, path, "file too short for a safetensors header");
+        st = tg_fail(TG_ERR_FORMAT, fn, "%s is not a safetensors file (only %zu bytes)", path,
+                     f->size);
         goto fail;
     }
     memcpy(&hl, f->buf, 8);
-    if (hl < 2 || hl > MAX_HEADER || hl > f->size - 8) {
-        st = st_fail(TG_ERR_FORMAT, fn, path, "header length %llu is impossible for a file of %zu bytes",
-                     (unsigned long long)hl, f->size);
+    if (hl < 2 || hl > f->size - 8) {
+        st = tg_fail(TG_ERR_FORMAT, fn,
+                     "%s is not a safetensors file (its first 8 bytes give a header length of "
+                     "%llu, impossible for a file of %zu bytes)",
+                     path, (unsigned long long)hl, f->size);
+        goto fail;
+    }
+    if (f->buf[8] != '{') {
+        st = tg_fail(TG_ERR_FORMAT, fn,
+                     "%s is not a safetensors file (the header does not start a JSON object)", path);
+        goto fail;
+    }
+    if (hl > tg_limits_now()->max_header_bytes) {
+        st = tg_fail(TG_ERR_FORMAT, fn, "%s: header of %llu bytes is over the %llu-byte limit (tg_set_limits)",
+                     path, (unsigned long long)hl,
+                     (unsigned long long)tg_limits_now()->max_header_bytes);
         goto fail;
     }
     const char *hdr = (const char *)f->buf + 8;
     const uint64_t data_size = f->size - 8 - hl;
     const uint8_t *data = f->buf + 8 + hl;
-    jr r = {hdr, hdr + hl, 0};
-    int cap = 0;
-    if (!lit(&r, '{')) {
-        st = st_fail(TG_ERR_FORMAT, fn, path, "header is not a JSON object");
+    /* every string of the header fits in it: metadata values are read here and copied to size */
+    scratch = malloc((size_t)hl + 1);
+    if (!scratch) {
+        st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
         goto fail;
     }
+    jr r = {hdr, hdr + hl, 0};
+    int cap = 0, mcap = 0;
+    if (!lit(&r, '{')) goto bad;
     if (!lit(&r, '}')) {
         do {
             char key[MAX_NAME];
@@ -475,24 +579,26 @@ tg_status tg_st_read(const char *path, tg_st_file *f, const char *fn) {
                 if (!lit(&r, '{')) goto bad;
                 if (lit(&r, '}')) continue;
                 do {
-                    char k[MAX_NAME], *v = malloc(65536);
-                    char **nk = realloc(f->mk, sizeof *nk * (size_t)(f->nmeta + 1));
-                    if (nk) f->mk = nk;
-                    char **nv = realloc(f->mv, sizeof *nv * (size_t)(f->nmeta + 1));
-                    if (nv) f->mv = nv;
-                    if (!v || !nk || !nv) {
-                        free(v);
-                        st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-                        goto fail;
+                    if (f->nmeta == mcap) {
+                        mcap = mcap ? mcap * 2 : 16;
+                        char **nk = realloc(f->mk, sizeof *nk * (size_t)mcap);
+                        if (nk) f->mk = nk;
+                        char **nv = nk ? realloc(f->mv, sizeof *nv * (size_t)mcap) : NULL;
+                        if (nv) f->mv = nv;
+                        if (!nk || !nv) {
+                            st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+                            goto fail;
+                        }
                     }
-                    if (!jstring(&r, k, sizeof k) || !lit(&r, ':') || !jstring(&r, v, 65536)) {
-                        free(v);
+                    char k[MAX_NAME];
+                    if (!jstring(&r, k, sizeof k) || !lit(&r, ':') ||
+                        !jstring(&r, scratch, (size_t)hl + 1))
                         goto bad;
-                    }
                     f->mk[f->nmeta] = strdup(k);
-                    f->mv[f->nmeta] = v;
-                    if (!f->mk[f->nmeta]) {
-                        free(v);
+                    f->mv[f->nmeta] = strdup(scratch);
+                    if (!f->mk[f->nmeta] || !f->mv[f->nmeta]) {
+                        free(f->mk[f->nmeta]);
+                        free(f->mv[f->nmeta]);
                         st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
                         goto fail;
                     }
@@ -512,21 +618,33 @@ tg_status tg_st_read(const char *path, tg_st_file *f, const char *fn) {
             }
             tg_st_tensor *ti = &f->t[f->n];
             memset(ti, 0, sizeof *ti);
-            snprintf(ti->name, sizeof ti->name, "%s", key);
             uint64_t b = 0, e = 0;
             if (!parse_tensor_info(&r, ti, &b, &e)) {
                 st = st_fail(TG_ERR_FORMAT, fn, path, "bad entry for tensor \"%s\"", key);
                 goto fail;
             }
-            int es = dtype_size(ti->dtype);
+            /* element count and byte size without overflow: a shape of [2^40, 4096, 4096, 3]
+             * must not wrap around to match a tiny byte range */
+            const uint64_t es = (uint64_t)dtype_size(ti->dtype);
             uint64_t numel = 1;
-            for (int d = 0; d < ti->ndim; d++) numel *= (uint64_t)ti->shape[d];
-            if (b > e || e > data_size || (es && (e - b) != numel * (uint64_t)es)) {
+            bool overflow = false;
+            for (int d = 0; d < ti->ndim; d++) {
+                const uint64_t dim = (uint64_t)ti->shape[d];
+                if (dim && numel > UINT64_MAX / dim) overflow = true;
+                else numel *= dim;
+            }
+            if (es && numel > UINT64_MAX / es) overflow = true;
+            if (overflow || b > e || e > data_size || (es && (e - b) != numel * es)) {
                 st = st_fail(TG_ERR_FORMAT, fn, path,
                              "tensor \"%s\": byte range [%llu, %llu) does not fit its shape (%s) "
                              "or the %llu-byte data section",
                              key, (unsigned long long)b, (unsigned long long)e, ti->dtype,
                              (unsigned long long)data_size);
+                goto fail;
+            }
+            ti->name = strdup(key);
+            if (!ti->name) {
+                st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
                 goto fail;
             }
             ti->data = data + b;
@@ -537,18 +655,31 @@ tg_status tg_st_read(const char *path, tg_st_file *f, const char *fn) {
     }
     ws(&r);
     if (r.p != r.end) goto bad;
+    free(scratch);
+    st = check_table(f, path, fn);
+    if (st) {
+        tg_st_release(f);
+        return st;
+    }
     return TG_OK;
 bad:
     st = st_fail(TG_ERR_FORMAT, fn, path, "malformed JSON header near byte %lld",
                  (long long)(r.p - hdr));
 fail:
+    free(scratch);
     tg_st_release(f);
     return st;
 }
 
 const tg_st_tensor *tg_st_find(const tg_st_file *f, const char *name) {
-    for (int i = 0; i < f->n; i++)
-        if (!strcmp(f->t[i].name, name)) return &f->t[i];
+    int lo = 0, hi = f->n - 1; /* binary search over by_name */
+    while (lo <= hi) {
+        const int mid = lo + (hi - lo) / 2;
+        const int c = strcmp(f->t[f->by_name[mid]].name, name);
+        if (!c) return &f->t[f->by_name[mid]];
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
     return NULL;
 }
 
@@ -565,7 +696,7 @@ tg_status tg_state_load(tg_state *s, const char *path, bool strict) {
     tg_status st = tg_st_read(path, &f, fn);
     if (st) return st;
     int64_t **steps_new = NULL;
-    for (int i = 0; i < f.n && strict; i++) {
+    for (int i = 0; i < f.n && strict && f.n != s->n; i++) { /* names are unique on both sides */
         bool known = false;
         for (int j = 0; j < s->n && !known; j++) known = !strcmp(f.t[i].name, s->e[j].name);
         if (!known) {
@@ -786,22 +917,44 @@ tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const
         return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
     }
     tg_status st = TG_OK;
-    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
+    /* The temporary file: unnamed (O_TMPFILE) in path's directory where the system allows, so a
+     * process killed while writing leaves nothing behind; it gets the name <path>.tmp.XXXXXX
+     * (linkat) only for the instant before the rename. Elsewhere a named mkstemp file. */
+    char *dir = strdup(path);
+    if (!dir) {
+        st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+        goto done;
+    }
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = 0;
+    else if (slash) *slash = 0;
+    else strcpy(dir, ".");
+    mode_t um = umask(0);
+    umask(um);
+    int fd = -1, unnamed = 0;
+#ifdef O_TMPFILE
+    if (access("/proc/self/fd", X_OK) == 0) {
+        fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0666 & ~um);
+        unnamed = fd >= 0;
+    }
+#endif
+    if (fd < 0) {
+        snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+        fd = mkstemp(tmp);
+        /* mkstemp makes 0600 files; give the result the permissions a plain fopen would */
+        if (fd >= 0 && fchmod(fd, 0666 & ~um) != 0) { /* keep 0600: still a valid file */ }
+    }
     sink k = {0};
     k.f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!k.f) {
-        st = tg_fail(TG_ERR_IO, fn, "cannot create %s: %s", tmp, strerror(errno));
+        st = tg_fail(TG_ERR_IO, fn, "cannot create a temporary file for %s: %s", path,
+                     strerror(errno));
         if (fd >= 0) {
             close(fd);
-            unlink(tmp);
+            if (!unnamed) unlink(tmp);
         }
+        free(dir);
         goto done;
-    }
-    {   /* mkstemp makes 0600 files; give the result the permissions a plain fopen would */
-        mode_t um = umask(0);
-        umask(um);
-        if (fchmod(fd, 0666 & ~um) != 0) { /* keep 0600: still a valid file */ }
     }
     k.ok = 1;
     k.xz = plen > 3 && strcmp(path + plen - 3, ".xz") == 0;
@@ -834,15 +987,40 @@ tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const
     sink_finish(&k);
     int werr = errno;
     bool ok = k.ok && fflush(k.f) == 0 && fsync(fileno(k.f)) == 0;
-    if (fclose(k.f) != 0) ok = false;
+    if (!ok && !werr) werr = EIO;
+    if (ok && unnamed) { /* give it a name next to path: retry on the (unlikely) collision */
+        char proc[64];
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", fileno(k.f));
+        ok = false;
+        for (int tries = 0; tries < 100 && !ok; tries++) {
+            snprintf(tmp, plen + 16, "%s.tmp.%06x", path,
+                     (unsigned)((tg_now_ns() >> 6) + (uint64_t)tries * 7919u) & 0xffffffu);
+            ok = linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) == 0;
+            if (!ok && errno != EEXIST) break;
+        }
+        if (!ok) werr = errno;
+    }
+    const bool named = !unnamed || ok; /* whether tmp now exists on disk */
+    if (fclose(k.f) != 0 && ok) {
+        werr = errno;
+        ok = false;
+    }
     if (ok && rename(tmp, path) != 0) {
         werr = errno;
         ok = false;
     }
+    if (ok) { /* make the rename itself durable */
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            if (fsync(dfd) != 0) { /* the file is complete; a failed directory sync is not fatal */ }
+            close(dfd);
+        }
+    }
     if (!ok) {
-        unlink(tmp);
+        if (named) unlink(tmp);
         if (!st) st = tg_fail(TG_ERR_IO, fn, "writing %s failed: %s", path, strerror(werr));
     }
+    free(dir);
 done:
     free(tmp);
     free(h.p);

@@ -184,21 +184,21 @@ static void test_hostile_files(void **state) {
     char f[300];
     path(f, "bad.safetensors");
     int64_t s2[2] = {2, 3};
-    float v[6] = {9, 9, 9, 9, 9, 9}, d[6] = {1, 2, 3, 4, 5, 6};
+    float v[6] = {9, 9, 9, 9, 9, 9}, d[6] = {1, 2, 3, 4, 5, 6}, d7[7] = {1, 2, 3, 4, 5, 6, 7}, d12[12] = {0};
     tg_tensor *t = tu_tensor(ctx, 2, s2, v, 0);
     const char *good = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}}";
 
     write_file(f, "", 0);
-    expect_reject(f, t, TG_ERR_FORMAT, "too short", false);
+    expect_reject(f, t, TG_ERR_FORMAT, "is not a safetensors file (only 0 bytes)", false);
     write_file(f, "\x10\x00\x00", 3);
-    expect_reject(f, t, TG_ERR_FORMAT, "too short", false);
+    expect_reject(f, t, TG_ERR_FORMAT, "is not a safetensors file", false);
     /* header length far beyond the file */
     uint64_t huge = (uint64_t)1 << 62;
     char buf[16];
     memcpy(buf, &huge, 8);
     memcpy(buf + 8, "{}      ", 8);
     write_file(f, buf, 16);
-    expect_reject(f, t, TG_ERR_FORMAT, "header length", false);
+    expect_reject(f, t, TG_ERR_FORMAT, "not a safetensors file (its first 8 bytes give a header length", false);
     /* truncated data section */
     write_st(f, good, d, 20);
     expect_reject(f, t, TG_ERR_FORMAT, "does not fit", false);
@@ -238,7 +238,7 @@ static void test_hostile_files(void **state) {
     write_st(f, "{\"v\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}}", d, 24);
     expect_reject(f, t, TG_ERR_FORMAT, "missing tensor \"w\"", false);
     write_st(f, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
-                "\"extra\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", d, 24);
+                "\"extra\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[24,28]}}", d7, 28);
     expect_reject(f, t, TG_ERR_FORMAT, "unexpected tensor \"extra\"", true);
     /* ... but accepted without strict, and then the data arrives */
     tg_state *s = tg_state_new();
@@ -248,6 +248,18 @@ static void test_hostile_files(void **state) {
     float *got = tu_read(t);
     assert_memory_equal(got, d, sizeof d);
     free(got);
+    /* the same name twice, or two byte ranges that overlap: refused even when not strict */
+    write_st(f, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                "\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[24,48]}}", d12, 48);
+    expect_reject(f, t, TG_ERR_FORMAT, "tensor \"w\" appears twice", false);
+    write_st(f, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                "\"v\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[12,28]}}", d12, 28);
+    expect_reject(f, t, TG_ERR_FORMAT, "overlap", false);
+    /* an element count that overflows 64 bits must not wrap around to match a tiny range */
+    write_st(f, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+                "\"big\":{\"dtype\":\"U8\",\"shape\":[1099511627776,4096,4096,3],\"data_offsets\":[0,0]}}",
+             d, 24);
+    expect_reject(f, t, TG_ERR_FORMAT, "tensor \"big\": byte range [0, 0) does not fit", false);
     /* a missing file */
     expect_reject("/nonexistent/file.safetensors", t, TG_ERR_IO, "cannot open", false);
     tg_tensor_free(t);

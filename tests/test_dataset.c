@@ -114,7 +114,27 @@ static void test_decode(void **state) {
     fputs("this is not a PNG at all", fp);
     fclose(fp);
     assert_int_equal(tg_image_load(f, &rgb, &w, &h), TG_ERR_FORMAT);
-    assert_non_null(strstr(tg_last_error(), "neither PNG nor JPEG"));
+    assert_non_null(strstr(tg_last_error(), "notes.png is not an image: neither PNG nor JPEG"));
+    /* the same text file as a packed dataset or a checkpoint: what it is not, then the detail */
+    assert_null(tg_dataset_load(f, 64, NULL));
+    assert_non_null(strstr(tg_last_error(), "notes.png is neither an image directory nor a packed image dataset"));
+    assert_non_null(strstr(tg_last_error(), "not a safetensors file"));
+    tg_state *st = tg_state_new();
+    assert_int_equal(tg_state_load(st, f, false), TG_ERR_FORMAT);
+    assert_non_null(strstr(tg_last_error(), "notes.png is not a safetensors file"));
+    /* a checkpoint is a safetensors file, but not a dataset */
+    tg_ctx *c = tg_ctx_new(TG_CPU, 1);
+    tg_tensor *t = tg_tensor_new4(c, 3, 0, 0, 0);
+    p(f, "ckpt.safetensors");
+    assert_int_equal(tg_state_add(st, "w", t), TG_OK);
+    assert_int_equal(tg_state_set_meta(st, "format", "mangagan-v1"), TG_OK);
+    assert_int_equal(tg_state_save(st, f), TG_OK);
+    assert_null(tg_dataset_load(f, 64, NULL));
+    assert_non_null(strstr(tg_last_error(), "is not a packed image dataset: it has no U8 tensor \"images\""));
+    assert_non_null(strstr(tg_last_error(), "mangagan-v1"));
+    tg_state_free(st);
+    tg_tensor_free(t);
+    tg_ctx_free(c);
     assert_int_equal(tg_image_load("/nonexistent.png", &rgb, &w, &h), TG_ERR_IO);
 }
 

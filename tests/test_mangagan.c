@@ -214,6 +214,26 @@ static void test_bad_command_lines(void **state) {
         if (rc != cases[i].code || !strstr(out, cases[i].needle))
             fail_msg("'mangagan %s' exited %d (want %d) with:\n%s", cases[i].args, rc, cases[i].code, out);
     }
+    /* files that are not what the option wants: the message says what the file is not */
+    char txt[400], pk[400];
+    snprintf(txt, sizeof txt, "%s/notes.txt", dir);
+    FILE *fp = fopen(txt, "w");
+    assert_non_null(fp);
+    fputs("these are my notes, not a checkpoint\n", fp);
+    fclose(fp);
+    int rc = run_failing(out, sizeof out, "sample --checkpoint %s --out %s/x.png", txt, dir);
+    if (rc != 1 || !strstr(out, "notes.txt is not a safetensors file"))
+        fail_msg("sample on a text file exited %d with:\n%s", rc, out);
+    rc = run_failing(out, sizeof out, "train --data %s --out %s/never --steps 1", txt, dir);
+    if (rc != 1 || !strstr(out, "is neither an image directory nor a packed image dataset") ||
+        !strstr(out, "not a safetensors file"))
+        fail_msg("train on a text file exited %d with:\n%s", rc, out);
+    /* a packed dataset given as a checkpoint */
+    snprintf(pk, sizeof pk, "%s/pack.safetensors", dir);
+    assert_int_equal(run(out, sizeof out, "pack --data %s --out %s", data, pk), 0);
+    rc = run_failing(out, sizeof out, "sample --checkpoint %s --out %s/x.png", pk, dir);
+    if (rc != 1 || !strstr(out, "is not a mangagan checkpoint or generator file"))
+        fail_msg("sample on a packed dataset exited %d with:\n%s", rc, out);
     /* --resume without a checkpoint */
     char o[400];
     snprintf(o, sizeof o, "%s/nothing-here", dir);

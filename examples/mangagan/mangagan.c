@@ -25,6 +25,7 @@
 #define _GNU_SOURCE
 #include <tensorgan.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -529,6 +530,24 @@ static long meta_num(tg_state *s, const char *k, const char *path) {
     return strtol(v, NULL, 10);
 }
 
+/* A run killed in the instant between naming a checkpoint's temporary file and renaming it can
+ * leave "<name>.safetensors.tmp.XXXXXX" behind; this program owns its output directory, so it
+ * removes such leftovers when it starts. */
+static void remove_stale_temps(const char *out) {
+    DIR *d = opendir(out);
+    if (!d) return;
+    struct dirent *e;
+    char path[4096];
+    while ((e = readdir(d))) {
+        if ((strncmp(e->d_name, "checkpoint.safetensors.tmp.", 27) &&
+             strncmp(e->d_name, "generator.safetensors.tmp.", 26)))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", out, e->d_name);
+        if (unlink(path) == 0) fprintf(stderr, "mangagan: removed a stale temporary file %s\n", path);
+    }
+    closedir(d);
+}
+
 /* ---- train ------------------------------------------------------------------------------ */
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) {
@@ -581,6 +600,7 @@ static int cmd_train(int argc, char **argv) {
     const char *data = o.data ? o.data : default_data(buf, sizeof buf);
     if (!data) die("no --data given and the bundled faces were not found (set MANGAGAN_DATA or pass --data DIR)");
     if (mkdirs(o.out) != 0) die("cannot create %s: %s", o.out, strerror(errno));
+    remove_stale_temps(o.out);
     snprintf(path, sizeof path, "%s/samples", o.out);
     if (mkdirs(path) != 0) die("cannot create %s: %s", path, strerror(errno));
 
@@ -634,7 +654,7 @@ static int cmd_train(int argc, char **argv) {
     printf("mangagan: recipe %s (width %d), batch %d, %lld images from %s (%.1f s), device %s%s\n",
            r->name, g.width, g.batch, (long long)tg_dataset_count(ds), data, now() - tl,
            tg_ctx_device(g.ctx) == TG_CUDA ? "cuda" : "cpu", o.resume ? ", resuming" : "");
-    if (tg_ctx_device(g.ctx) == TG_CPU) printf("mangagan: %s\n", tg_blas_info());
+    printf("mangagan: %s\n", tg_ctx_describe(g.ctx));
 
     snprintf(path, sizeof path, "%s/log.csv", o.out);
     FILE *log = fopen(path, o.resume ? "a" : "w");
@@ -806,7 +826,7 @@ static int cmd_bench(int argc, char **argv) {
     double m = median(t, n), mr = median(t + n, n), mf = median(t + 2 * n, n), mg = median(t + 3 * n, n);
     printf("mangagan bench: recipe %s, width %d, batch %d, device %s, %d steps after %ld warm-up\n",
            g.r->name, g.width, g.batch, tg_ctx_device(g.ctx) == TG_CUDA ? "cuda" : "cpu", n, o.warmup);
-    if (tg_ctx_device(g.ctx) == TG_CPU) printf("  blas: %s\n", tg_blas_info());
+    printf("  %s\n", tg_ctx_describe(g.ctx));
     printf("  median %.1f ms/step, %.1f images/s, %.1f GFLOP/step, %.1f GFLOP/s\n", m * 1e3,
            g.batch / m, g.flops_per_step * 1e-9, g.flops_per_step / m * 1e-9);
     printf("  phases: D-real %.1f ms, D-fake %.1f ms, G %.1f ms\n", mr * 1e3, mf * 1e3, mg * 1e3);
@@ -833,7 +853,14 @@ static int cmd_pack(int argc, char **argv) {
     return 0;
 }
 
+/* the library's warnings (a slow BLAS, ...) go to stderr */
+static void on_log(tg_log_level level, const char *msg, void *user) {
+    (void)user;
+    fprintf(stderr, "mangagan: %s%s\n", level == TG_LOG_WARN ? "warning: " : "", msg);
+}
+
 int main(int argc, char **argv) {
+    tg_set_log_callback(on_log, NULL);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
