@@ -24,7 +24,7 @@
 /* Under ASan (make test SAN=1) freed memory sits in a quarantine that would count as growth of the
  * peak RSS; this binary measures memory, so it runs without one (overflows are still caught). */
 const char *__asan_default_options(void);
-const char *__asan_default_options(void) { return "quarantine_size_mb=0"; }
+__attribute__((visibility("default"), used)) const char *__asan_default_options(void) { return "quarantine_size_mb=0"; }
 
 static char dir[256];
 static int setup(void **s) {
