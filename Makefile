@@ -47,8 +47,11 @@ CFLAGS_ALL   := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -fopenmp -fPIC
                 -fvisibility=hidden -Iinclude -Ilib $(SANFLAGS) $(CFLAGS)
 LIBS_PRIV    := -fopenmp -lpng -ljpeg -llzma -lm -ldl -lpthread
 
-LIB_SRC      := $(wildcard lib/*.c lib/cpu/*.c)
-LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC))
+# lib/cpu/<op>.c objects are named *.cpu.o so they never share an archive member name with
+# lib/<op>.c (ar keys members by base name), as cuda/<op>.cu objects are *.cu.o.
+LIB_SRC      := $(wildcard lib/*.c)
+CPU_SRC      := $(wildcard lib/cpu/*.c)
+LIB_OBJ      := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(patsubst %.c,$(BUILD)/%.cpu.o,$(CPU_SRC))
 CU_SRC       := $(wildcard cuda/*.cu)
 ifeq ($(WITH_CUDA),1)
   CFLAGS_ALL += -DTG_WITH_CUDA
@@ -88,7 +91,15 @@ $(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(CONFIG)' 
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP) | deps-check
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(ISAFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/%.cpu.o: %.c $(FLAGS_STAMP) | deps-check
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(ISAFLAGS) -MMD -MP -c $< -o $@
+
+# The CPU GEMM's per-ISA files are compiled for their ISA and only called after cpuid agrees.
+$(BUILD)/lib/cpu/gemm_avx512.cpu.o: ISAFLAGS := -mavx512f -mavx512vl -mavx512dq -mavx2 -mfma -mbmi2
+$(BUILD)/lib/cpu/gemm_avx2.cpu.o: ISAFLAGS := -mavx2 -mfma
 
 # .cu.o: cuda/conv.cu and lib/conv.c must not share an archive member name
 $(BUILD)/%.cu.o: %.cu $(FLAGS_STAMP) | deps-check

@@ -77,8 +77,23 @@ static void conv2d_backward(tg_ctx *ctx, tg_node *nd) {
     const float *dy = y->grad->data;
     const struct tg_backend_ops *be = ctx->be;
 
-    float *dw = tg_grad_of(ctx, w), *db = b ? tg_grad_of(ctx, b) : NULL, *dx = tg_grad_of(ctx, x);
+    float *db = b ? tg_grad_of(ctx, b) : NULL;
     if (db) be->channel_sum(ctx, dy, N, Cout, P, db, 1);
+    if (be->conv_wgrad) { /* direct passes: they write a fresh gradient instead of zero + add */
+        int acc;
+        float *g = tg_grad_write(ctx, w, &acc);
+        tg_status st = g ? be->conv_wgrad(ctx, x->data, N, Cin, H, W, dy, Cout, Ho, Wo, kh, kw, s,
+                                          pad, g, acc)
+                         : TG_OK;
+        if (st == TG_OK && (g = tg_grad_write(ctx, x, &acc)))
+            st = be->conv_bwd_data(ctx, dy, N, Cout, Ho, Wo, w->data, Cin, kh, kw, s, pad, H, W,
+                                   g, acc);
+        if (st != TG_ERR_UNSUPPORTED) {
+            if (st) ctx->bw_status = st;
+            return;
+        }
+    }
+    float *dw = tg_grad_of(ctx, w), *dx = tg_grad_of(ctx, x);
     if (!dw && !dx) return;
     float *ws = tg_workspace(ctx, (size_t)(Cout + K) * (size_t)NP * sizeof(float));
     if (!ws) return;
@@ -106,6 +121,12 @@ tg_tensor *tg_conv2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, int 
     if (!y) return NULL;
     const int64_t K = (int64_t)d.Cin * d.kh * d.kw, P = (int64_t)d.Ho * d.Wo, NP = d.N * P;
     const struct tg_backend_ops *be = ctx->be;
+    tg_status st = be->conv_fwd ? be->conv_fwd(ctx, x->data, d.N, d.Cin, d.H, d.W, w->data, d.Cout,
+                                               d.kh, d.kw, stride, pad, d.Ho, d.Wo,
+                                               b ? b->data : NULL, y->data, 0)
+                                : TG_ERR_UNSUPPORTED;
+    if (st != TG_OK && st != TG_ERR_UNSUPPORTED) return NULL;
+    if (st == TG_OK) goto record;
     const bool direct = d.N == 1; /* GEMM output [Cout, P] is already NCHW */
     float *ws = ws_or_fail(ctx, (size_t)K * NP + (direct ? 0 : (size_t)d.Cout * NP), fn);
     if (!ws) return NULL;
@@ -117,6 +138,7 @@ tg_tensor *tg_conv2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, int 
     } else {
         be->cn_to_nc(ctx, yt, d.N, d.Cout, P, b ? b->data : NULL, y->data, 0);
     }
+record:;
     tg_tensor *in[3] = {x, w, b};
     if (tg_needs_grad(ctx, in, 3)) {
         tg_node *nd = tg_record(ctx, conv2d_backward, y, in, 3, fn);
@@ -139,8 +161,23 @@ static void conv_t_backward(tg_ctx *ctx, tg_node *nd) {
     const float *dy = y->grad->data;
     const struct tg_backend_ops *be = ctx->be;
 
-    float *dw = tg_grad_of(ctx, w), *db = b ? tg_grad_of(ctx, b) : NULL, *dx = tg_grad_of(ctx, x);
+    float *db = b ? tg_grad_of(ctx, b) : NULL;
     if (db) be->channel_sum(ctx, dy, N, Cout, (int64_t)Ho * Wo, db, 1);
+    if (be->conv_wgrad) { /* the conv passes with x and dy swapped (see the file comment) */
+        int acc;
+        float *g = tg_grad_write(ctx, w, &acc);
+        tg_status st = g ? be->conv_wgrad(ctx, dy, N, Cout, Ho, Wo, x->data, Cin, H, W, kh, kw, s,
+                                          pad, g, acc)
+                         : TG_OK;
+        if (st == TG_OK && (g = tg_grad_write(ctx, x, &acc)))
+            st = be->conv_fwd(ctx, dy, N, Cout, Ho, Wo, w->data, Cin, kh, kw, s, pad, H, W, NULL,
+                              g, acc);
+        if (st != TG_ERR_UNSUPPORTED) {
+            if (st) ctx->bw_status = st;
+            return;
+        }
+    }
+    float *dw = tg_grad_of(ctx, w), *dx = tg_grad_of(ctx, x);
     if (!dw && !dx) return;
     float *ws = tg_workspace(ctx, (size_t)(KK + Cin) * (size_t)NP * sizeof(float));
     if (!ws) return;
@@ -174,6 +211,15 @@ tg_tensor *tg_conv_transpose2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tenso
     if (!y) return NULL;
     const int64_t KK = (int64_t)d.Cout * d.kh * d.kw, Pin = (int64_t)d.H * d.W, NP = d.N * Pin;
     const struct tg_backend_ops *be = ctx->be;
+    tg_status st = be->conv_bwd_data ? be->conv_bwd_data(ctx, x->data, d.N, d.Cin, d.H, d.W, w->data,
+                                                         d.Cout, d.kh, d.kw, stride, pad, d.Ho,
+                                                         d.Wo, y->data, 0)
+                                     : TG_ERR_UNSUPPORTED;
+    if (st != TG_OK && st != TG_ERR_UNSUPPORTED) return NULL;
+    if (st == TG_OK) {
+        if (b) be->bias_add(ctx, y->data, b->data, d.N, d.Cout, (int64_t)d.Ho * d.Wo);
+        goto record;
+    }
     const bool direct = d.N == 1;
     float *ws = ws_or_fail(ctx, (size_t)KK * NP + (direct ? 0 : (size_t)d.Cin * NP), fn);
     if (!ws) return NULL;
@@ -186,6 +232,7 @@ tg_tensor *tg_conv_transpose2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tenso
     be->gemm(ctx, 1, 0, KK, NP, d.Cin, 1.0f, w->data, KK, xt, NP, 0.0f, col, NP);
     be->col2im(ctx, col, d.N, d.Cout, d.Ho, d.Wo, d.kh, d.kw, stride, pad, d.H, d.W, y->data, 0);
     if (b) be->bias_add(ctx, y->data, b->data, d.N, d.Cout, (int64_t)d.Ho * d.Wo);
+record:;
     tg_tensor *in[3] = {x, w, b};
     if (tg_needs_grad(ctx, in, 3)) {
         tg_node *nd = tg_record(ctx, conv_t_backward, y, in, 3, fn);

@@ -156,6 +156,20 @@ struct tg_backend_ops {
     void (*bn_bwd)(tg_ctx *ctx, const float *x, const float *dy, int64_t N, int64_t C, int64_t P,
                    const float *gamma, const float *mean, const float *invstd, int training,
                    float *dx, float *dgamma, float *dbeta);
+    /* Whole convolution passes without a column matrix (NULL: the op layer uses im2col + gemm).
+     * A pass may answer TG_ERR_UNSUPPORTED for sizes it does not handle (the op falls back).
+     * conv_fwd:      y [N,Co,Ho,Wo] (acc? +=: =) conv(x [N,C,H,W], w [Co,C,kh,kw]) + bias
+     * conv_bwd_data: dx [N,C,H,W] (acc? +=: =) data gradient from dy [N,Co,Ho,Wo], same w
+     * conv_wgrad:    dw [Co,C,kh,kw] (acc? +=: =) weight gradient from x and dy */
+    tg_status (*conv_fwd)(tg_ctx *ctx, const float *x, int N, int C, int H, int W, const float *w,
+                          int Co, int kh, int kw, int s, int p, int Ho, int Wo, const float *bias,
+                          float *y, int acc);
+    tg_status (*conv_bwd_data)(tg_ctx *ctx, const float *dy, int N, int Co, int Ho, int Wo,
+                               const float *w, int C, int kh, int kw, int s, int p, int H, int W,
+                               float *dx, int acc);
+    tg_status (*conv_wgrad)(tg_ctx *ctx, const float *x, int N, int C, int H, int W,
+                            const float *dy, int Co, int Ho, int Wo, int kh, int kw, int s, int p,
+                            float *dw, int acc);
     /* out[0] = mean bce */
     void (*bce_fwd)(tg_ctx *ctx, const float *x, const float *t, int64_t n, float *out);
     /* dx += dl[0]/n * (sigmoid(x)-t); dt += dl[0]/n * (-x); either may be NULL */
@@ -207,6 +221,9 @@ TG_INTERNAL tg_node *tg_record(tg_ctx *ctx, tg_backward_fn fn, tg_tensor *out, t
                                int n_in, const char *func);
 /* The gradient buffer of t to accumulate into, zeroed on first use; NULL when t needs none. */
 TG_INTERNAL float *tg_grad_of(tg_ctx *ctx, tg_tensor *t);
+/* Like tg_grad_of, but a gradient that holds nothing yet is not zeroed: *acc is then 0 and the
+ * caller must write every element (otherwise *acc is 1: add into it). NULL when t needs none. */
+TG_INTERNAL float *tg_grad_write(tg_ctx *ctx, tg_tensor *t, int *acc);
 /* Workspace of at least bytes (grows; contents not kept across calls). NULL + message and a
  * recorded backward failure when it cannot grow. */
 TG_INTERNAL float *tg_workspace(tg_ctx *ctx, size_t bytes);

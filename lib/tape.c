@@ -45,31 +45,45 @@ static float *grad_alloc_failed(tg_ctx *ctx, const tg_tensor *t) {
     return NULL;
 }
 
-float *tg_grad_of(tg_ctx *ctx, tg_tensor *t) {
-    if (!t || !t->requires_grad) return NULL;
-    if (!t->grad) {
-        tg_tensor *g;
-        if (t->is_leaf) {
-            g = calloc(1, sizeof *g);
-            if (!g) return grad_alloc_failed(ctx, t);
-            g->data = ctx->be->alloc(ctx, (size_t)t->numel * sizeof(float));
-            if (!g->data) {
-                free(g);
-                return grad_alloc_failed(ctx, t);
-            }
-            g->ctx = ctx;
-            g->ndim = t->ndim;
-            memcpy(g->shape, t->shape, sizeof g->shape);
-            g->numel = t->numel;
-        } else {
-            g = tg_result(ctx, t->ndim, t->shape, "tg_backward");
-            if (!g) return grad_alloc_failed(ctx, t);
+/* t's gradient buffer, allocated on first use (contents undefined until grad_valid) */
+static tg_tensor *grad_buffer(tg_ctx *ctx, tg_tensor *t) {
+    if (t->grad) return t->grad;
+    tg_tensor *g;
+    if (t->is_leaf) {
+        g = calloc(1, sizeof *g);
+        if (!g) return (void)grad_alloc_failed(ctx, t), NULL;
+        g->data = ctx->be->alloc(ctx, (size_t)t->numel * sizeof(float));
+        if (!g->data) {
+            free(g);
+            return (void)grad_alloc_failed(ctx, t), NULL;
         }
-        t->grad = g;
-        t->grad_valid = false;
+        g->ctx = ctx;
+        g->ndim = t->ndim;
+        memcpy(g->shape, t->shape, sizeof g->shape);
+        g->numel = t->numel;
+    } else {
+        g = tg_result(ctx, t->ndim, t->shape, "tg_backward");
+        if (!g) return (void)grad_alloc_failed(ctx, t), NULL;
     }
+    t->grad = g;
+    t->grad_valid = false;
+    return g;
+}
+
+float *tg_grad_of(tg_ctx *ctx, tg_tensor *t) {
+    if (!t || !t->requires_grad || !grad_buffer(ctx, t)) return NULL;
     if (!t->grad_valid) {
         ctx->be->fill(ctx, t->grad->data, t->numel, 0.0f);
+        t->grad_valid = true;
+    }
+    return t->grad->data;
+}
+
+float *tg_grad_write(tg_ctx *ctx, tg_tensor *t, int *acc) {
+    *acc = 1;
+    if (!t || !t->requires_grad || !grad_buffer(ctx, t)) return NULL;
+    if (!t->grad_valid) { /* nothing in it yet: the caller writes every element */
+        *acc = 0;
         t->grad_valid = true;
     }
     return t->grad->data;

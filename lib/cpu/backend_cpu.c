@@ -3,7 +3,7 @@
  * for everything else. Per-element math comes from tg_math.h, shared with the CUDA kernels.
  * Reductions accumulate in double, so the thread count changes results by rounding at most.
  */
-#include "../internal.h"
+#include "cpu.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -409,6 +409,9 @@ const struct tg_backend_ops tg_cpu_backend = {
     .bn_fwd_apply = cpu_bn_fwd_apply,
     .bn_invstd = cpu_bn_invstd,
     .bn_bwd = cpu_bn_bwd,
+    .conv_fwd = tg_cpu_conv_fwd,
+    .conv_bwd_data = tg_cpu_conv_bwd_data,
+    .conv_wgrad = tg_cpu_conv_wgrad,
     .bce_fwd = cpu_bce_fwd,
     .bce_bwd = cpu_bce_bwd,
     .adam = cpu_adam,

@@ -1,0 +1,84 @@
+/*
+ * cpu.h — what the files of the CPU backend share (nothing here leaves lib/cpu/): the ISA table
+ * chosen at run time, and the table-driven GEMM that every convolution is built on.
+ *
+ * The GEMM computes C[M,N] = A[M,K] * B[K,N] without materialising A, B or C as matrices:
+ *   A(m,k) = a_src[m*a_ms + a_off[k]]                     (weights, or an output gradient)
+ *   B(k,n) = b_src[b_roff[k] + b_loff[n]] when 0 <= b_rh[k]+b_lh[n] < b_H and
+ *                                           0 <= b_rw[k]+b_lw[n] < b_W, else 0
+ *            (an image read through im2col's index math: rows k carry the kernel tap, lanes n
+ *             the output pixel, or the other way round for weight gradients)
+ *   C(m,n) -> dst[m*d_ms + d_off[n]]  (= or +=, plus bias[m] on the first write when given)
+ * Packing gathers B straight from the image into per-thread slivers of NR columns that stay in
+ * L2; each MR x NR tile of C accumulates over all of K in registers and an L1 buffer, then is
+ * written once. Each element of C is computed by one thread in a fixed order, so results do not
+ * depend on the thread count.
+ */
+#ifndef TG_CPU_H
+#define TG_CPU_H
+
+#include "../internal.h"
+
+#define TG_NR_MAX 32
+#define TG_MR_MAX 16
+
+typedef struct {
+    const float *a_src;
+    int64_t a_ms;
+    const int64_t *a_off;   /* [K] */
+    const float *b_src;
+    int32_t b_H, b_W;
+    const int32_t *b_roff, *b_rh, *b_rw; /* [K] */
+    const int32_t *b_loff, *b_lh, *b_lw; /* [N] */
+    float *dst;
+    int64_t d_ms;
+    const int64_t *d_off;   /* [N] */
+    const float *bias;      /* [M] or NULL */
+    int acc;                /* add into dst instead of overwriting it */
+    int64_t M, N, K;
+} tg_gemm_tab;
+
+/* One instruction-set path: micro-kernel shape and its two hot loops. */
+typedef struct {
+    const char *name;
+    int mr, nr;
+    /* c[MR][NR] = (load ? c : 0) + sum_k a[k*MR+m] * b[k*NR+n] */
+    void (*kernel)(int64_t kc, const float *a, const float *b, float *c, int load);
+    /* rows k0..k0+kc of B for the NR lanes whose tables start at loff/lh/lw (nlanes valid,
+     * the rest zero) into out[(k-k0)*NR + lane] */
+    void (*pack_b)(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *loff,
+                   const int32_t *lh, const int32_t *lw, int nlanes, float *out);
+} tg_cpu_isa;
+
+/* The path in use: the best this CPU supports, or TG_CPU_ISA=avx512|avx2|generic. */
+TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_get(void);
+TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_generic(void);
+TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_avx2(void);   /* NULL when not compiled in */
+TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_avx512(void); /* NULL when not compiled in */
+/* which paths this CPU can run (for tests): bit 0 generic, 1 avx2, 2 avx512 */
+TG_INTERNAL unsigned tg_cpu_isa_supported(void);
+/* force a path (tests); returns false if the CPU cannot run it */
+TG_INTERNAL bool tg_cpu_isa_force(const char *name);
+
+/* Bytes of workspace tg_cpu_gemm needs for these sizes with nthreads threads. */
+TG_INTERNAL size_t tg_cpu_gemm_ws(int64_t M, int64_t K, int nthreads);
+/* Runs the GEMM; ws from tg_cpu_gemm_ws. */
+TG_INTERNAL void tg_cpu_gemm(const tg_gemm_tab *g, float *ws);
+
+/* The generic B packer, shared by the ISA files for the rows/lanes they do not vectorise. */
+TG_INTERNAL void tg_pack_b_scalar(const tg_gemm_tab *g, int64_t k0, int64_t kc,
+                                  const int32_t *loff, const int32_t *lh, const int32_t *lw,
+                                  int nlanes, int nr, float *out);
+
+/* The convolution passes (lib/cpu/conv.c); the backend table points at them. */
+TG_INTERNAL tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const float *x, int N, int C, int H, int W,
+                                      const float *w, int Co, int kh, int kw, int s, int p,
+                                      int Ho, int Wo, const float *bias, float *y, int acc);
+TG_INTERNAL tg_status tg_cpu_conv_bwd_data(tg_ctx *ctx, const float *dy, int N, int Co, int Ho,
+                                           int Wo, const float *w, int C, int kh, int kw, int s,
+                                           int p, int H, int W, float *dx, int acc);
+TG_INTERNAL tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const float *x, int N, int C, int H, int W,
+                                        const float *dy, int Co, int Ho, int Wo, int kh, int kw,
+                                        int s, int p, float *dw, int acc);
+
+#endif

@@ -1,0 +1,204 @@
+/*
+ * gemm.c — the table-driven GEMM under every CPU convolution (see cpu.h for what it computes),
+ * the plain-C micro-kernel and B packer, and the choice of instruction-set path at run time
+ * (cpuid; TG_CPU_ISA=avx512|avx2|generic forces one, for tests and comparisons). The AVX-512
+ * and AVX2 paths live in gemm_avx512.c and gemm_avx2.c, each compiled for its own ISA.
+ */
+#include "cpu.h"
+
+#include <cpuid.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KB_MAX 4096 /* rows of B per packed sliver: 4096 x 32 floats = 512 KiB, meant for L2 */
+#define KC 256      /* rows per micro-kernel call: the A sliver and B chunk it reads sit in L1 */
+
+/* ---- plain C path -------------------------------------------------------------------------- */
+enum { G_MR = 4, G_NR = 16 };
+
+static void kernel_generic(int64_t kc, const float *a, const float *b, float *c, int load) {
+    float acc[G_MR][G_NR];
+    for (int m = 0; m < G_MR; m++)
+        for (int n = 0; n < G_NR; n++) acc[m][n] = load ? c[m * G_NR + n] : 0.0f;
+    for (int64_t k = 0; k < kc; k++)
+        for (int m = 0; m < G_MR; m++) {
+            const float am = a[k * G_MR + m];
+            for (int n = 0; n < G_NR; n++) acc[m][n] += am * b[k * G_NR + n];
+        }
+    for (int m = 0; m < G_MR; m++)
+        for (int n = 0; n < G_NR; n++) c[m * G_NR + n] = acc[m][n];
+}
+
+void tg_pack_b_scalar(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *loff,
+                      const int32_t *lh, const int32_t *lw, int nlanes, int nr, float *out) {
+    const float *src = g->b_src;
+    const uint32_t H = (uint32_t)g->b_H, W = (uint32_t)g->b_W;
+    for (int64_t k = 0; k < kc; k++) {
+        const int32_t ro = g->b_roff[k0 + k], rh = g->b_rh[k0 + k], rw = g->b_rw[k0 + k];
+        float *o = out + k * nr;
+        for (int l = 0; l < nlanes; l++) {
+            const uint32_t h = (uint32_t)(rh + lh[l]), w = (uint32_t)(rw + lw[l]);
+            o[l] = (h < H && w < W) ? src[(int64_t)ro + loff[l]] : 0.0f;
+        }
+        for (int l = nlanes; l < nr; l++) o[l] = 0.0f;
+    }
+}
+
+static void pack_b_generic(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *loff,
+                           const int32_t *lh, const int32_t *lw, int nlanes, float *out) {
+    tg_pack_b_scalar(g, k0, kc, loff, lh, lw, nlanes, G_NR, out);
+}
+
+static const tg_cpu_isa isa_generic = {"generic", G_MR, G_NR, kernel_generic, pack_b_generic};
+const tg_cpu_isa *tg_cpu_isa_generic(void) { return &isa_generic; }
+
+/* ---- choosing a path ----------------------------------------------------------------------- */
+unsigned tg_cpu_isa_supported(void) {
+    unsigned s = 1;
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return s;
+    const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
+    if (!osxsave || !avx) return s;
+    unsigned xlo, xhi;
+    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
+    (void)xhi;
+    if ((xlo & 0x6) != 0x6 || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return s;
+    const int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1, avx512f = (b >> 16) & 1,
+              avx512dq = (b >> 17) & 1, avx512vl = (b >> 31) & 1;
+    if (avx2 && fma && tg_cpu_isa_avx2()) s |= 2;
+    if (avx512f && avx512vl && avx512dq && bmi2 && (xlo & 0xe0) == 0xe0 && tg_cpu_isa_avx512())
+        s |= 4;
+#endif
+    return s;
+}
+
+static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
+static const tg_cpu_isa *isa_current;
+
+static const tg_cpu_isa *isa_by_name(const char *name) {
+    const unsigned s = tg_cpu_isa_supported();
+    if (!strcmp(name, "avx512")) return s & 4 ? tg_cpu_isa_avx512() : NULL;
+    if (!strcmp(name, "avx2")) return s & 2 ? tg_cpu_isa_avx2() : NULL;
+    if (!strcmp(name, "generic")) return &isa_generic;
+    return NULL;
+}
+
+static void isa_pick(void) {
+    const unsigned s = tg_cpu_isa_supported();
+    isa_current = s & 4 ? tg_cpu_isa_avx512() : s & 2 ? tg_cpu_isa_avx2() : &isa_generic;
+    const char *env = getenv("TG_CPU_ISA");
+    if (env && *env) {
+        const tg_cpu_isa *f = isa_by_name(env);
+        if (f) isa_current = f;
+        else
+            tg_log(TG_LOG_WARN, "libtensorgan: TG_CPU_ISA=%s is unknown or not supported by this "
+                                "CPU; using %s", env, isa_current->name);
+    }
+}
+
+const tg_cpu_isa *tg_cpu_isa_get(void) {
+    pthread_once(&isa_once, isa_pick);
+    return isa_current;
+}
+
+bool tg_cpu_isa_force(const char *name) {
+    pthread_once(&isa_once, isa_pick);
+    const tg_cpu_isa *f = isa_by_name(name);
+    if (f) isa_current = f;
+    return f != NULL;
+}
+
+/* ---- the driver ---------------------------------------------------------------------------- */
+static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+size_t tg_cpu_gemm_ws(int64_t M, int64_t K, int nthreads) {
+    const tg_cpu_isa *isa = tg_cpu_isa_get();
+    const int64_t kb = K < KB_MAX ? K : KB_MAX;
+    const int64_t per_thread = round_up(kb * isa->nr + isa->mr * isa->nr, 16) + 16;
+    return (size_t)(round_up(M, isa->mr) * K + 16 + (int64_t)nthreads * per_thread) * sizeof(float);
+}
+
+/* C tile (mc x nl valid of MR x NR) into dst through the tables */
+static void epilogue(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int nl,
+                     const float *tile, int nr, int acc, const float *bias) {
+    const int64_t *off = g->d_off + n0;
+    int contig = 1;
+    for (int l = 1; l < nl && contig; l++) contig = off[l] == off[0] + l;
+    for (int m = 0; m < mc; m++) {
+        float *d = g->dst + (m0 + m) * g->d_ms;
+        const float *t = tile + (int64_t)m * nr;
+        const float b = bias ? bias[m0 + m] : 0.0f;
+        if (contig) {
+            float *dd = d + off[0];
+            if (acc)
+                for (int l = 0; l < nl; l++) dd[l] += t[l] + b;
+            else
+                for (int l = 0; l < nl; l++) dd[l] = t[l] + b;
+        } else if (acc) {
+            for (int l = 0; l < nl; l++) d[off[l]] += t[l] + b;
+        } else {
+            for (int l = 0; l < nl; l++) d[off[l]] = t[l] + b;
+        }
+    }
+}
+
+void tg_cpu_gemm(const tg_gemm_tab *g, float *ws) {
+    const tg_cpu_isa *isa = tg_cpu_isa_get();
+    const int mr = isa->mr, nr = isa->nr;
+    const int64_t M = g->M, N = g->N, K = g->K;
+    if (M <= 0 || N <= 0) return;
+    float *Ap = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    const int64_t ns = (M + mr - 1) / mr; /* slivers of A */
+    const int64_t kbmax = K < KB_MAX ? K : KB_MAX;
+    const int64_t per_thread = round_up(kbmax * nr + mr * nr, 16) + 16;
+    float *thread_ws = Ap + round_up(ns * mr * K, 16);
+    /* A packed whole: sliver s holds rows s*mr.. as [K][mr], zero rows past M */
+#pragma omp parallel for schedule(static) if (ns * K * mr > 65536)
+    for (int64_t s = 0; s < ns; s++) {
+        float *dst = Ap + s * K * mr;
+        for (int m = 0; m < mr; m++) {
+            const int64_t row = s * mr + m;
+            if (row >= M) {
+                for (int64_t k = 0; k < K; k++) dst[k * mr + m] = 0.0f;
+                continue;
+            }
+            const float *src = g->a_src + row * g->a_ms;
+            for (int64_t k = 0; k < K; k++) dst[k * mr + m] = src[g->a_off[k]];
+        }
+    }
+    const int64_t nsl = (N + nr - 1) / nr;
+    const int64_t work = M * N * (K ? K : 1);
+#pragma omp parallel if (work > (int64_t)1 << 18)
+    {
+        float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
+        Bs = (float *)(((uintptr_t)Bs + 63) & ~(uintptr_t)63);
+        float *tile = Bs + round_up(kbmax * nr, 16);
+#pragma omp for schedule(static)
+        for (int64_t j = 0; j < nsl; j++) {
+            const int64_t n0 = j * nr;
+            const int nl = (int)(N - n0 < nr ? N - n0 : nr);
+            if (K == 0) { /* C = 0 (+ bias) */
+                memset(tile, 0, sizeof(float) * (size_t)(mr * nr));
+                for (int64_t s = 0; s < ns; s++)
+                    epilogue(g, s * mr, (int)(M - s * mr < mr ? M - s * mr : mr), n0, nl, tile, nr,
+                             g->acc, g->bias);
+                continue;
+            }
+            for (int64_t k0 = 0; k0 < K; k0 += KB_MAX) {
+                const int64_t kb = K - k0 < KB_MAX ? K - k0 : KB_MAX;
+                isa->pack_b(g, k0, kb, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, Bs);
+                for (int64_t s = 0; s < ns; s++) {
+                    const float *a = Ap + (s * K + k0) * mr;
+                    for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
+                        isa->kernel(kb - kc0 < KC ? kb - kc0 : KC, a + kc0 * mr, Bs + kc0 * nr,
+                                    tile, kc0 > 0);
+                    epilogue(g, s * mr, (int)(M - s * mr < mr ? M - s * mr : mr), n0, nl, tile, nr,
+                             g->acc || k0 > 0, k0 == 0 ? g->bias : NULL);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+/*
+ * gemm_avx512.c — the AVX-512 path of the CPU GEMM (cpu.h): a 12x32 micro-kernel (24 zmm
+ * accumulators, B in two vectors, A broadcast) and a B packer that gathers 16 lanes at a time
+ * with masks for padding. Compiled with -mavx512f -mavx512vl -mfma (Makefile); only called after
+ * cpuid said the CPU and OS support it.
+ */
+#include "cpu.h"
+
+#if defined(__AVX512F__) && defined(__FMA__)
+#include <immintrin.h>
+
+enum { MR = 12, NR = 32 };
+
+static void kernel(int64_t kc, const float *a, const float *b, float *c, int load) {
+    __m512 c0[MR], c1[MR];
+    if (load) {
+#pragma GCC unroll 12
+        for (int m = 0; m < MR; m++) {
+            c0[m] = _mm512_load_ps(c + m * NR);
+            c1[m] = _mm512_load_ps(c + m * NR + 16);
+        }
+    } else {
+#pragma GCC unroll 12
+        for (int m = 0; m < MR; m++) c0[m] = c1[m] = _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        const __m512 b0 = _mm512_load_ps(b + k * NR), b1 = _mm512_load_ps(b + k * NR + 16);
+        const float *ak = a + k * MR;
+#pragma GCC unroll 12
+        for (int m = 0; m < MR; m++) {
+            const __m512 am = _mm512_set1_ps(ak[m]);
+            c0[m] = _mm512_fmadd_ps(am, b0, c0[m]);
+            c1[m] = _mm512_fmadd_ps(am, b1, c1[m]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int m = 0; m < MR; m++) {
+        _mm512_store_ps(c + m * NR, c0[m]);
+        _mm512_store_ps(c + m * NR + 16, c1[m]);
+    }
+}
+
+/* How one group of 16 lanes reads its source row: 0 gather each lane; 1 one run of 16 with a
+ * fixed step d (1 or 2) along a source row; 2 two runs of 8 (e.g. two output rows of 8 pixels).
+ * A run has one row offset (lh) and w = lw[0] + d*l. */
+typedef struct {
+    int kind, d;
+} group_shape;
+
+static group_shape shape_of(const int32_t *loff, const int32_t *lh, const int32_t *lw) {
+    group_shape gs = {0, 0};
+    for (int run = 16; run >= 8; run /= 2) {
+        const int d = lw[1] - lw[0];
+        if (d != 1 && d != 2) return gs;
+        int ok = 1;
+        for (int r0 = 0; r0 < 16 && ok; r0 += run)
+            for (int l = 1; l < run && ok; l++)
+                ok = lh[r0 + l] == lh[r0] && lw[r0 + l] == lw[r0] + d * l &&
+                     loff[r0 + l] == loff[r0] + d * l && lw[r0 + 1] - lw[r0] == d;
+        if (ok) {
+            gs.kind = run == 16 ? 1 : 2;
+            gs.d = d;
+            return gs;
+        }
+    }
+    return gs;
+}
+
+/* n (8 or 16) values src[base + d*l] for the lanes in mask (others 0), into a zmm's low lanes */
+static inline __m512 run_load(const float *p, __mmask16 mask, int d, int n) {
+    if (d == 1) return _mm512_maskz_loadu_ps(mask, p);
+    /* step 2: the even lanes of the 2n floats from p */
+    const uint32_t m2 = _pdep_u32(mask, 0x55555555u);
+    const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)m2, p);
+    const __m512 hi = n == 16 ? _mm512_maskz_loadu_ps((__mmask16)(m2 >> 16), p + 16) : _mm512_setzero_ps();
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    return _mm512_permutex2var_ps(lo, even, hi);
+}
+
+/* Lane tables are padded to a multiple of 32 (invalid lanes fail the bounds test). */
+static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *loff,
+                   const int32_t *lh, const int32_t *lw, int nlanes, float *out) {
+    (void)nlanes;
+    const __m512i H = _mm512_set1_epi32(g->b_H), W = _mm512_set1_epi32(g->b_W);
+    const __m512 zero = _mm512_setzero_ps();
+    const float *src = g->b_src;
+    for (int v = 0; v < 2; v++) {
+        const int32_t *lo_ = loff + 16 * v, *lh_ = lh + 16 * v, *lw_ = lw + 16 * v;
+        const group_shape gs = shape_of(lo_, lh_, lw_);
+        const __m512i lov = _mm512_loadu_si512(lo_), lhv = _mm512_loadu_si512(lh_);
+        const __m512i lwv = _mm512_loadu_si512(lw_);
+        float *o = out + 16 * v;
+        if (gs.kind == 0) {
+            for (int64_t k = 0; k < kc; k++) {
+                const __m512i rh = _mm512_set1_epi32(g->b_rh[k0 + k]), rw = _mm512_set1_epi32(g->b_rw[k0 + k]);
+                const __mmask16 m = _mm512_cmplt_epu32_mask(_mm512_add_epi32(lhv, rh), H) &
+                                    _mm512_cmplt_epu32_mask(_mm512_add_epi32(lwv, rw), W);
+                const __m512i idx = _mm512_add_epi32(lov, _mm512_set1_epi32(g->b_roff[k0 + k]));
+                _mm512_store_ps(o + k * NR, _mm512_mask_i32gather_ps(zero, m, idx, src, 4));
+            }
+            continue;
+        }
+        for (int64_t k = 0; k < kc; k++) {
+            const int32_t ro = g->b_roff[k0 + k];
+            const __m512i rh = _mm512_set1_epi32(g->b_rh[k0 + k]), rw = _mm512_set1_epi32(g->b_rw[k0 + k]);
+            const __mmask16 m = _mm512_cmplt_epu32_mask(_mm512_add_epi32(lhv, rh), H) &
+                                _mm512_cmplt_epu32_mask(_mm512_add_epi32(lwv, rw), W);
+            __m512 x;
+            if (gs.kind == 1) {
+                x = m ? run_load(src + ro + lo_[0], m, gs.d, 16) : zero;
+            } else {
+                const __m512 a = (m & 0xff) ? run_load(src + ro + lo_[0], m & 0xff, gs.d, 8) : zero;
+                const __m512 b = (m >> 8) ? run_load(src + ro + lo_[8], m >> 8, gs.d, 8) : zero;
+                x = _mm512_insertf32x8(a, _mm512_castps512_ps256(b), 1);
+            }
+            _mm512_store_ps(o + k * NR, x);
+        }
+    }
+}
+
+static const tg_cpu_isa isa = {"avx512", MR, NR, kernel, pack_b};
+const tg_cpu_isa *tg_cpu_isa_avx512(void) { return &isa; }
+#else
+const tg_cpu_isa *tg_cpu_isa_avx512(void) { return NULL; }
+#endif
