@@ -8,8 +8,8 @@ static __global__ void unary_fwd_kernel(int op, float a, const float *x, float *
 }
 
 static __global__ void unary_bwd_kernel(int op, float a, const float *x, const float *y,
-                                        const float *dy, float *dx, int64_t n) {
-    TG_GRID_STRIDE(i, n) { dx[i] += tg_unary_bwd1(op, a, x[i], y[i], dy[i]); }
+                                        const float *dy, float *dx, int64_t n, int acc) {
+    TG_GRID_STRIDE(i, n) { dx[i] = (acc ? dx[i] : 0.0f) + tg_unary_bwd1(op, a, x[i], y[i], dy[i]); }
 }
 
 extern "C" {
@@ -20,8 +20,8 @@ void tg_cuda_unary_fwd(tg_ctx *ctx, int op, float a, const float *x, float *y, i
 }
 
 void tg_cuda_unary_bwd(tg_ctx *ctx, int op, float a, const float *x, const float *y,
-                       const float *dy, float *dx, int64_t n) {
-    unary_bwd_kernel<<<tg_blocks(n), TG_THREADS, 0, tg_stream(ctx)>>>(op, a, x, y, dy, dx, n);
+                       const float *dy, float *dx, int64_t n, int acc) {
+    unary_bwd_kernel<<<tg_blocks(n), TG_THREADS, 0, tg_stream(ctx)>>>(op, a, x, y, dy, dx, n, acc);
     TG_LAUNCHED(ctx, "activation backward");
 }
 

@@ -94,7 +94,7 @@ TG_INTERNAL void tg_cuda_bn_bwd(tg_ctx *ctx, const float *x, const float *dy, in
 TG_INTERNAL void tg_cuda_unary_fwd(tg_ctx *ctx, int op, float a, const float *x, float *y,
                                    int64_t n);
 TG_INTERNAL void tg_cuda_unary_bwd(tg_ctx *ctx, int op, float a, const float *x, const float *y,
-                                   const float *dy, float *dx, int64_t n);
+                                   const float *dy, float *dx, int64_t n, int acc);
 /* elementwise.cu */
 TG_INTERNAL void tg_cuda_fill(tg_ctx *ctx, float *x, int64_t n, float v);
 TG_INTERNAL void tg_cuda_axpby(tg_ctx *ctx, int64_t n, float a, const float *x, float b, float *y);

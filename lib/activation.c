@@ -6,10 +6,11 @@
 
 static void unary_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *y = nd->out;
-    float *dx = tg_grad_of(ctx, x);
+    int acc;
+    float *dx = tg_grad_write(ctx, x, &acc);
     if (dx)
         ctx->be->unary_bwd(ctx, nd->p.un.op, nd->p.un.a, x->data, y->data, y->grad->data, dx,
-                           x->numel);
+                           x->numel, acc);
 }
 
 static tg_tensor *unary(tg_ctx *ctx, tg_tensor *x, int op, float a, const char *fn) {

@@ -128,9 +128,9 @@ struct tg_backend_ops {
     void (*channel_sum)(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P, float *out,
                         int acc);
     void (*unary_fwd)(tg_ctx *ctx, int op, float a, const float *x, float *y, int64_t n);
-    /* dx += f'(x,y) * dy */
+    /* dx (acc? +=: =) f'(x,y) * dy */
     void (*unary_bwd)(tg_ctx *ctx, int op, float a, const float *x, const float *y,
-                      const float *dy, float *dx, int64_t n);
+                      const float *dy, float *dx, int64_t n, int acc);
     /* y = a*x + b*y */
     void (*axpby)(tg_ctx *ctx, int64_t n, float a, const float *x, float b, float *y);
     /* out (acc? +=: =) a*b elementwise */

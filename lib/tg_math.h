@@ -30,9 +30,12 @@ static inline TG_HD float tg_sigmoidf(float x) {
     return z / (1.0f + z);
 }
 
+/* The leaky products are computed unconditionally: a select, not a branch, so CPU loops vectorise
+ * (a conditional multiply could raise a flag, so the compiler may not hoist it itself). */
 static inline TG_HD float tg_unary_fwd1(int op, float a, float x) {
+    const float ax = a * x;
     switch (op) {
-    case TG_UN_LEAKY_RELU: return x > 0.0f ? x : a * x;
+    case TG_UN_LEAKY_RELU: return x > 0.0f ? x : ax;
     case TG_UN_RELU: return x > 0.0f ? x : 0.0f;
     case TG_UN_TANH: return tanhf(x);
     default: return tg_sigmoidf(x);
@@ -41,8 +44,9 @@ static inline TG_HD float tg_unary_fwd1(int op, float a, float x) {
 
 /* d(out)/d(in) * dy, from the input x and the output y (whichever the formula needs). */
 static inline TG_HD float tg_unary_bwd1(int op, float a, float x, float y, float dy) {
+    const float ady = a * dy;
     switch (op) {
-    case TG_UN_LEAKY_RELU: return x > 0.0f ? dy : a * dy;
+    case TG_UN_LEAKY_RELU: return x > 0.0f ? dy : ady;
     case TG_UN_RELU: return x > 0.0f ? dy : 0.0f;
     case TG_UN_TANH: return dy * (1.0f - y * y);
     default: return dy * y * (1.0f - y);
