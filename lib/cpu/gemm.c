@@ -155,18 +155,21 @@ void tg_cpu_gemm(const tg_gemm_tab *g, float *ws) {
     const int64_t kbmax = K < KB_MAX ? K : KB_MAX;
     const int64_t per_thread = round_up(kbmax * nr + mr * nr, 16) + 16;
     float *thread_ws = Ap + round_up(ns * mr * K, 16);
-    /* A packed whole: sliver s holds rows s*mr.. as [K][mr], zero rows past M */
+    /* A packed whole: sliver s holds rows s*mr.. as [K][mr], zero rows past M. k outer, m inner:
+     * mr sequential read streams and one sequential write stream. */
 #pragma omp parallel for schedule(static) if (ns * K * mr > 65536)
     for (int64_t s = 0; s < ns; s++) {
         float *dst = Ap + s * K * mr;
-        for (int m = 0; m < mr; m++) {
-            const int64_t row = s * mr + m;
-            if (row >= M) {
-                for (int64_t k = 0; k < K; k++) dst[k * mr + m] = 0.0f;
-                continue;
-            }
-            const float *src = g->a_src + row * g->a_ms;
-            for (int64_t k = 0; k < K; k++) dst[k * mr + m] = src[g->a_off[k]];
+        const float *rows[TG_MR_MAX];
+        int valid = 0;
+        for (int m = 0; m < mr; m++)
+            if (s * mr + m < M) rows[valid++] = g->a_src + (s * mr + m) * g->a_ms;
+        for (int64_t k = 0; k < K; k++) {
+            const int64_t o = g->a_off[k];
+            float *d = dst + k * mr;
+            int m = 0;
+            for (; m < valid; m++) d[m] = rows[m][o];
+            for (; m < mr; m++) d[m] = 0.0f;
         }
     }
     const int64_t nsl = (N + nr - 1) / nr;

@@ -92,6 +92,12 @@ static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *
         float *o = out + 16 * v;
         if (gs.kind == 0) {
             for (int64_t k = 0; k < kc; k++) {
+                /* the next sliver: four of its lanes (a 4x4 tap block spans four rows) */
+                const float *nx = src + g->b_roff[k0 + k];
+                _mm_prefetch((const char *)(nx + lo_[32]), _MM_HINT_T0);
+                _mm_prefetch((const char *)(nx + lo_[36]), _MM_HINT_T0);
+                _mm_prefetch((const char *)(nx + lo_[40]), _MM_HINT_T0);
+                _mm_prefetch((const char *)(nx + lo_[44]), _MM_HINT_T0);
                 const __m512i rh = _mm512_set1_epi32(g->b_rh[k0 + k]), rw = _mm512_set1_epi32(g->b_rw[k0 + k]);
                 const __mmask16 m = _mm512_cmplt_epu32_mask(_mm512_add_epi32(lhv, rh), H) &
                                     _mm512_cmplt_epu32_mask(_mm512_add_epi32(lwv, rw), W);
@@ -100,8 +106,13 @@ static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *
             }
             continue;
         }
+        /* the next sliver's lanes read the same rows further along: prefetch them, the loads
+         * here are otherwise latency-bound (one stream per channel and tap row) */
+        const int32_t next = lo_[32];
         for (int64_t k = 0; k < kc; k++) {
             const int32_t ro = g->b_roff[k0 + k];
+            _mm_prefetch((const char *)(src + ro + next), _MM_HINT_T0);
+            if (gs.d == 2) _mm_prefetch((const char *)(src + ro + next + 16), _MM_HINT_T0);
             const __m512i rh = _mm512_set1_epi32(g->b_rh[k0 + k]), rw = _mm512_set1_epi32(g->b_rw[k0 + k]);
             const __mmask16 m = _mm512_cmplt_epu32_mask(_mm512_add_epi32(lhv, rh), H) &
                                 _mm512_cmplt_epu32_mask(_mm512_add_epi32(lwv, rw), W);
