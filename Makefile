@@ -79,7 +79,7 @@ BUILD_PKGS   := gcc libc6-dev pkg-config libopenblas-dev libopenblas0-openmp lib
 TEST_PKGS    := libcmocka-dev libblas3
 DEBIAN_PKGS  := $(BUILD_PKGS) $(TEST_PKGS)
 
-.PHONY: all lib test check deps deps-check demo install uninstall clean examples bench parity
+.PHONY: all lib test check deps deps-check demo install uninstall clean examples bench bench-compare parity
 all: lib examples
 
 lib: $(SHLIB) $(STLIB) $(PCFILE)
@@ -156,6 +156,10 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB) $(PCFILE)
 # the in-tree binary also finds the bundled faces in the source tree
 $(BUILD)/examples/mangagan: examples/mangagan/mangagan.c $(SHLIB) $(PCFILE)
 	$(build-user-program) -DMANGAGAN_SRCDATA='"$(CURDIR)/examples/mangagan/data"'
+
+# ours vs PyTorch (both configurations), alternating, with the table (needs python3-torch)
+bench-compare: $(BUILD)/examples/mangagan
+	BUILD=$(BUILD) sh bench/compare.sh
 
 bench: $(BUILD)/examples/mangagan
 	$(BUILD)/examples/mangagan bench --recipe seed --device cpu --steps 5 --warmup 1

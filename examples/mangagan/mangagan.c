@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -831,6 +832,9 @@ static int cmd_bench(int argc, char **argv) {
            g.batch / m, g.flops_per_step * 1e-9, g.flops_per_step / m * 1e-9);
     printf("  phases: D-real %.1f ms, D-fake %.1f ms, G %.1f ms\n", mr * 1e3, mf * 1e3, mg * 1e3);
     printf("  last losses: D(real) %.4f  D(fake) %.4f  G %.4f\n", st.d_real, st.d_fake, st.g);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("  peak RSS %.0f MB\n", (double)ru.ru_maxrss / 1024.0);
     free(t);
     gan_free(&g);
     return 0;

@@ -48,6 +48,9 @@ typedef struct {
      * the rest zero) into out[(k-k0)*NR + lane] */
     void (*pack_b)(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *loff,
                    const int32_t *lh, const int32_t *lw, int nlanes, float *out);
+    /* tile rows m0..m0+mc, lanes n0..n0+nl into dst through the tables (NULL: the plain C one) */
+    void (*epilogue)(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int nl,
+                     const float *tile, int acc, const float *bias);
 } tg_cpu_isa;
 
 /* The path in use: the best this CPU supports, or TG_CPU_ISA=avx512|avx2|generic. */
@@ -65,6 +68,9 @@ TG_INTERNAL size_t tg_cpu_gemm_ws(int64_t M, int64_t K, int nthreads);
 /* Runs the GEMM; ws from tg_cpu_gemm_ws. */
 TG_INTERNAL void tg_cpu_gemm(const tg_gemm_tab *g, float *ws);
 
+/* The plain C epilogue (cpu.h's tg_cpu_isa.epilogue), for lanes an ISA does not vectorise. */
+TG_INTERNAL void tg_epilogue_scalar(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int nl,
+                                    const float *tile, int nr, int acc, const float *bias);
 /* The generic B packer, shared by the ISA files for the rows/lanes they do not vectorise. */
 TG_INTERNAL void tg_pack_b_scalar(const tg_gemm_tab *g, int64_t k0, int64_t kc,
                                   const int32_t *loff, const int32_t *lh, const int32_t *lw,

@@ -51,7 +51,8 @@ static void pack_b_generic(const tg_gemm_tab *g, int64_t k0, int64_t kc, const i
     tg_pack_b_scalar(g, k0, kc, loff, lh, lw, nlanes, G_NR, out);
 }
 
-static const tg_cpu_isa isa_generic = {"generic", G_MR, G_NR, kernel_generic, pack_b_generic};
+static const tg_cpu_isa isa_generic = {"generic", G_MR, G_NR, kernel_generic, pack_b_generic,
+                                       NULL};
 const tg_cpu_isa *tg_cpu_isa_generic(void) { return &isa_generic; }
 
 /* ---- choosing a path ----------------------------------------------------------------------- */
@@ -122,8 +123,8 @@ size_t tg_cpu_gemm_ws(int64_t M, int64_t K, int nthreads) {
 }
 
 /* C tile (mc x nl valid of MR x NR) into dst through the tables */
-static void epilogue(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int nl,
-                     const float *tile, int nr, int acc, const float *bias) {
+void tg_epilogue_scalar(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int nl,
+                        const float *tile, int nr, int acc, const float *bias) {
     const int64_t *off = g->d_off + n0;
     int contig = 1;
     for (int l = 1; l < nl && contig; l++) contig = off[l] == off[0] + l;
@@ -186,8 +187,8 @@ void tg_cpu_gemm(const tg_gemm_tab *g, float *ws) {
             if (K == 0) { /* C = 0 (+ bias) */
                 memset(tile, 0, sizeof(float) * (size_t)(mr * nr));
                 for (int64_t s = 0; s < ns; s++)
-                    epilogue(g, s * mr, (int)(M - s * mr < mr ? M - s * mr : mr), n0, nl, tile, nr,
-                             g->acc, g->bias);
+                    tg_epilogue_scalar(g, s * mr, (int)(M - s * mr < mr ? M - s * mr : mr), n0,
+                                       nl, tile, nr, g->acc, g->bias);
                 continue;
             }
             for (int64_t k0 = 0; k0 < K; k0 += KB_MAX) {
@@ -198,8 +199,11 @@ void tg_cpu_gemm(const tg_gemm_tab *g, float *ws) {
                     for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
                         isa->kernel(kb - kc0 < KC ? kb - kc0 : KC, a + kc0 * mr, Bs + kc0 * nr,
                                     tile, kc0 > 0);
-                    epilogue(g, s * mr, (int)(M - s * mr < mr ? M - s * mr : mr), n0, nl, tile, nr,
-                             g->acc || k0 > 0, k0 == 0 ? g->bias : NULL);
+                    const int mc = (int)(M - s * mr < mr ? M - s * mr : mr);
+                    const int acc = g->acc || k0 > 0;
+                    const float *bias = k0 == 0 ? g->bias : NULL;
+                    if (isa->epilogue) isa->epilogue(g, s * mr, mc, n0, nl, tile, acc, bias);
+                    else tg_epilogue_scalar(g, s * mr, mc, n0, nl, tile, nr, acc, bias);
                 }
             }
         }

@@ -129,7 +129,59 @@ static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *
     }
 }
 
-static const tg_cpu_isa isa = {"avx512", MR, NR, kernel, pack_b};
+/* Per group of 16 lanes whose outputs are evenly spaced (step 1, or step 2: the data gradient's
+ * stride-2 phases): vector stores, the step-2 ones as even-lane masked stores over 32 floats. */
+static void epilogue(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int nl,
+                     const float *tile, int acc, const float *bias) {
+    const int64_t *off = g->d_off + n0;
+    int step[2] = {0, 0};
+    for (int v = 0; v < 2; v++) {
+        if (nl < 16 * (v + 1)) break;
+        const int64_t *o = off + 16 * v;
+        const int64_t d = o[1] - o[0];
+        if (d != 1 && d != 2) continue;
+        int ok = 1;
+        for (int l = 2; l < 16 && ok; l++) ok = o[l] == o[0] + d * l;
+        if (ok) step[v] = (int)d;
+    }
+    if (!step[0] && !step[1]) {
+        tg_epilogue_scalar(g, m0, mc, n0, nl, tile, NR, acc, bias);
+        return;
+    }
+    const __m512i lo_idx = _mm512_set_epi32(7, 0, 6, 0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0, 0);
+    const __m512i hi_idx = _mm512_set_epi32(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0);
+    for (int m = 0; m < mc; m++) {
+        float *d = g->dst + (m0 + m) * g->d_ms;
+        const __m512 b = _mm512_set1_ps(bias ? bias[m0 + m] : 0.0f);
+        for (int v = 0; v < 2; v++) {
+            const float *t = tile + m * NR + 16 * v;
+            if (nl <= 16 * v) break;
+            if (!step[v]) { /* this group through the tables, one lane at a time */
+                const int64_t *o = off + 16 * v;
+                const int n = nl - 16 * v < 16 ? nl - 16 * v : 16;
+                for (int l = 0; l < n; l++) d[o[l]] = (acc ? d[o[l]] : 0.0f) + t[l] + (bias ? bias[m0 + m] : 0.0f);
+                continue;
+            }
+            const __m512 x = _mm512_add_ps(_mm512_load_ps(t), b);
+            float *p = d + off[16 * v];
+            if (step[v] == 1) {
+                _mm512_storeu_ps(p, acc ? _mm512_add_ps(_mm512_loadu_ps(p), x) : x);
+            } else {
+                const __m512 a0 = _mm512_permutexvar_ps(lo_idx, x), a1 = _mm512_permutexvar_ps(hi_idx, x);
+                const __mmask16 even = 0x5555;
+                if (acc) {
+                    _mm512_mask_storeu_ps(p, even, _mm512_add_ps(_mm512_maskz_loadu_ps(even, p), a0));
+                    _mm512_mask_storeu_ps(p + 16, even, _mm512_add_ps(_mm512_maskz_loadu_ps(even, p + 16), a1));
+                } else {
+                    _mm512_mask_storeu_ps(p, even, a0);
+                    _mm512_mask_storeu_ps(p + 16, even, a1);
+                }
+            }
+        }
+    }
+}
+
+static const tg_cpu_isa isa = {"avx512", MR, NR, kernel, pack_b, epilogue};
 const tg_cpu_isa *tg_cpu_isa_avx512(void) { return &isa; }
 #else
 const tg_cpu_isa *tg_cpu_isa_avx512(void) { return NULL; }
