@@ -41,7 +41,8 @@ static void kernel(int64_t kc, const float *a, const float *b, float *c, int loa
 }
 
 /* How one group of 16 lanes reads its source row: 0 gather each lane; 1 one run of 16 with a
- * fixed step d (1 or 2) along a source row; 2 two runs of 8 (e.g. two output rows of 8 pixels).
+ * fixed step d (1 or 2) along a source row; 2 two runs of 8 (e.g. two output rows of 8 pixels);
+ * 3 four runs of 4 with step 1 (a weight gradient's 4x4 taps: four rows of four pixels).
  * A run has one row offset (lh) and w = lw[0] + d*l. */
 typedef struct {
     int kind, d;
@@ -49,16 +50,17 @@ typedef struct {
 
 static group_shape shape_of(const int32_t *loff, const int32_t *lh, const int32_t *lw) {
     group_shape gs = {0, 0};
-    for (int run = 16; run >= 8; run /= 2) {
+    for (int run = 16; run >= 4; run /= 2) {
         const int d = lw[1] - lw[0];
         if (d != 1 && d != 2) return gs;
+        if (run == 4 && d != 1) return gs;
         int ok = 1;
         for (int r0 = 0; r0 < 16 && ok; r0 += run)
             for (int l = 1; l < run && ok; l++)
                 ok = lh[r0 + l] == lh[r0] && lw[r0 + l] == lw[r0] + d * l &&
                      loff[r0 + l] == loff[r0] + d * l && lw[r0 + 1] - lw[r0] == d;
         if (ok) {
-            gs.kind = run == 16 ? 1 : 2;
+            gs.kind = run == 16 ? 1 : run == 8 ? 2 : 3;
             gs.d = d;
             return gs;
         }
@@ -113,12 +115,23 @@ static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *
             const int32_t ro = g->b_roff[k0 + k];
             _mm_prefetch((const char *)(src + ro + next), _MM_HINT_T0);
             if (gs.d == 2) _mm_prefetch((const char *)(src + ro + next + 16), _MM_HINT_T0);
+            if (gs.kind == 3) {
+                _mm_prefetch((const char *)(src + ro + lo_[36]), _MM_HINT_T0);
+                _mm_prefetch((const char *)(src + ro + lo_[40]), _MM_HINT_T0);
+                _mm_prefetch((const char *)(src + ro + lo_[44]), _MM_HINT_T0);
+            }
             const __m512i rh = _mm512_set1_epi32(g->b_rh[k0 + k]), rw = _mm512_set1_epi32(g->b_rw[k0 + k]);
             const __mmask16 m = _mm512_cmplt_epu32_mask(_mm512_add_epi32(lhv, rh), H) &
                                 _mm512_cmplt_epu32_mask(_mm512_add_epi32(lwv, rw), W);
             __m512 x;
             if (gs.kind == 1) {
                 x = m ? run_load(src + ro + lo_[0], m, gs.d, 16) : zero;
+            } else if (gs.kind == 3) {
+                const float *p0 = src + ro;
+                x = _mm512_castps128_ps512(_mm_maskz_loadu_ps(m & 0xf, p0 + lo_[0]));
+                x = _mm512_insertf32x4(x, _mm_maskz_loadu_ps((m >> 4) & 0xf, p0 + lo_[4]), 1);
+                x = _mm512_insertf32x4(x, _mm_maskz_loadu_ps((m >> 8) & 0xf, p0 + lo_[8]), 2);
+                x = _mm512_insertf32x4(x, _mm_maskz_loadu_ps((m >> 12) & 0xf, p0 + lo_[12]), 3);
             } else {
                 const __m512 a = (m & 0xff) ? run_load(src + ro + lo_[0], m & 0xff, gs.d, 8) : zero;
                 const __m512 b = (m >> 8) ? run_load(src + ro + lo_[8], m >> 8, gs.d, 8) : zero;
@@ -148,8 +161,9 @@ static void epilogue(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int n
         tg_epilogue_scalar(g, m0, mc, n0, nl, tile, NR, acc, bias);
         return;
     }
-    const __m512i lo_idx = _mm512_set_epi32(7, 0, 6, 0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0, 0);
-    const __m512i hi_idx = _mm512_set_epi32(15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8, 0);
+    /* element 2j of lo/hi takes x[j] / x[8+j] (odd elements are masked off) */
+    const __m512i lo_idx = _mm512_set_epi32(0, 7, 0, 6, 0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0);
+    const __m512i hi_idx = _mm512_set_epi32(0, 15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8);
     for (int m = 0; m < mc; m++) {
         float *d = g->dst + (m0 + m) * g->d_ms;
         const __m512 b = _mm512_set1_ps(bias ? bias[m0 + m] : 0.0f);

@@ -1,0 +1,119 @@
+/*
+ * test_cpu_conv.c — the CPU convolution passes (lib/cpu/conv.c on the GEMM of lib/cpu/gemm.c) on
+ * every instruction-set path this machine can run (plain C, AVX2, AVX-512; each forced in turn),
+ * against naive double-precision loops written here. The shapes are large enough to reach what
+ * the tiny op tests cannot: several slivers of lanes, K split into micro-kernel and packing
+ * blocks, row runs of 16, 8 and 4 lanes, strided runs, gathers, padding at every edge, phases
+ * with no taps (kernel smaller than the stride), and both "write" and "add into" outputs.
+ */
+#include "testutil.h"
+
+#include "cpu/cpu.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int N, C, H, W, Co, k, s, p;
+} shape;
+
+static const shape SHAPES[] = {
+    {2, 5, 32, 32, 7, 4, 2, 1},   /* DCGAN 4x4/2: Wo 16 (runs of 16, step 2) */
+    {3, 6, 16, 16, 13, 4, 2, 1},  /* Wo 8: runs of 8 */
+    {2, 17, 8, 8, 20, 4, 2, 1},   /* Wo 4: gathers; wgrad taps as runs of 4 */
+    {2, 9, 19, 23, 5, 3, 1, 1},   /* 3x3 "same", odd sizes */
+    {3, 4, 4, 4, 14, 4, 1, 0},    /* 1x1 output: its data gradient is the first G layer */
+    {2, 3, 11, 9, 6, 1, 2, 0},    /* 1x1 kernel, stride 2: phases with no taps */
+    {1, 4, 21, 17, 3, 5, 3, 2},   /* stride 3, kernel 5 */
+    {2, 3, 64, 64, 4, 4, 2, 1},   /* 3 input channels (the first D layer), Wo 32 */
+    {1, 300, 6, 6, 9, 3, 1, 1},   /* K = 2700: more than one packing block in wgrad's K */
+};
+
+static int out_size(int h, int k, int s, int p) { return (h + 2 * p - k) / s + 1; }
+
+static float *rnd(int64_t n) {
+    float *v = malloc(sizeof(float) * (size_t)n);
+    tu_fill(v, n, -1, 1);
+    return v;
+}
+
+static void check_shape(tg_ctx *ctx, const shape *sh, const char *isa) {
+    const int N = sh->N, C = sh->C, H = sh->H, W = sh->W, Co = sh->Co, k = sh->k, s = sh->s,
+              p = sh->p;
+    const int Ho = out_size(H, k, s, p), Wo = out_size(W, k, s, p);
+    const int64_t nx = (int64_t)N * C * H * W, ny = (int64_t)N * Co * Ho * Wo,
+                  nw = (int64_t)Co * C * k * k;
+    float *x = rnd(nx), *w = rnd(nw), *dy = rnd(ny), *bias = rnd(Co);
+    double *ry = calloc((size_t)ny, sizeof(double)), *rdx = calloc((size_t)nx, sizeof(double)),
+           *rdw = calloc((size_t)nw, sizeof(double));
+    for (int n = 0; n < N; n++)
+        for (int co = 0; co < Co; co++)
+            for (int oh = 0; oh < Ho; oh++)
+                for (int ow = 0; ow < Wo; ow++) {
+                    const int64_t yi = (((int64_t)n * Co + co) * Ho + oh) * Wo + ow;
+                    double acc = bias[co];
+                    for (int c = 0; c < C; c++)
+                        for (int i = 0; i < k; i++)
+                            for (int j = 0; j < k; j++) {
+                                const int h = oh * s - p + i, ww = ow * s - p + j;
+                                if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
+                                const int64_t xi = (((int64_t)n * C + c) * H + h) * W + ww;
+                                const int64_t wi = (((int64_t)co * C + c) * k + i) * k + j;
+                                acc += (double)w[wi] * x[xi];
+                                rdx[xi] += (double)w[wi] * dy[yi];
+                                rdw[wi] += (double)x[xi] * dy[yi];
+                            }
+                    ry[yi] = acc;
+                }
+    char what[160];
+    for (int acc = 0; acc < 2; acc++) {
+        /* acc: the outputs start at 1 and the pass adds into them */
+        float *y = malloc(sizeof(float) * (size_t)ny), *dx = malloc(sizeof(float) * (size_t)nx),
+              *dw = malloc(sizeof(float) * (size_t)nw);
+        for (int64_t i = 0; i < ny; i++) y[i] = acc ? 1.0f : NAN;
+        for (int64_t i = 0; i < nx; i++) dx[i] = acc ? 1.0f : NAN;
+        for (int64_t i = 0; i < nw; i++) dw[i] = acc ? 1.0f : NAN;
+        assert_int_equal(tg_cpu_conv_fwd(ctx, x, N, C, H, W, w, Co, k, k, s, p, Ho, Wo, bias, y, acc), TG_OK);
+        assert_int_equal(tg_cpu_conv_bwd_data(ctx, dy, N, Co, Ho, Wo, w, C, k, k, s, p, H, W, dx, acc), TG_OK);
+        assert_int_equal(tg_cpu_conv_wgrad(ctx, x, N, C, H, W, dy, Co, Ho, Wo, k, k, s, p, dw, acc), TG_OK);
+        double *e = malloc(sizeof(double) * (size_t)(nx > ny ? (nx > nw ? nx : nw) : (ny > nw ? ny : nw)));
+        for (int64_t i = 0; i < ny; i++) e[i] = ry[i] + acc;
+        snprintf(what, sizeof what, "%s forward %dx%d/%d on [%d,%d,%d,%d] acc %d", isa, k, k, s, N, C, H, W, acc);
+        tu_close_f(y, e, ny, 1e-4, 1e-4, what);
+        for (int64_t i = 0; i < nx; i++) e[i] = rdx[i] + acc;
+        snprintf(what, sizeof what, "%s data grad %dx%d/%d on [%d,%d,%d,%d] acc %d", isa, k, k, s, N, C, H, W, acc);
+        tu_close_f(dx, e, nx, 1e-4, 1e-4, what);
+        for (int64_t i = 0; i < nw; i++) e[i] = rdw[i] + acc;
+        snprintf(what, sizeof what, "%s weight grad %dx%d/%d on [%d,%d,%d,%d] acc %d", isa, k, k, s, N, C, H, W, acc);
+        tu_close_f(dw, e, nw, 1e-3, 1e-4, what);
+        free(e), free(y), free(dx), free(dw);
+    }
+    free(x), free(w), free(dy), free(bias), free(ry), free(rdx), free(rdw);
+}
+
+static void run_isa(const char *name, unsigned bit) {
+    if (!(tg_cpu_isa_supported() & bit)) {
+        print_message("this CPU cannot run the %s path\n", name);
+        skip();
+    }
+    assert_true(tg_cpu_isa_force(name));
+    tg_ctx *ctx = tg_ctx_new(TG_CPU, 1);
+    tu_seed(99);
+    for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) check_shape(ctx, &SHAPES[i], name);
+    tg_ctx_free(ctx);
+}
+
+static void test_generic(void **state) { (void)state; run_isa("generic", 1); }
+static void test_avx2(void **state) { (void)state; run_isa("avx2", 2); }
+static void test_avx512(void **state) { (void)state; run_isa("avx512", 4); }
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generic),
+        cmocka_unit_test(test_avx2),
+        cmocka_unit_test(test_avx512),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
