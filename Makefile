@@ -93,11 +93,12 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(ISAFLAGS) -MMD -MP -c $< -o $@
 
-# -fno-trapping-math: lets the compiler turn a branch around a multiply into a select (the CPU
-# loops then vectorise); results are unchanged, only FP exception flags could differ.
+# -fno-trapping-math: lets the compiler turn a branch around a multiply into a select, and
+# -fno-math-errno lets sqrtf be an instruction, so the CPU loops vectorise; results are unchanged
+# (only FP exception flags and errno could differ).
 $(BUILD)/%.cpu.o: %.c $(FLAGS_STAMP) | deps-check
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -fno-trapping-math $(ISAFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS_ALL) -fno-trapping-math -fno-math-errno $(ISAFLAGS) -MMD -MP -c $< -o $@
 
 # The CPU GEMM's per-ISA files are compiled for their ISA and only called after cpuid agrees.
 $(BUILD)/lib/cpu/gemm_avx512.cpu.o: ISAFLAGS := -mavx512f -mavx512vl -mavx512dq -mavx2 -mfma -mbmi2

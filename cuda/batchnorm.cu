@@ -72,7 +72,7 @@ static __global__ void bn_invstd_kernel(const float *var, int64_t C, float eps, 
 static __global__ void bn_bwd_kernel(const float *x, const float *dy, int64_t N, int64_t C,
                                      int64_t P, const float *gamma, const float *mean,
                                      const float *invstd, int training, float *dx, float *dgamma,
-                                     float *dbeta) {
+                                     float *dbeta, int acc) {
     __shared__ float sh[32];
     const int64_t c = blockIdx.x, M = N * P;
     const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
@@ -92,7 +92,8 @@ static __global__ void bn_bwd_kernel(const float *x, const float *dy, int64_t N,
     const float inv_m = 1.0f / (float)M;
     for (int64_t k = threadIdx.x; k < M; k += blockDim.x) {
         const int64_t i = ((k / P) * C + c) * P + k % P;
-        dx[i] += training ? tg_bn_bwd1(dy[i], x[i], mu, is, g, sdy, sdyx, inv_m) : dy[i] * g * is;
+        dx[i] = (acc ? dx[i] : 0.0f) + (training ? tg_bn_bwd1(dy[i], x[i], mu, is, g, sdy, sdyx, inv_m)
+                                                 : tg_bn_bwd_eval1(dy[i], g, is));
     }
 }
 
@@ -128,9 +129,9 @@ void tg_cuda_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, floa
 
 void tg_cuda_bn_bwd(tg_ctx *ctx, const float *x, const float *dy, int64_t N, int64_t C, int64_t P,
                     const float *gamma, const float *mean, const float *invstd, int training,
-                    float *dx, float *dgamma, float *dbeta) {
+                    float *dx, float *dgamma, float *dbeta, int acc) {
     bn_bwd_kernel<<<(unsigned)C, TG_RED_THREADS, 0, tg_stream(ctx)>>>(x, dy, N, C, P, gamma, mean, invstd,
-                                                                  training, dx, dgamma, dbeta);
+                                                                  training, dx, dgamma, dbeta, acc);
     TG_LAUNCHED(ctx, "batch_norm backward");
 }
 

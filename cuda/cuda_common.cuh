@@ -89,7 +89,7 @@ TG_INTERNAL void tg_cuda_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, flo
 TG_INTERNAL void tg_cuda_bn_bwd(tg_ctx *ctx, const float *x, const float *dy, int64_t N, int64_t C,
                                 int64_t P, const float *gamma, const float *mean,
                                 const float *invstd, int training, float *dx, float *dgamma,
-                                float *dbeta);
+                                float *dbeta, int acc);
 /* activation.cu */
 TG_INTERNAL void tg_cuda_unary_fwd(tg_ctx *ctx, int op, float a, const float *x, float *y,
                                    int64_t n);

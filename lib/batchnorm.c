@@ -10,12 +10,13 @@
 static void bn_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2];
     const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
-    float *dx = tg_grad_of(ctx, x);
+    int acc;
+    float *dx = tg_grad_write(ctx, x, &acc);
     float *dg = gamma ? tg_grad_of(ctx, gamma) : NULL;
     float *db = beta ? tg_grad_of(ctx, beta) : NULL;
     if (!dx && !dg && !db) return;
     ctx->be->bn_bwd(ctx, x->data, nd->out->grad->data, N, C, P, gamma ? gamma->data : NULL,
-                    nd->saved[0]->data, nd->saved[1]->data, nd->p.bn.training, dx, dg, db);
+                    nd->saved[0]->data, nd->saved[1]->data, nd->p.bn.training, dx, dg, db, acc);
 }
 
 static bool vec_ok(tg_ctx *ctx, tg_tensor *v, int64_t C, const char *fn, const char *what) {

@@ -151,11 +151,11 @@ struct tg_backend_ops {
                          const float *beta, float *y);
     /* invstd[c] = 1/sqrt(var[c] + eps) */
     void (*bn_invstd)(tg_ctx *ctx, const float *var, int64_t C, float eps, float *invstd);
-    /* dgamma += sum(dy*xhat), dbeta += sum(dy), dx += (training? full formula : dy*gamma*invstd).
-     * Any output pointer may be NULL. */
+    /* dgamma += sum(dy*xhat), dbeta += sum(dy), dx (acc? +=: =) (training? full formula :
+     * dy*gamma*invstd). Any output pointer may be NULL. */
     void (*bn_bwd)(tg_ctx *ctx, const float *x, const float *dy, int64_t N, int64_t C, int64_t P,
                    const float *gamma, const float *mean, const float *invstd, int training,
-                   float *dx, float *dgamma, float *dbeta);
+                   float *dx, float *dgamma, float *dbeta, int acc);
     /* Whole convolution passes without a column matrix (NULL: the op layer uses im2col + gemm).
      * A pass may answer TG_ERR_UNSUPPORTED for sizes it does not handle (the op falls back).
      * conv_fwd:      y [N,Co,Ho,Wo] (acc? +=: =) conv(x [N,C,H,W], w [Co,C,kh,kw]) + bias

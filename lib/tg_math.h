@@ -102,6 +102,11 @@ static inline TG_HD float tg_bn_bwd1(float dy, float x, float mean, float invstd
     return gamma * invstd * (dy - inv_m * sum_dy - xhat * inv_m * sum_dy_xhat);
 }
 
+/* Evaluation-mode input gradient (the statistics are constants): dx = dy * gamma * invstd */
+static inline TG_HD float tg_bn_bwd_eval1(float dy, float gamma, float invstd) {
+    return dy * gamma * invstd;
+}
+
 /* ---- im2col index math -----------------------------------------------------------------------
  * col has rows r = (c*kh + i)*kw + j and columns q = (n*Ho + oh)*Wo + ow.
  * Returns the flat index into x [N,C,H,W] that col[r][q] reads, or -1 for padding. */
