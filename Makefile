@@ -181,6 +181,21 @@ parity: lib
 	$(BUILD)/parity/parity $(BUILD)/parity/steps.safetensors
 	OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-SkylakeX} /usr/bin/python3 tests/parity/parity.py $(BUILD)/parity/steps.safetensors
 
+# Coverage-guided fuzzing of every parser of untrusted input (clang, libFuzzer, ASan + UBSan):
+# tests/fuzz/run.sh, FUZZ_SECONDS per harness (FUZZ_RUNS=N for a count instead).
+FUZZ_SECONDS ?= 10
+FUZZ_PKGS    := clang libclang-rt-14-dev
+.PHONY: fuzz
+fuzz:
+	@$(call missing-pkgs,$(FUZZ_PKGS) $(BUILD_PKGS)); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "fuzz: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	  else $(apt-line); exit 1; fi; \
+	fi
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh
+
 # A pristine minimal Debian in a chroot: `make test` and `make demo` from nothing (slow; root).
 .PHONY: fresh-check
 fresh-check:
@@ -263,6 +278,6 @@ uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
 clean:
-	rm -rf build build-san demo-out
+	rm -rf build build-san build-fuzz demo-out
 
 -include $(patsubst %.o,%.d,$(LIB_OBJ)) $(TEST_BIN:=.d)

@@ -3,9 +3,10 @@
 # in one run: for each recipe and thread count, ROUNDS rounds of [ours, PyTorch defaults,
 # PyTorch with every conv through oneDNN (--convt-onednn 1)], each a separate process timing
 # STEPS steps after WARMUP. Prints every run, then a table of medians over the rounds, the ratio
-# (faster PyTorch configuration / ours) and peak RSS. Both sides get the same OPENBLAS_CORETYPE
-# (SkylakeX unless the caller sets one); PyTorch is Debian's python3-torch (/usr/bin/python3).
-#   RECIPES="seed dcgan" THREADS="1 2" BATCH=64 WIDTH=64 ROUNDS=2 STEPS=3 WARMUP=1
+# (faster PyTorch configuration / ours) and peak RSS. Both sides get the same OPENBLAS_CORETYPE:
+# CORETYPE (default SkylakeX, whatever the machine sets system-wide); PyTorch is Debian's
+# python3-torch (/usr/bin/python3).
+#   RECIPES="seed dcgan" THREADS="1 2" BATCH=64 WIDTH=64 ROUNDS=2 STEPS=3 WARMUP=1 CORETYPE=SkylakeX
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -16,7 +17,7 @@ WIDTH=${WIDTH:-64}
 ROUNDS=${ROUNDS:-2}
 STEPS=${STEPS:-3}
 WARMUP=${WARMUP:-1}
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
+export OPENBLAS_CORETYPE=${CORETYPE:-SkylakeX}
 PY=/usr/bin/python3
 $PY -c 'import torch' 2>/dev/null || { echo "compare: needs Debian's python3-torch (apt-get install python3-torch)"; exit 1; }
 OUT=$(mktemp)

@@ -4,7 +4,7 @@
  */
 #include "internal.h"
 
-#include <omp.h>
+#include "tg_omp.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

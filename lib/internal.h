@@ -82,7 +82,7 @@ struct tg_node {
         struct { int stride, pad; } conv;
         struct { int op; float a; } un;
         struct { float s; } scale;
-        struct { float eps; int training; } bn;
+        struct { float eps; int training; float slope; } bn;
     } p;
 };
 
@@ -170,6 +170,19 @@ struct tg_backend_ops {
     tg_status (*conv_wgrad)(tg_ctx *ctx, const float *x, int N, int C, int H, int W,
                             const float *dy, int Co, int Ho, int Wo, int kh, int kw, int s, int p,
                             float *dw, int acc);
+    /* BatchNorm fused with a following (leaky) ReLU: z = act(bn(x)), act(y) = y > 0 ? y : slope*y
+     * (slope >= 0, ReLU is 0), one pass over x after the statistics. training: mean/invstd are
+     * computed (and the running buffers moved when given) as bn_fwd_train does; otherwise they
+     * are inputs. The BN output itself is never stored. NULL: the op layer runs the two ops. */
+    void (*bn_act_fwd)(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                       const float *gamma, const float *beta, float eps, float momentum,
+                       float *running_mean, float *running_var, int training, float *mean,
+                       float *invstd, float slope, float *z);
+    /* backward through both: dy = dz * act'(z) (z > 0 exactly when y > 0), then bn_bwd */
+    void (*bn_act_bwd)(tg_ctx *ctx, const float *x, const float *z, const float *dz, int64_t N,
+                       int64_t C, int64_t P, const float *gamma, const float *mean,
+                       const float *invstd, int training, float slope, float *dx, float *dgamma,
+                       float *dbeta, int acc);
     /* out[0] = mean bce */
     void (*bce_fwd)(tg_ctx *ctx, const float *x, const float *t, int64_t n, float *out);
     /* dx += dl[0]/n * (sigmoid(x)-t); dt += dl[0]/n * (-x); either may be NULL */
@@ -216,6 +229,12 @@ TG_INTERNAL tg_tensor *tg_result(tg_ctx *ctx, int ndim, const int64_t *shape, co
 TG_INTERNAL bool tg_check_in(tg_ctx *ctx, const tg_tensor *t, const char *func, const char *what);
 /* Whether an op whose inputs are `in` records a node, and marks out->requires_grad. */
 TG_INTERNAL bool tg_needs_grad(tg_ctx *ctx, tg_tensor *const *in, int n);
+/* BatchNorm followed by act(y) = y > 0 ? y : slope*y (slope >= 0; 0 is ReLU), as one op when the
+ * backend fuses them (lib/batchnorm.c); the sequential container uses it for BN + activation. */
+TG_INTERNAL tg_tensor *tg_batch_norm_act(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma,
+                                         tg_tensor *beta, tg_tensor *running_mean,
+                                         tg_tensor *running_var, bool training, float momentum,
+                                         float eps, float slope);
 /* Appends a node (NULL on allocation failure, message set). */
 TG_INTERNAL tg_node *tg_record(tg_ctx *ctx, tg_backward_fn fn, tg_tensor *out, tg_tensor *const *in,
                                int n_in, const char *func);

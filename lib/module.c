@@ -206,6 +206,17 @@ tg_module *tg_sequential_get(tg_module *seq, int i) {
     return seq->child[i];
 }
 
+/* A BatchNorm module on x; slope >= 0 fuses a following (leaky) ReLU (see tg_batch_norm_act). */
+static tg_tensor *bn_forward(tg_module *m, tg_tensor *x, float slope) {
+    tg_ctx *ctx = m->ctx;
+    /* training: batch statistics; frozen: running buffers untouched */
+    const bool train = m->training;
+    tg_tensor *rm = train && m->frozen ? NULL : m->running_mean;
+    tg_tensor *rv = train && m->frozen ? NULL : m->running_var;
+    if (slope < 0.0f) return tg_batch_norm(ctx, x, m->weight, m->bias, rm, rv, train, m->momentum, m->eps);
+    return tg_batch_norm_act(ctx, x, m->weight, m->bias, rm, rv, train, m->momentum, m->eps, slope);
+}
+
 tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x) {
     if (!m) {
         tg_fail(TG_ERR_INVALID, "tg_module_forward", "module is NULL");
@@ -216,12 +227,7 @@ tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x) {
     case M_CONV: return tg_conv2d(ctx, x, m->weight, m->bias, m->stride, m->pad);
     case M_CONVT: return tg_conv_transpose2d(ctx, x, m->weight, m->bias, m->stride, m->pad);
     case M_DENSE: return tg_linear(ctx, x, m->weight, m->bias);
-    case M_BN:
-        if (m->training) /* frozen: batch statistics, running buffers untouched */
-            return tg_batch_norm(ctx, x, m->weight, m->bias, m->frozen ? NULL : m->running_mean,
-                                 m->frozen ? NULL : m->running_var, true, m->momentum, m->eps);
-        return tg_batch_norm(ctx, x, m->weight, m->bias, m->running_mean, m->running_var, false,
-                             m->momentum, m->eps);
+    case M_BN: return bn_forward(m, x, -1.0f);
     case M_ACT:
         switch (m->act) {
         case TG_UN_LEAKY_RELU: return tg_leaky_relu(ctx, x, m->slope);
@@ -236,7 +242,16 @@ tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x) {
         return tg_reshape(ctx, x, 4, s);
     }
     case M_SEQ:
-        for (int i = 0; i < m->n_child && x; i++) x = tg_module_forward(m->child[i], x);
+        for (int i = 0; i < m->n_child && x; i++) {
+            tg_module *c = m->child[i], *next = i + 1 < m->n_child ? m->child[i + 1] : NULL;
+            if (c->kind == M_BN && next && next->kind == M_ACT &&
+                (next->act == TG_UN_RELU || (next->act == TG_UN_LEAKY_RELU && next->slope >= 0.0f))) {
+                x = bn_forward(c, x, next->act == TG_UN_RELU ? 0.0f : next->slope);
+                i++; /* the activation ran inside */
+                continue;
+            }
+            x = tg_module_forward(c, x);
+        }
         return x;
     }
     return NULL;

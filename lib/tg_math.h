@@ -102,6 +102,17 @@ static inline TG_HD float tg_bn_bwd1(float dy, float x, float mean, float invstd
     return gamma * invstd * (dy - inv_m * sum_dy - xhat * inv_m * sum_dy_xhat);
 }
 
+/* The gradient through act(y) = y > 0 ? y : slope*y, read off its output z (same sign as y when
+ * slope >= 0): the fused BatchNorm + (leaky) ReLU backward. */
+static inline TG_HD float tg_act_grad1(float z, float dz, float slope) {
+    return slope == 0.0f ? tg_unary_bwd1(TG_UN_RELU, 0.0f, z, z, dz)
+                         : tg_unary_bwd1(TG_UN_LEAKY_RELU, slope, z, z, dz);
+}
+/* ... and its forward (ReLU exactly when slope is 0: +0, not -0, for negative inputs) */
+static inline TG_HD float tg_act_fwd1(float y, float slope) {
+    return slope == 0.0f ? tg_unary_fwd1(TG_UN_RELU, 0.0f, y) : tg_unary_fwd1(TG_UN_LEAKY_RELU, slope, y);
+}
+
 /* Evaluation-mode input gradient (the statistics are constants): dx = dy * gamma * invstd */
 static inline TG_HD float tg_bn_bwd_eval1(float dy, float gamma, float invstd) {
     return dy * gamma * invstd;

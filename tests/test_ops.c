@@ -338,6 +338,67 @@ static void ref_ew(double *const *in, double *out, const void *cfg) {
     if (k->which == EW_MEAN || k->which == EW_BCE || k->which == EW_MSE) out[0] = acc / k->n;
 }
 
+/* A sequential [BatchNorm, (Leaky)ReLU] runs as one fused op on backends that have it: its output,
+ * every gradient and the running statistics must equal those of the two ops called one after
+ * the other, bit for bit, in training, frozen and evaluation modes. */
+static void bn_act_case(float slope, int mode) {
+    const int C = 5;
+    tg_module *seq = tg_sequential(ctx), *bn2 = tg_layer_batch_norm(ctx, C, 0.3f, 1e-3f);
+    tg_module *bn1 = tg_layer_batch_norm(ctx, C, 0.3f, 1e-3f);
+    tg_sequential_add(seq, bn1);
+    tg_sequential_add(seq, slope == 0.0f ? tg_layer_relu(ctx) : tg_layer_leaky_relu(ctx, slope));
+    tg_tensor *s1[4], *s2[4];
+    tg_module_state(bn1, NULL, s1, 4);
+    tg_module_state(bn2, NULL, s2, 4);
+    for (int i = 0; i < 4; i++) { /* same parameters and buffers, not the defaults */
+        tg_tensor_fill_uniform(s1[i], 0.5f, 1.5f);
+        tg_tensor_copy(s2[i], s1[i]);
+    }
+    if (mode == 2) tg_module_set_training(seq, false), tg_module_set_training(bn2, false);
+    if (mode == 1) tg_module_set_frozen(seq, true), tg_module_set_frozen(bn2, true);
+    int64_t xs[4] = {3, C, 4, 5};
+    tg_tensor *x1 = tg_tensor_new(ctx, 4, xs), *x2 = tg_tensor_new(ctx, 4, xs), *dz = tg_tensor_new(ctx, 4, xs);
+    tg_tensor_fill_normal(x1, 0.2f, 1.0f);
+    tg_tensor_copy(x2, x1);
+    tg_tensor_fill_normal(dz, 0.0f, 1.0f);
+    tg_tensor_set_requires_grad(x1, true);
+    tg_tensor_set_requires_grad(x2, true);
+    tg_tensor *z1 = tg_module_forward(seq, x1);
+    tg_tensor *y2 = tg_module_forward(bn2, x2);
+    tg_tensor *z2 = slope == 0.0f ? tg_relu(ctx, y2) : tg_leaky_relu(ctx, y2, slope);
+    assert_non_null(z1);
+    assert_non_null(z2);
+    assert_int_equal(tg_backward_with(ctx, z1, dz), TG_OK);
+    assert_int_equal(tg_backward_with(ctx, z2, dz), TG_OK);
+    const tg_tensor *pairs[][2] = {{z1, z2}, {tg_tensor_grad(x1), tg_tensor_grad(x2)},
+                                   {s1[0], s2[0]}, {s1[1], s2[1]}, {s1[2], s2[2]}, {s1[3], s2[3]},
+                                   {tg_tensor_grad(s1[0]), tg_tensor_grad(s2[0])},
+                                   {tg_tensor_grad(s1[1]), tg_tensor_grad(s2[1])}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        if (mode == 1 && i >= 6) break; /* frozen: no parameter gradients */
+        assert_non_null(pairs[i][0]);
+        assert_non_null(pairs[i][1]);
+        float *a = tu_read(pairs[i][0]), *b = tu_read(pairs[i][1]);
+        const int64_t n = tg_tensor_numel(pairs[i][0]);
+        for (int64_t k = 0; k < n; k++)
+            if (memcmp(&a[k], &b[k], sizeof(float)))
+                fail_msg("slope %g mode %d: tensor %zu element %lld: fused %.9g, separate %.9g", slope,
+                         mode, i, (long long)k, a[k], b[k]);
+        free(a), free(b);
+    }
+    tg_ctx_clear_tape(ctx);
+    tg_tensor_free(x1), tg_tensor_free(x2), tg_tensor_free(dz);
+    tg_module_free(seq), tg_module_free(bn2);
+}
+
+static void test_batch_norm_act_fused(void **state) {
+    (void)state;
+    for (int mode = 0; mode < 3; mode++) {
+        bn_act_case(0.2f, mode);
+        bn_act_case(0.0f, mode);
+    }
+}
+
 static void test_elementwise(void **state) {
     (void)state;
     for (int w = 0; w < EW_COUNT; w++) {
@@ -446,6 +507,7 @@ int main(void) {
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_batch_norm_running_stats),
+        cmocka_unit_test(test_batch_norm_act_fused),
         cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_bce_extreme_logits),
         cmocka_unit_test(test_random_fill),

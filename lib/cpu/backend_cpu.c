@@ -5,7 +5,7 @@
  */
 #include "cpu.h"
 
-#include <omp.h>
+#include "../tg_omp.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -301,10 +301,9 @@ static void cpu_bn_fwd_apply(tg_ctx *ctx, const float *x, int64_t N, int64_t C, 
         }
 }
 
-static void cpu_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-                             const float *gamma, const float *beta, float eps, float momentum,
-                             float *running_mean, float *running_var, float *mean, float *invstd,
-                             float *y) {
+/* Per-channel batch statistics (biased variance) in double, and the running-buffer update. */
+static void bn_stats(const float *x, int64_t N, int64_t C, int64_t P, float eps, float momentum,
+                     float *running_mean, float *running_var, float *mean, float *invstd) {
     const double M = (double)N * (double)P;
 #pragma omp parallel for if (N * C * P > PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
@@ -327,7 +326,32 @@ static void cpu_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, 
             running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
         }
     }
+}
+
+static void cpu_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                             const float *gamma, const float *beta, float eps, float momentum,
+                             float *running_mean, float *running_var, float *mean, float *invstd,
+                             float *y) {
+    bn_stats(x, N, C, P, eps, momentum, running_mean, running_var, mean, invstd);
     cpu_bn_fwd_apply(ctx, x, N, C, P, mean, invstd, gamma, beta, y);
+}
+
+static void cpu_bn_act_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                           const float *gamma, const float *beta, float eps, float momentum,
+                           float *running_mean, float *running_var, int training, float *mean,
+                           float *invstd, float slope, float *z) {
+    (void)ctx;
+    if (training) bn_stats(x, N, C, P, eps, momentum, running_mean, running_var, mean, invstd);
+#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            const float m = mean[c], is = invstd[c];
+            const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+            const float *restrict xp = x + (n * C + c) * P;
+            float *restrict zp = z + (n * C + c) * P;
+            for (int64_t p = 0; p < P; p++)
+                zp[p] = tg_act_fwd1(tg_bn_fwd1(xp[p], m, is, g, b), slope);
+        }
 }
 
 static void cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float *invstd) {
@@ -371,6 +395,44 @@ static void cpu_bn_bwd(tg_ctx *ctx, const float *x, const float *dy, int64_t N, 
                 for (int64_t p = 0; p < P; p++) dxp[p] += tg_bn_bwd_eval1(dp[p], g, is);
             } else {
                 for (int64_t p = 0; p < P; p++) dxp[p] = tg_bn_bwd_eval1(dp[p], g, is);
+            }
+        }
+    }
+}
+
+static void cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *z, const float *dz,
+                           int64_t N, int64_t C, int64_t P, const float *gamma, const float *mean,
+                           const float *invstd, int training, float slope, float *dx,
+                           float *dgamma, float *dbeta, int acc) {
+    (void)ctx;
+    const float inv_m = 1.0f / (float)(N * P);
+#pragma omp parallel for if (N * C * P > PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *restrict xp = x + (n * C + c) * P, *restrict zp = z + (n * C + c) * P;
+            const float *restrict dp = dz + (n * C + c) * P;
+#pragma omp simd reduction(+ : sdy, sdyx)
+            for (int64_t p = 0; p < P; p++) {
+                const float dy = tg_act_grad1(zp[p], dp[p], slope);
+                sdy += dy;
+                sdyx += (double)dy * ((xp[p] - mu) * is);
+            }
+        }
+        if (dgamma) dgamma[c] += (float)sdyx;
+        if (dbeta) dbeta[c] += (float)sdy;
+        if (!dx) continue;
+        const float fsdy = (float)sdy, fsdyx = (float)sdyx;
+        for (int64_t n = 0; n < N; n++) {
+            const float *restrict xp = x + (n * C + c) * P, *restrict zp = z + (n * C + c) * P;
+            const float *restrict dp = dz + (n * C + c) * P;
+            float *restrict dxp = dx + (n * C + c) * P;
+            for (int64_t p = 0; p < P; p++) {
+                const float dy = tg_act_grad1(zp[p], dp[p], slope);
+                const float v = training ? tg_bn_bwd1(dy, xp[p], mu, is, g, fsdy, fsdyx, inv_m)
+                                         : tg_bn_bwd_eval1(dy, g, is);
+                dxp[p] = acc ? dxp[p] + v : v;
             }
         }
     }
@@ -483,6 +545,8 @@ const struct tg_backend_ops tg_cpu_backend = {
     .conv_fwd = tg_cpu_conv_fwd,
     .conv_bwd_data = tg_cpu_conv_bwd_data,
     .conv_wgrad = tg_cpu_conv_wgrad,
+    .bn_act_fwd = cpu_bn_act_fwd,
+    .bn_act_bwd = cpu_bn_act_bwd,
     .bce_fwd = cpu_bce_fwd,
     .bce_bwd = cpu_bce_bwd,
     .adam = cpu_adam,

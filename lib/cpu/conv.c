@@ -12,7 +12,7 @@
  */
 #include "cpu.h"
 
-#include <omp.h>
+#include "../tg_omp.h"
 #include <string.h>
 
 #define PAD_INVALID (-(1 << 29)) /* a lane past N: fails every bounds test */

@@ -7,7 +7,7 @@
 #include "cpu.h"
 
 #include <cpuid.h>
-#include <omp.h>
+#include "../tg_omp.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,10 +115,15 @@ bool tg_cpu_isa_force(const char *name) {
 /* ---- the driver ---------------------------------------------------------------------------- */
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+/* per thread: the packed B sliver, then one C tile per A sliver */
+static int64_t per_thread_floats(const tg_cpu_isa *isa, int64_t M, int64_t K) {
+    const int64_t kb = K < KB_MAX ? K : KB_MAX, ns = (M + isa->mr - 1) / isa->mr;
+    return round_up(kb * isa->nr, 16) + ns * isa->mr * isa->nr + 16;
+}
+
 size_t tg_cpu_gemm_ws(int64_t M, int64_t K, int nthreads) {
     const tg_cpu_isa *isa = tg_cpu_isa_get();
-    const int64_t kb = K < KB_MAX ? K : KB_MAX;
-    const int64_t per_thread = round_up(kb * isa->nr + isa->mr * isa->nr, 16) + 16;
+    const int64_t per_thread = per_thread_floats(isa, M, K);
     return (size_t)(round_up(M, isa->mr) * K + 16 + (int64_t)nthreads * per_thread) * sizeof(float);
 }
 
@@ -154,7 +159,7 @@ void tg_cpu_gemm(const tg_gemm_tab *g, float *ws) {
     float *Ap = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
     const int64_t ns = (M + mr - 1) / mr; /* slivers of A */
     const int64_t kbmax = K < KB_MAX ? K : KB_MAX;
-    const int64_t per_thread = round_up(kbmax * nr + mr * nr, 16) + 16;
+    const int64_t per_thread = per_thread_floats(isa, M, K);
     float *thread_ws = Ap + round_up(ns * mr * K, 16);
     /* A packed whole: sliver s holds rows s*mr.. as [K][mr], zero rows past M. k outer, m inner:
      * mr sequential read streams and one sequential write stream. */
@@ -179,26 +184,28 @@ void tg_cpu_gemm(const tg_gemm_tab *g, float *ws) {
     {
         float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
         Bs = (float *)(((uintptr_t)Bs + 63) & ~(uintptr_t)63);
-        float *tile = Bs + round_up(kbmax * nr, 16);
+        float *tiles = Bs + round_up(kbmax * nr, 16); /* ns tiles of mr x nr */
 #pragma omp for schedule(static)
         for (int64_t j = 0; j < nsl; j++) {
             const int64_t n0 = j * nr;
             const int nl = (int)(N - n0 < nr ? N - n0 : nr);
             if (K == 0) { /* C = 0 (+ bias) */
-                memset(tile, 0, sizeof(float) * (size_t)(mr * nr));
+                memset(tiles, 0, sizeof(float) * (size_t)(mr * nr));
                 for (int64_t s = 0; s < ns; s++)
                     tg_epilogue_scalar(g, s * mr, (int)(M - s * mr < mr ? M - s * mr : mr), n0,
-                                       nl, tile, nr, g->acc, g->bias);
+                                       nl, tiles, nr, g->acc, g->bias);
                 continue;
             }
             for (int64_t k0 = 0; k0 < K; k0 += KB_MAX) {
                 const int64_t kb = K - k0 < KB_MAX ? K - k0 : KB_MAX;
                 isa->pack_b(g, k0, kb, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, Bs);
+                /* KC rows of B (in L1) against every A sliver (from L2), one C tile each */
+                for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
+                    for (int64_t s = 0; s < ns; s++)
+                        isa->kernel(kb - kc0 < KC ? kb - kc0 : KC, Ap + (s * K + k0 + kc0) * mr,
+                                    Bs + kc0 * nr, tiles + s * mr * nr, kc0 > 0);
                 for (int64_t s = 0; s < ns; s++) {
-                    const float *a = Ap + (s * K + k0) * mr;
-                    for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
-                        isa->kernel(kb - kc0 < KC ? kb - kc0 : KC, a + kc0 * mr, Bs + kc0 * nr,
-                                    tile, kc0 > 0);
+                    const float *tile = tiles + s * mr * nr;
                     const int mc = (int)(M - s * mr < mr ? M - s * mr : mr);
                     const int acc = g->acc || k0 > 0;
                     const float *bias = k0 == 0 ? g->bias : NULL;
