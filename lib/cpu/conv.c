@@ -23,13 +23,14 @@ typedef struct {
     float *gemm_ws;
 } tables;
 
-static int64_t up32(int64_t n) { return (n + 31) / 32 * 32; }
+/* table lengths: rounded to 16, plus two slivers of padding (pack_b reads the next sliver's) */
+static int64_t padded(int64_t n) { return (n + 15) / 16 * 16 + 2 * TG_NR_MAX; }
 
 /* Carves the tables for K rows and N lanes, then the GEMM's own workspace, out of the
  * context's workspace. */
 static tg_status get_tables(tg_ctx *ctx, int64_t M, int64_t N, int64_t K, tables *t,
                             const char *fn) {
-    const int64_t Np = up32(N), Kp = up32(K ? K : 1);
+    const int64_t Np = padded(N), Kp = padded(K ? K : 1);
     const size_t tab = (size_t)(Kp * 8 + N * 8 + Kp * 12 + Np * 12) + 256;
     const size_t bytes = tab + tg_cpu_gemm_ws(M, K, omp_get_max_threads());
     char *ws = (char *)tg_workspace(ctx, bytes);

@@ -19,7 +19,7 @@
 
 #include "../internal.h"
 
-#define TG_NR_MAX 32
+#define TG_NR_MAX 48
 #define TG_MR_MAX 16
 
 typedef struct {

@@ -1,7 +1,8 @@
 /*
- * gemm_avx512.c — the AVX-512 path of the CPU GEMM (cpu.h): a 12x32 micro-kernel (24 zmm
- * accumulators, B in two vectors, A broadcast) and a B packer that gathers 16 lanes at a time
- * with masks for padding. Compiled with -mavx512f -mavx512vl -mfma (Makefile); only called after
+ * gemm_avx512.c — the AVX-512 path of the CPU GEMM (cpu.h): an 8x48 micro-kernel (24 zmm
+ * accumulators, B in three vectors, A broadcast: 11 loads per 24 FMAs, and 64..512 channels
+ * are whole multiples of 8), a B packer that reads each group of 16 lanes as row runs (masked
+ * loads) or gathers, and an epilogue storing runs with step 1 or 2 as vectors. Compiled with -mavx512f -mavx512vl -mfma (Makefile); only called after
  * cpuid said the CPU and OS support it.
  */
 #include "cpu.h"
@@ -9,34 +10,38 @@
 #if defined(__AVX512F__) && defined(__FMA__)
 #include <immintrin.h>
 
-enum { MR = 12, NR = 32 };
+enum { MR = 8, NR = 48 };
 
 static void kernel(int64_t kc, const float *a, const float *b, float *c, int load) {
-    __m512 c0[MR], c1[MR];
+    __m512 c0[MR], c1[MR], c2[MR];
     if (load) {
-#pragma GCC unroll 12
+#pragma GCC unroll 8
         for (int m = 0; m < MR; m++) {
             c0[m] = _mm512_load_ps(c + m * NR);
             c1[m] = _mm512_load_ps(c + m * NR + 16);
+            c2[m] = _mm512_load_ps(c + m * NR + 32);
         }
     } else {
-#pragma GCC unroll 12
-        for (int m = 0; m < MR; m++) c0[m] = c1[m] = _mm512_setzero_ps();
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) c0[m] = c1[m] = c2[m] = _mm512_setzero_ps();
     }
     for (int64_t k = 0; k < kc; k++) {
         const __m512 b0 = _mm512_load_ps(b + k * NR), b1 = _mm512_load_ps(b + k * NR + 16);
+        const __m512 b2 = _mm512_load_ps(b + k * NR + 32);
         const float *ak = a + k * MR;
-#pragma GCC unroll 12
+#pragma GCC unroll 8
         for (int m = 0; m < MR; m++) {
             const __m512 am = _mm512_set1_ps(ak[m]);
             c0[m] = _mm512_fmadd_ps(am, b0, c0[m]);
             c1[m] = _mm512_fmadd_ps(am, b1, c1[m]);
+            c2[m] = _mm512_fmadd_ps(am, b2, c2[m]);
         }
     }
-#pragma GCC unroll 12
+#pragma GCC unroll 8
     for (int m = 0; m < MR; m++) {
         _mm512_store_ps(c + m * NR, c0[m]);
         _mm512_store_ps(c + m * NR + 16, c1[m]);
+        _mm512_store_ps(c + m * NR + 32, c2[m]);
     }
 }
 
@@ -79,14 +84,15 @@ static inline __m512 run_load(const float *p, __mmask16 mask, int d, int n) {
     return _mm512_permutex2var_ps(lo, even, hi);
 }
 
-/* Lane tables are padded to a multiple of 32 (invalid lanes fail the bounds test). */
+/* Lane tables are padded past N by two slivers (invalid lanes fail the bounds test; the next
+ * sliver's entries are read for prefetching). */
 static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *loff,
                    const int32_t *lh, const int32_t *lw, int nlanes, float *out) {
     (void)nlanes;
     const __m512i H = _mm512_set1_epi32(g->b_H), W = _mm512_set1_epi32(g->b_W);
     const __m512 zero = _mm512_setzero_ps();
     const float *src = g->b_src;
-    for (int v = 0; v < 2; v++) {
+    for (int v = 0; v < NR / 16; v++) {
         const int32_t *lo_ = loff + 16 * v, *lh_ = lh + 16 * v, *lw_ = lw + 16 * v;
         const group_shape gs = shape_of(lo_, lh_, lw_);
         const __m512i lov = _mm512_loadu_si512(lo_), lhv = _mm512_loadu_si512(lh_);
@@ -96,10 +102,10 @@ static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *
             for (int64_t k = 0; k < kc; k++) {
                 /* the next sliver: four of its lanes (a 4x4 tap block spans four rows) */
                 const float *nx = src + g->b_roff[k0 + k];
-                _mm_prefetch((const char *)(nx + lo_[32]), _MM_HINT_T0);
-                _mm_prefetch((const char *)(nx + lo_[36]), _MM_HINT_T0);
-                _mm_prefetch((const char *)(nx + lo_[40]), _MM_HINT_T0);
-                _mm_prefetch((const char *)(nx + lo_[44]), _MM_HINT_T0);
+                _mm_prefetch((const char *)(nx + lo_[NR]), _MM_HINT_T0);
+                _mm_prefetch((const char *)(nx + lo_[NR + 4]), _MM_HINT_T0);
+                _mm_prefetch((const char *)(nx + lo_[NR + 8]), _MM_HINT_T0);
+                _mm_prefetch((const char *)(nx + lo_[NR + 12]), _MM_HINT_T0);
                 const __m512i rh = _mm512_set1_epi32(g->b_rh[k0 + k]), rw = _mm512_set1_epi32(g->b_rw[k0 + k]);
                 const __mmask16 m = _mm512_cmplt_epu32_mask(_mm512_add_epi32(lhv, rh), H) &
                                     _mm512_cmplt_epu32_mask(_mm512_add_epi32(lwv, rw), W);
@@ -110,15 +116,15 @@ static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *
         }
         /* the next sliver's lanes read the same rows further along: prefetch them, the loads
          * here are otherwise latency-bound (one stream per channel and tap row) */
-        const int32_t next = lo_[32];
+        const int32_t next = lo_[NR];
         for (int64_t k = 0; k < kc; k++) {
             const int32_t ro = g->b_roff[k0 + k];
             _mm_prefetch((const char *)(src + ro + next), _MM_HINT_T0);
             if (gs.d == 2) _mm_prefetch((const char *)(src + ro + next + 16), _MM_HINT_T0);
             if (gs.kind == 3) {
-                _mm_prefetch((const char *)(src + ro + lo_[36]), _MM_HINT_T0);
-                _mm_prefetch((const char *)(src + ro + lo_[40]), _MM_HINT_T0);
-                _mm_prefetch((const char *)(src + ro + lo_[44]), _MM_HINT_T0);
+                _mm_prefetch((const char *)(src + ro + lo_[NR + 4]), _MM_HINT_T0);
+                _mm_prefetch((const char *)(src + ro + lo_[NR + 8]), _MM_HINT_T0);
+                _mm_prefetch((const char *)(src + ro + lo_[NR + 12]), _MM_HINT_T0);
             }
             const __m512i rh = _mm512_set1_epi32(g->b_rh[k0 + k]), rw = _mm512_set1_epi32(g->b_rw[k0 + k]);
             const __mmask16 m = _mm512_cmplt_epu32_mask(_mm512_add_epi32(lhv, rh), H) &
@@ -147,8 +153,8 @@ static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *
 static void epilogue(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int nl,
                      const float *tile, int acc, const float *bias) {
     const int64_t *off = g->d_off + n0;
-    int step[2] = {0, 0};
-    for (int v = 0; v < 2; v++) {
+    int step[NR / 16] = {0};
+    for (int v = 0; v < NR / 16; v++) {
         if (nl < 16 * (v + 1)) break;
         const int64_t *o = off + 16 * v;
         const int64_t d = o[1] - o[0];
@@ -157,7 +163,7 @@ static void epilogue(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int n
         for (int l = 2; l < 16 && ok; l++) ok = o[l] == o[0] + d * l;
         if (ok) step[v] = (int)d;
     }
-    if (!step[0] && !step[1]) {
+    if (!step[0] && !step[1] && !step[2]) {
         tg_epilogue_scalar(g, m0, mc, n0, nl, tile, NR, acc, bias);
         return;
     }
@@ -167,7 +173,7 @@ static void epilogue(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int n
     for (int m = 0; m < mc; m++) {
         float *d = g->dst + (m0 + m) * g->d_ms;
         const __m512 b = _mm512_set1_ps(bias ? bias[m0 + m] : 0.0f);
-        for (int v = 0; v < 2; v++) {
+        for (int v = 0; v < NR / 16; v++) {
             const float *t = tile + m * NR + 16 * v;
             if (nl <= 16 * v) break;
             if (!step[v]) { /* this group through the tables, one lane at a time */
