@@ -400,6 +400,49 @@ static void cpu_bn_bwd(tg_ctx *ctx, const float *x, const float *dy, int64_t N, 
     }
 }
 
+/* The fused backward's two passes over one channel, for a fixed activation (RELU: slope 0)
+ * and fixed training/acc, so each inner loop is branch-free and vectorises. */
+#define BN_ACT_SUMS(ACT)                                                                        \
+    for (int64_t n = 0; n < N; n++) {                                                           \
+        const float *restrict xp = x + (n * C + c) * P, *restrict zp = z + (n * C + c) * P;     \
+        const float *restrict dp = dz + (n * C + c) * P;                                        \
+        _Pragma("omp simd reduction(+ : sdy, sdyx)") for (int64_t p = 0; p < P; p++) {          \
+            const float dy = tg_unary_bwd1(ACT, slope, zp[p], zp[p], dp[p]);                    \
+            sdy += dy;                                                                          \
+            sdyx += (double)dy * ((xp[p] - mu) * is);                                           \
+        }                                                                                       \
+    }
+#define BN_ACT_DX(ACT, EXPR)                                                                    \
+    for (int64_t n = 0; n < N; n++) {                                                           \
+        const float *restrict xp = x + (n * C + c) * P, *restrict zp = z + (n * C + c) * P;     \
+        const float *restrict dp = dz + (n * C + c) * P;                                        \
+        float *restrict dxp = dx + (n * C + c) * P;                                             \
+        (void)xp; /* the evaluation-mode formula does not read x */                             \
+        for (int64_t p = 0; p < P; p++) {                                                       \
+            const float dy = tg_unary_bwd1(ACT, slope, zp[p], zp[p], dp[p]);                    \
+            EXPR;                                                                               \
+        }                                                                                       \
+    }
+#define BN_ACT_CHANNEL(ACT)                                                                     \
+    do {                                                                                        \
+        BN_ACT_SUMS(ACT)                                                                        \
+        if (dgamma) dgamma[c] += (float)sdyx;                                                   \
+        if (dbeta) dbeta[c] += (float)sdy;                                                      \
+        if (!dx) break;                                                                         \
+        const float fsdy = (float)sdy, fsdyx = (float)sdyx;                                     \
+        (void)fsdy, (void)fsdyx;                                                                \
+        if (training && acc)                                                                    \
+            BN_ACT_DX(ACT, dxp[p] += tg_bn_bwd1(dy, xp[p], mu, is, g, fsdy, fsdyx, inv_m))      \
+        else if (training)                                                                      \
+            BN_ACT_DX(ACT, dxp[p] = tg_bn_bwd1(dy, xp[p], mu, is, g, fsdy, fsdyx, inv_m))       \
+        else if (acc)                                                                           \
+            BN_ACT_DX(ACT, dxp[p] += tg_bn_bwd_eval1(dy, g, is))                                \
+        else                                                                                    \
+            BN_ACT_DX(ACT, dxp[p] = tg_bn_bwd_eval1(dy, g, is))                                 \
+    } while (0)
+
+/* dy = act'(z) * dz is recomputed in both passes rather than stored (tg_act_grad1's formula,
+ * with the ReLU/LeakyReLU choice taken once per call). */
 static void cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *z, const float *dz,
                            int64_t N, int64_t C, int64_t P, const float *gamma, const float *mean,
                            const float *invstd, int training, float slope, float *dx,
@@ -410,31 +453,8 @@ static void cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *z, const fl
     for (int64_t c = 0; c < C; c++) {
         const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
         double sdy = 0.0, sdyx = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *restrict xp = x + (n * C + c) * P, *restrict zp = z + (n * C + c) * P;
-            const float *restrict dp = dz + (n * C + c) * P;
-#pragma omp simd reduction(+ : sdy, sdyx)
-            for (int64_t p = 0; p < P; p++) {
-                const float dy = tg_act_grad1(zp[p], dp[p], slope);
-                sdy += dy;
-                sdyx += (double)dy * ((xp[p] - mu) * is);
-            }
-        }
-        if (dgamma) dgamma[c] += (float)sdyx;
-        if (dbeta) dbeta[c] += (float)sdy;
-        if (!dx) continue;
-        const float fsdy = (float)sdy, fsdyx = (float)sdyx;
-        for (int64_t n = 0; n < N; n++) {
-            const float *restrict xp = x + (n * C + c) * P, *restrict zp = z + (n * C + c) * P;
-            const float *restrict dp = dz + (n * C + c) * P;
-            float *restrict dxp = dx + (n * C + c) * P;
-            for (int64_t p = 0; p < P; p++) {
-                const float dy = tg_act_grad1(zp[p], dp[p], slope);
-                const float v = training ? tg_bn_bwd1(dy, xp[p], mu, is, g, fsdy, fsdyx, inv_m)
-                                         : tg_bn_bwd_eval1(dy, g, is);
-                dxp[p] = acc ? dxp[p] + v : v;
-            }
-        }
+        if (slope == 0.0f) BN_ACT_CHANNEL(TG_UN_RELU);
+        else BN_ACT_CHANNEL(TG_UN_LEAKY_RELU);
     }
 }
 
