@@ -132,6 +132,8 @@ $(BUILD)/tests/%: tests/%.c $(STLIB) $(TEST_HELPERS) $(FLAGS_STAMP)
 
 # test_alloc counts the library's allocations through the linker (static library objects)
 $(BUILD)/tests/test_alloc: LDWRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
+# test_faults makes them fail, one at a time
+$(BUILD)/tests/test_faults: LDWRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
 
 $(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h $(FLAGS_STAMP) | deps-check
 	@mkdir -p $(dir $@)
@@ -142,7 +144,12 @@ test check: deps
 	@BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
 
 .PHONY: lib-and-tests
-lib-and-tests: lib $(TEST_BIN) examples
+lib-and-tests: lib $(TEST_BIN) examples $(BUILD)/tests/libfaultio.so
+
+# an LD_PRELOAD shim that injects checkpoint-write faults (test_mangagan); never sanitized
+$(BUILD)/tests/libfaultio.so: tests/faultio.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
 # ---- examples (built through pkg-config, like a user's program) ----------------------------
 EXAMPLES     := $(BUILD)/examples/train_xor $(BUILD)/examples/mangagan
@@ -180,6 +187,11 @@ parity: lib
 	$(CC) -O2 -Wall -Wextra -o $(BUILD)/parity/parity tests/parity/parity.c -Iinclude $(SHLIB) -Wl,-rpath,$(CURDIR)/$(BUILD)
 	$(BUILD)/parity/parity $(BUILD)/parity/steps.safetensors
 	OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-SkylakeX} /usr/bin/python3 tests/parity/parity.py $(BUILD)/parity/steps.safetensors
+
+# Crash consistency, longer: 25 SIGKILLs during training with a checkpoint every step.
+.PHONY: soak
+soak: lib-and-tests
+	SOAK_KILLS=25 BUILD=$(BUILD) $(BUILD)/tests/test_mangagan
 
 # Coverage-guided fuzzing of every parser of untrusted input (clang, libFuzzer, ASan + UBSan):
 # tests/fuzz/run.sh, FUZZ_SECONDS per harness (FUZZ_RUNS=N for a count instead).

@@ -53,7 +53,8 @@ typedef enum {
     TG_ERR_DEVICE = 4,     /* CUDA/cuBLAS failure, no GPU, or tensors on different contexts */
     TG_ERR_IO = 5,         /* a file could not be opened, read or written */
     TG_ERR_FORMAT = 6,     /* a file is malformed, truncated, or does not match what is expected */
-    TG_ERR_UNSUPPORTED = 7 /* the library was built without the requested feature */
+    TG_ERR_UNSUPPORTED = 7, /* the library was built without the requested feature */
+    TG_ERR_NUMERIC = 8      /* a NaN or an infinity where finite values are required */
 } tg_status;
 
 typedef enum { TG_CPU = 0, TG_CUDA = 1 } tg_device;
@@ -167,6 +168,9 @@ TG_API tg_status tg_tensor_fill(tg_tensor *t, float value);
 /* Draws from the context's RNG (advances its offset by numel). */
 TG_API tg_status tg_tensor_fill_normal(tg_tensor *t, float mean, float std);
 TG_API tg_status tg_tensor_fill_uniform(tg_tensor *t, float lo, float hi);
+/* TG_OK when every element of t is finite; TG_ERR_NUMERIC (message: how many NaN/Inf, the first
+ * index) otherwise. One pass over t (on CUDA, through a host copy). */
+TG_API tg_status tg_tensor_check_finite(const tg_tensor *t);
 /* Reads the single element of a one-element tensor (e.g. a loss). NAN + message on failure. */
 TG_API float tg_tensor_item(const tg_tensor *t);
 /* Only meaningful on leaves: whether backward computes a gradient for t. */
@@ -300,7 +304,12 @@ typedef enum {
 TG_API tg_status tg_adam_set_eps_mode(tg_optim *opt, tg_adam_eps_mode mode);
 /* torch.optim.SGD with momentum (dampening 0, no nesterov). momentum 0 = plain SGD. */
 TG_API tg_optim *tg_sgd(tg_ctx *ctx, tg_tensor **params, int n, float lr, float momentum);
+/* Applies one update. With finite checking on, every gradient about to be applied is checked
+ * first; a NaN or infinity makes the step change nothing and return TG_ERR_NUMERIC naming the
+ * parameter. */
 TG_API tg_status tg_optim_step(tg_optim *opt);
+/* Finite checking of gradients in tg_optim_step (off by default; one pass over the gradients). */
+TG_API void tg_optim_set_check_finite(tg_optim *opt, bool on);
 /* Drops every parameter's gradient (see tg_tensor_grad). */
 TG_API void tg_optim_zero_grad(tg_optim *opt);
 TG_API void tg_optim_set_lr(tg_optim *opt, float lr);

@@ -40,6 +40,7 @@ const char *tg_status_str(tg_status s) {
     case TG_ERR_IO: return "TG_ERR_IO";
     case TG_ERR_FORMAT: return "TG_ERR_FORMAT";
     case TG_ERR_UNSUPPORTED: return "TG_ERR_UNSUPPORTED";
+    case TG_ERR_NUMERIC: return "TG_ERR_NUMERIC";
     }
     return "TG_ERR_UNKNOWN";
 }

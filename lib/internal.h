@@ -246,6 +246,8 @@ TG_INTERNAL float *tg_grad_write(tg_ctx *ctx, tg_tensor *t, int *acc);
 /* Workspace of at least bytes (grows; contents not kept across calls). NULL + message and a
  * recorded backward failure when it cannot grow. */
 TG_INTERNAL float *tg_workspace(tg_ctx *ctx, size_t bytes);
+/* tg_tensor_check_finite with the message attributed to fn and naming t as what */
+TG_INTERNAL tg_status tg_check_finite_named(const tg_tensor *t, const char *fn, const char *what);
 /* Advances the RNG and returns the offset to draw from. */
 TG_INTERNAL uint64_t tg_rng_take(tg_ctx *ctx, int64_t n);
 

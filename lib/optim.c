@@ -23,6 +23,7 @@ struct tg_optim {
     int64_t *steps;
     float lr, beta1, beta2, eps, momentum;
     int keras_eps;
+    bool check_finite;    /* tg_optim_set_check_finite */
     void *items;          /* scratch for the backend call, n entries */
 };
 
@@ -123,9 +124,21 @@ tg_optim *tg_sgd(tg_ctx *ctx, tg_tensor **params, int n, float lr, float momentu
     return o;
 }
 
+void tg_optim_set_check_finite(tg_optim *o, bool on) {
+    if (o) o->check_finite = on;
+}
+
 tg_status tg_optim_step(tg_optim *o) {
     static const char *fn = "tg_optim_step";
     if (!o) return tg_fail(TG_ERR_INVALID, fn, "optimizer is NULL");
+    for (int i = 0; i < o->n && o->check_finite; i++) { /* before anything changes */
+        tg_tensor *p = o->params[i];
+        if (!p->requires_grad || !p->grad || !p->grad_valid) continue;
+        char what[48];
+        snprintf(what, sizeof what, "the gradient of params[%d]", i);
+        tg_status st = tg_check_finite_named(p->grad, fn, what);
+        if (st) return st;
+    }
     int count = 0;
     if (o->kind == OPT_ADAM) {
         tg_adam_item *it = o->items;

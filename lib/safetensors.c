@@ -838,12 +838,14 @@ typedef struct {
     lzma_stream z;
     uint8_t out[1 << 16];
     int ok;
+    int err; /* errno of the first failed write */
 } sink;
 
 static void sink_put(sink *k, const void *p, size_t n) {
     if (!k->ok || n == 0) return;
     if (!k->xz) {
         k->ok = fwrite(p, 1, n, k->f) == n;
+        if (!k->ok) k->err = errno ? errno : EIO;
         return;
     }
     k->z.next_in = p;
@@ -851,9 +853,9 @@ static void sink_put(sink *k, const void *p, size_t n) {
     while (k->ok && k->z.avail_in) {
         k->z.next_out = k->out;
         k->z.avail_out = sizeof k->out;
-        if (lzma_code(&k->z, LZMA_RUN) != LZMA_OK) k->ok = 0;
+        if (lzma_code(&k->z, LZMA_RUN) != LZMA_OK) k->ok = 0, k->err = ENOMEM;
         size_t w = sizeof k->out - k->z.avail_out;
-        if (w && fwrite(k->out, 1, w, k->f) != w) k->ok = 0;
+        if (k->ok && w && fwrite(k->out, 1, w, k->f) != w) k->ok = 0, k->err = errno ? errno : EIO;
     }
 }
 
@@ -864,9 +866,9 @@ static void sink_finish(sink *k) {
         k->z.next_out = k->out;
         k->z.avail_out = sizeof k->out;
         r = lzma_code(&k->z, LZMA_FINISH);
-        if (r != LZMA_OK && r != LZMA_STREAM_END) k->ok = 0;
+        if (r != LZMA_OK && r != LZMA_STREAM_END) k->ok = 0, k->err = ENOMEM;
         size_t w = sizeof k->out - k->z.avail_out;
-        if (w && fwrite(k->out, 1, w, k->f) != w) k->ok = 0;
+        if (k->ok && w && fwrite(k->out, 1, w, k->f) != w) k->ok = 0, k->err = errno ? errno : EIO;
     }
     lzma_end(&k->z);
 }
@@ -985,9 +987,11 @@ tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const
         }
     }
     sink_finish(&k);
-    int werr = errno;
-    bool ok = k.ok && fflush(k.f) == 0 && fsync(fileno(k.f)) == 0;
-    if (!ok && !werr) werr = EIO;
+    /* errno is taken where each step fails: a stale one would name the wrong error */
+    int werr = k.ok ? 0 : (k.err ? k.err : EIO);
+    bool ok = k.ok;
+    if (ok && fflush(k.f) != 0) ok = false, werr = errno;
+    if (ok && fsync(fileno(k.f)) != 0) ok = false, werr = errno;
     if (ok && unnamed) { /* give it a name next to path: retry on the (unlikely) collision */
         char proc[64];
         snprintf(proc, sizeof proc, "/proc/self/fd/%d", fileno(k.f));

@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,47 @@ tg_status tg_tensor_read(const tg_tensor *t, float *dst, int64_t n) {
     tg_status s = check_n(t, dst, n, "tg_tensor_read");
     if (s) return s;
     return t->ctx->be->to_host(t->ctx, dst, t->data, (size_t)n * sizeof(float));
+}
+
+/* Counts the non-finite values of n floats in host memory; *first gets the first index. */
+static int64_t count_nonfinite(const float *v, int64_t n, int64_t *first) {
+    int64_t bad = 0;
+    *first = -1;
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) {
+            if (!bad) *first = i;
+            bad++;
+        }
+    return bad;
+}
+
+tg_status tg_check_finite_named(const tg_tensor *t, const char *fn, const char *what) {
+    if (!t) return tg_fail(TG_ERR_INVALID, fn, "tensor is NULL");
+    const float *v = t->data;
+    float *copy = NULL;
+    if (t->ctx->device != TG_CPU) {
+        copy = malloc(sizeof(float) * (size_t)t->numel);
+        if (!copy) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+        tg_status st = tg_tensor_read(t, copy, t->numel);
+        if (st) {
+            free(copy);
+            return st;
+        }
+        v = copy;
+    }
+    int64_t first;
+    const int64_t bad = count_nonfinite(v, t->numel, &first);
+    const float at = bad ? v[first] : 0.0f;
+    free(copy);
+    if (!bad) return TG_OK;
+    char b[64];
+    return tg_fail(TG_ERR_NUMERIC, fn, "%s %s holds %lld NaN/Inf value%s (the first, %g, at index %lld)",
+                   what, tg_shape_str(t, b, sizeof b), (long long)bad, bad == 1 ? "" : "s",
+                   (double)at, (long long)first);
+}
+
+tg_status tg_tensor_check_finite(const tg_tensor *t) {
+    return tg_check_finite_named(t, "tg_tensor_check_finite", "tensor");
 }
 
 float tg_tensor_item(const tg_tensor *t) {

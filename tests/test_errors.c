@@ -138,8 +138,40 @@ static void test_constructors(void **state) {
     tg_module_free(dense);
 }
 
+/* NaN and infinity: found by tg_tensor_check_finite, and refused by an optimizer that checks */
+static void test_nonfinite(void **state) {
+    (void)state;
+    tg_tensor *t = tg_tensor_new4(ctx, 5, 0, 0, 0);
+    const float good[5] = {1, 2, 3, 4, 5}, bad[5] = {1, 2, NAN, INFINITY, 5};
+    tg_tensor_write(t, good, 5);
+    assert_int_equal(tg_tensor_check_finite(t), TG_OK);
+    tg_tensor_write(t, bad, 5);
+    assert_int_equal(tg_tensor_check_finite(t), TG_ERR_NUMERIC);
+    EXPECT_MSG("tg_tensor_check_finite", "[5]", "2 NaN/Inf values", "index 2");
+    /* a gradient with a NaN in it: checked, the step changes nothing; unchecked, it applies */
+    tg_tensor *p = tg_tensor_new4(ctx, 5, 0, 0, 0);
+    tg_tensor_set_requires_grad(p, true);
+    tg_tensor_write(p, good, 5);
+    tg_optim *o = tg_adam(ctx, &p, 1, 0.1f, 0.9f, 0.999f, 1e-8f);
+    tg_optim_set_check_finite(o, true);
+    assert_int_equal(tg_backward(ctx, tg_sum(ctx, tg_mul(ctx, p, t))), TG_OK);
+    assert_int_equal(tg_optim_step(o), TG_ERR_NUMERIC);
+    EXPECT_MSG("tg_optim_step", "the gradient of params[0]", "NaN/Inf");
+    float after[5];
+    tg_tensor_read(p, after, 5);
+    assert_memory_equal(after, good, sizeof good);
+    tg_optim_set_check_finite(o, false);
+    assert_int_equal(tg_optim_step(o), TG_OK);
+    tg_tensor_read(p, after, 5);
+    assert_true(isnan(after[2]));
+    tg_ctx_clear_tape(ctx);
+    tg_optim_free(o);
+    tg_tensor_free(p), tg_tensor_free(t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nonfinite),
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_nulls_and_chaining),
         cmocka_unit_test(test_contexts_and_io),

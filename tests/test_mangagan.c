@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[256], bin[256], data[300];
@@ -56,6 +57,14 @@ static int run_env(const char *env, char *out, size_t cap, const char *fmt, va_l
     out[n] = 0;
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static int run_env_fmt(const char *env, char *out, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = run_env(env, out, cap, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 static int run(char *out, size_t cap, const char *fmt, ...) {
@@ -241,6 +250,147 @@ static void test_bad_command_lines(void **state) {
     assert_non_null(strstr(out, "no checkpoint"));
 }
 
+/* A NaN in training: the optimizer refuses the step, mangagan stops naming it, and the last
+ * checkpoint (step 4) is intact and usable. */
+static void test_divergence_stops(void **state) {
+    (void)state;
+    char o[400], ck[500], out[16384];
+    snprintf(o, sizeof o, "%s/diverged", dir);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", o);
+    int rc = run_env_fmt("ASAN_OPTIONS=detect_leaks=0 MANGAGAN_POISON_STEP=5", out, sizeof out,
+                         "train --data %s --out %s --steps 8 --batch 4 --width 4 --device cpu "
+                         "--checkpoint-every 2 --sample-every 100", data, o);
+    if (rc != 1 || !strstr(out, "training diverged at step 5") || !strstr(out, "NaN/Inf") ||
+        !strstr(out, "is the last good one"))
+        fail_msg("exit %d:\n%s", rc, out);
+    tg_state *s = tg_state_new();
+    if (tg_state_load(s, ck, false) != TG_OK) fail_msg("%s", tg_last_error());
+    assert_string_equal(tg_state_get_meta(s, "step"), "4");
+    tg_state_free(s);
+    rc = run(out, sizeof out, "sample --checkpoint %s --out %s/after.png --n 4 --device cpu", ck, o);
+    if (rc) fail_msg("sample from the last good checkpoint exited %d:\n%s", rc, out);
+}
+
+/* A checkpoint write that fails (disk full, I/O error, read-only file system: injected by the
+ * tests/faultio.c shim after the first checkpoint) stops training with a message naming the
+ * file and the error, and the previous checkpoint stays intact and loadable. */
+static void test_checkpoint_write_faults(void **state) {
+    (void)state;
+    const char *b = getenv("BUILD");
+    char shim[300];
+    snprintf(shim, sizeof shim, "%s/tests/libfaultio.so", b ? b : "build");
+    if (access(shim, R_OK) != 0) fail_msg("%s missing (make builds it)", shim);
+    if (b && strstr(b, "san")) skip(); /* an ASan binary cannot take a preloaded library */
+    static const struct { const char *fault, *needle; } cases[] = {
+        {"enospc", "No space left on device"}, {"eio", "Input/output error"},
+        {"erofs", "Read-only file system"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char o[400], ck[500], env[800], out[16384];
+        snprintf(o, sizeof o, "%s/fault-%s", dir, cases[i].fault);
+        snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", o);
+        snprintf(env, sizeof env, "LD_PRELOAD=%s TG_FAULT_IO=%s TG_FAULT_SKIP=2", shim, cases[i].fault);
+        int rc = run_env_fmt(env, out, sizeof out,
+                             "train --data %s --out %s --steps 6 --batch 4 --width 4 --device cpu "
+                             "--checkpoint-every 2 --sample-every 100", data, o);
+        if (rc != 1 || !strstr(out, ".safetensors failed: ") || !strstr(out, cases[i].needle))
+            fail_msg("%s: exit %d:\n%s", cases[i].fault, rc, out);
+        tg_state *s = tg_state_new();
+        if (tg_state_load(s, ck, false) != TG_OK) fail_msg("%s: %s", cases[i].fault, tg_last_error());
+        assert_string_equal(tg_state_get_meta(s, "step"), "2");
+        tg_state_free(s);
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "ls %s | grep -c '\\.tmp\\.' > /dev/null", o);
+        if (system(cmd) == 0) fail_msg("%s: a temporary file was left in %s", cases[i].fault, o);
+    }
+}
+
+/* Runs bin with args (NULL-terminated) in a child with OMP_NUM_THREADS=2, output to /dev/null;
+ * returns its pid. */
+static pid_t spawn(char *const *args) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("OMP_NUM_THREADS", "2", 1);
+        setenv("ASAN_OPTIONS", "detect_leaks=0", 1);
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(126);
+        execv(bin, args);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_status(pid_t pid) {
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static int same_file(const char *a, const char *b) {
+    FILE *x = fopen(a, "rb"), *y = fopen(b, "rb");
+    int same = x && y;
+    while (same) {
+        int ca = fgetc(x), cb = fgetc(y);
+        if (ca != cb) same = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (x) fclose(x);
+    if (y) fclose(y);
+    return same;
+}
+
+/* Crash consistency: training with a checkpoint every step is killed with SIGKILL at random
+ * moments (SOAK_KILLS times, default 6; `make soak` runs 25) and resumed each time; after every
+ * kill the checkpoint on disk loads, no temporary file survives a restart, and the final
+ * generator is bit for bit the one of an uninterrupted run. */
+static void test_soak_kills(void **state) {
+    (void)state;
+    const char *k = getenv("SOAK_KILLS");
+    const int kills = k ? atoi(k) : 6, steps = 40;
+    char ref[400], o[400], ck[500], steps_s[16], a[600], bb[600];
+    snprintf(ref, sizeof ref, "%s/soak-ref", dir);
+    snprintf(o, sizeof o, "%s/soak", dir);
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", o);
+    snprintf(steps_s, sizeof steps_s, "%d", steps);
+    char *ref_args[] = {bin, "train", "--data", data, "--out", ref, "--steps", steps_s, "--batch", "4",
+                        "--width", "4", "--device", "cpu", "--checkpoint-every", "1",
+                        "--sample-every", "1000", NULL};
+    assert_int_equal(wait_status(spawn(ref_args)), 0);
+    tu_seed(2024);
+    int done = 0, killed = 0;
+    while (!done) {
+        const int resume = access(ck, R_OK) == 0;
+        char *args[] = {bin, "train", "--data", data, "--out", o, "--steps", steps_s, "--batch", "4",
+                        "--width", "4", "--device", "cpu", "--checkpoint-every", "1",
+                        "--sample-every", "1000", resume ? "--resume" : NULL, NULL};
+        pid_t pid = spawn(args);
+        if (killed < kills) {
+            struct timespec ts = {0, (long)tu_uniform(5e6, 250e6)};
+            nanosleep(&ts, NULL);
+            kill(pid, SIGKILL);
+        }
+        int rc = wait_status(pid);
+        if (rc == 0) {
+            done = 1;
+        } else {
+            if (rc != 128 + SIGKILL) fail_msg("training exited %d (not killed)", rc);
+            killed++;
+            if (access(ck, R_OK) == 0) { /* whatever is on disk loads */
+                tg_state *s = tg_state_new();
+                if (tg_state_load(s, ck, false) != TG_OK) fail_msg("after kill %d: %s", killed, tg_last_error());
+                tg_state_free(s);
+            }
+        }
+        if (killed > kills + 50) fail_msg("no progress after %d kills", killed);
+    }
+    snprintf(a, sizeof a, "%s/generator.safetensors", ref);
+    snprintf(bb, sizeof bb, "%s/generator.safetensors", o);
+    if (!same_file(a, bb)) fail_msg("after %d kills the final generator differs from the uninterrupted run's", killed);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls %s | grep -q '\\.tmp\\.'", o);
+    if (system(cmd) == 0) fail_msg("a temporary file was left in %s", o);
+    print_message("soak: %d kills, final generator bit for bit equal\n", killed);
+}
+
 /* Ctrl-C: the current step finishes, a checkpoint is written, the exit is clean, and --resume
  * picks it up */
 static void test_interrupt(void **state) {
@@ -295,6 +445,9 @@ int main(void) {
         cmocka_unit_test(test_sample_and_interpolate),
         cmocka_unit_test(test_bad_command_lines),
         cmocka_unit_test(test_interrupt),
+        cmocka_unit_test(test_divergence_stops),
+        cmocka_unit_test(test_checkpoint_write_faults),
+        cmocka_unit_test(test_soak_kills),
     };
     return cmocka_run_group_tests_name("mangagan", tests, setup, teardown);
 }

@@ -142,6 +142,8 @@ typedef struct {
     tg_optim *og, *od;
     tg_tensor *z, *real, *fake_copy, *t_real, *t_fake, *fixed;
     double flops_per_step;
+    long step;          /* the step being trained (1-based), for messages */
+    const char *out;    /* the output directory, for messages (NULL in bench) */
 } gan;
 
 static int out_channels(const lspec *l, int width) { return l->lit ? l->lit : l->mult * width; }
@@ -186,6 +188,7 @@ static tg_optim *adam_for(gan *g, tg_module *m, float lr) {
     tg_tensor *p[64];
     int n = tg_module_params(m, p, 64);
     tg_optim *o = need(tg_adam(g->ctx, p, n, lr, g->r->beta1, g->r->beta2, g->r->eps));
+    tg_optim_set_check_finite(o, true);
     if (g->r->keras_eps) TRY(tg_adam_set_eps_mode(o, TG_ADAM_EPS_KERAS));
     return o;
 }
@@ -254,6 +257,18 @@ static float d_pass(gan *g, tg_tensor *x, tg_tensor *t, float *prob) {
     return tg_tensor_item(l);
 }
 
+/* An optimizer step whose gradients hold a NaN or infinity changes nothing (finite checking is
+ * on): training stops there, naming the step, and the last checkpoint on disk stays the last
+ * good one. */
+static void opt_step(gan *g, tg_optim *o) {
+    tg_status st = tg_optim_step(o);
+    if (st == TG_ERR_NUMERIC)
+        die("training diverged at step %ld: %s; nothing of this step was applied%s%s%s", g->step,
+            tg_last_error(), g->out ? ", and the last checkpoint in " : "", g->out ? g->out : "",
+            g->out ? " is the last good one" : "");
+    if (st) die("%s", tg_last_error());
+}
+
 /* G trains through the frozen D: D's parameters get no gradients and its BatchNorm keeps its
  * running statistics, but gradients flow through D into G. */
 static float g_through_frozen_d(gan *g, tg_tensor *fake) {
@@ -261,7 +276,7 @@ static float g_through_frozen_d(gan *g, tg_tensor *fake) {
     tg_tensor *l = tg_bce_with_logits(g->ctx, tg_module_forward(g->D, fake), g->t_real);
     if (!l) die("%s", tg_last_error());
     TRY(tg_backward(g->ctx, l));
-    TRY(tg_optim_step(g->og));
+    opt_step(g, g->og);
     tg_module_set_frozen(g->D, false);
     tg_ctx_clear_tape(g->ctx);
     return tg_tensor_item(l);
@@ -290,13 +305,13 @@ static void gan_step(gan *g, step_stats *st) {
         tg_ctx_clear_tape(ctx);
         tg_optim_zero_grad(g->od);
         st->d_real = d_pass(g, g->real, g->t_real, &st->dx);
-        TRY(tg_optim_step(g->od));
+        opt_step(g, g->od);
         tg_ctx_clear_tape(ctx);
         TRY(tg_ctx_sync(ctx));
         double t1 = now();
         tg_optim_zero_grad(g->od);
         st->d_fake = d_pass(g, g->fake_copy, g->t_fake, &st->dgz);
-        TRY(tg_optim_step(g->od));
+        opt_step(g, g->od);
         tg_ctx_clear_tape(ctx);
         TRY(tg_ctx_sync(ctx));
         double t2 = now();
@@ -310,11 +325,12 @@ static void gan_step(gan *g, step_stats *st) {
     /* the PyTorch example: one D update from real + detached fake, then G on the same fakes */
     tg_optim_zero_grad(g->od);
     st->d_real = d_pass(g, g->real, g->t_real, &st->dx);
+    tg_ctx_clear_tape(ctx); /* D's gradients are in its parameters; its graph can go */
     TRY(tg_ctx_sync(ctx));
     double t1 = now();
     tg_tensor *fake = need(tg_module_forward(g->G, g->z));
     st->d_fake = d_pass(g, tg_detach(ctx, fake), g->t_fake, &st->dgz);
-    TRY(tg_optim_step(g->od));
+    opt_step(g, g->od);
     TRY(tg_ctx_sync(ctx));
     double t2 = now();
     tg_optim_zero_grad(g->og);
@@ -592,8 +608,20 @@ static void fmt_time(char *b, size_t n, double s) {
     else snprintf(b, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
 }
 
+/* For tests: MANGAGAN_POISON_STEP=N puts a NaN into the real batch of step N. */
+static void poison(gan *g) {
+    const int64_t n = tg_tensor_numel(g->real);
+    float *h = need(malloc(sizeof(float) * (size_t)n));
+    TRY(tg_tensor_read(g->real, h, n));
+    h[n / 2] = NAN;
+    TRY(tg_tensor_write(g->real, h, n));
+    free(h);
+}
+
 static int cmd_train(int argc, char **argv) {
     opts o = parse(argc, argv, "train");
+    const char *pe = getenv("MANGAGAN_POISON_STEP");
+    const long poison_step = pe ? strtol(pe, NULL, 10) : 0;
     if (!o.steps) o.steps = 20000;
     if (!o.out) o.out = "mangagan-out";
     const recipe *r = find_recipe(o.recipe ? o.recipe : "seed");
@@ -630,6 +658,7 @@ static int cmd_train(int argc, char **argv) {
     if (!o.width) o.width = 64;
     if (!o.batch) o.batch = 64;
     gan_init(&g, r, (int)o.width, (int)o.batch, pick_device(o.device), o.seed, 1);
+    g.out = o.out;
     if (o.resume) {
         tg_state *s = train_state(&g);
         TRY(tg_state_load(s, path, true));
@@ -671,13 +700,16 @@ static int cmd_train(int argc, char **argv) {
     while (p.step < o.steps && !interrupted) {
         double t0 = now();
         fill_batch(&g, ds, &p, perm, o.flip);
+        g.step = p.step + 1;
+        if (poison_step == g.step) poison(&g);
         step_stats st;
         gan_step(&g, &st);
         p.step++;
         double dt = now() - t0;
         p.seconds = secs0 + (now() - t_start);
         if (!isfinite(st.d_real) || !isfinite(st.d_fake) || !isfinite(st.g))
-            die("losses became non-finite at step %ld", p.step);
+            die("losses became non-finite at step %ld; the last checkpoint in %s is the last good one",
+                p.step, o.out);
         fprintf(log, "%ld,%.3f,%.9g,%.9g,%.9g,%.6f,%.6f,%.2f\n", p.step, p.seconds, st.d_real,
                 st.d_fake, st.g, st.dx, st.dgz, g.batch / dt);
         if (p.step % log_every == 0 || p.step == o.steps) {
