@@ -26,6 +26,11 @@ ifeq ($(SAN),1)
   CUDA       := 0
   SANFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   OPT        ?= -O1 -g
+else ifeq ($(SAN),thread)
+  BUILD      ?= build-tsan
+  CUDA       := 0
+  SANFLAGS   := -fsanitize=thread -fno-omit-frame-pointer
+  OPT        ?= -O1 -g
 else
   BUILD      ?= build
   SANFLAGS   :=
@@ -188,6 +193,13 @@ parity: lib
 	$(BUILD)/parity/parity $(BUILD)/parity/steps.safetensors
 	OPENBLAS_CORETYPE=$${OPENBLAS_CORETYPE:-SkylakeX} /usr/bin/python3 tests/parity/parity.py $(BUILD)/parity/steps.safetensors
 
+# Two contexts in two threads under ThreadSanitizer (one OpenMP thread each: libgomp is not
+# instrumented, and its own threads would be reported).
+.PHONY: tsan
+tsan:
+	@$(MAKE) --no-print-directory SAN=thread build-tsan/tests/test_threads
+	OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_threads
+
 # Crash consistency, longer: 25 SIGKILLs during training with a checkpoint every step.
 .PHONY: soak
 soak: lib-and-tests
@@ -290,6 +302,6 @@ uninstall:
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
 clean:
-	rm -rf build build-san build-fuzz demo-out
+	rm -rf build build-san build-tsan build-fuzz demo-out
 
 -include $(patsubst %.o,%.d,$(LIB_OBJ)) $(TEST_BIN:=.d)
