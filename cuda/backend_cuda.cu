@@ -102,7 +102,12 @@ static void cuda_shutdown(tg_ctx *ctx) {
     ctx->be_state = NULL;
 }
 
+/* Test hook (tests/test_cuda.c): when tg_cuda_fail_alloc_at is k > 0, the k-th device
+ * allocation from then on fails as an out-of-memory cudaMalloc would. */
+long tg_cuda_fail_alloc_at, tg_cuda_alloc_count;
+
 static void *cuda_alloc(tg_ctx *ctx, size_t bytes) {
+    if (tg_cuda_fail_alloc_at && ++tg_cuda_alloc_count == tg_cuda_fail_alloc_at) return NULL;
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, bytes ? bytes : 256);
     if (e != cudaSuccess) {

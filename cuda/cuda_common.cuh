@@ -22,6 +22,9 @@ typedef struct {
     size_t items_bytes;
 } tg_cuda_state;
 
+/* device allocation failure injection (test hook, see cuda_alloc) */
+extern "C" TG_INTERNAL long tg_cuda_fail_alloc_at, tg_cuda_alloc_count;
+
 static inline tg_cuda_state *tg_cuda(tg_ctx *ctx) { return (tg_cuda_state *)ctx->be_state; }
 static inline cudaStream_t tg_stream(tg_ctx *ctx) { return tg_cuda(ctx)->stream; }
 

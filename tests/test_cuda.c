@@ -356,6 +356,51 @@ static void gan_step(tg_ctx *c, gan *m, const float *real_host, int B, float los
     tg_tensor_free(fake_leaf);
 }
 
+#ifdef TG_WITH_CUDA
+/* gan_step that returns the first failure instead of asserting (for allocation failures) */
+static tg_status gan_step_status(tg_ctx *c, gan *m, const float *real_host, int B, float losses[3]) {
+    int64_t zs[2] = {B, 16}, xs[4] = {B, 3, 8, 8}, ls[2] = {B, 1};
+    tg_tensor *z = tg_tensor_new(c, 2, zs), *real = tg_tensor_new(c, 4, xs);
+    tg_tensor *ones = tg_tensor_new(c, 2, ls), *zeros = tg_tensor_new(c, 2, ls);
+    tg_tensor *fake_leaf = tg_tensor_new(c, 4, xs);
+    tg_status st = (z && real && ones && zeros && fake_leaf) ? TG_OK : TG_ERR_NOMEM;
+    if (!st) st = tg_tensor_write(real, real_host, tg_tensor_numel(real));
+    if (!st) st = tg_tensor_fill(ones, 1.0f);
+    if (!st) st = tg_tensor_fill_normal(z, 0.0f, 1.0f);
+    if (!st) {
+        bool old = tg_ctx_set_grad_enabled(c, false);
+        tg_module_set_training(m->g, false);
+        tg_tensor *fake = tg_module_forward(m->g, z);
+        tg_ctx_set_grad_enabled(c, old);
+        tg_module_set_training(m->g, true);
+        st = fake ? tg_tensor_copy(fake_leaf, fake) : TG_ERR_NOMEM;
+        tg_ctx_clear_tape(c);
+    }
+    tg_tensor *in[2] = {real, fake_leaf}, *tg[2] = {ones, zeros};
+    for (int k = 0; k < 2 && !st; k++) {
+        tg_optim_zero_grad(m->od);
+        tg_tensor *l = tg_bce_with_logits(c, tg_module_forward(m->d, in[k]), tg[k]);
+        st = l ? tg_backward(c, l) : TG_ERR_NOMEM;
+        if (!st) st = tg_optim_step(m->od);
+        if (!st) losses[k] = tg_tensor_item(l);
+        tg_ctx_clear_tape(c);
+    }
+    if (!st) {
+        tg_module_set_frozen(m->d, true);
+        tg_optim_zero_grad(m->og);
+        tg_tensor *l = tg_bce_with_logits(c, tg_module_forward(m->d, tg_module_forward(m->g, z)), ones);
+        st = l ? tg_backward(c, l) : TG_ERR_NOMEM;
+        if (!st) st = tg_optim_step(m->og);
+        if (!st) losses[2] = tg_tensor_item(l);
+        tg_ctx_clear_tape(c);
+        tg_module_set_frozen(m->d, false);
+    }
+    tg_tensor_free(z), tg_tensor_free(real), tg_tensor_free(ones), tg_tensor_free(zeros);
+    tg_tensor_free(fake_leaf);
+    return st;
+}
+#endif
+
 static void test_gan_step(void **state) {
     (void)state;
     NEED_GPU();
@@ -395,6 +440,51 @@ static void test_gan_step(void **state) {
     gan_free(&a), gan_free(&b);
 }
 
+#ifdef TG_WITH_CUDA
+extern long tg_cuda_fail_alloc_at, tg_cuda_alloc_count; /* cuda/backend_cuda.cu's test hook */
+#endif
+
+/* Device allocation failures: each device allocation of a GAN step on a fresh context fails in
+ * turn; the step reports TG_ERR_NOMEM with a message, nothing crashes, and the same context then
+ * steps correctly (the CUDA side of tests/test_faults.c). */
+static void test_device_alloc_failures(void **state) {
+    (void)state;
+    NEED_GPU();
+#ifdef TG_WITH_CUDA
+    const int B = 4;
+    float real[4 * 3 * 64];
+    tu_seed(3);
+    tu_fill(real, B * 3 * 64, -1, 1);
+    int failures = 0;
+    for (long k = 1; k < 1000; k++) {
+        tg_ctx *c = tg_ctx_new(TG_CUDA, 5);
+        assert_non_null(c);
+        gan g = gan_new(c);
+        float l[3];
+        tg_cuda_alloc_count = 0;
+        tg_cuda_fail_alloc_at = k;
+        tg_status st = gan_step_status(c, &g, real, B, l);
+        const int hit = tg_cuda_alloc_count >= k;
+        tg_cuda_fail_alloc_at = 0;
+        if (!hit) {
+            assert_int_equal(st, TG_OK);
+            gan_free(&g);
+            tg_ctx_free(c);
+            break;
+        }
+        failures++;
+        if (st != TG_ERR_NOMEM || !tg_last_error()[0])
+            fail_msg("device allocation %ld failed: %s (%s)", k, tg_status_str(st), tg_last_error());
+        tg_ctx_clear_tape(c);
+        if (gan_step_status(c, &g, real, B, l) != TG_OK) fail_msg("after failure %ld: %s", k, tg_last_error());
+        gan_free(&g);
+        tg_ctx_free(c);
+    }
+    print_message("failed each of %d device allocations of a first GAN step\n", failures);
+    assert_true(failures > 0);
+#endif
+}
+
 /* a CUDA context in a build or on a machine without a GPU fails with a message, not a crash */
 static void test_no_gpu_message(void **state) {
     (void)state;
@@ -415,6 +505,7 @@ int main(void) {
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_gan_step),
+        cmocka_unit_test(test_device_alloc_failures),
         cmocka_unit_test(test_no_gpu_message),
     };
     return cmocka_run_group_tests_name("cuda vs cpu", tests, setup, teardown);
