@@ -200,6 +200,18 @@ tsan:
 	@$(MAKE) --no-print-directory SAN=thread build-tsan/tests/test_threads
 	OMP_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_threads
 
+# valgrind memcheck over the CPU suites (slow; not in .ci/run). The suppression file covers one
+# false positive inside glibc's dynamic loader (tests/valgrind.supp).
+VALGRIND_SUITES := test_math test_ops test_tape test_optim test_errors test_checkpoint test_learn \
+                   test_cpu_conv test_dataset test_threads test_faults
+.PHONY: valgrind
+valgrind: lib-and-tests
+	@fail=0; for t in $(VALGRIND_SUITES); do \
+	  if valgrind --suppressions=tests/valgrind.supp --error-exitcode=99 --leak-check=full \
+	       --errors-for-leak-kinds=definite -q $(BUILD)/tests/$$t > $(BUILD)/tests/$$t.valgrind 2>&1; \
+	  then echo "valgrind: $$t clean"; else echo "valgrind: $$t: see $(BUILD)/tests/$$t.valgrind"; fail=1; fi; \
+	done; exit $$fail
+
 # Crash consistency, longer: 25 SIGKILLs during training with a checkpoint every step.
 .PHONY: soak
 soak: lib-and-tests

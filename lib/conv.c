@@ -3,7 +3,9 @@
  * backward passes. ConvTranspose2D's forward is Conv2D's data gradient (GEMM + col2im) and its
  * backward is Conv2D's forward (im2col + GEMM), as in Darknet and Caffe.
  * Semantics: torch.nn.functional.conv2d / conv_transpose2d (groups 1, dilation 1, output_padding 0).
- * The column buffer holds the whole batch, [C*kh*kw, N*Ho*Wo], so each GEMM is one large call.
+ * A backend with whole convolution passes (conv_fwd/conv_bwd_data/conv_wgrad: the CPU's, in
+ * lib/cpu/conv.c) runs those; the rest (CUDA, or sizes the passes refuse) uses im2col + GEMM,
+ * whose column buffer holds the whole batch, [C*kh*kw, N*Ho*Wo], so each GEMM is one call.
  */
 #include "internal.h"
 
@@ -80,18 +82,20 @@ static void conv2d_backward(tg_ctx *ctx, tg_node *nd) {
     float *db = b ? tg_grad_of(ctx, b) : NULL;
     if (db) be->channel_sum(ctx, dy, N, Cout, P, db, 1);
     if (be->conv_wgrad) { /* direct passes: they write a fresh gradient instead of zero + add */
-        int acc;
-        float *g = tg_grad_write(ctx, w, &acc);
-        tg_status st = g ? be->conv_wgrad(ctx, x->data, N, Cin, H, W, dy, Cout, Ho, Wo, kh, kw, s,
-                                          pad, g, acc)
-                         : TG_OK;
-        if (st == TG_OK && (g = tg_grad_write(ctx, x, &acc)))
-            st = be->conv_bwd_data(ctx, dy, N, Cout, Ho, Wo, w->data, Cin, kh, kw, s, pad, H, W,
-                                   g, acc);
+        int accw = 1, accx = 1;
+        float *gw = tg_grad_write(ctx, w, &accw), *gx = tg_grad_write(ctx, x, &accx);
+        tg_status st = TG_OK;
+        if (gw) st = be->conv_wgrad(ctx, x->data, N, Cin, H, W, dy, Cout, Ho, Wo, kh, kw, s, pad, gw, accw);
+        if (!st && gx)
+            st = be->conv_bwd_data(ctx, dy, N, Cout, Ho, Wo, w->data, Cin, kh, kw, s, pad, H, W, gx, accx);
         if (st != TG_ERR_UNSUPPORTED) {
             if (st) ctx->bw_status = st;
             return;
         }
+        /* too large for the direct passes (both test the same sizes, so neither wrote): the
+         * fresh buffers get zeros and the im2col path below adds into them */
+        if (gw && !accw) be->fill(ctx, gw, w->numel, 0.0f);
+        if (gx && !accx) be->fill(ctx, gx, x->numel, 0.0f);
     }
     float *dw = tg_grad_of(ctx, w), *dx = tg_grad_of(ctx, x);
     if (!dw && !dx) return;
@@ -164,18 +168,18 @@ static void conv_t_backward(tg_ctx *ctx, tg_node *nd) {
     float *db = b ? tg_grad_of(ctx, b) : NULL;
     if (db) be->channel_sum(ctx, dy, N, Cout, (int64_t)Ho * Wo, db, 1);
     if (be->conv_wgrad) { /* the conv passes with x and dy swapped (see the file comment) */
-        int acc;
-        float *g = tg_grad_write(ctx, w, &acc);
-        tg_status st = g ? be->conv_wgrad(ctx, dy, N, Cout, Ho, Wo, x->data, Cin, H, W, kh, kw, s,
-                                          pad, g, acc)
-                         : TG_OK;
-        if (st == TG_OK && (g = tg_grad_write(ctx, x, &acc)))
-            st = be->conv_fwd(ctx, dy, N, Cout, Ho, Wo, w->data, Cin, kh, kw, s, pad, H, W, NULL,
-                              g, acc);
+        int accw = 1, accx = 1;
+        float *gw = tg_grad_write(ctx, w, &accw), *gx = tg_grad_write(ctx, x, &accx);
+        tg_status st = TG_OK;
+        if (gw) st = be->conv_wgrad(ctx, dy, N, Cout, Ho, Wo, x->data, Cin, H, W, kh, kw, s, pad, gw, accw);
+        if (!st && gx)
+            st = be->conv_fwd(ctx, dy, N, Cout, Ho, Wo, w->data, Cin, kh, kw, s, pad, H, W, NULL, gx, accx);
         if (st != TG_ERR_UNSUPPORTED) {
             if (st) ctx->bw_status = st;
             return;
         }
+        if (gw && !accw) be->fill(ctx, gw, w->numel, 0.0f); /* as in conv2d_backward */
+        if (gx && !accx) be->fill(ctx, gx, x->numel, 0.0f);
     }
     float *dw = tg_grad_of(ctx, w), *dx = tg_grad_of(ctx, x);
     if (!dw && !dx) return;
