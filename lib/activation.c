@@ -35,3 +35,34 @@ tg_tensor *tg_tanh(tg_ctx *ctx, tg_tensor *x) { return unary(ctx, x, TG_UN_TANH,
 tg_tensor *tg_sigmoid(tg_ctx *ctx, tg_tensor *x) {
     return unary(ctx, x, TG_UN_SIGMOID, 0.0f, "tg_sigmoid");
 }
+
+/* ---- in place (see internal.h) ---------------------------------------------------------------
+ * The sequential container applies an activation that follows a convolution or a dense layer in
+ * place: that layer's output is read by nothing else (its own backward needs its input, not its
+ * output), so one tensor per such layer is saved. The derivative is taken from the output alone:
+ * tanh' = 1-y^2, sigmoid' = y(1-y), and for (leaky) ReLU with slope >= 0, y > 0 exactly when
+ * x > 0 — the same formula tg_unary_bwd1 evaluates, with y passed as x. */
+static void unary_inplace_backward(tg_ctx *ctx, tg_node *nd) {
+    tg_tensor *x = nd->in[0], *y = nd->out;
+    int acc;
+    float *dx = tg_grad_write(ctx, x, &acc);
+    if (dx)
+        ctx->be->unary_bwd(ctx, nd->p.un.op, nd->p.un.a, y->data, y->data, y->grad->data, dx,
+                           x->numel, acc);
+}
+
+tg_tensor *tg_activation_inplace(tg_ctx *ctx, tg_tensor *x, int op, float a) {
+    static const char *fn = "tg_activation";
+    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
+    if ((op == TG_UN_LEAKY_RELU || op == TG_UN_RELU) && !(a >= 0.0f)) return unary(ctx, x, op, a, fn);
+    tg_tensor *y = tg_view(ctx, x, x->ndim, x->shape, fn);
+    if (!y) return NULL;
+    ctx->be->unary_fwd(ctx, op, a, x->data, y->data, x->numel);
+    if (tg_needs_grad(ctx, &x, 1)) {
+        tg_node *nd = tg_record(ctx, unary_inplace_backward, y, &x, 1, fn);
+        if (!nd) return NULL;
+        nd->p.un.op = op;
+        nd->p.un.a = a;
+    }
+    return y;
+}

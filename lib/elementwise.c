@@ -115,27 +115,9 @@ static void reshape_backward(tg_ctx *ctx, tg_node *nd) {
     if (dx) ctx->be->axpby(ctx, nd->out->numel, 1.0f, nd->out->grad->data, 1.0f, dx);
 }
 
-/* A tape-owned header over x's data (a view). */
-static tg_tensor *view_of(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape,
-                          const char *fn) {
-    tg_tensor *y = tg_arena_alloc(ctx, &ctx->meta, sizeof *y);
-    if (!y) {
-        tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-        return NULL;
-    }
-    memset(y, 0, sizeof *y);
-    y->ctx = ctx;
-    y->ndim = ndim;
-    memcpy(y->shape, shape, sizeof(int64_t) * (size_t)ndim);
-    y->numel = x->numel;
-    y->data = x->data;
-    tg_error_settle();
-    return y;
-}
-
 tg_tensor *tg_detach(tg_ctx *ctx, tg_tensor *x) {
     if (!tg_check_in(ctx, x, "tg_detach", "x")) return NULL;
-    return view_of(ctx, x, x->ndim, x->shape, "tg_detach");
+    return tg_view(ctx, x, x->ndim, x->shape, "tg_detach");
 }
 
 tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape) {
@@ -167,7 +149,7 @@ tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape)
                 SHP(x, b), (long long)x->numel, ndim, (long long)n);
         return NULL;
     }
-    tg_tensor *y = view_of(ctx, x, ndim, s, fn); /* no copy */
+    tg_tensor *y = tg_view(ctx, x, ndim, s, fn); /* no copy */
     if (!y) return NULL;
     if (tg_needs_grad(ctx, &x, 1) && !tg_record(ctx, reshape_backward, y, &x, 1, fn)) return NULL;
     return y;

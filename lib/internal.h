@@ -225,6 +225,14 @@ struct tg_ctx {
 /* ---- op helpers (lib/tensor.c, lib/tape.c) ------------------------------------------------ */
 /* An op result on the tape (values uninitialised). */
 TG_INTERNAL tg_tensor *tg_result(tg_ctx *ctx, int ndim, const int64_t *shape, const char *func);
+/* A tape-owned header over x's data with another shape (same numel): no copy. */
+TG_INTERNAL tg_tensor *tg_view(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape,
+                               const char *fn);
+/* An activation computed in place over x's data, for x that nothing else reads (the output of a
+ * layer inside a sequential): the result is a view of x and its backward reads only the output.
+ * Valid for tanh, sigmoid and (leaky) ReLU with slope >= 0 (their derivative is a function of
+ * the output); lib/activation.c. */
+TG_INTERNAL tg_tensor *tg_activation_inplace(tg_ctx *ctx, tg_tensor *x, int op, float a);
 /* Validate an op input: non-NULL, belongs to ctx. NULL input keeps the earlier message. */
 TG_INTERNAL bool tg_check_in(tg_ctx *ctx, const tg_tensor *t, const char *func, const char *what);
 /* Whether an op whose inputs are `in` records a node, and marks out->requires_grad. */

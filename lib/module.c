@@ -251,6 +251,13 @@ tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x) {
                 continue;
             }
             x = tg_module_forward(c, x);
+            if (x && next && next->kind == M_ACT &&
+                (c->kind == M_CONV || c->kind == M_CONVT || c->kind == M_DENSE) &&
+                (next->act == TG_UN_TANH || next->act == TG_UN_SIGMOID || next->slope >= 0.0f)) {
+                /* nothing else reads the layer's output: the activation overwrites it */
+                x = tg_activation_inplace(m->ctx, x, next->act, next->slope);
+                i++;
+            }
         }
         return x;
     }

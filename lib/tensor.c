@@ -240,6 +240,22 @@ tg_tensor *tg_result(tg_ctx *ctx, int ndim, const int64_t *shape, const char *fu
     return t;
 }
 
+tg_tensor *tg_view(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape, const char *fn) {
+    tg_tensor *y = tg_arena_alloc(ctx, &ctx->meta, sizeof *y);
+    if (!y) {
+        tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+        return NULL;
+    }
+    memset(y, 0, sizeof *y);
+    y->ctx = ctx;
+    y->ndim = ndim;
+    memcpy(y->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    y->numel = x->numel;
+    y->data = x->data;
+    tg_error_settle();
+    return y;
+}
+
 bool tg_check_in(tg_ctx *ctx, const tg_tensor *t, const char *func, const char *what) {
     if (!t) {
         /* keep the message of the op that failed and produced this NULL */

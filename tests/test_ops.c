@@ -399,6 +399,53 @@ static void test_batch_norm_act_fused(void **state) {
     }
 }
 
+/* An activation right after a convolution or dense layer in a sequential runs in place; output and
+ * every gradient must equal the two ops called separately, bit for bit. */
+static void test_activation_in_place(void **state) {
+    (void)state;
+    for (int a = 0; a < 5; a++) {
+        const int dense = a == 4;
+        tg_module *seq = tg_sequential(ctx);
+        tg_module *l1 = dense ? tg_layer_dense(ctx, 12, 5, true) : tg_layer_conv2d(ctx, 2, 3, 3, 1, 1, true);
+        tg_module *l2 = dense ? tg_layer_dense(ctx, 12, 5, true) : tg_layer_conv2d(ctx, 2, 3, 3, 1, 1, true);
+        tg_module *act = a == 0 ? tg_layer_leaky_relu(ctx, 0.2f) : a == 1 ? tg_layer_relu(ctx)
+                       : a == 3 ? tg_layer_sigmoid(ctx) : tg_layer_tanh(ctx); /* 4: dense + tanh */
+        tg_sequential_add(seq, l1);
+        tg_sequential_add(seq, act);
+        tg_tensor *p1[2], *p2[2];
+        tg_module_params(l1, p1, 2);
+        tg_module_params(l2, p2, 2);
+        tg_tensor_copy(p2[0], p1[0]), tg_tensor_copy(p2[1], p1[1]);
+        int64_t xs4[4] = {2, 2, 4, 4}, xs2[2] = {3, 12};
+        tg_tensor *x1 = dense ? tg_tensor_new(ctx, 2, xs2) : tg_tensor_new(ctx, 4, xs4);
+        tg_tensor *x2 = dense ? tg_tensor_new(ctx, 2, xs2) : tg_tensor_new(ctx, 4, xs4);
+        tg_tensor_fill_normal(x1, 0, 1);
+        tg_tensor_copy(x2, x1);
+        tg_tensor_set_requires_grad(x1, true), tg_tensor_set_requires_grad(x2, true);
+        tg_tensor *y1 = tg_module_forward(seq, x1), *h = tg_module_forward(l2, x2);
+        tg_tensor *y2 = a == 0 ? tg_leaky_relu(ctx, h, 0.2f) : a == 1 ? tg_relu(ctx, h)
+                      : a == 2 || a == 4 ? tg_tanh(ctx, h) : tg_sigmoid(ctx, h);
+        tg_tensor *dz = tg_tensor_new(ctx, tg_tensor_ndim(y1), dense ? (int64_t[]){3, 5} : (int64_t[]){2, 3, 4, 4});
+        tg_tensor_fill_normal(dz, 0, 1);
+        assert_int_equal(tg_backward_with(ctx, y1, dz), TG_OK);
+        assert_int_equal(tg_backward_with(ctx, y2, dz), TG_OK);
+        const tg_tensor *pairs[][2] = {{y1, y2}, {tg_tensor_grad(x1), tg_tensor_grad(x2)},
+                                       {tg_tensor_grad(p1[0]), tg_tensor_grad(p2[0])},
+                                       {tg_tensor_grad(p1[1]), tg_tensor_grad(p2[1])}};
+        for (size_t i = 0; i < 4; i++) {
+            assert_non_null(pairs[i][0]);
+            assert_non_null(pairs[i][1]);
+            float *u = tu_read(pairs[i][0]), *v = tu_read(pairs[i][1]);
+            if (memcmp(u, v, sizeof(float) * (size_t)tg_tensor_numel(pairs[i][0])))
+                fail_msg("activation %d: tensor %zu differs in place vs separate", a, i);
+            free(u), free(v);
+        }
+        tg_ctx_clear_tape(ctx);
+        tg_tensor_free(x1), tg_tensor_free(x2), tg_tensor_free(dz);
+        tg_module_free(seq), tg_module_free(l2);
+    }
+}
+
 static void test_elementwise(void **state) {
     (void)state;
     for (int w = 0; w < EW_COUNT; w++) {
@@ -508,6 +555,7 @@ int main(void) {
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_batch_norm_running_stats),
         cmocka_unit_test(test_batch_norm_act_fused),
+        cmocka_unit_test(test_activation_in_place),
         cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_bce_extreme_logits),
         cmocka_unit_test(test_random_fill),
