@@ -178,7 +178,7 @@ bench: $(BUILD)/examples/mangagan
 	$(BUILD)/examples/mangagan bench --recipe seed --device cpu --steps 5 --warmup 1
 	$(BUILD)/examples/mangagan bench --recipe dcgan --device cpu --steps 5 --warmup 1
 
-# About ten minutes on a 2-core CPU (a GPU is used when there is one): the seed recipe at half
+# About five minutes on a 2-core CPU (a GPU is used when there is one): the seed recipe at half
 # width on the bundled faces; the last grid is demo-out/samples/step-001000.png.
 DEMO_ARGS    ?= --recipe seed --width 32 --steps 1000 --sample-every 100 --checkpoint-every 250
 demo: test
