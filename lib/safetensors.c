@@ -3,10 +3,12 @@
  * files (8-byte little-endian header length, a JSON header, then raw little-endian data).
  *
  * Two layers. tg_st_read / tg_st_write (internal) read a whole file into memory — decompressing
- * it if it is xz — and check the header with a small bounds-checked JSON reader (lengths, depth,
- * integer overflow, every byte range against the data section and dtype*shape), or stream one out
- * to "<path>.tmp.XXXXXX" in the same directory, fsync it and rename it over path, so a crash
- * leaves either the old file or the new one. tg_state (public) maps registered tensors onto
+ * it if it is xz, to the size its index declares, within tg_limits — and check the header with a
+ * small bounds-checked JSON reader (lengths, depth, integer overflow, every byte range against the
+ * data section and dtype*shape, unique names, disjoint ranges), or stream one out to an unnamed
+ * O_TMPFILE file in the same directory (a named "<path>.tmp.XXXXXX" where that is unavailable),
+ * fsync it, name it and rename it over path, so a crash leaves either the old file or the new one
+ * and no temporary file. tg_state (public) maps registered tensors onto
  * that: a load checks every name, dtype and shape before writing into any tensor, so a bad file
  * changes nothing. Datasets (lib/dataset.c) use the same two functions for packed images.
  */
