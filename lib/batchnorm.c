@@ -65,6 +65,40 @@ static bool bn_args_ok(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *b
     return true;
 }
 
+/* The op result (x's shape) and the per-channel mean and invstd a backward needs; in evaluation
+ * mode those two are filled from the running buffers. false (message set) on allocation failure. */
+static bool bn_outputs(tg_ctx *ctx, tg_tensor *x, tg_tensor *running_mean, tg_tensor *running_var,
+                       bool training, float eps, const char *fn, tg_tensor **y, tg_tensor **mean,
+                       tg_tensor **invstd) {
+    const int64_t C = x->shape[1];
+    int64_t cs[1] = {C};
+    *y = tg_result(ctx, x->ndim, x->shape, fn);
+    *mean = *y ? tg_result(ctx, 1, cs, fn) : NULL;
+    *invstd = *mean ? tg_result(ctx, 1, cs, fn) : NULL;
+    if (!*invstd) return false;
+    if (!training) {
+        ctx->be->copy(ctx, (*mean)->data, running_mean->data, C);
+        ctx->be->bn_invstd(ctx, running_var->data, C, eps, (*invstd)->data);
+    }
+    return true;
+}
+
+/* Records the backward of either form (the statistics are saved; slope only for the fused one). */
+static bool bn_record(tg_ctx *ctx, tg_backward_fn fn_bw, tg_tensor *y, tg_tensor *x,
+                      tg_tensor *gamma, tg_tensor *beta, tg_tensor *mean, tg_tensor *invstd,
+                      bool training, float eps, float slope, const char *fn) {
+    tg_tensor *in[3] = {x, gamma, beta};
+    if (!tg_needs_grad(ctx, in, 3)) return true;
+    tg_node *nd = tg_record(ctx, fn_bw, y, in, 3, fn);
+    if (!nd) return false;
+    nd->saved[0] = mean;
+    nd->saved[1] = invstd;
+    nd->p.bn.training = training;
+    nd->p.bn.eps = eps;
+    nd->p.bn.slope = slope;
+    return true;
+}
+
 tg_tensor *tg_batch_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
                          tg_tensor *running_mean, tg_tensor *running_var, bool training,
                          float momentum, float eps) {
@@ -72,32 +106,20 @@ tg_tensor *tg_batch_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor 
     if (!bn_args_ok(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, fn))
         return NULL;
     const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
-    int64_t cs[1] = {C};
-    tg_tensor *y = tg_result(ctx, x->ndim, x->shape, fn);
-    tg_tensor *mean = y ? tg_result(ctx, 1, cs, fn) : NULL;
-    tg_tensor *invstd = mean ? tg_result(ctx, 1, cs, fn) : NULL;
-    if (!invstd) return NULL;
+    tg_tensor *y, *mean, *invstd;
+    if (!bn_outputs(ctx, x, running_mean, running_var, training, eps, fn, &y, &mean, &invstd))
+        return NULL;
     const struct tg_backend_ops *be = ctx->be;
     const float *g = gamma ? gamma->data : NULL, *b = beta ? beta->data : NULL;
-    if (training) {
+    if (training)
         be->bn_fwd_train(ctx, x->data, N, C, P, g, b, eps, momentum,
                          running_mean ? running_mean->data : NULL,
                          running_var ? running_var->data : NULL, mean->data, invstd->data,
                          y->data);
-    } else {
-        be->copy(ctx, mean->data, running_mean->data, C);
-        be->bn_invstd(ctx, running_var->data, C, eps, invstd->data);
+    else
         be->bn_fwd_apply(ctx, x->data, N, C, P, mean->data, invstd->data, g, b, y->data);
-    }
-    tg_tensor *in[3] = {x, gamma, beta};
-    if (tg_needs_grad(ctx, in, 3)) {
-        tg_node *nd = tg_record(ctx, bn_backward, y, in, 3, fn);
-        if (!nd) return NULL;
-        nd->saved[0] = mean;
-        nd->saved[1] = invstd;
-        nd->p.bn.training = training;
-        nd->p.bn.eps = eps;
-    }
+    if (!bn_record(ctx, bn_backward, y, x, gamma, beta, mean, invstd, training, eps, 0.0f, fn))
+        return NULL;
     return y;
 }
 
@@ -131,29 +153,15 @@ tg_tensor *tg_batch_norm_act(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_ten
     if (!bn_args_ok(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, fn))
         return NULL;
     const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
-    int64_t cs[1] = {C};
-    tg_tensor *z = tg_result(ctx, x->ndim, x->shape, fn);
-    tg_tensor *mean = z ? tg_result(ctx, 1, cs, fn) : NULL;
-    tg_tensor *invstd = mean ? tg_result(ctx, 1, cs, fn) : NULL;
-    if (!invstd) return NULL;
+    tg_tensor *z, *mean, *invstd;
+    if (!bn_outputs(ctx, x, running_mean, running_var, training, eps, fn, &z, &mean, &invstd))
+        return NULL;
     const struct tg_backend_ops *be = ctx->be;
-    if (!training) {
-        be->copy(ctx, mean->data, running_mean->data, C);
-        be->bn_invstd(ctx, running_var->data, C, eps, invstd->data);
-    }
     be->bn_act_fwd(ctx, x->data, N, C, P, gamma ? gamma->data : NULL, beta ? beta->data : NULL,
                    eps, momentum, training && running_mean ? running_mean->data : NULL,
                    training && running_var ? running_var->data : NULL, training, mean->data,
                    invstd->data, slope, z->data);
-    tg_tensor *in[3] = {x, gamma, beta};
-    if (tg_needs_grad(ctx, in, 3)) {
-        tg_node *nd = tg_record(ctx, bn_act_backward, z, in, 3, fn);
-        if (!nd) return NULL;
-        nd->saved[0] = mean;
-        nd->saved[1] = invstd;
-        nd->p.bn.training = training;
-        nd->p.bn.eps = eps;
-        nd->p.bn.slope = slope;
-    }
+    if (!bn_record(ctx, bn_act_backward, z, x, gamma, beta, mean, invstd, training, eps, slope, fn))
+        return NULL;
     return z;
 }
