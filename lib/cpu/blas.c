@@ -13,9 +13,8 @@
  * TG_BLAS=builtin forces the built-in GEMM; TG_BLAS=<library> loads that CBLAS instead (tests).
  */
 #define _GNU_SOURCE
-#include "../internal.h"
+#include "cpu.h"
 
-#include <cpuid.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -29,21 +28,8 @@ static char blas_desc[256] = "none";
 
 /* AVX-512F with OS support for the zmm state -> "SkylakeX"; AVX2+FMA -> "Haswell"; else NULL. */
 static const char *pick_coretype(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return NULL;
-    const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
-    if (!osxsave || !avx) return NULL;
-    unsigned xlo, xhi;
-    __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
-    (void)xhi;
-    if ((xlo & 0x6) != 0x6) return NULL; /* xmm+ymm state */
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return NULL;
-    const int avx2 = (b >> 5) & 1, avx512f = (b >> 16) & 1;
-    if (avx512f && (xlo & 0xe0) == 0xe0) return "SkylakeX";
-    if (avx2 && fma) return "Haswell";
-#endif
-    return NULL;
+    const unsigned f = tg_cpu_x86_features();
+    return f & TG_X86_AVX512F ? "SkylakeX" : f & TG_X86_AVX2_FMA ? "Haswell" : NULL;
 }
 
 /* OpenBLAS kernel names by speed class on x86: 3 AVX-512, 2 AVX2+FMA, 1 AVX, 0 older. */

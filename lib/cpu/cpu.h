@@ -53,6 +53,11 @@ typedef struct {
                      const float *tile, int acc, const float *bias);
 } tg_cpu_isa;
 
+/* What cpuid and xgetbv say this x86 CPU and OS support (0 elsewhere): the one reading of them,
+ * shared by the kernel choice here and OpenBLAS's kernel choice in blas.c. */
+enum { TG_X86_AVX2_FMA = 1, TG_X86_AVX512F = 2, TG_X86_AVX512_KERNEL = 4 /* +VL, DQ, BMI2 */ };
+TG_INTERNAL unsigned tg_cpu_x86_features(void);
+
 /* The path in use: the best this CPU supports, or TG_CPU_ISA=avx512|avx2|generic. */
 TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_get(void);
 TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_generic(void);

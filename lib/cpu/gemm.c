@@ -56,23 +56,32 @@ static const tg_cpu_isa isa_generic = {"generic", G_MR, G_NR, kernel_generic, pa
 const tg_cpu_isa *tg_cpu_isa_generic(void) { return &isa_generic; }
 
 /* ---- choosing a path ----------------------------------------------------------------------- */
-unsigned tg_cpu_isa_supported(void) {
-    unsigned s = 1;
+unsigned tg_cpu_x86_features(void) {
+    unsigned f = 0;
 #if defined(__x86_64__) || defined(__i386__)
     unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return s;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
     const int osxsave = (c >> 27) & 1, avx = (c >> 28) & 1, fma = (c >> 12) & 1;
-    if (!osxsave || !avx) return s;
+    if (!osxsave || !avx) return f;
     unsigned xlo, xhi;
     __asm__ volatile("xgetbv" : "=a"(xlo), "=d"(xhi) : "c"(0));
     (void)xhi;
-    if ((xlo & 0x6) != 0x6 || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return s;
+    if ((xlo & 0x6) != 0x6 || !__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f; /* xmm+ymm */
     const int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1, avx512f = (b >> 16) & 1,
               avx512dq = (b >> 17) & 1, avx512vl = (b >> 31) & 1;
-    if (avx2 && fma && tg_cpu_isa_avx2()) s |= 2;
-    if (avx512f && avx512vl && avx512dq && bmi2 && (xlo & 0xe0) == 0xe0 && tg_cpu_isa_avx512())
-        s |= 4;
+    const int zmm = (xlo & 0xe0) == 0xe0; /* the OS saves the AVX-512 state */
+    if (avx2 && fma) f |= TG_X86_AVX2_FMA;
+    if (avx512f && zmm) f |= TG_X86_AVX512F;
+    if (avx512f && avx512vl && avx512dq && bmi2 && zmm) f |= TG_X86_AVX512_KERNEL;
 #endif
+    return f;
+}
+
+unsigned tg_cpu_isa_supported(void) {
+    const unsigned f = tg_cpu_x86_features();
+    unsigned s = 1;
+    if ((f & TG_X86_AVX2_FMA) && tg_cpu_isa_avx2()) s |= 2;
+    if ((f & TG_X86_AVX512_KERNEL) && tg_cpu_isa_avx512()) s |= 4;
     return s;
 }
 
