@@ -359,87 +359,65 @@ static void cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, f
     for (int64_t c = 0; c < C; c++) invstd[c] = (float)(1.0 / sqrt((double)var[c] + eps));
 }
 
-static void cpu_bn_bwd(tg_ctx *ctx, const float *x, const float *dy, int64_t N, int64_t C,
-                       int64_t P, const float *gamma, const float *mean, const float *invstd,
-                       int training, float *dx, float *dgamma, float *dbeta, int acc) {
-    (void)ctx;
-    const float inv_m = 1.0f / (float)(N * P);
-#pragma omp parallel for if (N * C * P > PAR_MIN)
-    for (int64_t c = 0; c < C; c++) {
-        const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
-        double sdy = 0.0, sdyx = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *restrict xp = x + (n * C + c) * P, *restrict dp = dy + (n * C + c) * P;
-            /* a vectorised double reduction: a fixed order for a given build, any thread count */
-#pragma omp simd reduction(+ : sdy, sdyx)
-            for (int64_t p = 0; p < P; p++) {
-                sdy += dp[p];
-                sdyx += (double)dp[p] * ((xp[p] - mu) * is);
-            }
-        }
-        if (dgamma) dgamma[c] += (float)sdyx;
-        if (dbeta) dbeta[c] += (float)sdy;
-        if (!dx) continue;
-        const float fsdy = (float)sdy, fsdyx = (float)sdyx;
-        for (int64_t n = 0; n < N; n++) {
-            const float *restrict xp = x + (n * C + c) * P, *restrict dp = dy + (n * C + c) * P;
-            float *restrict dxp = dx + (n * C + c) * P;
-            if (training) {
-                if (acc)
-                    for (int64_t p = 0; p < P; p++)
-                        dxp[p] += tg_bn_bwd1(dp[p], xp[p], mu, is, g, fsdy, fsdyx, inv_m);
-                else
-                    for (int64_t p = 0; p < P; p++)
-                        dxp[p] = tg_bn_bwd1(dp[p], xp[p], mu, is, g, fsdy, fsdyx, inv_m);
-            } else if (acc) {
-                for (int64_t p = 0; p < P; p++) dxp[p] += tg_bn_bwd_eval1(dp[p], g, is);
-            } else {
-                for (int64_t p = 0; p < P; p++) dxp[p] = tg_bn_bwd_eval1(dp[p], g, is);
-            }
-        }
-    }
-}
 
-/* The fused backward's two passes over one channel, for a fixed activation (RELU: slope 0)
- * and fixed training/acc, so each inner loop is branch-free and vectorises. */
-#define BN_ACT_SUMS(ACT)                                                                        \
+/* BatchNorm's backward over one channel c, in two passes: the sums of dy and dy*xhat, then dx.
+ * DY is the upstream gradient at p, an expression over zp/dp: dp[p] for the plain op, act'(z)*dz
+ * for the fused one (recomputed in both passes rather than stored). training/acc and the
+ * activation are fixed per loop, so each inner loop is branch-free and vectorises. Expects x, z,
+ * dz, dx, dgamma, dbeta, N, C, P, mean/invstd values mu/is, g, inv_m, training, acc in scope. */
+#define BN_SUMS(DY)                                                                             \
     for (int64_t n = 0; n < N; n++) {                                                           \
         const float *restrict xp = x + (n * C + c) * P, *restrict zp = z + (n * C + c) * P;     \
         const float *restrict dp = dz + (n * C + c) * P;                                        \
+        (void)zp;                                                                               \
         _Pragma("omp simd reduction(+ : sdy, sdyx)") for (int64_t p = 0; p < P; p++) {          \
-            const float dy = tg_unary_bwd1(ACT, slope, zp[p], zp[p], dp[p]);                    \
+            const float dy = DY;                                                                \
             sdy += dy;                                                                          \
             sdyx += (double)dy * ((xp[p] - mu) * is);                                           \
         }                                                                                       \
     }
-#define BN_ACT_DX(ACT, EXPR)                                                                    \
+#define BN_DX(DY, EXPR)                                                                         \
     for (int64_t n = 0; n < N; n++) {                                                           \
         const float *restrict xp = x + (n * C + c) * P, *restrict zp = z + (n * C + c) * P;     \
         const float *restrict dp = dz + (n * C + c) * P;                                        \
         float *restrict dxp = dx + (n * C + c) * P;                                             \
-        (void)xp; /* the evaluation-mode formula does not read x */                             \
+        (void)xp, (void)zp; /* the evaluation-mode formula does not read x */                   \
         for (int64_t p = 0; p < P; p++) {                                                       \
-            const float dy = tg_unary_bwd1(ACT, slope, zp[p], zp[p], dp[p]);                    \
+            const float dy = DY;                                                                \
             EXPR;                                                                               \
         }                                                                                       \
     }
-#define BN_ACT_CHANNEL(ACT)                                                                     \
+#define BN_CHANNEL(DY)                                                                          \
     do {                                                                                        \
-        BN_ACT_SUMS(ACT)                                                                        \
+        BN_SUMS(DY)                                                                             \
         if (dgamma) dgamma[c] += (float)sdyx;                                                   \
         if (dbeta) dbeta[c] += (float)sdy;                                                      \
         if (!dx) break;                                                                         \
         const float fsdy = (float)sdy, fsdyx = (float)sdyx;                                     \
         (void)fsdy, (void)fsdyx;                                                                \
         if (training && acc)                                                                    \
-            BN_ACT_DX(ACT, dxp[p] += tg_bn_bwd1(dy, xp[p], mu, is, g, fsdy, fsdyx, inv_m))      \
+            BN_DX(DY, dxp[p] += tg_bn_bwd1(dy, xp[p], mu, is, g, fsdy, fsdyx, inv_m))           \
         else if (training)                                                                      \
-            BN_ACT_DX(ACT, dxp[p] = tg_bn_bwd1(dy, xp[p], mu, is, g, fsdy, fsdyx, inv_m))       \
+            BN_DX(DY, dxp[p] = tg_bn_bwd1(dy, xp[p], mu, is, g, fsdy, fsdyx, inv_m))            \
         else if (acc)                                                                           \
-            BN_ACT_DX(ACT, dxp[p] += tg_bn_bwd_eval1(dy, g, is))                                \
+            BN_DX(DY, dxp[p] += tg_bn_bwd_eval1(dy, g, is))                                     \
         else                                                                                    \
-            BN_ACT_DX(ACT, dxp[p] = tg_bn_bwd_eval1(dy, g, is))                                 \
+            BN_DX(DY, dxp[p] = tg_bn_bwd_eval1(dy, g, is))                                      \
     } while (0)
+
+static void cpu_bn_bwd(tg_ctx *ctx, const float *x, const float *dz, int64_t N, int64_t C,
+                       int64_t P, const float *gamma, const float *mean, const float *invstd,
+                       int training, float *dx, float *dgamma, float *dbeta, int acc) {
+    (void)ctx;
+    const float inv_m = 1.0f / (float)(N * P);
+    const float *z = dz; /* no activation: z is not read */
+#pragma omp parallel for if (N * C * P > PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
+        double sdy = 0.0, sdyx = 0.0;
+        BN_CHANNEL(dp[p]);
+    }
+}
 
 /* dy = act'(z) * dz is recomputed in both passes rather than stored (tg_act_grad1's formula,
  * with the ReLU/LeakyReLU choice taken once per call). */
@@ -453,8 +431,8 @@ static void cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *z, const fl
     for (int64_t c = 0; c < C; c++) {
         const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
         double sdy = 0.0, sdyx = 0.0;
-        if (slope == 0.0f) BN_ACT_CHANNEL(TG_UN_RELU);
-        else BN_ACT_CHANNEL(TG_UN_LEAKY_RELU);
+        if (slope == 0.0f) BN_CHANNEL(tg_unary_bwd1(TG_UN_RELU, slope, zp[p], zp[p], dp[p]));
+        else BN_CHANNEL(tg_unary_bwd1(TG_UN_LEAKY_RELU, slope, zp[p], zp[p], dp[p]));
     }
 }
 
