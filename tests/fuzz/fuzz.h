@@ -47,4 +47,31 @@ static void fuzz_expect_message(tg_status st) {
     if (st != TG_OK && !tg_last_error()[0]) abort();
 }
 
+/* One image through tg_image_load and the crop + resize after it. The input gets the format's
+ * signature (sig, nsig bytes) in front when it lacks one, so every run reaches the decoder. */
+static inline int fuzz_image(const uint8_t *data, size_t size, const uint8_t *sig, size_t nsig,
+                      const char *suffix) {
+    fuzz_limits();
+    const char *path = fuzz_path(suffix);
+    if (size >= nsig && !memcmp(data, sig, nsig)) {
+        fuzz_write(path, data, size);
+    } else {
+        uint8_t *buf = malloc(size + nsig);
+        memcpy(buf, sig, nsig);
+        if (size) memcpy(buf + nsig, data, size);
+        fuzz_write(path, buf, size + nsig);
+        free(buf);
+    }
+    uint8_t *rgb = NULL, out[8 * 8 * 3];
+    int w = 0, h = 0;
+    tg_status st = tg_image_load(path, &rgb, &w, &h);
+    fuzz_expect_message(st);
+    if (st == TG_OK) {
+        if (!rgb || w < 1 || h < 1) abort();
+        if (tg_image_resize_square(rgb, w, h, out, 8) != TG_OK && !tg_last_error()[0]) abort();
+    }
+    free(rgb);
+    return 0;
+}
+
 #endif
