@@ -13,18 +13,23 @@ static void unary_backward(tg_ctx *ctx, tg_node *nd) {
                            x->numel, acc);
 }
 
-static tg_tensor *unary(tg_ctx *ctx, tg_tensor *x, int op, float a, const char *fn) {
-    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
-    tg_tensor *y = tg_result(ctx, x->ndim, x->shape, fn);
+/* y = f(x) into y (a new result, or x's own storage), and the node with backward bw */
+static tg_tensor *apply_unary(tg_ctx *ctx, tg_tensor *x, tg_tensor *y, int op, float a,
+                              tg_backward_fn bw, const char *fn) {
     if (!y) return NULL;
     ctx->be->unary_fwd(ctx, op, a, x->data, y->data, x->numel);
     if (tg_needs_grad(ctx, &x, 1)) {
-        tg_node *nd = tg_record(ctx, unary_backward, y, &x, 1, fn);
+        tg_node *nd = tg_record(ctx, bw, y, &x, 1, fn);
         if (!nd) return NULL;
         nd->p.un.op = op;
         nd->p.un.a = a;
     }
     return y;
+}
+
+static tg_tensor *unary(tg_ctx *ctx, tg_tensor *x, int op, float a, const char *fn) {
+    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
+    return apply_unary(ctx, x, tg_result(ctx, x->ndim, x->shape, fn), op, a, unary_backward, fn);
 }
 
 tg_tensor *tg_leaky_relu(tg_ctx *ctx, tg_tensor *x, float slope) {
@@ -55,14 +60,6 @@ tg_tensor *tg_activation_inplace(tg_ctx *ctx, tg_tensor *x, int op, float a) {
     static const char *fn = "tg_activation";
     if (!tg_check_in(ctx, x, fn, "x")) return NULL;
     if ((op == TG_UN_LEAKY_RELU || op == TG_UN_RELU) && !(a >= 0.0f)) return unary(ctx, x, op, a, fn);
-    tg_tensor *y = tg_view(ctx, x, x->ndim, x->shape, fn);
-    if (!y) return NULL;
-    ctx->be->unary_fwd(ctx, op, a, x->data, y->data, x->numel);
-    if (tg_needs_grad(ctx, &x, 1)) {
-        tg_node *nd = tg_record(ctx, unary_inplace_backward, y, &x, 1, fn);
-        if (!nd) return NULL;
-        nd->p.un.op = op;
-        nd->p.un.a = a;
-    }
-    return y;
+    return apply_unary(ctx, x, tg_view(ctx, x, x->ndim, x->shape, fn), op, a,
+                       unary_inplace_backward, fn);
 }
