@@ -290,8 +290,8 @@ install: lib
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
 	$(CC) -O2 -Wall -o $(DESTDIR)$(BINDIR)/mangagan examples/mangagan/mangagan.c -Iinclude \
 	    $(SHLIB) -Wl,-rpath,$(LIBDIR) -lm
-	install -m 644 examples/mangagan/data/faces.safetensors.xz examples/mangagan/data/MANIFEST.md \
-	    $(DESTDIR)$(DATADIR)/
+	install -m 644 examples/mangagan/data/faces.safetensors.xz examples/mangagan/data/heldout.safetensors.xz \
+	    examples/mangagan/data/MANIFEST.md $(DESTDIR)$(DATADIR)/
 	$(SUBST_INSTALL) pkgconfig/tensorgan.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan.pc
 	$(SUBST_INSTALL) pkgconfig/tensorgan-static.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan-static.pc
 	$(SUBST_INSTALL) cmake/tensorganConfig.cmake.in > $(DESTDIR)$(CMAKEDIR)/tensorganConfig.cmake
@@ -309,7 +309,7 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan-static.pc \
 	      $(DESTDIR)$(CMAKEDIR)/tensorganConfig.cmake $(DESTDIR)$(CMAKEDIR)/tensorganConfigVersion.cmake \
 	      $(DESTDIR)$(BINDIR)/mangagan $(DESTDIR)$(DATADIR)/faces.safetensors.xz \
-	      $(DESTDIR)$(DATADIR)/MANIFEST.md
+	      $(DESTDIR)$(DATADIR)/heldout.safetensors.xz $(DESTDIR)$(DATADIR)/MANIFEST.md
 	-rmdir $(DESTDIR)$(DATADIR) $(DESTDIR)$(CMAKEDIR) 2>/dev/null
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 

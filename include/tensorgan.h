@@ -276,6 +276,11 @@ TG_API bool tg_module_frozen(const tg_module *m);
 /* Training (default) vs evaluation mode: BatchNorm uses batch vs running statistics. Recursive. */
 TG_API void tg_module_set_training(tg_module *m, bool training);
 TG_API void tg_module_free(tg_module *m);
+/* Exponential moving average of parameters: each parameter of avg becomes
+ * decay * avg + (1 - decay) * src (same module structure, same context). BatchNorm running
+ * buffers are not touched: re-estimate them for the averaged weights (a forward pass in training
+ * mode) or copy them. */
+TG_API tg_status tg_module_ema(tg_module *avg, tg_module *src, float decay);
 
 /* Initializers (draw from the tensor's context RNG). fan_in/fan_out follow PyTorch's
  * _calculate_fan_in_and_fan_out (dim 1 * receptive field, dim 0 * receptive field). */
@@ -377,6 +382,32 @@ TG_API const uint8_t *tg_dataset_image(const tg_dataset *ds, int64_t i);
 TG_API tg_status tg_dataset_batch(const tg_dataset *ds, tg_tensor *out, const int64_t *idx,
                                   const uint8_t *flip);
 TG_API void tg_dataset_free(tg_dataset *ds);
+
+/* ---------------------------------------------------------------------------------------------
+ * Image-set metrics (host memory, any context).
+ * ------------------------------------------------------------------------------------------- */
+/* The sliced Wasserstein distance of Karras et al. 2018 (ProGAN, section 5): Laplacian pyramids
+ * from size x size down to min_size, nhood x nhood x 3 neighbourhoods sampled per image and
+ * level, each set's descriptors normalised per colour channel, dir_repeats x dirs_per_repeat
+ * random projections, sorted, mean absolute difference. Smaller is closer; near 0 (not exactly:
+ * each set draws its own neighbourhood positions from seed) for a set against itself. */
+typedef struct {
+    int nhood;            /* 7 */
+    int nhoods_per_image; /* 128 */
+    int dir_repeats;      /* 4 */
+    int dirs_per_repeat;  /* 128 */
+    int min_size;         /* 16: the coarsest level */
+    uint64_t seed;        /* 0 */
+} tg_swd_options;
+TG_API void tg_swd_defaults(tg_swd_options *o);
+/* a and b: n uint8 RGB images of size x size each (row-major, HWC), the same count in both; size
+ * a power of two >= min_size. Writes the distance x 1e3 of each level (finest first) into
+ * per_level[0..max_levels) (may be NULL), the number of levels into *nlevels (may be NULL), and
+ * their mean into *mean. opt NULL: the defaults. Memory: about 1.2 KB per image x
+ * nhoods_per_image; threads: the library's OpenMP threads. */
+TG_API tg_status tg_swd(const uint8_t *a, int64_t na, const uint8_t *b, int64_t nb, int size,
+                        const tg_swd_options *opt, double *per_level, int max_levels,
+                        int *nlevels, double *mean);
 
 #ifdef __cplusplus
 }

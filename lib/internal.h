@@ -259,6 +259,13 @@ TG_INTERNAL tg_status tg_check_finite_named(const tg_tensor *t, const char *fn, 
 /* Advances the RNG and returns the offset to draw from. */
 TG_INTERNAL uint64_t tg_rng_take(tg_ctx *ctx, int64_t n);
 
+/* ---- metrics (lib/metrics.c) ---------------------------------------------------------------
+ * tg_swd's Philox streams: neighbourhood positions (set 0 uses POS, set 1 POS + 1; counter
+ * ((image * 16 + level) * per_image + j), words 0 and 1 modulo the span give y and x) and
+ * directions (tg_rng_normal1 at index ((level * repeats + repeat) * dirs + d) * dim + k). */
+#define TG_SWD_STREAM_POS 0x53574450u
+#define TG_SWD_STREAM_DIR 0x53574444u
+
 /* ---- BLAS loader (lib/cpu/blas.c) --------------------------------------------------------- */
 typedef void (*tg_sgemm_fn)(int order, int ta, int tb, int M, int N, int K, float alpha,
                             const float *A, int lda, const float *B, int ldb, float beta,

@@ -405,3 +405,31 @@ tg_status tg_module_init(tg_module *m, tg_init_kind weights, float std, float bn
     }
     return s;
 }
+
+/* ---- averaging ----------------------------------------------------------------------------- */
+tg_status tg_module_ema(tg_module *avg, tg_module *src, float decay) {
+    static const char *fn = "tg_module_ema";
+    if (!avg || !src) return tg_fail(TG_ERR_INVALID, fn, "module is NULL");
+    if (!(decay >= 0.0f && decay <= 1.0f)) return tg_fail(TG_ERR_INVALID, fn, "decay %g is not in [0, 1]", decay);
+    if (avg->ctx != src->ctx) return tg_fail(TG_ERR_DEVICE, fn, "the two modules belong to different contexts");
+    const int n = tg_module_params(src, NULL, 0);
+    if (tg_module_params(avg, NULL, 0) != n)
+        return tg_fail(TG_ERR_SHAPE, fn, "the modules have %d and %d parameters", tg_module_params(avg, NULL, 0), n);
+    tg_tensor **a = malloc(sizeof *a * (size_t)(n ? n : 1) * 2);
+    if (!a) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+    tg_tensor **s = a + n;
+    tg_module_params(avg, a, n);
+    tg_module_params(src, s, n);
+    for (int i = 0; i < n; i++)
+        if (a[i]->ndim != s[i]->ndim || memcmp(a[i]->shape, s[i]->shape, sizeof(int64_t) * (size_t)a[i]->ndim)) {
+            char b1[64], b2[64];
+            tg_status st = tg_fail(TG_ERR_SHAPE, fn, "parameter %d is %s in the average and %s in the source", i,
+                                   SHP(a[i], b1), SHP(s[i], b2));
+            free(a);
+            return st;
+        }
+    tg_ctx *ctx = avg->ctx;
+    for (int i = 0; i < n; i++) ctx->be->axpby(ctx, a[i]->numel, 1.0f - decay, s[i]->data, decay, a[i]->data);
+    free(a);
+    return ctx->be->check ? ctx->be->check(ctx, fn) : TG_OK;
+}
