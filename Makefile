@@ -167,8 +167,8 @@ examples: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(SHLIB) $(PCFILE)
 	$(build-user-program)
 # the in-tree binary also finds the bundled faces in the source tree
-$(BUILD)/examples/mangagan: examples/mangagan/mangagan.c $(SHLIB) $(PCFILE)
-	$(build-user-program) -DMANGAGAN_SRCDATA='"$(CURDIR)/examples/mangagan/data"'
+$(BUILD)/examples/mangagan: examples/mangagan/mangagan.c examples/mangagan/plot.c examples/mangagan/plot.h $(SHLIB) $(PCFILE)
+	$(build-user-program) examples/mangagan/plot.c -DMANGAGAN_SRCDATA='"$(CURDIR)/examples/mangagan/data"'
 
 # ours vs PyTorch (both configurations), alternating, with the table (needs python3-torch)
 bench-compare: $(BUILD)/examples/mangagan
@@ -288,7 +288,7 @@ install: lib
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtensorgan.so
 	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
-	$(CC) -O2 -Wall -o $(DESTDIR)$(BINDIR)/mangagan examples/mangagan/mangagan.c -Iinclude \
+	$(CC) -O2 -Wall -o $(DESTDIR)$(BINDIR)/mangagan examples/mangagan/mangagan.c examples/mangagan/plot.c -Iinclude \
 	    $(SHLIB) -Wl,-rpath,$(LIBDIR) -lm
 	install -m 644 examples/mangagan/data/faces.safetensors.xz examples/mangagan/data/heldout.safetensors.xz \
 	    examples/mangagan/data/MANIFEST.md $(DESTDIR)$(DATADIR)/

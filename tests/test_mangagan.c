@@ -119,8 +119,8 @@ static long file_size(const char *p) {
 static void test_train_both_recipes(void **state) {
     (void)state;
     char out[16384], o[400], f[500];
-    const char *recipes[2] = {"seed", "dcgan"};
-    for (int k = 0; k < 2; k++) {
+    const char *recipes[3] = {"seed", "dcgan", "modern"};
+    for (int k = 0; k < 3; k++) {
         snprintf(o, sizeof o, "%s/run-%s", dir, recipes[k]);
         int rc = run(out, sizeof out, "train --data %s --out %s --steps 4 --batch 4 --width 4 --recipe %s "
                      "--device cpu --sample-every 2 --checkpoint-every 2 --flip", data, o, recipes[k]);
@@ -175,6 +175,75 @@ static void test_resume_equivalence(void **state) {
     rc = run_failing(out, sizeof out, "train --data %s --out %s --steps 9 --resume --width 8", data, b);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "has width 4, not 8"));
+}
+
+/* The quality tools: --eval-every writes the SWD into log.csv at the asked steps and the plot
+ * beside the grids; an EMA generator with the hinge loss resumes bit for bit (its weights and the
+ * evaluations included); eval scores a checkpoint (its average or, with --no-ema, G) and an
+ * image set; a resume that asks for another loss is refused. */
+static void test_eval_ema_hinge(void **state) {
+    (void)state;
+    char out[16384], a[400], b[400], f[600];
+    snprintf(a, sizeof a, "%s/q-straight", dir);
+    snprintf(b, sizeof b, "%s/q-resumed", dir);
+    const char *common = "--batch 4 --width 4 --device cpu --recipe modern --loss hinge --ema 0.9 --lr-d 0.0004 "
+                         "--eval-every 2 --eval-n 8 --sample-every 3 --checkpoint-every 100";
+    int rc = run(out, sizeof out, "train --data %s --out %s --steps 4 %s --eval-data %s", data, a, common, data);
+    if (rc) fail_msg("train exited %d:\n%s", rc, out);
+    assert_non_null(strstr(out, "loss hinge, learning rates G 0.0002 D 0.0004, EMA of G with decay 0.9"));
+    assert_non_null(strstr(out, "step 2: SWD x1e3 to held-out faces"));
+    char *l = losses(a);
+    /* header, then steps 1-4: the SWD column is filled at steps 2 and 4 only */
+    assert_non_null(strstr(l, "step|d_loss_real,d_loss_fake,g_loss,d_x,d_g_z,swd\n"));
+    int filled = 0, lines = 0;
+    for (char *q = l; *q; q = strchr(q, '\n') + 1) {
+        char *nl = strchr(q, '\n'), *last = nl;
+        while (last > q && last[-1] != ',') last--;
+        if (q != l) filled += last < nl, lines++;
+    }
+    assert_int_equal(lines, 4);
+    assert_int_equal(filled, 2);
+    assert_null(strstr(l, "nan"));
+    free(l);
+    snprintf(f, sizeof f, "%s/samples/losses.png", a);
+    png_size(f, 960, 640);
+    /* 2 steps, then resumed to 4: the same losses, evaluations and averaged generator */
+    assert_int_equal(run(out, sizeof out, "train --data %s --out %s --steps 2 %s --eval-data %s", data, b, common, data), 0);
+    rc = run(out, sizeof out, "train --data %s --out %s --steps 4 --resume --device cpu --eval-every 2 --eval-n 8 "
+             "--eval-data %s --sample-every 3", data, b, data);
+    if (rc) fail_msg("resume exited %d:\n%s", rc, out);
+    char *la = losses(a), *lb = losses(b);
+    if (strcmp(la, lb)) fail_msg("resumed run differs:\n%s\nvs\n%s", la, lb);
+    free(la), free(lb);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cmp -s %s/generator.safetensors %s/generator.safetensors", a, b);
+    assert_int_equal(system(cmd), 0);
+    /* eval: the checkpoint's average, its G, and an image set against itself */
+    char ck[500];
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", a);
+    double s_ema = -1, s_g = -1, s_set = -1;
+    rc = run(out, sizeof out, "eval --checkpoint %s --data %s --n 8", ck, data);
+    if (rc || !strstr(out, "mean ")) fail_msg("eval exited %d:\n%s", rc, out);
+    s_ema = atof(strstr(out, "mean ") + 5);
+    assert_int_equal(run(out, sizeof out, "eval --checkpoint %s --data %s --n 8 --no-ema", ck, data), 0);
+    s_g = atof(strstr(out, "mean ") + 5);
+    assert_int_equal(run(out, sizeof out, "eval --images %s --data %s --n 8", data, data), 0);
+    s_set = atof(strstr(out, "mean ") + 5);
+    if (!(s_ema > 0 && s_g > 0 && s_ema != s_g && s_set >= 0 && s_set < s_ema))
+        fail_msg("eval scores: average %g, G %g, the set against itself %g", s_ema, s_g, s_set);
+    /* refusals */
+    rc = run_failing(out, sizeof out, "train --data %s --out %s --steps 6 --resume --loss ns", data, b);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "was trained with loss 'hinge', not 'ns'"));
+    rc = run_failing(out, sizeof out, "eval --checkpoint %s --images %s", ck, data);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "give either --checkpoint"));
+    rc = run_failing(out, sizeof out, "eval --images %s --data %s --n 20", data, data);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "has 12 images, fewer than the 20"));
+    rc = run_failing(out, sizeof out, "train --loss wasserstein");
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "unknown loss 'wasserstein'"));
 }
 
 static void test_sample_and_interpolate(void **state) {
@@ -443,6 +512,7 @@ int main(void) {
         cmocka_unit_test(test_weights_move),
         cmocka_unit_test(test_resume_equivalence),
         cmocka_unit_test(test_sample_and_interpolate),
+        cmocka_unit_test(test_eval_ema_hinge),
         cmocka_unit_test(test_bad_command_lines),
         cmocka_unit_test(test_interrupt),
         cmocka_unit_test(test_divergence_stops),

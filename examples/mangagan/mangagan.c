@@ -25,6 +25,8 @@
 #define _GNU_SOURCE
 #include <tensorgan.h>
 
+#include "plot.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -61,6 +63,8 @@ typedef struct {
     int keras_eps;
     int soft_labels;  /* real ~ U[0.8,1), fake ~ U[0,0.2); else 1 and 0 */
     int keras_step;   /* seed's step (see the file comment) vs the PyTorch example's */
+    char loss;        /* 'b' BCE on the labels above, 'h' hinge (see d_loss / g_loss) */
+    float ema;        /* decay of G's exponential moving average (0: none) */
 } recipe;
 
 static const recipe RECIPES[] = {
@@ -70,15 +74,29 @@ static const recipe RECIPES[] = {
      {{'C', 1, 0, 4, 2, 1, 0, 'l'}, {'C', 2, 0, 4, 2, 1, 1, 'l'}, {'C', 4, 0, 4, 2, 1, 1, 'l'},
       {'C', 8, 0, 4, 2, 1, 1, 'l'}, {'F', 0, 0, 0, 0, 0, 0, 0}, {'D', 0, 1, 0, 0, 0, 0, 0}},
      1, TG_INIT_GLOROT_UNIFORM, 0.0f, 0.0f, 0.5f, 1e-3f,
-     1.5e-4f, 2e-4f, 0.5f, 0.999f, 1e-7f, 1, 1, 1},
+     1.5e-4f, 2e-4f, 0.5f, 0.999f, 1e-7f, 1, 1, 1, 'b', 0.0f},
     {"dcgan", 100,
      {{'T', 8, 0, 4, 1, 0, 1, 'r'}, {'T', 4, 0, 4, 2, 1, 1, 'r'}, {'T', 2, 0, 4, 2, 1, 1, 'r'},
       {'T', 1, 0, 4, 2, 1, 1, 'r'}, {'T', 0, 3, 4, 2, 1, 0, 't'}},
      {{'C', 1, 0, 4, 2, 1, 0, 'l'}, {'C', 2, 0, 4, 2, 1, 1, 'l'}, {'C', 4, 0, 4, 2, 1, 1, 'l'},
       {'C', 8, 0, 4, 2, 1, 1, 'l'}, {'C', 0, 1, 4, 1, 0, 0, 0}},
      0, TG_INIT_NORMAL, 0.02f, 0.02f, 0.1f, 1e-5f,
-     2e-4f, 2e-4f, 0.5f, 0.999f, 1e-8f, 0, 0, 0},
+     2e-4f, 2e-4f, 0.5f, 0.999f, 1e-8f, 0, 0, 0, 'b', 0.0f},
+    /* modern: dcgan's networks and step with the non-saturating loss and an EMA generator (the
+     * choice and its measurements: README.md, "Recipes") */
+    {"modern", 100,
+     {{'T', 8, 0, 4, 1, 0, 1, 'r'}, {'T', 4, 0, 4, 2, 1, 1, 'r'}, {'T', 2, 0, 4, 2, 1, 1, 'r'},
+      {'T', 1, 0, 4, 2, 1, 1, 'r'}, {'T', 0, 3, 4, 2, 1, 0, 't'}},
+     {{'C', 1, 0, 4, 2, 1, 0, 'l'}, {'C', 2, 0, 4, 2, 1, 1, 'l'}, {'C', 4, 0, 4, 2, 1, 1, 'l'},
+      {'C', 8, 0, 4, 2, 1, 1, 'l'}, {'C', 0, 1, 4, 1, 0, 0, 0}},
+     0, TG_INIT_NORMAL, 0.02f, 0.02f, 0.1f, 1e-5f,
+     2e-4f, 2e-4f, 0.5f, 0.999f, 1e-8f, 0, 0, 0, 'n', 0.999f},
 };
+
+#define RECIPE_NAMES "seed, dcgan or modern"
+
+static char loss_code(const char *name) { return !strcmp(name, "hinge") ? 'h' : !strcmp(name, "ns") ? 'n' : 'b'; }
+static const char *loss_name(char c) { return c == 'h' ? "hinge" : c == 'n' ? "ns" : "bce"; }
 
 static const recipe *find_recipe(const char *name) {
     for (size_t i = 0; i < sizeof RECIPES / sizeof RECIPES[0]; i++)
@@ -135,10 +153,12 @@ static int mkdirs(const char *path) {
 
 /* ---- the model -------------------------------------------------------------------------- */
 typedef struct {
-    const recipe *r;
+    recipe rc;          /* the recipe with the command line's changes (loss, rates, EMA) */
+    const recipe *r;    /* = &rc */
     int width, batch;
     tg_ctx *ctx;
     tg_module *G, *D;
+    tg_module *Gema;    /* G's exponential moving average (--ema), or NULL */
     tg_optim *og, *od;
     tg_tensor *z, *real, *fake_copy, *t_real, *t_fake, *fixed;
     double flops_per_step;
@@ -150,7 +170,7 @@ static int out_channels(const lspec *l, int width) { return l->lit ? l->lit : l-
 
 /* forward FLOPs of a conv-like layer: 2 * N * Cin * Cout * k*k * (input grid for T, output for C) */
 static tg_module *build(tg_ctx *ctx, const recipe *r, const lspec *ls, int in_ch, int width,
-                        int spatial, double *flops, int batch) {
+                        int spatial, double *flops, int batch, float bn_momentum, int init) {
     tg_module *m = need(tg_sequential(ctx));
     int ch = in_ch, hw = spatial;
     *flops = 0;
@@ -174,13 +194,13 @@ static tg_module *build(tg_ctx *ctx, const recipe *r, const lspec *ls, int in_ch
             layer = tg_layer_dense(ctx, ch, out, r->bias);
         }
         TRY(tg_sequential_add(m, need(layer)));
-        if (l->bn) TRY(tg_sequential_add(m, need(tg_layer_batch_norm(ctx, out, r->bn_momentum, r->bn_eps))));
+        if (l->bn) TRY(tg_sequential_add(m, need(tg_layer_batch_norm(ctx, out, bn_momentum, r->bn_eps))));
         if (l->act == 'l') TRY(tg_sequential_add(m, need(tg_layer_leaky_relu(ctx, 0.2f))));
         if (l->act == 'r') TRY(tg_sequential_add(m, need(tg_layer_relu(ctx))));
         if (l->act == 't') TRY(tg_sequential_add(m, need(tg_layer_tanh(ctx))));
         ch = out;
     }
-    TRY(tg_module_init(m, r->init, r->init_std, r->bn_std));
+    if (init) TRY(tg_module_init(m, r->init, r->init_std, r->bn_std));
     return m;
 }
 
@@ -196,14 +216,22 @@ static tg_optim *adam_for(gan *g, tg_module *m, float lr) {
 static void gan_init(gan *g, const recipe *r, int width, int batch, tg_device dev, uint64_t seed,
                      int with_optim) {
     memset(g, 0, sizeof *g);
-    g->r = r;
+    g->rc = *r;
+    g->r = r = &g->rc;
     g->width = width;
     g->batch = batch;
     g->ctx = tg_ctx_new(dev, seed);
     if (!g->ctx) die("%s", tg_last_error());
     double fg, fd;
-    g->G = build(g->ctx, r, r->g, r->nz, width, 1, &fg, batch);
-    g->D = build(g->ctx, r, r->d, 3, width, SIZE, &fd, batch);
+    g->G = build(g->ctx, r, r->g, r->nz, width, 1, &fg, batch, r->bn_momentum, 1);
+    g->D = build(g->ctx, r, r->d, 3, width, SIZE, &fd, batch, r->bn_momentum, 1);
+    if (r->ema > 0) {
+        /* starts as a copy of G (drawing nothing from the RNG); its BatchNorm layers keep the
+         * statistics of the last batch they saw (momentum 1), re-estimated before each use */
+        double unused;
+        g->Gema = build(g->ctx, r, r->g, r->nz, width, 1, &unused, batch, 1.0f, 0);
+        TRY(tg_module_ema(g->Gema, g->G, 0.0f));
+    }
     /* seed: G fwd (inference) + 2x D fwd/bwd (3 each) + G fwd/bwd (3) + D fwd/dx (2);
      * dcgan: G fwd + 2x D fwd/bwd + D fwd/dx + G bwd (2) */
     g->flops_per_step = r->keras_step ? 4 * fg + 8 * fd : 3 * fg + 8 * fd;
@@ -230,7 +258,7 @@ static void gan_free(gan *g) {
     tg_optim_free(g->og), tg_optim_free(g->od);
     tg_tensor_free(g->z), tg_tensor_free(g->real), tg_tensor_free(g->fake_copy);
     tg_tensor_free(g->t_real), tg_tensor_free(g->t_fake), tg_tensor_free(g->fixed);
-    tg_module_free(g->G), tg_module_free(g->D);
+    tg_module_free(g->G), tg_module_free(g->D), tg_module_free(g->Gema);
     tg_ctx_free(g->ctx);
 }
 
@@ -247,10 +275,27 @@ static float mean_prob(tg_ctx *ctx, tg_tensor *logits) {
     return p;
 }
 
-/* D on x against targets t; one backward. Returns the loss, stores mean D(x). */
-static float d_pass(gan *g, tg_tensor *x, tg_tensor *t, float *prob) {
+/* D's loss on its logits for a real (is_real) or a fake batch.
+ *   'b' (bce, ns): binary cross-entropy against the targets of the step (soft and noisy for the
+ *       seed's bce, 1 and 0 otherwise: the non-saturating loss of Goodfellow et al.);
+ *   'h' (hinge, Lim & Ye 2017): mean(relu(1 - D(x))) on real, mean(relu(1 + D(G(z)))) on fake. */
+static tg_tensor *d_loss(gan *g, tg_tensor *logits, int is_real) {
+    if (g->r->loss != 'h') return tg_bce_with_logits(g->ctx, logits, is_real ? g->t_real : g->t_fake);
+    /* t_real holds 1 in every step of a non-'b' loss */
+    tg_tensor *m = is_real ? tg_sub(g->ctx, g->t_real, logits) : tg_add(g->ctx, g->t_real, logits);
+    return tg_mean(g->ctx, tg_relu(g->ctx, m));
+}
+
+/* G's loss on D's logits for its fakes: BCE against the real targets, or -mean(D(G(z))) (hinge) */
+static tg_tensor *g_loss(gan *g, tg_tensor *logits) {
+    if (g->r->loss != 'h') return tg_bce_with_logits(g->ctx, logits, g->t_real);
+    return tg_scale(g->ctx, tg_mean(g->ctx, logits), -1.0f);
+}
+
+/* D on x, real or fake; one backward. Returns the loss, stores mean D(x). */
+static float d_pass(gan *g, tg_tensor *x, int is_real, float *prob) {
     tg_tensor *logits = tg_module_forward(g->D, x);
-    tg_tensor *l = tg_bce_with_logits(g->ctx, logits, t);
+    tg_tensor *l = d_loss(g, logits, is_real);
     if (!l) die("%s", tg_last_error());
     *prob = mean_prob(g->ctx, logits);
     TRY(tg_backward(g->ctx, l));
@@ -273,10 +318,16 @@ static void opt_step(gan *g, tg_optim *o) {
  * running statistics, but gradients flow through D into G. */
 static float g_through_frozen_d(gan *g, tg_tensor *fake) {
     tg_module_set_frozen(g->D, true);
-    tg_tensor *l = tg_bce_with_logits(g->ctx, tg_module_forward(g->D, fake), g->t_real);
+    tg_tensor *l = g_loss(g, tg_module_forward(g->D, fake));
     if (!l) die("%s", tg_last_error());
     TRY(tg_backward(g->ctx, l));
     opt_step(g, g->og);
+    if (g->Gema) {
+        /* the average's decay ramps up over the first steps, (1 + t) / (10 + t), so early
+         * random weights do not linger in it */
+        double t = (double)g->step, d = fmin((double)g->r->ema, (1.0 + t) / (10.0 + t));
+        TRY(tg_module_ema(g->Gema, g->G, (float)d));
+    }
     tg_module_set_frozen(g->D, false);
     tg_ctx_clear_tape(g->ctx);
     return tg_tensor_item(l);
@@ -287,7 +338,7 @@ static void gan_step(gan *g, step_stats *st) {
     tg_ctx *ctx = g->ctx;
     const recipe *r = g->r;
     double t0 = now();
-    if (r->soft_labels) {
+    if (r->soft_labels && r->loss == 'b') {
         TRY(tg_tensor_fill_uniform(g->t_real, 0.8f, 1.0f));
         TRY(tg_tensor_fill_uniform(g->t_fake, 0.0f, 0.2f));
     } else {
@@ -304,13 +355,13 @@ static void gan_step(gan *g, step_stats *st) {
         tg_ctx_set_grad_enabled(ctx, old);
         tg_ctx_clear_tape(ctx);
         tg_optim_zero_grad(g->od);
-        st->d_real = d_pass(g, g->real, g->t_real, &st->dx);
+        st->d_real = d_pass(g, g->real, 1, &st->dx);
         opt_step(g, g->od);
         tg_ctx_clear_tape(ctx);
         TRY(tg_ctx_sync(ctx));
         double t1 = now();
         tg_optim_zero_grad(g->od);
-        st->d_fake = d_pass(g, g->fake_copy, g->t_fake, &st->dgz);
+        st->d_fake = d_pass(g, g->fake_copy, 0, &st->dgz);
         opt_step(g, g->od);
         tg_ctx_clear_tape(ctx);
         TRY(tg_ctx_sync(ctx));
@@ -324,12 +375,12 @@ static void gan_step(gan *g, step_stats *st) {
     }
     /* the PyTorch example: one D update from real + detached fake, then G on the same fakes */
     tg_optim_zero_grad(g->od);
-    st->d_real = d_pass(g, g->real, g->t_real, &st->dx);
+    st->d_real = d_pass(g, g->real, 1, &st->dx);
     tg_ctx_clear_tape(ctx); /* D's gradients are in its parameters; its graph can go */
     TRY(tg_ctx_sync(ctx));
     double t1 = now();
     tg_tensor *fake = need(tg_module_forward(g->G, g->z));
-    st->d_fake = d_pass(g, tg_detach(ctx, fake), g->t_fake, &st->dgz);
+    st->d_fake = d_pass(g, tg_detach(ctx, fake), 0, &st->dgz);
     opt_step(g, g->od);
     TRY(tg_ctx_sync(ctx));
     double t2 = now();
@@ -354,26 +405,102 @@ static void write_grid(const char *path, const uint8_t *img, int n, int cols) {
     free(g);
 }
 
-/* G in inference mode on z [n,nz,1,1] -> uint8 images */
-static uint8_t *generate(gan *g, tg_tensor *z) {
+/* Runs f(g, u) with the context's RNG at its own fixed position (stream `which`), then puts the
+ * RNG back where it was: sampling and evaluation never change what training draws. */
+static void with_rng(gan *g, uint64_t which, void (*f)(gan *, void *), void *u) {
+    uint64_t seed, off;
+    tg_ctx_rng_get(g->ctx, &seed, &off);
+    tg_ctx_rng_set(g->ctx, mix64(seed ^ which), 0);
+    f(g, u);
+    tg_ctx_rng_set(g->ctx, seed, off);
+}
+
+static void recalibrate_draw(gan *g, void *u) {
+    (void)u;
+    TRY(tg_tensor_fill_normal(g->z, 0.0f, 1.0f));
+    bool old = tg_ctx_set_grad_enabled(g->ctx, false);
+    tg_module_set_training(g->Gema, true);
+    need(tg_module_forward(g->Gema, g->z));
+    tg_ctx_set_grad_enabled(g->ctx, old);
+    tg_ctx_clear_tape(g->ctx);
+}
+
+/* The generator that samples: the moving average (its BatchNorm statistics re-estimated on one
+ * batch of noise from a fixed RNG position) when --ema is on, else G. */
+static tg_module *sampler(gan *g) {
+    if (!g->Gema) return g->G;
+    with_rng(g, 0x656d61, recalibrate_draw, NULL);
+    return g->Gema;
+}
+
+/* generator m in inference mode on z [n,nz,1,1] -> uint8 images */
+static uint8_t *generate(gan *g, tg_module *m, tg_tensor *z) {
     int64_t n = tg_tensor_dim(z, 0);
     bool old = tg_ctx_set_grad_enabled(g->ctx, false);
-    tg_module_set_training(g->G, false);
-    tg_tensor *x = need(tg_module_forward(g->G, z));
+    tg_module_set_training(m, false);
+    tg_tensor *x = need(tg_module_forward(m, z));
     uint8_t *img = need(malloc((size_t)n * SIZE * SIZE * 3));
     TRY(tg_tensor_to_rgb(x, img));
-    tg_module_set_training(g->G, true);
+    tg_module_set_training(m, true);
     tg_ctx_set_grad_enabled(g->ctx, old);
     tg_ctx_clear_tape(g->ctx);
     return img;
 }
 
+/* ---- evaluation: sliced Wasserstein distance to real faces ------------------------------ */
+typedef struct {
+    tg_module *m;
+    uint8_t *out;
+    int64_t n;
+} gen_job;
+
+static void generate_n(gan *g, void *u) {
+    gen_job *j = u;
+    int64_t zs[4] = {64, g->r->nz, 1, 1};
+    tg_tensor *z = need(tg_tensor_new(g->ctx, 4, zs));
+    for (int64_t i = 0; i < j->n; i += 64) {
+        TRY(tg_tensor_fill_normal(z, 0.0f, 1.0f));
+        uint8_t *img = generate(g, j->m, z);
+        int64_t k = j->n - i < 64 ? j->n - i : 64;
+        memcpy(j->out + (size_t)i * SIZE * SIZE * 3, img, (size_t)k * SIZE * SIZE * 3);
+        free(img);
+    }
+    tg_tensor_free(z);
+}
+
+/* n images of ds (the first n) as one block */
+static uint8_t *first_images(const tg_dataset *ds, int64_t n, const char *what) {
+    if (tg_dataset_count(ds) < n)
+        die("%s has %lld images, fewer than the %lld the evaluation compares (--eval-n)", what,
+            (long long)tg_dataset_count(ds), (long long)n);
+    uint8_t *b = need(malloc((size_t)n * SIZE * SIZE * 3));
+    for (int64_t i = 0; i < n; i++) memcpy(b + (size_t)i * SIZE * SIZE * 3, tg_dataset_image(ds, i), SIZE * SIZE * 3);
+    return b;
+}
+
+/* SWD x1e3 (levels 64, 32, 16 and their mean) between n samples of the sampling generator
+ * (noise from a fixed RNG position) and the first n images of real. */
+static double eval_swd(gan *g, const tg_dataset *real, int64_t n, double lv[3]) {
+    gen_job j = {sampler(g), need(malloc((size_t)n * SIZE * SIZE * 3)), n};
+    with_rng(g, 0x6576616c, generate_n, &j);
+    uint8_t *r = first_images(real, n, "the evaluation set");
+    tg_swd_options o;
+    tg_swd_defaults(&o);
+    double mean = 0;
+    int nl = 0;
+    TRY(tg_swd(j.out, n, r, n, SIZE, &o, lv, 3, &nl, &mean));
+    free(j.out), free(r);
+    return mean;
+}
+
 /* ---- command line ----------------------------------------------------------------------- */
 typedef struct {
-    const char *data, *out, *recipe, *device, *checkpoint;
+    const char *data, *out, *recipe, *device, *checkpoint, *loss, *images, *eval_data;
     long steps, batch, width, sample_every, ckpt_every, n, rows, cols, warmup, log_every;
+    long eval_every, eval_n;
+    double lr_g, lr_d, ema; /* < 0: not given */
     unsigned long long seed;
-    int resume, flip;
+    int resume, flip, no_ema;
 } opts;
 
 static void usage(FILE *f) {
@@ -382,6 +509,9 @@ static void usage(FILE *f) {
             "  mangagan train [--data DIR|FILE] [--out DIR] [--steps N] [--batch B] [--recipe seed|dcgan]\n"
             "                 [--device auto|cpu|cuda] [--seed S] [--width W] [--flip]\n"
             "                 [--sample-every N] [--checkpoint-every N] [--log-every N] [--resume]\n"
+            "                 [--loss bce|ns|hinge] [--lr-g LR] [--lr-d LR] [--ema DECAY]\n"
+            "                 [--eval-every N] [--eval-n N] [--eval-data FILE|DIR]\n"
+            "  mangagan eval --checkpoint FILE | --images FILE|DIR  [--data FILE|DIR] [--n N] [--seed S] [--no-ema]\n"
             "  mangagan sample --checkpoint FILE [--n N] --out X.png|DIR [--seed S] [--device D]\n"
             "  mangagan interpolate --checkpoint FILE --out X.png [--rows R] [--cols C] [--seed S]\n"
             "  mangagan bench [--device D] [--batch B] [--recipe R] [--width W] [--steps N] [--warmup N]\n"
@@ -396,6 +526,14 @@ static void bad(const char *fmt, ...) {
     fprintf(stderr, "\n(run 'mangagan --help' for usage)\n");
     va_end(ap);
     exit(2);
+}
+
+static double fnum(const char *opt, const char *v, double lo, double hi) {
+    char *e;
+    errno = 0;
+    double x = strtod(v, &e);
+    if (errno || e == v || *e || !(x >= lo && x <= hi)) bad("%s wants a number in [%g, %g], got '%s'", opt, lo, hi, v);
+    return x;
 }
 
 static long num(const char *opt, const char *v, long lo, long hi) {
@@ -415,10 +553,12 @@ static opts parse(int argc, char **argv, const char *cmd) {
     o.warmup = 2;
     o.rows = 8;
     o.cols = 10;
+    o.lr_g = o.lr_d = o.ema = -1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--resume")) { o.resume = 1; continue; }
         if (!strcmp(a, "--flip")) { o.flip = 1; continue; }
+        if (!strcmp(a, "--no-ema")) { o.no_ema = 1; continue; }
         if (strncmp(a, "--", 2) != 0) bad("%s: unexpected argument '%s'", cmd, a);
         if (i + 1 >= argc) bad("%s: %s needs a value", cmd, a);
         const char *v = argv[++i];
@@ -427,6 +567,14 @@ static opts parse(int argc, char **argv, const char *cmd) {
         else if (!strcmp(a, "--recipe")) o.recipe = v;
         else if (!strcmp(a, "--device")) o.device = v;
         else if (!strcmp(a, "--checkpoint")) o.checkpoint = v;
+        else if (!strcmp(a, "--loss")) o.loss = v;
+        else if (!strcmp(a, "--images")) o.images = v;
+        else if (!strcmp(a, "--eval-data")) o.eval_data = v;
+        else if (!strcmp(a, "--lr-g")) o.lr_g = fnum(a, v, 1e-8, 1.0);
+        else if (!strcmp(a, "--lr-d")) o.lr_d = fnum(a, v, 1e-8, 1.0);
+        else if (!strcmp(a, "--ema")) o.ema = fnum(a, v, 0.0, 0.99999);
+        else if (!strcmp(a, "--eval-every")) o.eval_every = num(a, v, 0, 100000000);
+        else if (!strcmp(a, "--eval-n")) o.eval_n = num(a, v, 1, 100000);
         else if (!strcmp(a, "--steps")) o.steps = num(a, v, 1, 100000000);
         else if (!strcmp(a, "--batch")) o.batch = num(a, v, 2, 4096);
         else if (!strcmp(a, "--width")) o.width = num(a, v, 1, 1024);
@@ -440,7 +588,9 @@ static opts parse(int argc, char **argv, const char *cmd) {
         else if (!strcmp(a, "--seed")) o.seed = (unsigned long long)num(a, v, 0, 0x7fffffffffffffffL);
         else bad("%s: unknown option %s", cmd, a);
     }
-    if (o.recipe && !find_recipe(o.recipe)) bad("unknown recipe '%s' (seed or dcgan)", o.recipe);
+    if (o.recipe && !find_recipe(o.recipe)) bad("unknown recipe '%s' (%s)", o.recipe, RECIPE_NAMES);
+    if (o.loss && strcmp(o.loss, "bce") && strcmp(o.loss, "ns") && strcmp(o.loss, "hinge"))
+        bad("unknown loss '%s' (bce, ns or hinge)", o.loss);
     if (strcmp(o.device, "auto") && strcmp(o.device, "cpu") && strcmp(o.device, "cuda"))
         bad("unknown device '%s' (auto, cpu or cuda)", o.device);
     return o;
@@ -452,21 +602,22 @@ static tg_device pick_device(const char *d) {
     return tg_cuda_device_count() > 0 ? TG_CUDA : TG_CPU;
 }
 
-/* The bundled faces: $MANGAGAN_DATA, then next to an installed binary, then the source tree. */
-static const char *default_data(char *buf, size_t n) {
+/* A bundled file (the faces, the held-out faces): $MANGAGAN_DATA for the faces, then next to an
+ * installed binary, then the source tree. */
+static const char *bundled(char *buf, size_t n, const char *file) {
     const char *env = getenv("MANGAGAN_DATA");
-    if (env) return env;
+    if (env && !strcmp(file, "faces.safetensors.xz")) return env;
     char exe[2048];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (len > 0) {
         exe[len] = 0;
         char *slash = strrchr(exe, '/');
         if (slash) *slash = 0;
-        snprintf(buf, n, "%s/../share/tensorgan/faces.safetensors.xz", exe);
+        snprintf(buf, n, "%s/../share/tensorgan/%s", exe, file);
         if (access(buf, R_OK) == 0) return buf;
     }
 #ifdef MANGAGAN_SRCDATA
-    snprintf(buf, n, "%s/faces.safetensors.xz", MANGAGAN_SRCDATA);
+    snprintf(buf, n, "%s/%s", MANGAGAN_SRCDATA, file);
     if (access(buf, R_OK) == 0) return buf;
 #endif
     return NULL;
@@ -486,6 +637,7 @@ static tg_state *train_state(gan *g) {
     TRY(tg_state_add_optim(s, "optG.", g->og));
     TRY(tg_state_add_optim(s, "optD.", g->od));
     TRY(tg_state_add(s, "fixed_noise", g->fixed));
+    if (g->Gema) TRY(tg_state_add_module(s, "Gema.main.", g->Gema));
     return s;
 }
 
@@ -501,10 +653,19 @@ static void model_meta(tg_state *s, const gan *g) {
     set_meta_num(s, "width", (unsigned long long)g->width);
     set_meta_num(s, "nz", (unsigned long long)g->r->nz);
     set_meta_num(s, "image_size", SIZE);
+    char b[32];
+    TRY(tg_state_set_meta(s, "loss", loss_name(g->r->loss)));
+    snprintf(b, sizeof b, "%.9g", g->r->lr_g);
+    TRY(tg_state_set_meta(s, "lr_g", b));
+    snprintf(b, sizeof b, "%.9g", g->r->lr_d);
+    TRY(tg_state_set_meta(s, "lr_d", b));
+    snprintf(b, sizeof b, "%.9g", g->r->ema);
+    TRY(tg_state_set_meta(s, "ema", b));
 }
 
 static void save_checkpoint(gan *g, const progress *p, const char *out, int flip) {
     char path[4096];
+    tg_module *gen = sampler(g); /* re-estimates the average's BatchNorm statistics first */
     tg_state *s = train_state(g);
     model_meta(s, g);
     uint64_t seed, off;
@@ -523,9 +684,10 @@ static void save_checkpoint(gan *g, const progress *p, const char *out, int flip
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", out);
     TRY(tg_state_save(s, path));
     tg_state_free(s);
-    /* the generator alone, with the names of a torch.nn.Sequential stored as `main` */
+    /* the generator alone (the moving average when --ema is on), with the names of a
+     * torch.nn.Sequential stored as `main` */
     s = need(tg_state_new());
-    TRY(tg_state_add_module(s, "main.", g->G));
+    TRY(tg_state_add_module(s, "main.", gen));
     model_meta(s, g);
     snprintf(path, sizeof path, "%s/generator.safetensors", out);
     TRY(tg_state_save(s, path));
@@ -563,6 +725,29 @@ static void remove_stale_temps(const char *out) {
         if (unlink(path) == 0) fprintf(stderr, "mangagan: removed a stale temporary file %s\n", path);
     }
     closedir(d);
+}
+
+/* The command line's changes to a recipe (loss, learning rates, EMA). */
+static void apply_settings(recipe *r, const opts *o) {
+    if (o->loss) r->loss = loss_code(o->loss);
+    if (o->lr_g >= 0) r->lr_g = (float)o->lr_g;
+    if (o->lr_d >= 0) r->lr_d = (float)o->lr_d;
+    if (o->ema >= 0) r->ema = (float)o->ema;
+}
+
+/* On --resume: the settings the checkpoint was trained with (older checkpoints lack them: the
+ * recipe's), and a refusal when the command line asks for others. */
+static void checkpoint_settings(recipe *r, tg_state *m, const opts *o, const char *path) {
+    const char *v;
+    if ((v = tg_state_get_meta(m, "loss"))) r->loss = loss_code(v);
+    if ((v = tg_state_get_meta(m, "lr_g"))) r->lr_g = strtof(v, NULL);
+    if ((v = tg_state_get_meta(m, "lr_d"))) r->lr_d = strtof(v, NULL);
+    if ((v = tg_state_get_meta(m, "ema"))) r->ema = strtof(v, NULL);
+    if (o->loss && loss_code(o->loss) != r->loss)
+        die("%s was trained with loss '%s', not '%s'", path, loss_name(r->loss), o->loss);
+    if ((o->lr_g >= 0 && (float)o->lr_g != r->lr_g) || (o->lr_d >= 0 && (float)o->lr_d != r->lr_d))
+        die("%s was trained with learning rates G %g, D %g; resuming keeps them", path, r->lr_g, r->lr_d);
+    if (o->ema >= 0 && (float)o->ema != r->ema) die("%s was trained with --ema %g, not %g", path, r->ema, o->ema);
 }
 
 /* ---- train ------------------------------------------------------------------------------ */
@@ -624,9 +809,10 @@ static int cmd_train(int argc, char **argv) {
     const long poison_step = pe ? strtol(pe, NULL, 10) : 0;
     if (!o.steps) o.steps = 20000;
     if (!o.out) o.out = "mangagan-out";
-    const recipe *r = find_recipe(o.recipe ? o.recipe : "seed");
+    recipe rc = *find_recipe(o.recipe ? o.recipe : "seed");
+    const recipe *r = &rc;
     char buf[4096], path[4096];
-    const char *data = o.data ? o.data : default_data(buf, sizeof buf);
+    const char *data = o.data ? o.data : bundled(buf, sizeof buf, "faces.safetensors.xz");
     if (!data) die("no --data given and the bundled faces were not found (set MANGAGAN_DATA or pass --data DIR)");
     if (mkdirs(o.out) != 0) die("cannot create %s: %s", o.out, strerror(errno));
     remove_stale_temps(o.out);
@@ -649,7 +835,8 @@ static int cmd_train(int argc, char **argv) {
                 meta_num(m, "image_size", path), meta_num(m, "image_size", path), SIZE, SIZE);
         if (o.width && o.width != w) die("%s has width %ld, not %ld", path, w, o.width);
         if (o.batch && o.batch != b) die("%s was trained at batch %ld, not %ld", path, b, o.batch);
-        r = find_recipe(rec);
+        rc = *find_recipe(rec);
+        checkpoint_settings(&rc, m, &o, path);
         o.width = w;
         o.batch = b;
         o.flip = (int)meta_num(m, "flip", path);
@@ -657,6 +844,7 @@ static int cmd_train(int argc, char **argv) {
     }
     if (!o.width) o.width = 64;
     if (!o.batch) o.batch = 64;
+    if (!o.resume) apply_settings(&rc, &o);
     gan_init(&g, r, (int)o.width, (int)o.batch, pick_device(o.device), o.seed, 1);
     g.out = o.out;
     if (o.resume) {
@@ -684,12 +872,26 @@ static int cmd_train(int argc, char **argv) {
     printf("mangagan: recipe %s (width %d), batch %d, %lld images from %s (%.1f s), device %s%s\n",
            r->name, g.width, g.batch, (long long)tg_dataset_count(ds), data, now() - tl,
            tg_ctx_device(g.ctx) == TG_CUDA ? "cuda" : "cpu", o.resume ? ", resuming" : "");
+    if (r->ema > 0) printf("mangagan: loss %s, learning rates G %g D %g, EMA of G with decay %g\n", loss_name(r->loss), r->lr_g, r->lr_d, r->ema);
+    else printf("mangagan: loss %s, learning rates G %g D %g, no EMA\n", loss_name(r->loss), r->lr_g, r->lr_d);
     printf("mangagan: %s\n", tg_ctx_describe(g.ctx));
+    /* --eval-every: the sliced Wasserstein distance to held-out faces, into log.csv */
+    tg_dataset *eval_ds = NULL;
+    const int64_t eval_n = o.eval_n ? o.eval_n : 2048;
+    if (o.eval_every) {
+        char eb[4096];
+        const char *ed = o.eval_data ? o.eval_data : bundled(eb, sizeof eb, "heldout.safetensors.xz");
+        if (!ed) die("--eval-every: the bundled held-out faces were not found (pass --eval-data FILE|DIR)");
+        eval_ds = tg_dataset_load(ed, SIZE, NULL);
+        if (!eval_ds) die("%s", tg_last_error());
+        if (tg_dataset_count(eval_ds) < eval_n)
+            die("%s has %lld images, fewer than --eval-n %lld", ed, (long long)tg_dataset_count(eval_ds), (long long)eval_n);
+    }
 
     snprintf(path, sizeof path, "%s/log.csv", o.out);
     FILE *log = fopen(path, o.resume ? "a" : "w");
     if (!log) die("cannot write %s: %s", path, strerror(errno));
-    if (!o.resume) fprintf(log, "step,seconds,d_loss_real,d_loss_fake,g_loss,d_x,d_g_z,images_per_s\n");
+    if (!o.resume) fprintf(log, "step,seconds,d_loss_real,d_loss_fake,g_loss,d_x,d_g_z,swd,images_per_s\n");
     signal(SIGINT, on_sigint);
     const int tty = isatty(STDOUT_FILENO);
     const long sample_every = o.sample_every ? o.sample_every : 200;
@@ -710,8 +912,16 @@ static int cmd_train(int argc, char **argv) {
         if (!isfinite(st.d_real) || !isfinite(st.d_fake) || !isfinite(st.g))
             die("losses became non-finite at step %ld; the last checkpoint in %s is the last good one",
                 p.step, o.out);
-        fprintf(log, "%ld,%.3f,%.9g,%.9g,%.9g,%.6f,%.6f,%.2f\n", p.step, p.seconds, st.d_real,
-                st.d_fake, st.g, st.dx, st.dgz, g.batch / dt);
+        char swd[32] = "";
+        if (eval_ds && (p.step % o.eval_every == 0 || p.step == o.steps)) {
+            double lv[3], te = now();
+            double m = eval_swd(&g, eval_ds, eval_n, lv);
+            snprintf(swd, sizeof swd, "%.3f", m);
+            printf("%smangagan: step %ld: SWD x1e3 to held-out faces %.2f (64px %.2f, 32px %.2f, 16px %.2f; %lld images, %.1f s)\n",
+                   tty ? "\n" : "", p.step, m, lv[0], lv[1], lv[2], (long long)eval_n, now() - te);
+        }
+        fprintf(log, "%ld,%.3f,%.9g,%.9g,%.9g,%.6f,%.6f,%s,%.2f\n", p.step, p.seconds, st.d_real,
+                st.d_fake, st.g, st.dx, st.dgz, swd, g.batch / dt);
         if (p.step % log_every == 0 || p.step == o.steps) {
             char eta[32];
             fmt_time(eta, sizeof eta, (now() - t_start) / (double)(p.step - start) * (double)(o.steps - p.step));
@@ -721,10 +931,16 @@ static int cmd_train(int argc, char **argv) {
             fflush(stdout);
         }
         if (p.step % sample_every == 0 || p.step == o.steps) {
-            uint8_t *img = generate(&g, g.fixed);
+            uint8_t *img = generate(&g, sampler(&g), g.fixed);
             snprintf(path, sizeof path, "%s/samples/step-%06ld.png", o.out, p.step);
             write_grid(path, img, 64, 8);
             free(img);
+            /* the plot of the log so far, beside the grids */
+            fflush(log);
+            char csv[4096];
+            snprintf(csv, sizeof csv, "%s/log.csv", o.out);
+            snprintf(path, sizeof path, "%s/samples/losses.png", o.out);
+            if (plot_log(csv, path) != 0) fprintf(stderr, "mangagan: warning: could not draw %s\n", path);
         }
         if (p.step % ckpt_every == 0 || p.step == o.steps) {
             fflush(log);
@@ -741,23 +957,28 @@ static int cmd_train(int argc, char **argv) {
     }
     free(perm);
     tg_dataset_free(ds);
+    tg_dataset_free(eval_ds);
     gan_free(&g);
     return 0;
 }
 
 /* ---- sample / interpolate --------------------------------------------------------------- */
 /* Builds G from a checkpoint or a generator file. */
-static void load_generator(gan *g, const char *path, tg_device dev, uint64_t seed, int batch) {
+static void load_generator(gan *g, const char *path, tg_device dev, uint64_t seed, int batch, int no_ema) {
     tg_state *m = peek(path);
     const recipe *r = find_recipe(tg_state_get_meta(m, "recipe"));
     if (!r) die("%s names an unknown recipe", path);
     if (meta_num(m, "image_size", path) != SIZE) die("%s is for another image size", path);
     int width = (int)meta_num(m, "width", path);
     int is_ckpt = tg_state_get_meta(m, "step") != NULL;
+    const char *ev = tg_state_get_meta(m, "ema");
+    int ema = ev && strtof(ev, NULL) > 0 && !no_ema; /* a checkpoint samples from its average */
+    recipe rc = *r;
+    rc.ema = 0; /* the loaded weights are the ones that sample */
     tg_state_free(m);
-    gan_init(g, r, width, batch, dev, seed, 0);
+    gan_init(g, &rc, width, batch, dev, seed, 0);
     tg_state *s = need(tg_state_new());
-    TRY(tg_state_add_module(s, is_ckpt ? "G.main." : "main.", g->G));
+    TRY(tg_state_add_module(s, is_ckpt ? (ema ? "Gema.main." : "G.main.") : "main.", g->G));
     TRY(tg_state_load(s, path, false));
     tg_state_free(s);
 }
@@ -769,11 +990,11 @@ static int cmd_sample(int argc, char **argv) {
     if (!o.n) o.n = 64;
     int to_dir = !(strlen(o.out) > 4 && !strcmp(o.out + strlen(o.out) - 4, ".png"));
     gan g;
-    load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 2);
+    load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 2, o.no_ema);
     int64_t zs[4] = {o.n, g.r->nz, 1, 1};
     tg_tensor *z = need(tg_tensor_new(g.ctx, 4, zs));
     TRY(tg_tensor_fill_normal(z, 0.0f, 1.0f));
-    uint8_t *img = generate(&g, z);
+    uint8_t *img = generate(&g, sampler(&g), z);
     if (to_dir) {
         if (mkdirs(o.out) != 0) die("cannot create %s: %s", o.out, strerror(errno));
         for (long i = 0; i < o.n; i++) {
@@ -799,7 +1020,7 @@ static int cmd_interpolate(int argc, char **argv) {
     if (!o.checkpoint) bad("interpolate: --checkpoint FILE is required");
     if (!o.out) bad("interpolate: --out X.png is required");
     gan g;
-    load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 2);
+    load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 2, o.no_ema);
     const int nz = g.r->nz, R = (int)o.rows, C = (int)o.cols;
     int64_t es[2] = {2 * R, nz}, zs[4] = {R * C, nz, 1, 1};
     tg_tensor *ends = need(tg_tensor_new(g.ctx, 2, es)), *z = need(tg_tensor_new(g.ctx, 4, zs));
@@ -818,12 +1039,48 @@ static int cmd_interpolate(int argc, char **argv) {
         }
     }
     TRY(tg_tensor_write(z, zh, R * C * nz));
-    uint8_t *img = generate(&g, z);
+    uint8_t *img = generate(&g, sampler(&g), z);
     write_grid(o.out, img, R * C, C);
     printf("mangagan: wrote %d interpolation rows of %d to %s\n", R, C, o.out);
     free(img), free(e), free(zh);
     tg_tensor_free(ends), tg_tensor_free(z);
     gan_free(&g);
+    return 0;
+}
+
+/* ---- eval -------------------------------------------------------------------------------- */
+static int cmd_eval(int argc, char **argv) {
+    opts o = parse(argc, argv, "eval");
+    if (!o.checkpoint == !o.images)
+        bad("eval: give either --checkpoint FILE (a generator to sample) or --images FILE|DIR (a set of images)");
+    const int64_t n = o.n ? o.n : 2048;
+    char buf[4096];
+    const char *data = o.data ? o.data : bundled(buf, sizeof buf, "heldout.safetensors.xz");
+    if (!data) die("the bundled held-out faces were not found (pass --data FILE|DIR)");
+    double t0 = now();
+    tg_dataset *real = tg_dataset_load(data, SIZE, NULL);
+    if (!real) die("%s", tg_last_error());
+    double lv[3] = {0, 0, 0}, mean;
+    if (o.checkpoint) {
+        gan g;
+        load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 64, o.no_ema);
+        mean = eval_swd(&g, real, n, lv);
+        gan_free(&g);
+    } else {
+        tg_dataset *other = tg_dataset_load(o.images, SIZE, NULL);
+        if (!other) die("%s", tg_last_error());
+        uint8_t *a = first_images(other, n, o.images), *b = first_images(real, n, data);
+        tg_swd_options so;
+        tg_swd_defaults(&so);
+        so.seed = o.seed;
+        TRY(tg_swd(a, n, b, n, SIZE, &so, lv, 3, NULL, &mean));
+        free(a), free(b);
+        tg_dataset_free(other);
+    }
+    printf("mangagan eval: SWD x1e3 between %s and %s, %lld images each: 64px %.2f, 32px %.2f, 16px %.2f, "
+           "mean %.2f (%.1f s)\n", o.checkpoint ? o.checkpoint : o.images, data, (long long)n, lv[0], lv[1], lv[2],
+           mean, now() - t0);
+    tg_dataset_free(real);
     return 0;
 }
 
@@ -904,6 +1161,7 @@ int main(int argc, char **argv) {
     const char *c = argv[1];
     if (!strcmp(c, "train")) return cmd_train(argc, argv);
     if (!strcmp(c, "sample")) return cmd_sample(argc, argv);
+    if (!strcmp(c, "eval")) return cmd_eval(argc, argv);
     if (!strcmp(c, "interpolate")) return cmd_interpolate(argc, argv);
     if (!strcmp(c, "bench")) return cmd_bench(argc, argv);
     if (!strcmp(c, "pack")) return cmd_pack(argc, argv);
