@@ -106,6 +106,11 @@ TG_INTERNAL void tg_cuda_mul(tg_ctx *ctx, int64_t n, const float *a, const float
 TG_INTERNAL void tg_cuda_sum(tg_ctx *ctx, const float *x, int64_t n, float scale, float *out);
 TG_INTERNAL void tg_cuda_fill_scalar(tg_ctx *ctx, float *x, int64_t n, const float *s, float scale,
                                      int acc);
+/* augment.cu */
+TG_INTERNAL void tg_cuda_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H,
+                                     int64_t W, const float *p, float *mean, float *y);
+TG_INTERNAL void tg_cuda_augment_bwd(tg_ctx *ctx, const float *dy, int64_t N, int64_t C, int64_t H,
+                                     int64_t W, const float *p, float *mean, float *dx);
 /* loss.cu */
 TG_INTERNAL void tg_cuda_bce_fwd(tg_ctx *ctx, const float *x, const float *t, int64_t n, float *out);
 TG_INTERNAL void tg_cuda_bce_bwd(tg_ctx *ctx, const float *x, const float *t, const float *dl,

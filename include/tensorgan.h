@@ -225,6 +225,21 @@ TG_API tg_tensor *tg_detach(tg_ctx *ctx, tg_tensor *x);
 /* mean(max(x,0) - x*t + log(1+exp(-|x|))): stable for any logit. Same shapes; result [1]. */
 TG_API tg_tensor *tg_bce_with_logits(tg_ctx *ctx, tg_tensor *logits, tg_tensor *targets);
 /* mean((a-b)^2), result [1]. */
+/* Differentiable augmentation (DiffAugment, Zhao et al. 2020) of x [N,C,H,W], per sample with
+ * parameters drawn from the context's RNG: TG_AUG_COLOR (brightness +-0.5, saturation x[0,2]
+ * about the pixel's channel mean, contrast x[0.5,1.5] about the sample mean), TG_AUG_TRANSLATION
+ * (a shift of up to 1/8 of each side, zeros shifted in) and TG_AUG_CUTOUT (a zeroed square of
+ * half the size, centred anywhere, clipped), in that order. Gradients flow to x. Apply it to
+ * real and generated batches alike before a discriminator. */
+enum { TG_AUG_COLOR = 1, TG_AUG_TRANSLATION = 2, TG_AUG_CUTOUT = 4 };
+TG_API tg_tensor *tg_diff_augment(tg_ctx *ctx, tg_tensor *x, unsigned policy);
+/* Spectral normalisation (Miyato et al. 2018; torch.nn.utils.spectral_norm): w / sigma, where
+ * sigma estimates w's largest singular value with w seen as [shape[0], rest]. power_iters > 0
+ * (training) first runs that many power iterations, updating u [shape[0]] and v [rest] in place
+ * (keep them between calls; start from random unit vectors); 0 uses them as they are
+ * (evaluation). Gradients reach w through sigma with u and v held fixed. */
+TG_API tg_tensor *tg_spectral_norm(tg_ctx *ctx, tg_tensor *w, tg_tensor *u, tg_tensor *v,
+                                   int power_iters, float eps);
 TG_API tg_tensor *tg_mse_loss(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);
 
 /* Seeds d(loss)=1 and runs the tape backwards; gradients accumulate (+=) into every tensor that
@@ -281,6 +296,11 @@ TG_API void tg_module_free(tg_module *m);
  * buffers are not touched: re-estimate them for the averaged weights (a forward pass in training
  * mode) or copy them. */
 TG_API tg_status tg_module_ema(tg_module *avg, tg_module *src, float decay);
+/* Spectrally normalises a conv2d or dense layer's weight (every such layer of a sequential,
+ * recursively): its forward uses tg_spectral_norm, with power_iters iterations per forward in
+ * training mode (PyTorch's default: 1, eps 1e-12) and none in evaluation mode. The state names
+ * become PyTorch's: weight_orig (the parameter), weight_u and weight_v (buffers). */
+TG_API tg_status tg_module_spectral_norm(tg_module *m, int power_iters, float eps);
 
 /* Initializers (draw from the tensor's context RNG). fan_in/fan_out follow PyTorch's
  * _calculate_fan_in_and_fan_out (dim 1 * receptive field, dim 0 * receptive field). */

@@ -184,6 +184,12 @@ struct tg_backend_ops {
                        const float *invstd, int training, float slope, float *dx, float *dgamma,
                        float *dbeta, int acc);
     /* out[0] = mean bce */
+    /* DiffAugment (lib/augment.c; the math in tg_math.h): p holds N x TG_AUG_NPARAM parameters,
+     * mean N floats of scratch. Forward writes y; backward adds into dx. */
+    void (*augment_fwd)(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
+                        const float *p, float *mean, float *y);
+    void (*augment_bwd)(tg_ctx *ctx, const float *dy, int64_t N, int64_t C, int64_t H, int64_t W,
+                        const float *p, float *mean, float *dx);
     void (*bce_fwd)(tg_ctx *ctx, const float *x, const float *t, int64_t n, float *out);
     /* dx += dl[0]/n * (sigmoid(x)-t); dt += dl[0]/n * (-x); either may be NULL */
     void (*bce_bwd)(tg_ctx *ctx, const float *x, const float *t, const float *dl, int64_t n,
@@ -258,6 +264,11 @@ TG_INTERNAL float *tg_workspace(tg_ctx *ctx, size_t bytes);
 TG_INTERNAL tg_status tg_check_finite_named(const tg_tensor *t, const char *fn, const char *what);
 /* Advances the RNG and returns the offset to draw from. */
 TG_INTERNAL uint64_t tg_rng_take(tg_ctx *ctx, int64_t n);
+
+/* ---- DiffAugment (lib/augment.c) ---------------------------------------------------------
+ * The op with given per-sample parameters (host memory, N x TG_AUG_NPARAM): what
+ * tg_diff_augment runs after drawing them, and what the tests call with known ones. */
+TG_INTERNAL tg_tensor *tg_diff_augment_with(tg_ctx *ctx, tg_tensor *x, const float *params);
 
 /* ---- metrics (lib/metrics.c) ---------------------------------------------------------------
  * tg_swd's Philox streams: neighbourhood positions (set 0 uses POS, set 1 POS + 1; counter

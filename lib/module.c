@@ -23,6 +23,9 @@ struct tg_module {
     int64_t rs[3];             /* reshape target c,h,w */
     tg_tensor *weight, *bias;  /* conv/dense weight+bias; batch norm gamma+beta */
     tg_tensor *running_mean, *running_var;
+    tg_tensor *sn_u, *sn_v;    /* spectral normalisation's vectors (tg_module_spectral_norm) */
+    int sn_iters;
+    float sn_eps;
     tg_module **child;
     int n_child, cap_child;
     char (*names)[96];         /* filled by tg_module_state */
@@ -223,10 +226,15 @@ tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x) {
         return NULL;
     }
     tg_ctx *ctx = m->ctx;
+    tg_tensor *w = m->weight;
+    if (m->sn_u) { /* the normalised weight; training mode moves u and v first */
+        w = tg_spectral_norm(ctx, m->weight, m->sn_u, m->sn_v, m->training ? m->sn_iters : 0, m->sn_eps);
+        if (!w) return NULL;
+    }
     switch (m->kind) {
-    case M_CONV: return tg_conv2d(ctx, x, m->weight, m->bias, m->stride, m->pad);
-    case M_CONVT: return tg_conv_transpose2d(ctx, x, m->weight, m->bias, m->stride, m->pad);
-    case M_DENSE: return tg_linear(ctx, x, m->weight, m->bias);
+    case M_CONV: return tg_conv2d(ctx, x, w, m->bias, m->stride, m->pad);
+    case M_CONVT: return tg_conv_transpose2d(ctx, x, w, m->bias, m->stride, m->pad);
+    case M_DENSE: return tg_linear(ctx, x, w, m->bias);
     case M_BN: return bn_forward(m, x, -1.0f);
     case M_ACT:
         switch (m->act) {
@@ -277,12 +285,18 @@ static void walk(tg_module *m, const char *prefix, visit_fn f, void *u) {
         return;
     }
     if (m->weight) {
-        snprintf(name, sizeof name, "%sweight", prefix);
+        snprintf(name, sizeof name, m->sn_u ? "%sweight_orig" : "%sweight", prefix);
         f(u, name, m->weight, true);
     }
     if (m->bias) {
         snprintf(name, sizeof name, "%sbias", prefix);
         f(u, name, m->bias, true);
+    }
+    if (m->sn_u) { /* torch.nn.utils.spectral_norm's names */
+        snprintf(name, sizeof name, "%sweight_u", prefix);
+        f(u, name, m->sn_u, false);
+        snprintf(name, sizeof name, "%sweight_v", prefix);
+        f(u, name, m->sn_v, false);
     }
     if (m->running_mean) {
         snprintf(name, sizeof name, "%srunning_mean", prefix);
@@ -362,6 +376,8 @@ void tg_module_free(tg_module *m) {
     tg_tensor_free(m->bias);
     tg_tensor_free(m->running_mean);
     tg_tensor_free(m->running_var);
+    tg_tensor_free(m->sn_u);
+    tg_tensor_free(m->sn_v);
     free(m->names);
     free(m);
 }
@@ -432,4 +448,58 @@ tg_status tg_module_ema(tg_module *avg, tg_module *src, float decay) {
     for (int i = 0; i < n; i++) ctx->be->axpby(ctx, a[i]->numel, 1.0f - decay, s[i]->data, decay, a[i]->data);
     free(a);
     return ctx->be->check ? ctx->be->check(ctx, fn) : TG_OK;
+}
+
+/* ---- spectral normalisation ----------------------------------------------------------------- */
+/* a random unit vector of n elements */
+static tg_tensor *unit_random(tg_ctx *ctx, int64_t n) {
+    tg_tensor *t = tg_tensor_new(ctx, 1, &n);
+    float *h = t ? malloc(sizeof(float) * (size_t)n) : NULL;
+    if (!h || tg_tensor_fill_normal(t, 0.0f, 1.0f) || tg_tensor_read(t, h, n)) {
+        if (!h && t) tg_fail(TG_ERR_NOMEM, "tg_module_spectral_norm", "out of host memory");
+        free(h);
+        tg_tensor_free(t);
+        return NULL;
+    }
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += (double)h[i] * h[i];
+    const double inv = 1.0 / fmax(sqrt(s), 1e-12);
+    for (int64_t i = 0; i < n; i++) h[i] = (float)(h[i] * inv);
+    tg_status st = tg_tensor_write(t, h, n);
+    free(h);
+    if (st) {
+        tg_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+tg_status tg_module_spectral_norm(tg_module *m, int power_iters, float eps) {
+    static const char *fn = "tg_module_spectral_norm";
+    if (!m) return tg_fail(TG_ERR_INVALID, fn, "module is NULL");
+    if (power_iters < 1 || !(eps > 0.0f))
+        return tg_fail(TG_ERR_INVALID, fn, "power_iters %d must be >= 1 and eps %g > 0", power_iters, eps);
+    if (m->kind == M_SEQ) {
+        int done = 0;
+        for (int i = 0; i < m->n_child; i++) {
+            mkind k = m->child[i]->kind;
+            if (k != M_CONV && k != M_DENSE && k != M_SEQ) continue;
+            tg_status st = tg_module_spectral_norm(m->child[i], power_iters, eps);
+            if (st) return st;
+            done++;
+        }
+        return done ? TG_OK : tg_fail(TG_ERR_INVALID, fn, "the sequential holds no conv2d or dense layer");
+    }
+    if (m->kind != M_CONV && m->kind != M_DENSE)
+        return tg_fail(TG_ERR_INVALID, fn, "only conv2d and dense layers (and sequentials of them) are supported");
+    if (m->sn_u) return tg_fail(TG_ERR_INVALID, fn, "the layer is already spectrally normalised");
+    const int64_t rows = m->weight->shape[0], cols = m->weight->numel / rows;
+    tg_tensor *u = unit_random(m->ctx, rows), *v = u ? unit_random(m->ctx, cols) : NULL;
+    if (!u || !v) {
+        tg_tensor_free(u);
+        return TG_ERR_NOMEM;
+    }
+    m->sn_u = u, m->sn_v = v;
+    m->sn_iters = power_iters, m->sn_eps = eps;
+    return TG_OK;
 }

@@ -135,6 +135,43 @@ static inline TG_HD int64_t tg_im2col_src(int64_t r, int64_t q, int C, int H, in
     return ((n * C + c) * H + h) * W + w;
 }
 
+/* ---- DiffAugment (lib/augment.c) ----------------------------------------------------------
+ * Per sample, TG_AUG_NPARAM floats: brightness b, saturation s, contrast c, shift ty, tx, and a
+ * cutout box y0, x0, size (size 0: none). y = cutout(translate(color(x))) where color is
+ *   z1 = x + b;  z2 = s (z1 - mean_ch z1) + mean_ch z1  (per pixel, over channels);
+ *   z3 = c (z2 - m) + m  with m the sample's mean of z2 (= mean x + b);
+ * translate moves z3 by (ty, tx) with zeros shifted in, and cutout zeroes the box. */
+#define TG_AUG_NPARAM 8
+
+/* Whether output pixel (h, w) of an H x W image keeps a value: inside the image after the shift
+ * and outside the cutout box. Its source pixel is (h - ty, w - tx). */
+static inline TG_HD int tg_aug_kept(int h, int w, int H, int W, const float *p) {
+    const int ty = (int)p[3], tx = (int)p[4], y0 = (int)p[5], x0 = (int)p[6], sz = (int)p[7];
+    const int sh = h - ty, sw = w - tx;
+    if (h < 0 || h >= H || w < 0 || w >= W) return 0;
+    if (sh < 0 || sh >= H || sw < 0 || sw >= W) return 0;
+    return !(sz > 0 && h >= y0 && h < y0 + sz && w >= x0 && w < x0 + sz);
+}
+
+/* The colour transform of one value v whose pixel has channel mean pm (of x), sample mean xm;
+ * exactly v when the colour parameters are the identity (0, 1, 1). */
+static inline TG_HD float tg_aug_color(float v, float pm, float xm, const float *p) {
+    if (p[0] == 0.0f && p[1] == 1.0f && p[2] == 1.0f) return v;
+    const float z1 = v + p[0], m1 = pm + p[0], z2 = p[1] * (z1 - m1) + m1, m = xm + p[0];
+    return p[2] * (z2 - m) + m;
+}
+
+/* Its adjoint, in two steps: g3 is the gradient at z3 (dy at the destination pixel, 0 where the
+ * value was dropped), gm the sample's mean of g3; then
+ *   g2 = c g3 + (1 - c) gm;   dx = g1 = s g2 + (1 - s) mean_ch(g2 at the pixel). */
+static inline TG_HD float tg_aug_color_bwd2(float g3, float gm, const float *p) {
+    return p[2] * g3 + (1.0f - p[2]) * gm;
+}
+/* g1 from g2 and the channel mean g2m of g2 at the pixel */
+static inline TG_HD float tg_aug_color_bwd1(float g2, float g2m, const float *p) {
+    return p[1] * g2 + (1.0f - p[1]) * g2m;
+}
+
 /* ---- counter-based RNG: Philox4x32-10 (Salmon et al., SC'11) ------------------------------ */
 typedef struct { uint32_t v[4]; } tg_u32x4;
 

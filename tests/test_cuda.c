@@ -7,6 +7,8 @@
  */
 #include "testutil.h"
 
+#include "internal.h" /* tg_diff_augment_with */
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,9 @@ static int teardown(void **state) {
         if (!gpu) skip();                                                                       \
     } while (0)
 
+/* DiffAugment's parameters for case 18 (filled by test_diff_augment) */
+static float aug_params[64 * TG_AUG_NPARAM];
+
 typedef struct {
     int kind; /* 0 conv, 1 convT, 2 linear, 3 bn train, 4 bn eval, 5.. elementwise */
     int stride, pad;
@@ -61,6 +66,8 @@ static tg_tensor *lib_op(tg_ctx *c, tg_tensor **in, const void *cfg) {
     case 13: return tg_sum(c, in[0]);
     case 14: return tg_mean(c, in[0]);
     case 15: return tg_bce_with_logits(c, in[0], in[1]);
+    case 17: return tg_spectral_norm(c, in[0], in[1], in[2], k->stride, 1e-12f);
+    case 18: return tg_diff_augment_with(c, in[0], aug_params);
     default: return tg_mse_loss(c, in[0], in[1]);
     }
 }
@@ -188,6 +195,50 @@ static void test_elementwise(void **state) {
         c.in[0] = (tu_in_spec){4, {64, 3, 33, 5}, -4, 4, 1, 0};
         c.in[1] = (tu_in_spec){4, {64, 3, 33, 5}, kind == 15 ? 0 : -2, kind == 15 ? 1 : 2, 1, 0};
         c.out_n = scalar ? 1 : n;
+        c.cfg = &cfg;
+        compare(&c, 1e-5, 1e-4);
+    }
+}
+
+/* spectral normalisation, with one power iteration (u and v move on both devices) and none */
+static void test_spectral_norm(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(8);
+    int shapes[][4] = {{128, 64, 4, 4}, {1, 8192, 1, 1}, {33, 5, 3, 3}};
+    for (int iters = 0; iters <= 1; iters++)
+        for (int i = 0; i < 3; i++) {
+            op_cfg cfg = {17, iters, 0, 0};
+            int64_t rows = shapes[i][0], cols = (int64_t)shapes[i][1] * shapes[i][2] * shapes[i][3];
+            tu_op_check c = {0};
+            c.n_in = 3;
+            c.in[0] = (tu_in_spec){4, {rows, shapes[i][1], shapes[i][2], shapes[i][3]}, -0.2, 1, 1, 0};
+            c.in[1] = (tu_in_spec){1, {rows}, 0.1, 1, 0, 0};
+            c.in[2] = (tu_in_spec){1, {cols}, 0.1, 1, 0, 0};
+            c.out_n = rows * cols;
+            c.cfg = &cfg;
+            compare(&c, 1e-5, 1e-3);
+        }
+}
+
+/* DiffAugment with the same parameters on both devices: colour, shifts both ways, cutouts */
+static void test_diff_augment(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(9);
+    for (int n = 0; n < 64; n++) {
+        float *q = aug_params + n * TG_AUG_NPARAM;
+        q[0] = (float)tu_uniform(-0.5, 0.5), q[1] = (float)tu_uniform(0, 2), q[2] = (float)tu_uniform(0.5, 1.5);
+        q[3] = (float)(n % 17 - 8), q[4] = (float)(n % 13 - 6);
+        q[5] = (float)(n % 40 - 8), q[6] = (float)(n % 37 - 10), q[7] = n % 3 ? 32.0f : 0.0f;
+    }
+    int shapes[][4] = {{64, 3, 64, 64}, {5, 3, 7, 9}, {3, 1, 16, 16}};
+    for (int i = 0; i < 3; i++) {
+        op_cfg cfg = {18, 0, 0, 0};
+        tu_op_check c = {0};
+        c.n_in = 1;
+        c.in[0] = (tu_in_spec){4, {shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3]}, -1, 1, 1, 0};
+        c.out_n = (int64_t)shapes[i][0] * shapes[i][1] * shapes[i][2] * shapes[i][3];
         c.cfg = &cfg;
         compare(&c, 1e-5, 1e-4);
     }
@@ -502,6 +553,8 @@ int main(void) {
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_batch_norm_running),
         cmocka_unit_test(test_elementwise),
+        cmocka_unit_test(test_spectral_norm),
+        cmocka_unit_test(test_diff_augment),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_gan_step),

@@ -178,8 +178,8 @@ static void test_resume_equivalence(void **state) {
 }
 
 /* The quality tools: --eval-every writes the SWD into log.csv at the asked steps and the plot
- * beside the grids; an EMA generator with the hinge loss resumes bit for bit (its weights and the
- * evaluations included); eval scores a checkpoint (its average or, with --no-ema, G) and an
+ * beside the grids; an EMA generator with the hinge loss, spectral normalisation and DiffAugment
+ * resumes bit for bit (its weights and the evaluations included); eval scores a checkpoint (its average or, with --no-ema, G) and an
  * image set; a resume that asks for another loss is refused. */
 static void test_eval_ema_hinge(void **state) {
     (void)state;
@@ -187,10 +187,12 @@ static void test_eval_ema_hinge(void **state) {
     snprintf(a, sizeof a, "%s/q-straight", dir);
     snprintf(b, sizeof b, "%s/q-resumed", dir);
     const char *common = "--batch 4 --width 4 --device cpu --recipe modern --loss hinge --ema 0.9 --lr-d 0.0004 "
+                         "--sn 1 --augment color,translation,cutout "
                          "--eval-every 2 --eval-n 8 --sample-every 3 --checkpoint-every 100";
     int rc = run(out, sizeof out, "train --data %s --out %s --steps 4 %s --eval-data %s", data, a, common, data);
     if (rc) fail_msg("train exited %d:\n%s", rc, out);
-    assert_non_null(strstr(out, "loss hinge, learning rates G 0.0002 D 0.0004, EMA of G with decay 0.9"));
+    assert_non_null(strstr(out, "loss hinge, learning rates G 0.0002 D 0.0004, EMA of G with decay 0.9, "
+                                "spectral normalisation in D (no BatchNorm there), augment color,translation,cutout"));
     assert_non_null(strstr(out, "step 2: SWD x1e3 to held-out faces"));
     char *l = losses(a);
     /* header, then steps 1-4: the SWD column is filled at steps 2 and 4 only */
@@ -241,6 +243,12 @@ static void test_eval_ema_hinge(void **state) {
     rc = run_failing(out, sizeof out, "eval --images %s --data %s --n 20", data, data);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(out, "has 12 images, fewer than the 20"));
+    rc = run_failing(out, sizeof out, "train --data %s --out %s --steps 6 --resume --augment color", data, b);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "was trained with --augment color,translation,cutout"));
+    rc = run_failing(out, sizeof out, "train --augment flip");
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(out, "--augment wants a list of color, translation, cutout"));
     rc = run_failing(out, sizeof out, "train --loss wasserstein");
     assert_int_equal(rc, 2);
     assert_non_null(strstr(out, "unknown loss 'wasserstein'"));

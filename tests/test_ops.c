@@ -5,6 +5,8 @@
  */
 #include "testutil.h"
 
+#include "internal.h" /* tg_diff_augment_with: DiffAugment with known parameters */
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +177,249 @@ static void test_linear(void **state) {
         c.fwd_atol = 1e-5, c.fwd_rtol = 1e-5, c.grad_atol = 1e-4, c.grad_rtol = 1e-3;
         tu_check_op(ctx, &c);
     }
+}
+
+/* ---- spectral normalisation ---------------------------------------------------------------- */
+typedef struct {
+    int64_t rows, cols;
+} sn_cfg;
+
+static tg_tensor *lib_sn(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    (void)cfg;
+    return tg_spectral_norm(c, in[0], in[1], in[2], 0, 1e-12f); /* u and v as given */
+}
+static void ref_sn(double *const *in, double *out, const void *cfg) {
+    const sn_cfg *k = cfg;
+    double sigma = 0;
+    for (int64_t r = 0; r < k->rows; r++) {
+        double wv = 0;
+        for (int64_t j = 0; j < k->cols; j++) wv += in[0][r * k->cols + j] * in[2][j];
+        sigma += in[1][r] * wv;
+    }
+    for (int64_t i = 0; i < k->rows * k->cols; i++) out[i] = in[0][i] / sigma;
+}
+
+static void test_spectral_norm(void **state) {
+    (void)state;
+    /* forward and the gradient through sigma (u, v fixed) against the formula */
+    static const sn_cfg cases[] = {{5, 12}, {1, 7}, {9, 1}};
+    const int64_t shapes[3][4] = {{5, 3, 2, 2}, {1, 7, 1, 1}, {9, 1, 1, 1}};
+    for (size_t i = 0; i < 3; i++) {
+        const sn_cfg *k = &cases[i];
+        tu_seed(900 + i);
+        tu_op_check c = {0};
+        c.n_in = 3;
+        c.in[0] = (tu_in_spec){4, {shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3]}, -0.2, 1, 1, 0};
+        c.in[1] = (tu_in_spec){1, {k->rows}, 0.2, 1, 0, 0};
+        c.in[2] = (tu_in_spec){1, {k->cols}, 0.2, 1, 0, 0};
+        c.out_n = k->rows * k->cols;
+        c.cfg = k;
+        c.lib = lib_sn;
+        c.ref = ref_sn;
+        c.fwd_atol = 1e-6, c.fwd_rtol = 1e-5, c.grad_atol = 1e-4, c.grad_rtol = 2e-3;
+        tu_check_op(ctx, &c);
+    }
+    /* power iteration: one step moves u and v as the formula says; many converge on the largest
+     * singular value (reference: 500 double-precision iterations) */
+    enum { R = 6, C = 10 };
+    float w[R * C], u0[R], v0[C];
+    tu_seed(950);
+    tu_fill(w, R * C, -1, 1);
+    tu_fill(u0, R, -1, 1);
+    tu_fill(v0, C, -1, 1);
+    double u[R], v[C];
+    for (int r = 0; r < R; r++) u[r] = u0[r];
+    for (int it = 0; it < 500; it++) {
+        double n = 0;
+        for (int j = 0; j < C; j++) {
+            v[j] = 0;
+            for (int r = 0; r < R; r++) v[j] += w[r * C + j] * u[r];
+            n += v[j] * v[j];
+        }
+        for (int j = 0; j < C; j++) v[j] /= sqrt(n);
+        n = 0;
+        for (int r = 0; r < R; r++) {
+            u[r] = 0;
+            for (int j = 0; j < C; j++) u[r] += w[r * C + j] * v[j];
+            n += u[r] * u[r];
+        }
+        for (int r = 0; r < R; r++) u[r] /= sqrt(n);
+        if (it == 0) { /* after one iteration */
+            int64_t ws[2] = {R, C}, us = R, vs = C;
+            tg_tensor *tw = tu_tensor(ctx, 2, ws, w, 0), *tu = tu_tensor(ctx, 1, &us, u0, 0), *tv = tu_tensor(ctx, 1, &vs, v0, 0);
+            assert_non_null(tg_spectral_norm(ctx, tw, tu, tv, 1, 1e-12f));
+            float *gu = tu_read(tu), *gv = tu_read(tv);
+            tu_close_f(gu, u, R, 1e-5, 1e-4, "u after one power iteration");
+            tu_close_f(gv, v, C, 1e-5, 1e-4, "v after one power iteration");
+            free(gu), free(gv);
+            tg_ctx_clear_tape(ctx);
+            tg_tensor_free(tw), tg_tensor_free(tu), tg_tensor_free(tv);
+        }
+    }
+    double sigma = 0;
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < C; j++) sigma += u[r] * w[r * C + j] * v[j];
+    int64_t ws[2] = {R, C}, us = R, vs = C;
+    tg_tensor *tw = tu_tensor(ctx, 2, ws, w, 0), *tu = tu_tensor(ctx, 1, &us, u0, 0), *tv = tu_tensor(ctx, 1, &vs, v0, 0);
+    tg_tensor *y = tg_spectral_norm(ctx, tw, tu, tv, 200, 1e-12f);
+    assert_non_null(y);
+    float *gy = tu_read(y);
+    double want[R * C];
+    for (int i = 0; i < R * C; i++) want[i] = w[i] / sigma;
+    tu_close_f(gy, want, R * C, 1e-5, 1e-4, "w / largest singular value");
+    free(gy);
+    /* refusals */
+    int64_t bad = R + 1;
+    tg_tensor *tb = tg_tensor_new(ctx, 1, &bad);
+    assert_null(tg_spectral_norm(ctx, tw, tb, tv, 1, 1e-12f));
+    assert_non_null(strstr(tg_last_error(), "must have 6 and 10 elements"));
+    assert_null(tg_spectral_norm(ctx, tw, tu, tv, -1, 1e-12f));
+    assert_null(tg_spectral_norm(ctx, tv, tu, tv, 1, 1e-12f));
+    tg_ctx_clear_tape(ctx);
+    tg_tensor_free(tw), tg_tensor_free(tu), tg_tensor_free(tv), tg_tensor_free(tb);
+}
+
+/* a spectrally normalised layer: PyTorch's state names, u and v move in training mode only, and
+ * its output is the plain layer's with the normalised weight */
+static void test_spectral_norm_module(void **state) {
+    (void)state;
+    tg_module *seq = tg_sequential(ctx);
+    assert_int_equal(tg_sequential_add(seq, tg_layer_conv2d(ctx, 3, 4, 3, 1, 1, true)), TG_OK);
+    assert_int_equal(tg_sequential_add(seq, tg_layer_leaky_relu(ctx, 0.2f)), TG_OK);
+    assert_int_equal(tg_sequential_add(seq, tg_layer_flatten(ctx)), TG_OK);
+    assert_int_equal(tg_sequential_add(seq, tg_layer_dense(ctx, 4 * 5 * 5, 1, true)), TG_OK);
+    assert_int_equal(tg_module_init(seq, TG_INIT_NORMAL, 0.5f, 0.0f), TG_OK);
+    assert_int_equal(tg_module_spectral_norm(seq, 1, 1e-12f), TG_OK);
+    const char *names[16];
+    tg_tensor *t[16];
+    int n = tg_module_state(seq, names, t, 16);
+    assert_int_equal(n, 8);
+    const char *want[8] = {"0.weight_orig", "0.bias", "0.weight_u", "0.weight_v",
+                           "3.weight_orig", "3.bias", "3.weight_u", "3.weight_v"};
+    for (int i = 0; i < 8; i++) assert_string_equal(names[i], want[i]);
+    assert_int_equal(tg_module_params(seq, NULL, 0), 4);
+    int64_t xs[4] = {2, 3, 5, 5};
+    tg_tensor *x = tg_tensor_new(ctx, 4, xs);
+    assert_int_equal(tg_tensor_fill_normal(x, 0.0f, 1.0f), TG_OK);
+    float *u0 = tu_read(t[2]);
+    tg_module_set_training(seq, false);
+    assert_non_null(tg_module_forward(seq, x));
+    float *u1 = tu_read(t[2]);
+    assert_memory_equal(u0, u1, sizeof(float) * 4); /* evaluation: unchanged */
+    tg_module_set_training(seq, true);
+    tg_tensor *y = tg_module_forward(seq, x);
+    assert_non_null(y);
+    float *u2 = tu_read(t[2]);
+    assert_memory_not_equal(u0, u2, sizeof(float) * 4); /* training: one power iteration */
+    /* the same as conv2d with w / sigma computed from the moved u and v */
+    tg_tensor *wn = tg_spectral_norm(ctx, t[0], t[2], t[3], 0, 1e-12f);
+    tg_tensor *y1 = tg_leaky_relu(ctx, tg_conv2d(ctx, x, wn, t[1], 1, 1), 0.2f);
+    assert_non_null(y1);
+    /* y1 is [2,4,5,5]; the module's output went on through flatten and dense: compare there */
+    tg_tensor *wd = tg_spectral_norm(ctx, t[4], t[6], t[7], 0, 1e-12f);
+    tg_tensor *y2 = tg_linear(ctx, tg_flatten(ctx, y1), wd, t[5]);
+    float *a = tu_read(y2), *got = tu_read(y);
+    tu_close_ff(got, a, 2, 1e-6, 1e-6, "spectrally normalised sequential");
+    free(a), free(got), free(u0), free(u1), free(u2);
+    /* only conv2d and dense */
+    tg_module *ct = tg_layer_conv_transpose2d(ctx, 3, 4, 4, 2, 1, false);
+    assert_int_equal(tg_module_spectral_norm(ct, 1, 1e-12f), TG_ERR_INVALID);
+    assert_int_equal(tg_module_spectral_norm(tg_sequential_get(seq, 0), 1, 1e-12f), TG_ERR_INVALID); /* twice */
+    tg_ctx_clear_tape(ctx);
+    tg_tensor_free(x);
+    tg_module_free(ct), tg_module_free(seq);
+}
+
+/* ---- DiffAugment ---------------------------------------------------------------------------- */
+typedef struct {
+    int N, C, H, W;
+    const float *p; /* N x TG_AUG_NPARAM */
+} aug_cfg;
+
+static tg_tensor *lib_aug(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    return tg_diff_augment_with(c, in[0], ((const aug_cfg *)cfg)->p);
+}
+/* straight from the definition: brightness, saturation, contrast, shift with zeros, cutout */
+static void ref_aug(double *const *in, double *out, const void *cfg) {
+    const aug_cfg *k = cfg;
+    const int P = k->H * k->W, S = k->C * P;
+    double *z = malloc(sizeof(double) * (size_t)S);
+    for (int n = 0; n < k->N; n++) {
+        const double *x = in[0] + (size_t)n * S;
+        const float *q = k->p + n * TG_AUG_NPARAM;
+        for (int i = 0; i < S; i++) z[i] = x[i] + q[0];
+        for (int o = 0; o < P; o++) { /* saturation about the pixel's channel mean */
+            double m = 0;
+            for (int c = 0; c < k->C; c++) m += z[c * P + o];
+            m /= k->C;
+            for (int c = 0; c < k->C; c++) z[c * P + o] = q[1] * (z[c * P + o] - m) + m;
+        }
+        double m = 0; /* contrast about the sample mean */
+        for (int i = 0; i < S; i++) m += z[i];
+        m /= S;
+        for (int i = 0; i < S; i++) z[i] = q[2] * (z[i] - m) + m;
+        for (int c = 0; c < k->C; c++)
+            for (int h = 0; h < k->H; h++)
+                for (int w = 0; w < k->W; w++) {
+                    int sh = h - (int)q[3], sw = w - (int)q[4];
+                    double v = sh >= 0 && sh < k->H && sw >= 0 && sw < k->W ? z[c * P + sh * k->W + sw] : 0.0;
+                    if (q[7] > 0 && h >= q[5] && h < q[5] + q[7] && w >= q[6] && w < q[6] + q[7]) v = 0.0;
+                    out[(size_t)n * S + c * P + h * k->W + w] = v;
+                }
+    }
+    free(z);
+}
+
+static void test_diff_augment(void **state) {
+    (void)state;
+    /* per sample: brightness, saturation, contrast, ty, tx, cutout y0, x0, size */
+    static const float p1[3 * TG_AUG_NPARAM] = {0.3f, 1.7f, 0.6f, 2, -1, 1, 4, 3,
+                                                -0.4f, 0.2f, 1.4f, -3, 3, -2, -1, 4,
+                                                0, 1, 1, 0, 0, 0, 0, 0};
+    static const float p2[2 * TG_AUG_NPARAM] = {0.1f, 0.5f, 1.2f, 1, 1, 0, 0, 0, 0, 1, 1, -1, 0, 2, 2, 2};
+    const aug_cfg cases[] = {{3, 3, 7, 6, p1}, {2, 2, 5, 5, p2}};
+    for (size_t i = 0; i < 2; i++) {
+        const aug_cfg *k = &cases[i];
+        tu_seed(970 + i);
+        tu_op_check c = {0};
+        c.n_in = 1;
+        c.in[0] = (tu_in_spec){4, {k->N, k->C, k->H, k->W}, -1, 1, 1, 0};
+        c.out_n = (int64_t)k->N * k->C * k->H * k->W;
+        c.cfg = k;
+        c.lib = lib_aug;
+        c.ref = ref_aug;
+        c.fwd_atol = 1e-5, c.fwd_rtol = 1e-5, c.grad_atol = 1e-4, c.grad_rtol = 1e-3;
+        tu_check_op(ctx, &c);
+    }
+    /* the drawn version: shapes kept, repeatable from the RNG position, zero policy = identity,
+     * translation and cutout zero some values, refusals */
+    int64_t xs[4] = {4, 3, 16, 16};
+    tg_tensor *x = tg_tensor_new(ctx, 4, xs);
+    assert_int_equal(tg_tensor_fill_uniform(x, 0.5f, 1.0f), TG_OK);
+    float *hx = tu_read(x);
+    uint64_t seed, off;
+    tg_ctx_rng_get(ctx, &seed, &off);
+    tg_tensor *a = tg_diff_augment(ctx, x, TG_AUG_COLOR | TG_AUG_TRANSLATION | TG_AUG_CUTOUT);
+    tg_ctx_rng_set(ctx, seed, off);
+    tg_tensor *b = tg_diff_augment(ctx, x, TG_AUG_COLOR | TG_AUG_TRANSLATION | TG_AUG_CUTOUT);
+    assert_non_null(a);
+    assert_non_null(b);
+    float *ha = tu_read(a), *hb = tu_read(b);
+    assert_memory_equal(ha, hb, sizeof(float) * 4 * 3 * 16 * 16);
+    int zeros = 0;
+    for (int i = 0; i < 4 * 3 * 16 * 16; i++) zeros += ha[i] == 0.0f;
+    assert_true(zeros >= 4 * 3 * 8 * 8 / 4); /* at least part of each cutout square */
+    tg_tensor *id = tg_diff_augment(ctx, x, 0);
+    float *hi = tu_read(id);
+    assert_memory_equal(hi, hx, sizeof(float) * 4 * 3 * 16 * 16);
+    assert_null(tg_diff_augment(ctx, x, 8));
+    assert_non_null(strstr(tg_last_error(), "unknown policy"));
+    int64_t s2[2] = {4, 3};
+    tg_tensor *flat = tg_tensor_new(ctx, 2, s2);
+    assert_null(tg_diff_augment(ctx, flat, TG_AUG_COLOR));
+    free(ha), free(hb), free(hi), free(hx);
+    tg_ctx_clear_tape(ctx);
+    tg_tensor_free(x), tg_tensor_free(flat);
 }
 
 /* ---- batch norm -------------------------------------------------------------------------- */
@@ -552,6 +797,9 @@ int main(void) {
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_conv_transpose2d),
         cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_spectral_norm),
+        cmocka_unit_test(test_spectral_norm_module),
+        cmocka_unit_test(test_diff_augment),
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_batch_norm_running_stats),
         cmocka_unit_test(test_batch_norm_act_fused),

@@ -65,6 +65,8 @@ typedef struct {
     int keras_step;   /* seed's step (see the file comment) vs the PyTorch example's */
     char loss;        /* 'b' BCE on the labels above, 'h' hinge (see d_loss / g_loss) */
     float ema;        /* decay of G's exponential moving average (0: none) */
+    int sn;           /* spectral normalisation on D's layers, which then drop BatchNorm (SNGAN) */
+    unsigned aug;     /* DiffAugment policy (TG_AUG_*) on every batch D sees, 0: none */
 } recipe;
 
 static const recipe RECIPES[] = {
@@ -74,14 +76,14 @@ static const recipe RECIPES[] = {
      {{'C', 1, 0, 4, 2, 1, 0, 'l'}, {'C', 2, 0, 4, 2, 1, 1, 'l'}, {'C', 4, 0, 4, 2, 1, 1, 'l'},
       {'C', 8, 0, 4, 2, 1, 1, 'l'}, {'F', 0, 0, 0, 0, 0, 0, 0}, {'D', 0, 1, 0, 0, 0, 0, 0}},
      1, TG_INIT_GLOROT_UNIFORM, 0.0f, 0.0f, 0.5f, 1e-3f,
-     1.5e-4f, 2e-4f, 0.5f, 0.999f, 1e-7f, 1, 1, 1, 'b', 0.0f},
+     1.5e-4f, 2e-4f, 0.5f, 0.999f, 1e-7f, 1, 1, 1, 'b', 0.0f, 0, 0},
     {"dcgan", 100,
      {{'T', 8, 0, 4, 1, 0, 1, 'r'}, {'T', 4, 0, 4, 2, 1, 1, 'r'}, {'T', 2, 0, 4, 2, 1, 1, 'r'},
       {'T', 1, 0, 4, 2, 1, 1, 'r'}, {'T', 0, 3, 4, 2, 1, 0, 't'}},
      {{'C', 1, 0, 4, 2, 1, 0, 'l'}, {'C', 2, 0, 4, 2, 1, 1, 'l'}, {'C', 4, 0, 4, 2, 1, 1, 'l'},
       {'C', 8, 0, 4, 2, 1, 1, 'l'}, {'C', 0, 1, 4, 1, 0, 0, 0}},
      0, TG_INIT_NORMAL, 0.02f, 0.02f, 0.1f, 1e-5f,
-     2e-4f, 2e-4f, 0.5f, 0.999f, 1e-8f, 0, 0, 0, 'b', 0.0f},
+     2e-4f, 2e-4f, 0.5f, 0.999f, 1e-8f, 0, 0, 0, 'b', 0.0f, 0, 0},
     /* modern: dcgan's networks and step with the non-saturating loss and an EMA generator (the
      * choice and its measurements: README.md, "Recipes") */
     {"modern", 100,
@@ -90,13 +92,34 @@ static const recipe RECIPES[] = {
      {{'C', 1, 0, 4, 2, 1, 0, 'l'}, {'C', 2, 0, 4, 2, 1, 1, 'l'}, {'C', 4, 0, 4, 2, 1, 1, 'l'},
       {'C', 8, 0, 4, 2, 1, 1, 'l'}, {'C', 0, 1, 4, 1, 0, 0, 0}},
      0, TG_INIT_NORMAL, 0.02f, 0.02f, 0.1f, 1e-5f,
-     2e-4f, 2e-4f, 0.5f, 0.999f, 1e-8f, 0, 0, 0, 'n', 0.999f},
+     2e-4f, 2e-4f, 0.5f, 0.999f, 1e-8f, 0, 0, 0, 'n', 0.999f, 0, 0},
 };
 
 #define RECIPE_NAMES "seed, dcgan or modern"
 
 static char loss_code(const char *name) { return !strcmp(name, "hinge") ? 'h' : !strcmp(name, "ns") ? 'n' : 'b'; }
 static const char *loss_name(char c) { return c == 'h' ? "hinge" : c == 'n' ? "ns" : "bce"; }
+
+/* "color,translation,cutout" (DiffAugment's names) <-> TG_AUG_* bits; -1 for an unknown word */
+static long aug_parse(const char *v) {
+    long bits = 0;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", v);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "color")) bits |= TG_AUG_COLOR;
+        else if (!strcmp(t, "translation")) bits |= TG_AUG_TRANSLATION;
+        else if (!strcmp(t, "cutout")) bits |= TG_AUG_CUTOUT;
+        else if (strcmp(t, "none")) return -1;
+    }
+    return bits;
+}
+static const char *aug_name(unsigned a, char *b, size_t n) {
+    snprintf(b, n, "%s%s%s%s", a & TG_AUG_COLOR ? "color," : "", a & TG_AUG_TRANSLATION ? "translation," : "",
+             a & TG_AUG_CUTOUT ? "cutout," : "", a ? "" : "none");
+    size_t l = strlen(b);
+    if (l && b[l - 1] == ',') b[l - 1] = 0;
+    return b;
+}
 
 static const recipe *find_recipe(const char *name) {
     for (size_t i = 0; i < sizeof RECIPES / sizeof RECIPES[0]; i++)
@@ -170,7 +193,7 @@ static int out_channels(const lspec *l, int width) { return l->lit ? l->lit : l-
 
 /* forward FLOPs of a conv-like layer: 2 * N * Cin * Cout * k*k * (input grid for T, output for C) */
 static tg_module *build(tg_ctx *ctx, const recipe *r, const lspec *ls, int in_ch, int width,
-                        int spatial, double *flops, int batch, float bn_momentum, int init) {
+                        int spatial, double *flops, int batch, float bn_momentum, int init, int no_bn) {
     tg_module *m = need(tg_sequential(ctx));
     int ch = in_ch, hw = spatial;
     *flops = 0;
@@ -194,7 +217,7 @@ static tg_module *build(tg_ctx *ctx, const recipe *r, const lspec *ls, int in_ch
             layer = tg_layer_dense(ctx, ch, out, r->bias);
         }
         TRY(tg_sequential_add(m, need(layer)));
-        if (l->bn) TRY(tg_sequential_add(m, need(tg_layer_batch_norm(ctx, out, bn_momentum, r->bn_eps))));
+        if (l->bn && !no_bn) TRY(tg_sequential_add(m, need(tg_layer_batch_norm(ctx, out, bn_momentum, r->bn_eps))));
         if (l->act == 'l') TRY(tg_sequential_add(m, need(tg_layer_leaky_relu(ctx, 0.2f))));
         if (l->act == 'r') TRY(tg_sequential_add(m, need(tg_layer_relu(ctx))));
         if (l->act == 't') TRY(tg_sequential_add(m, need(tg_layer_tanh(ctx))));
@@ -223,13 +246,14 @@ static void gan_init(gan *g, const recipe *r, int width, int batch, tg_device de
     g->ctx = tg_ctx_new(dev, seed);
     if (!g->ctx) die("%s", tg_last_error());
     double fg, fd;
-    g->G = build(g->ctx, r, r->g, r->nz, width, 1, &fg, batch, r->bn_momentum, 1);
-    g->D = build(g->ctx, r, r->d, 3, width, SIZE, &fd, batch, r->bn_momentum, 1);
+    g->G = build(g->ctx, r, r->g, r->nz, width, 1, &fg, batch, r->bn_momentum, 1, 0);
+    g->D = build(g->ctx, r, r->d, 3, width, SIZE, &fd, batch, r->bn_momentum, 1, r->sn);
+    if (r->sn) TRY(tg_module_spectral_norm(g->D, 1, 1e-12f));
     if (r->ema > 0) {
         /* starts as a copy of G (drawing nothing from the RNG); its BatchNorm layers keep the
          * statistics of the last batch they saw (momentum 1), re-estimated before each use */
         double unused;
-        g->Gema = build(g->ctx, r, r->g, r->nz, width, 1, &unused, batch, 1.0f, 0);
+        g->Gema = build(g->ctx, r, r->g, r->nz, width, 1, &unused, batch, 1.0f, 0, 0);
         TRY(tg_module_ema(g->Gema, g->G, 0.0f));
     }
     /* seed: G fwd (inference) + 2x D fwd/bwd (3 each) + G fwd/bwd (3) + D fwd/dx (2);
@@ -292,9 +316,15 @@ static tg_tensor *g_loss(gan *g, tg_tensor *logits) {
     return tg_scale(g->ctx, tg_mean(g->ctx, logits), -1.0f);
 }
 
+/* What D sees: x, or x through DiffAugment when --augment is on (real and fake alike). */
+static tg_tensor *d_forward(gan *g, tg_tensor *x) {
+    if (g->r->aug) x = need(tg_diff_augment(g->ctx, x, g->r->aug));
+    return tg_module_forward(g->D, x);
+}
+
 /* D on x, real or fake; one backward. Returns the loss, stores mean D(x). */
 static float d_pass(gan *g, tg_tensor *x, int is_real, float *prob) {
-    tg_tensor *logits = tg_module_forward(g->D, x);
+    tg_tensor *logits = d_forward(g, x);
     tg_tensor *l = d_loss(g, logits, is_real);
     if (!l) die("%s", tg_last_error());
     *prob = mean_prob(g->ctx, logits);
@@ -318,7 +348,7 @@ static void opt_step(gan *g, tg_optim *o) {
  * running statistics, but gradients flow through D into G. */
 static float g_through_frozen_d(gan *g, tg_tensor *fake) {
     tg_module_set_frozen(g->D, true);
-    tg_tensor *l = g_loss(g, tg_module_forward(g->D, fake));
+    tg_tensor *l = g_loss(g, d_forward(g, fake));
     if (!l) die("%s", tg_last_error());
     TRY(tg_backward(g->ctx, l));
     opt_step(g, g->og);
@@ -500,7 +530,8 @@ typedef struct {
     long eval_every, eval_n;
     double lr_g, lr_d, ema; /* < 0: not given */
     unsigned long long seed;
-    int resume, flip, no_ema;
+    int resume, flip, no_ema, sn; /* sn < 0: not given */
+    long aug;                     /* < 0: not given */
 } opts;
 
 static void usage(FILE *f) {
@@ -509,7 +540,8 @@ static void usage(FILE *f) {
             "  mangagan train [--data DIR|FILE] [--out DIR] [--steps N] [--batch B] [--recipe seed|dcgan]\n"
             "                 [--device auto|cpu|cuda] [--seed S] [--width W] [--flip]\n"
             "                 [--sample-every N] [--checkpoint-every N] [--log-every N] [--resume]\n"
-            "                 [--loss bce|ns|hinge] [--lr-g LR] [--lr-d LR] [--ema DECAY]\n"
+            "                 [--loss bce|ns|hinge] [--lr-g LR] [--lr-d LR] [--ema DECAY] [--sn 0|1]\n"
+            "                 [--augment color,translation,cutout|none]\n"
             "                 [--eval-every N] [--eval-n N] [--eval-data FILE|DIR]\n"
             "  mangagan eval --checkpoint FILE | --images FILE|DIR  [--data FILE|DIR] [--n N] [--seed S] [--no-ema]\n"
             "  mangagan sample --checkpoint FILE [--n N] --out X.png|DIR [--seed S] [--device D]\n"
@@ -554,6 +586,8 @@ static opts parse(int argc, char **argv, const char *cmd) {
     o.rows = 8;
     o.cols = 10;
     o.lr_g = o.lr_d = o.ema = -1;
+    o.sn = -1;
+    o.aug = -1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--resume")) { o.resume = 1; continue; }
@@ -573,6 +607,10 @@ static opts parse(int argc, char **argv, const char *cmd) {
         else if (!strcmp(a, "--lr-g")) o.lr_g = fnum(a, v, 1e-8, 1.0);
         else if (!strcmp(a, "--lr-d")) o.lr_d = fnum(a, v, 1e-8, 1.0);
         else if (!strcmp(a, "--ema")) o.ema = fnum(a, v, 0.0, 0.99999);
+        else if (!strcmp(a, "--sn")) o.sn = (int)num(a, v, 0, 1);
+        else if (!strcmp(a, "--augment")) {
+            if ((o.aug = aug_parse(v)) < 0) bad("--augment wants a list of color, translation, cutout (or none), got '%s'", v);
+        }
         else if (!strcmp(a, "--eval-every")) o.eval_every = num(a, v, 0, 100000000);
         else if (!strcmp(a, "--eval-n")) o.eval_n = num(a, v, 1, 100000);
         else if (!strcmp(a, "--steps")) o.steps = num(a, v, 1, 100000000);
@@ -661,6 +699,8 @@ static void model_meta(tg_state *s, const gan *g) {
     TRY(tg_state_set_meta(s, "lr_d", b));
     snprintf(b, sizeof b, "%.9g", g->r->ema);
     TRY(tg_state_set_meta(s, "ema", b));
+    TRY(tg_state_set_meta(s, "sn", g->r->sn ? "1" : "0"));
+    TRY(tg_state_set_meta(s, "augment", aug_name(g->r->aug, b, sizeof b)));
 }
 
 static void save_checkpoint(gan *g, const progress *p, const char *out, int flip) {
@@ -733,6 +773,8 @@ static void apply_settings(recipe *r, const opts *o) {
     if (o->lr_g >= 0) r->lr_g = (float)o->lr_g;
     if (o->lr_d >= 0) r->lr_d = (float)o->lr_d;
     if (o->ema >= 0) r->ema = (float)o->ema;
+    if (o->sn >= 0) r->sn = o->sn;
+    if (o->aug >= 0) r->aug = (unsigned)o->aug;
 }
 
 /* On --resume: the settings the checkpoint was trained with (older checkpoints lack them: the
@@ -743,6 +785,13 @@ static void checkpoint_settings(recipe *r, tg_state *m, const opts *o, const cha
     if ((v = tg_state_get_meta(m, "lr_g"))) r->lr_g = strtof(v, NULL);
     if ((v = tg_state_get_meta(m, "lr_d"))) r->lr_d = strtof(v, NULL);
     if ((v = tg_state_get_meta(m, "ema"))) r->ema = strtof(v, NULL);
+    if ((v = tg_state_get_meta(m, "sn"))) r->sn = atoi(v);
+    if (o->sn >= 0 && o->sn != r->sn) die("%s was trained with --sn %d, not %d", path, r->sn, o->sn);
+    if ((v = tg_state_get_meta(m, "augment"))) r->aug = (unsigned)aug_parse(v);
+    if (o->aug >= 0 && (unsigned)o->aug != r->aug) {
+        char b[64];
+        die("%s was trained with --augment %s", path, aug_name(r->aug, b, sizeof b));
+    }
     if (o->loss && loss_code(o->loss) != r->loss)
         die("%s was trained with loss '%s', not '%s'", path, loss_name(r->loss), o->loss);
     if ((o->lr_g >= 0 && (float)o->lr_g != r->lr_g) || (o->lr_d >= 0 && (float)o->lr_d != r->lr_d))
@@ -872,8 +921,12 @@ static int cmd_train(int argc, char **argv) {
     printf("mangagan: recipe %s (width %d), batch %d, %lld images from %s (%.1f s), device %s%s\n",
            r->name, g.width, g.batch, (long long)tg_dataset_count(ds), data, now() - tl,
            tg_ctx_device(g.ctx) == TG_CUDA ? "cuda" : "cpu", o.resume ? ", resuming" : "");
-    if (r->ema > 0) printf("mangagan: loss %s, learning rates G %g D %g, EMA of G with decay %g\n", loss_name(r->loss), r->lr_g, r->lr_d, r->ema);
-    else printf("mangagan: loss %s, learning rates G %g D %g, no EMA\n", loss_name(r->loss), r->lr_g, r->lr_d);
+    printf("mangagan: loss %s, learning rates G %g D %g, ", loss_name(r->loss), r->lr_g, r->lr_d);
+    if (r->ema > 0) printf("EMA of G with decay %g", r->ema);
+    else printf("no EMA");
+    char ab[64];
+    printf("%s, augment %s\n", r->sn ? ", spectral normalisation in D (no BatchNorm there)" : "",
+           aug_name(r->aug, ab, sizeof ab));
     printf("mangagan: %s\n", tg_ctx_describe(g.ctx));
     /* --eval-every: the sliced Wasserstein distance to held-out faces, into log.csv */
     tg_dataset *eval_ds = NULL;

@@ -92,4 +92,10 @@ TG_INTERNAL tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const float *x, int N, int 
                                         const float *dy, int Co, int Ho, int Wo, int kh, int kw,
                                         int s, int p, float *dw, int acc);
 
+/* DiffAugment's kernels (lib/cpu/augment.c) */
+TG_INTERNAL void tg_cpu_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H,
+                                    int64_t W, const float *p, float *mean, float *y);
+TG_INTERNAL void tg_cpu_augment_bwd(tg_ctx *ctx, const float *dy, int64_t N, int64_t C, int64_t H,
+                                    int64_t W, const float *p, float *mean, float *dx);
+
 #endif

@@ -1,0 +1,81 @@
+/*
+ * augment.cu — the kernels behind lib/augment.c (DiffAugment), the per-element math from
+ * tg_math.h as on the CPU (lib/cpu/augment.c): one block per sample for its mean (fixed-order
+ * reduction), then one thread per pixel for all its channels.
+ */
+#include "cuda_common.cuh"
+
+/* mean[n] = the sample's mean of x (fwd), or of dy over the kept output pixels (bwd) */
+static __global__ void sample_mean_kernel(const float *x, int64_t C, int H, int W, const float *p,
+                                          int kept_only, float *mean) {
+    __shared__ float sh[32];
+    const int64_t n = blockIdx.x, P = (int64_t)H * W, S = C * P;
+    const float *xs = x + n * S, *q = p + n * TG_AUG_NPARAM;
+    float s = 0.0f;
+    for (int64_t i = threadIdx.x; i < S; i += blockDim.x) {
+        const int64_t o = i % P;
+        if (!kept_only || tg_aug_kept((int)(o / W), (int)(o % W), H, W, q)) s += xs[i];
+    }
+    s = tg_block_sum(s, sh);
+    if (threadIdx.x == 0) mean[n] = s / (float)S;
+}
+
+static __global__ void augment_fwd_kernel(const float *x, int64_t N, int64_t C, int H, int W,
+                                          const float *p, const float *mean, float *y) {
+    const int64_t P = (int64_t)H * W;
+    TG_GRID_STRIDE(i, N * P) {
+        const int64_t n = i / P, o = i % P;
+        const int h = (int)(o / W), w = (int)(o % W);
+        const float *xs = x + n * C * P, *q = p + n * TG_AUG_NPARAM;
+        float *ys = y + n * C * P;
+        if (!tg_aug_kept(h, w, H, W, q)) {
+            for (int64_t c = 0; c < C; c++) ys[c * P + o] = 0.0f;
+            continue;
+        }
+        const int64_t src = (int64_t)(h - (int)q[3]) * W + (w - (int)q[4]);
+        float pm = 0.0f;
+        for (int64_t c = 0; c < C; c++) pm += xs[c * P + src];
+        pm /= (float)C;
+        for (int64_t c = 0; c < C; c++) ys[c * P + o] = tg_aug_color(xs[c * P + src], pm, mean[n], q);
+    }
+}
+
+static __global__ void augment_bwd_kernel(const float *dy, int64_t N, int64_t C, int H, int W,
+                                          const float *p, const float *mean, float *dx) {
+    const int64_t P = (int64_t)H * W;
+    TG_GRID_STRIDE(i, N * P) {
+        const int64_t n = i / P, src = i % P;
+        const int sh = (int)(src / W), sw = (int)(src % W);
+        const float *g = dy + n * C * P, *q = p + n * TG_AUG_NPARAM;
+        float *d = dx + n * C * P;
+        const int h = sh + (int)q[3], w = sw + (int)q[4];
+        const int kept = tg_aug_kept(h, w, H, W, q);
+        const int64_t dst = kept ? (int64_t)h * W + w : 0;
+        const float gm = mean[n];
+        float g2m = 0.0f;
+        for (int64_t c = 0; c < C; c++) g2m += tg_aug_color_bwd2(kept ? g[c * P + dst] : 0.0f, gm, q);
+        g2m /= (float)C;
+        for (int64_t c = 0; c < C; c++)
+            d[c * P + src] += tg_aug_color_bwd1(tg_aug_color_bwd2(kept ? g[c * P + dst] : 0.0f, gm, q), g2m, q);
+    }
+}
+
+extern "C" {
+
+void tg_cuda_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
+                         const float *p, float *mean, float *y) {
+    sample_mean_kernel<<<(unsigned)N, TG_THREADS, 0, tg_stream(ctx)>>>(x, C, (int)H, (int)W, p, 0, mean);
+    augment_fwd_kernel<<<tg_blocks(N * H * W), TG_THREADS, 0, tg_stream(ctx)>>>(x, N, C, (int)H, (int)W, p,
+                                                                                 mean, y);
+    TG_LAUNCHED(ctx, "diff_augment forward");
+}
+
+void tg_cuda_augment_bwd(tg_ctx *ctx, const float *dy, int64_t N, int64_t C, int64_t H, int64_t W,
+                         const float *p, float *mean, float *dx) {
+    sample_mean_kernel<<<(unsigned)N, TG_THREADS, 0, tg_stream(ctx)>>>(dy, C, (int)H, (int)W, p, 1, mean);
+    augment_bwd_kernel<<<tg_blocks(N * H * W), TG_THREADS, 0, tg_stream(ctx)>>>(dy, N, C, (int)H, (int)W, p,
+                                                                                 mean, dx);
+    TG_LAUNCHED(ctx, "diff_augment backward");
+}
+
+} /* extern "C" */

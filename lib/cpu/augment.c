@@ -1,0 +1,66 @@
+/*
+ * augment.c (CPU) — the kernels behind lib/augment.c (DiffAugment); the per-element math is in
+ * tg_math.h, shared with cuda/augment.cu. One sample per thread.
+ */
+#include "internal.h"
+#include "cpu.h"
+
+void tg_cpu_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
+                        const float *p, float *mean, float *y) {
+    (void)ctx;
+    const int64_t P = H * W, S = C * P;
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; n++) {
+        const float *xs = x + n * S, *q = p + n * TG_AUG_NPARAM;
+        float *ys = y + n * S;
+        double m = 0;
+        for (int64_t i = 0; i < S; i++) m += xs[i];
+        const float xm = (float)(m / (double)S);
+        mean[n] = xm;
+        const int ty = (int)q[3], tx = (int)q[4];
+        for (int h = 0; h < H; h++)
+            for (int w = 0; w < W; w++) {
+                const int64_t o = (int64_t)h * W + w;
+                if (!tg_aug_kept(h, w, (int)H, (int)W, q)) {
+                    for (int64_t c = 0; c < C; c++) ys[c * P + o] = 0.0f;
+                    continue;
+                }
+                const int64_t src = (int64_t)(h - ty) * W + (w - tx);
+                float pm = 0.0f;
+                for (int64_t c = 0; c < C; c++) pm += xs[c * P + src];
+                pm /= (float)C;
+                for (int64_t c = 0; c < C; c++) ys[c * P + o] = tg_aug_color(xs[c * P + src], pm, xm, q);
+            }
+    }
+}
+
+void tg_cpu_augment_bwd(tg_ctx *ctx, const float *dy, int64_t N, int64_t C, int64_t H, int64_t W,
+                        const float *p, float *mean, float *dx) {
+    (void)ctx;
+    const int64_t P = H * W, S = C * P;
+#pragma omp parallel for schedule(static)
+    for (int64_t n = 0; n < N; n++) {
+        const float *g = dy + n * S, *q = p + n * TG_AUG_NPARAM;
+        float *d = dx + n * S;
+        /* the sample's mean of g3: dy over the kept output pixels */
+        double m = 0;
+        for (int h = 0; h < H; h++)
+            for (int w = 0; w < W; w++)
+                if (tg_aug_kept(h, w, (int)H, (int)W, q))
+                    for (int64_t c = 0; c < C; c++) m += g[c * P + (int64_t)h * W + w];
+        const float gm = (float)(m / (double)S);
+        mean[n] = gm;
+        const int ty = (int)q[3], tx = (int)q[4];
+        for (int sh = 0; sh < H; sh++)
+            for (int sw = 0; sw < W; sw++) {
+                const int h = sh + ty, w = sw + tx;
+                const int kept = tg_aug_kept(h, w, (int)H, (int)W, q);
+                const int64_t src = (int64_t)sh * W + sw, dst = kept ? (int64_t)h * W + w : 0;
+                float g2m = 0.0f;
+                for (int64_t c = 0; c < C; c++) g2m += tg_aug_color_bwd2(kept ? g[c * P + dst] : 0.0f, gm, q);
+                g2m /= (float)C;
+                for (int64_t c = 0; c < C; c++)
+                    d[c * P + src] += tg_aug_color_bwd1(tg_aug_color_bwd2(kept ? g[c * P + dst] : 0.0f, gm, q), g2m, q);
+            }
+    }
+}
