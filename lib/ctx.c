@@ -4,6 +4,8 @@
  */
 #include "internal.h"
 
+#include <stddef.h>
+
 #include "tg_omp.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,26 @@ int tg_cuda_device_count(void) {
 #endif
 }
 
+/* Every slot of a backend table after its name is a function pointer: a table that left one out
+ * (a new op wired into one backend only) is refused here, naming the slot's position, instead
+ * of crashing at the op's first call. */
+typedef void (*tg_any_fn)(void);
+_Static_assert((sizeof(struct tg_backend_ops) - offsetof(struct tg_backend_ops, init)) % sizeof(tg_any_fn) == 0,
+               "struct tg_backend_ops: every member after `name` must be a function pointer");
+static bool backend_complete(const struct tg_backend_ops *be) {
+    const size_t first = offsetof(struct tg_backend_ops, init);
+    for (size_t off = first; off < sizeof *be; off += sizeof(tg_any_fn)) {
+        tg_any_fn f;
+        memcpy(&f, (const char *)be + off, sizeof f);
+        if (!f) {
+            tg_fail(TG_ERR_UNSUPPORTED, "tg_ctx_new", "the %s backend leaves operation slot %zu of struct tg_backend_ops empty (a build defect)",
+                    be->name, (off - first) / sizeof(tg_any_fn));
+            return false;
+        }
+    }
+    return true;
+}
+
 tg_ctx *tg_ctx_new(tg_device device, uint64_t seed) {
     const struct tg_backend_ops *be = NULL;
     if (device == TG_CPU) {
@@ -48,6 +70,7 @@ tg_ctx *tg_ctx_new(tg_device device, uint64_t seed) {
         tg_fail(TG_ERR_INVALID, "tg_ctx_new", "unknown device %d", (int)device);
         return NULL;
     }
+    if (!backend_complete(be)) return NULL;
     tg_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         tg_fail(TG_ERR_NOMEM, "tg_ctx_new", "out of host memory");
