@@ -80,8 +80,8 @@ TEST_HELPERS := $(BUILD)/tests/testutil.o
 # included), TEST_PKGS beside them for `make test`. `make test`/`make demo` install what is
 # missing when run as root; everything else (and a non-root user) stops with the one apt line.
 BUILD_PKGS   := gcc libc6-dev pkg-config libopenblas-dev libopenblas0-openmp libpng-dev libjpeg-dev \
-                liblzma-dev
-TEST_PKGS    := libcmocka-dev libblas3
+                liblzma-dev zlib1g-dev
+TEST_PKGS    := libcmocka-dev libblas3 dataset-fashion-mnist
 DEBIAN_PKGS  := $(BUILD_PKGS) $(TEST_PKGS)
 
 .PHONY: all lib test check deps deps-check demo install uninstall clean examples bench bench-compare parity
@@ -157,7 +157,7 @@ $(BUILD)/tests/libfaultio.so: tests/faultio.c
 	$(CC) -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
 # ---- examples (built through pkg-config, like a user's program) ----------------------------
-EXAMPLES     := $(BUILD)/examples/train_xor $(BUILD)/examples/mangagan
+EXAMPLES     := $(BUILD)/examples/train_xor $(BUILD)/examples/mangagan $(BUILD)/examples/fashion
 PKG_FLAGS     = $$(PKG_CONFIG_PATH=$(BUILD)/pkgconfig pkg-config --cflags --libs tensorgan)
 define build-user-program
 	@mkdir -p $(dir $@)
@@ -166,6 +166,9 @@ endef
 examples: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(SHLIB) $(PCFILE)
 	$(build-user-program)
+# the classifier reads Debian's gzip-compressed IDX files with zlib
+$(BUILD)/examples/fashion: examples/fashion/fashion.c $(SHLIB) $(PCFILE)
+	$(build-user-program) -lz
 # the in-tree binary also finds the bundled faces in the source tree
 $(BUILD)/examples/mangagan: examples/mangagan/mangagan.c examples/mangagan/plot.c examples/mangagan/plot.h $(SHLIB) $(PCFILE)
 	$(build-user-program) examples/mangagan/plot.c -DMANGAGAN_SRCDATA='"$(CURDIR)/examples/mangagan/data"'

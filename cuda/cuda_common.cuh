@@ -106,6 +106,24 @@ TG_INTERNAL void tg_cuda_mul(tg_ctx *ctx, int64_t n, const float *a, const float
 TG_INTERNAL void tg_cuda_sum(tg_ctx *ctx, const float *x, int64_t n, float scale, float *out);
 TG_INTERNAL void tg_cuda_fill_scalar(tg_ctx *ctx, float *x, int64_t n, const float *s, float scale,
                                      int acc);
+/* pool.cu */
+TG_INTERNAL void tg_cuda_pool_fwd(tg_ctx *ctx, int is_max, const float *x, int64_t planes, int H,
+                                  int W, int kh, int kw, int sh, int sw, int ph, int pw, int Ho,
+                                  int Wo, float *y, int32_t *idx);
+TG_INTERNAL void tg_cuda_pool_bwd(tg_ctx *ctx, int is_max, const float *dy, const int32_t *idx,
+                                  int64_t planes, int H, int W, int kh, int kw, int sh, int sw,
+                                  int ph, int pw, int Ho, int Wo, float *dx);
+TG_INTERNAL void tg_cuda_softmax_fwd(tg_ctx *ctx, int is_log, const float *x, int64_t N, int64_t C,
+                                     int64_t P, float *y);
+TG_INTERNAL void tg_cuda_softmax_bwd(tg_ctx *ctx, int is_log, const float *y, const float *dy,
+                                     int64_t N, int64_t C, int64_t P, float *dx);
+TG_INTERNAL void tg_cuda_xent_fwd(tg_ctx *ctx, const float *x, const int32_t *labels, int64_t N,
+                                  int64_t C, int64_t P, float e, float *rows);
+TG_INTERNAL void tg_cuda_xent_bwd(tg_ctx *ctx, const float *x, const int32_t *labels, int64_t N,
+                                  int64_t C, int64_t P, float e, const float *dl, float scale,
+                                  float *dx);
+TG_INTERNAL void tg_cuda_dropout_mask(tg_ctx *ctx, float *mask, int64_t n, uint64_t seed,
+                                      uint32_t stream, uint64_t offset, float p);
 /* augment.cu */
 TG_INTERNAL void tg_cuda_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H,
                                      int64_t W, const float *p, float *mean, float *y);

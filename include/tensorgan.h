@@ -225,6 +225,23 @@ TG_API tg_tensor *tg_detach(tg_ctx *ctx, tg_tensor *x);
 /* mean(max(x,0) - x*t + log(1+exp(-|x|))): stable for any logit. Same shapes; result [1]. */
 TG_API tg_tensor *tg_bce_with_logits(tg_ctx *ctx, tg_tensor *logits, tg_tensor *targets);
 /* mean((a-b)^2), result [1]. */
+/* Pooling over [N,C,H,W] (PyTorch semantics, floor mode): square windows, equal strides and
+ * padding (at most half the kernel); max pooling pads with -infinity, average pooling counts the
+ * padding (count_include_pad=True). Global average pooling gives [N,C,1,1]. */
+TG_API tg_tensor *tg_max_pool2d(tg_ctx *ctx, tg_tensor *x, int kernel, int stride, int pad);
+TG_API tg_tensor *tg_avg_pool2d(tg_ctx *ctx, tg_tensor *x, int kernel, int stride, int pad);
+TG_API tg_tensor *tg_global_avg_pool2d(tg_ctx *ctx, tg_tensor *x);
+/* Dropout: in training each element is zeroed with probability p (mask from the context's RNG,
+ * the same on CPU and CUDA) and the rest scaled by 1/(1-p); otherwise x itself is returned. */
+TG_API tg_tensor *tg_dropout(tg_ctx *ctx, tg_tensor *x, float p, bool training);
+/* Softmax and log-softmax over dimension 1 of [N,C] or [N,C,H,W]. */
+TG_API tg_tensor *tg_softmax(tg_ctx *ctx, tg_tensor *x);
+TG_API tg_tensor *tg_log_softmax(tg_ctx *ctx, tg_tensor *x);
+/* Mean cross-entropy of logits [N,C] (or [N,C,H,W]) against class indices labels[N] (or
+ * [N*H*W], host memory, each in [0, C)), with label smoothing in [0, 1] (PyTorch's
+ * F.cross_entropy(logits, labels, label_smoothing=...)). -> [1] */
+TG_API tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *labels,
+                                   float label_smoothing);
 /* Differentiable augmentation (DiffAugment, Zhao et al. 2020) of x [N,C,H,W], per sample with
  * parameters drawn from the context's RNG: TG_AUG_COLOR (brightness +-0.5, saturation x[0,2]
  * about the pixel's channel mean, contrast x[0.5,1.5] about the sample mean), TG_AUG_TRANSLATION
@@ -270,6 +287,11 @@ TG_API tg_module *tg_layer_sigmoid(tg_ctx *ctx);
 TG_API tg_module *tg_layer_flatten(tg_ctx *ctx);
 /* [N, numel/N] -> [N, c, h, w] (e.g. noise vector to a 1x1 map). */
 TG_API tg_module *tg_layer_reshape(tg_ctx *ctx, int c, int h, int w);
+/* Parameter-free layers over the ops of the same names; dropout is on in training mode only. */
+TG_API tg_module *tg_layer_max_pool2d(tg_ctx *ctx, int kernel, int stride, int pad);
+TG_API tg_module *tg_layer_avg_pool2d(tg_ctx *ctx, int kernel, int stride, int pad);
+TG_API tg_module *tg_layer_global_avg_pool2d(tg_ctx *ctx);
+TG_API tg_module *tg_layer_dropout(tg_ctx *ctx, float p);
 TG_API tg_module *tg_sequential(tg_ctx *ctx);
 /* seq owns layer from now on (also on failure, where layer is freed). */
 TG_API tg_status tg_sequential_add(tg_module *seq, tg_module *layer);

@@ -83,6 +83,8 @@ struct tg_node {
         struct { int op; float a; } un;
         struct { float s; } scale;
         struct { float eps; int training; float slope; } bn;
+        struct { int kh, kw, sh, sw, ph, pw, is_max; } pool;
+        struct { float e; } xent;
     } p;
 };
 
@@ -184,6 +186,29 @@ struct tg_backend_ops {
                        const float *invstd, int training, float slope, float *dx, float *dgamma,
                        float *dbeta, int acc);
     /* out[0] = mean bce */
+    /* pooling (lib/pool.c): planes of H x W -> planes of Ho x Wo, windows kh x kw, strides sh sw,
+     * padding ph pw; max saves each output's argmax (offset in its plane) in idx, avg counts the
+     * padding (count_include_pad). Backward adds into dx, gathering per input: deterministic. */
+    void (*pool_fwd)(tg_ctx *ctx, int is_max, const float *x, int64_t planes, int H, int W, int kh,
+                     int kw, int sh, int sw, int ph, int pw, int Ho, int Wo, float *y, int32_t *idx);
+    void (*pool_bwd)(tg_ctx *ctx, int is_max, const float *dy, const int32_t *idx, int64_t planes,
+                     int H, int W, int kh, int kw, int sh, int sw, int ph, int pw, int Ho, int Wo,
+                     float *dx);
+    /* softmax over C of x [N][C][P] (lib/softmax.c); is_log: log-softmax. Backward adds into dx
+     * from the output y. */
+    void (*softmax_fwd)(tg_ctx *ctx, int is_log, const float *x, int64_t N, int64_t C, int64_t P,
+                        float *y);
+    void (*softmax_bwd)(tg_ctx *ctx, int is_log, const float *y, const float *dy, int64_t N,
+                        int64_t C, int64_t P, float *dx);
+    /* cross-entropy of x [N][C][P] against labels [N][P] with label smoothing e: the loss of each
+     * (n, p) into rows; backward adds scale * dl[0] * (softmax - target) into dx */
+    void (*xent_fwd)(tg_ctx *ctx, const float *x, const int32_t *labels, int64_t N, int64_t C,
+                     int64_t P, float e, float *rows);
+    void (*xent_bwd)(tg_ctx *ctx, const float *x, const int32_t *labels, int64_t N, int64_t C,
+                     int64_t P, float e, const float *dl, float scale, float *dx);
+    /* dropout's mask: element i is 1/(1-p) or 0 (tg_dropout_mask1), Philox at offset + i */
+    void (*dropout_mask)(tg_ctx *ctx, float *mask, int64_t n, uint64_t seed, uint32_t stream,
+                         uint64_t offset, float p);
     /* DiffAugment (lib/augment.c; the math in tg_math.h): p holds N x TG_AUG_NPARAM parameters,
      * mean N floats of scratch. Forward writes y; backward adds into dx. */
     void (*augment_fwd)(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H, int64_t W,

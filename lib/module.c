@@ -10,13 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { M_CONV, M_CONVT, M_DENSE, M_BN, M_ACT, M_FLATTEN, M_RESHAPE, M_SEQ } mkind;
+typedef enum { M_CONV, M_CONVT, M_DENSE, M_BN, M_ACT, M_FLATTEN, M_RESHAPE, M_SEQ, M_MAXPOOL, M_AVGPOOL, M_GAP, M_DROPOUT } mkind;
 
 struct tg_module {
     tg_ctx *ctx;
     mkind kind;
     bool training, frozen;
-    int stride, pad;           /* conv */
+    int stride, pad;           /* conv, pooling */
+    int kernel;                /* pooling */
+    float p;                   /* dropout */
     int act;                   /* activation op (TG_UN_*) */
     float slope;               /* leaky relu */
     float momentum, eps;       /* batch norm */
@@ -173,6 +175,33 @@ tg_module *tg_layer_reshape(tg_ctx *ctx, int c, int h, int w) {
     return m;
 }
 
+static tg_module *pool_layer(tg_ctx *ctx, mkind kind, int kernel, int stride, int pad, const char *fn) {
+    if (kernel < 1 || stride < 1 || pad < 0 || 2 * pad > kernel) {
+        tg_fail(TG_ERR_INVALID, fn, "kernel %d, stride %d, padding %d: kernel and stride >= 1, padding >= 0 and at most half the kernel",
+                kernel, stride, pad);
+        return NULL;
+    }
+    tg_module *m = mod_new(ctx, kind, fn);
+    if (m) m->kernel = kernel, m->stride = stride, m->pad = pad;
+    return m;
+}
+tg_module *tg_layer_max_pool2d(tg_ctx *ctx, int kernel, int stride, int pad) {
+    return pool_layer(ctx, M_MAXPOOL, kernel, stride, pad, "tg_layer_max_pool2d");
+}
+tg_module *tg_layer_avg_pool2d(tg_ctx *ctx, int kernel, int stride, int pad) {
+    return pool_layer(ctx, M_AVGPOOL, kernel, stride, pad, "tg_layer_avg_pool2d");
+}
+tg_module *tg_layer_global_avg_pool2d(tg_ctx *ctx) { return mod_new(ctx, M_GAP, "tg_layer_global_avg_pool2d"); }
+tg_module *tg_layer_dropout(tg_ctx *ctx, float p) {
+    if (!(p >= 0.0f && p < 1.0f)) {
+        tg_fail(TG_ERR_INVALID, "tg_layer_dropout", "p %g is not in [0, 1)", p);
+        return NULL;
+    }
+    tg_module *m = mod_new(ctx, M_DROPOUT, "tg_layer_dropout");
+    if (m) m->p = p;
+    return m;
+}
+
 tg_module *tg_sequential(tg_ctx *ctx) { return mod_new(ctx, M_SEQ, "tg_sequential"); }
 
 tg_status tg_sequential_add(tg_module *seq, tg_module *layer) {
@@ -244,6 +273,10 @@ tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x) {
         default: return tg_sigmoid(ctx, x);
         }
     case M_FLATTEN: return tg_flatten(ctx, x);
+    case M_MAXPOOL: return tg_max_pool2d(ctx, x, m->kernel, m->stride, m->pad);
+    case M_AVGPOOL: return tg_avg_pool2d(ctx, x, m->kernel, m->stride, m->pad);
+    case M_GAP: return tg_global_avg_pool2d(ctx, x);
+    case M_DROPOUT: return tg_dropout(ctx, x, m->p, m->training);
     case M_RESHAPE: {
         if (!tg_check_in(ctx, x, "tg_module_forward", "x")) return NULL;
         int64_t s[4] = {x->shape[0], m->rs[0], m->rs[1], m->rs[2]};

@@ -172,6 +172,44 @@ static inline TG_HD float tg_aug_color_bwd1(float g2, float g2m, const float *p)
     return p[1] * g2 + (1.0f - p[1]) * g2m;
 }
 
+/* ---- pooling (lib/pool.c) -------------------------------------------------------------------
+ * Output o of a pooled axis covers inputs o*s - pad .. o*s - pad + k - 1; input i is covered by
+ * outputs lo..hi (empty when lo > hi). */
+static inline TG_HD void tg_pool_cover(int i, int pad, int k, int s, int O, int *lo, int *hi) {
+    int a = i + pad - k + 1; /* o*s >= a */
+    *lo = a <= 0 ? 0 : (a + s - 1) / s;
+    int b = (i + pad) / s;
+    *hi = b < O - 1 ? b : O - 1;
+}
+
+/* ---- softmax and cross-entropy (lib/softmax.c): one row of C values, stride P apart ---------- */
+/* log(sum(exp(x))) of the row, shifted by its maximum */
+static inline TG_HD float tg_logsumexp_row(const float *x, int64_t C, int64_t P) {
+    float m = x[0];
+    for (int64_t c = 1; c < C; c++) m = x[c * P] > m ? x[c * P] : m;
+    float s = 0.0f;
+    for (int64_t c = 0; c < C; c++) s += expf(x[c * P] - m);
+    return m + logf(s);
+}
+/* Cross-entropy of one row against class y with label smoothing e (PyTorch's definition): the
+ * target is (1 - e) on y plus e / C everywhere. */
+static inline TG_HD float tg_xent_row(const float *x, int64_t C, int64_t P, int y, float e) {
+    const float lse = tg_logsumexp_row(x, C, P);
+    float mean = 0.0f;
+    if (e != 0.0f) {
+        for (int64_t c = 0; c < C; c++) mean += x[c * P];
+        mean /= (float)C;
+    }
+    return (1.0f - e) * (lse - x[(int64_t)y * P]) + e * (lse - mean);
+}
+/* its gradient for class c, given the row's logsumexp */
+static inline TG_HD float tg_xent_dx1(float xc, float lse, int c, int y, float e, int64_t C) {
+    return expf(xc - lse) - ((c == y ? 1.0f - e : 0.0f) + e / (float)C);
+}
+
+/* ---- dropout (lib/dropout.c): element i keeps with probability 1 - p, scaled by 1 / (1 - p) -- */
+static inline TG_HD float tg_dropout_mask1(uint64_t seed, uint32_t stream, uint64_t idx, float p);
+
 /* ---- counter-based RNG: Philox4x32-10 (Salmon et al., SC'11) ------------------------------ */
 typedef struct { uint32_t v[4]; } tg_u32x4;
 
@@ -220,6 +258,10 @@ static inline TG_HD float tg_rng_normal1(uint64_t seed, uint32_t stream, uint64_
     double u2 = (double)(r.v[1] >> 8) * (1.0 / 16777216.0);
     double z = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
     return mean + std * (float)z;
+}
+
+static inline TG_HD float tg_dropout_mask1(uint64_t seed, uint32_t stream, uint64_t idx, float p) {
+    return tg_rng_uniform1(seed, stream, idx, 0.0f, 1.0f) >= p ? 1.0f / (1.0f - p) : 0.0f;
 }
 
 #endif /* TG_MATH_H */

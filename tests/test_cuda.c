@@ -38,6 +38,8 @@ static int teardown(void **state) {
         if (!gpu) skip();                                                                       \
     } while (0)
 
+/* class labels for case 24 (filled by test_softmax_family) */
+static int32_t xent_labels[64 * 10 * 7];
 /* DiffAugment's parameters for case 18 (filled by test_diff_augment) */
 static float aug_params[64 * TG_AUG_NPARAM];
 
@@ -68,6 +70,13 @@ static tg_tensor *lib_op(tg_ctx *c, tg_tensor **in, const void *cfg) {
     case 15: return tg_bce_with_logits(c, in[0], in[1]);
     case 17: return tg_spectral_norm(c, in[0], in[1], in[2], k->stride, 1e-12f);
     case 18: return tg_diff_augment_with(c, in[0], aug_params);
+    case 19: return tg_max_pool2d(c, in[0], k->stride, k->pad, (int)k->a);
+    case 20: return tg_avg_pool2d(c, in[0], k->stride, k->pad, (int)k->a);
+    case 21: return tg_global_avg_pool2d(c, in[0]);
+    case 22: return tg_softmax(c, in[0]);
+    case 23: return tg_log_softmax(c, in[0]);
+    case 24: return tg_cross_entropy(c, in[0], xent_labels, k->a);
+    case 25: return tg_dropout(c, in[0], k->a, true);
     default: return tg_mse_loss(c, in[0], in[1]);
     }
 }
@@ -242,6 +251,48 @@ static void test_diff_augment(void **state) {
         c.cfg = &cfg;
         compare(&c, 1e-5, 1e-4);
     }
+}
+
+/* pooling: kernel (stride field), stride (pad field), padding (a) */
+static void test_pooling(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(10);
+    int shapes[][7] = {{64, 32, 28, 28, 2, 2, 0}, {3, 5, 9, 7, 3, 2, 1}, {2, 3, 8, 8, 4, 3, 2}};
+    for (int kind = 19; kind <= 21; kind++)
+        for (int i = 0; i < 3; i++) {
+            op_cfg cfg = {kind, shapes[i][4], shapes[i][5], (float)shapes[i][6]};
+            int N = shapes[i][0], C = shapes[i][1], H = shapes[i][2], W = shapes[i][3];
+            int k = kind == 21 ? H : shapes[i][4], s = kind == 21 ? 1 : shapes[i][5], p = kind == 21 ? 0 : shapes[i][6];
+            int kw = kind == 21 ? W : k;
+            tu_op_check c = {0};
+            c.n_in = 1;
+            c.in[0] = (tu_in_spec){4, {N, C, H, W}, -1, 1, 1, 0};
+            c.out_n = (int64_t)N * C * ((H + 2 * p - k) / s + 1) * ((W + 2 * p - kw) / s + 1);
+            c.cfg = &cfg;
+            compare(&c, 1e-5, 1e-4);
+        }
+}
+
+/* softmax, log-softmax, cross-entropy (with and without smoothing) and dropout's mask */
+static void test_softmax_family(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(11);
+    for (size_t i = 0; i < sizeof xent_labels / sizeof xent_labels[0]; i++) xent_labels[i] = (int32_t)(i * 7 % 10);
+    int shapes[][4] = {{64, 10, 1, 1}, {3, 10, 7, 1}, {1, 10, 1, 1}};
+    for (int kind = 22; kind <= 25; kind++)
+        for (int i = 0; i < 3; i++)
+            for (int smooth = 0; smooth <= (kind == 24); smooth++) {
+                op_cfg cfg = {kind, 0, 0, kind == 25 ? 0.4f : smooth ? 0.1f : 0.0f};
+                int N = shapes[i][0], C = shapes[i][1], P = shapes[i][2];
+                tu_op_check c = {0};
+                c.n_in = 1;
+                c.in[0] = P == 1 ? (tu_in_spec){2, {N, C}, -4, 4, 1, 0} : (tu_in_spec){4, {N, C, P, 1}, -4, 4, 1, 0};
+                c.out_n = kind == 24 ? 1 : (int64_t)N * C * P;
+                c.cfg = &cfg;
+                compare(&c, 1e-5, 1e-4);
+            }
 }
 
 /* the same seed/offset draws the same numbers on both devices */
@@ -555,6 +606,8 @@ int main(void) {
         cmocka_unit_test(test_elementwise),
         cmocka_unit_test(test_spectral_norm),
         cmocka_unit_test(test_diff_augment),
+        cmocka_unit_test(test_pooling),
+        cmocka_unit_test(test_softmax_family),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_gan_step),

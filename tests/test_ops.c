@@ -422,6 +422,174 @@ static void test_diff_augment(void **state) {
     tg_tensor_free(x), tg_tensor_free(flat);
 }
 
+/* ---- pooling, softmax, cross-entropy, dropout ------------------------------------------------ */
+typedef struct {
+    int N, C, H, W, k, s, p, kind; /* kind: 0 max, 1 avg, 2 global avg */
+} pool_cfg;
+
+static tg_tensor *lib_pool(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    const pool_cfg *k = cfg;
+    if (k->kind == 0) return tg_max_pool2d(c, in[0], k->k, k->s, k->p);
+    if (k->kind == 1) return tg_avg_pool2d(c, in[0], k->k, k->s, k->p);
+    return tg_global_avg_pool2d(c, in[0]);
+}
+static void ref_pool(double *const *in, double *out, const void *cfg) {
+    const pool_cfg *k = cfg;
+    const int kk = k->kind == 2 ? k->H : k->k, s = k->kind == 2 ? 1 : k->s, p = k->kind == 2 ? 0 : k->p;
+    const int kw = k->kind == 2 ? k->W : k->k;
+    const int Ho = (k->H + 2 * p - kk) / s + 1, Wo = (k->W + 2 * p - kw) / s + 1;
+    for (int q = 0; q < k->N * k->C; q++)
+        for (int oh = 0; oh < Ho; oh++)
+            for (int ow = 0; ow < Wo; ow++) {
+                double best = -INFINITY, sum = 0;
+                for (int i = 0; i < kk; i++)
+                    for (int j = 0; j < kw; j++) {
+                        int h = oh * s - p + i, w = ow * s - p + j;
+                        if (h < 0 || h >= k->H || w < 0 || w >= k->W) continue;
+                        double v = in[0][(q * k->H + h) * k->W + w];
+                        sum += v;
+                        if (v > best) best = v;
+                    }
+                out[(q * Ho + oh) * Wo + ow] = k->kind == 0 ? best : sum / (kk * kw);
+            }
+}
+
+static void test_pooling(void **state) {
+    (void)state;
+    static const pool_cfg cases[] = {
+        {2, 3, 8, 8, 2, 2, 0, 0}, {1, 2, 7, 9, 3, 2, 1, 0}, {2, 1, 5, 6, 3, 1, 1, 0}, /* max */
+        {2, 3, 8, 8, 2, 2, 0, 1}, {1, 2, 7, 9, 3, 2, 1, 1}, {3, 2, 5, 5, 4, 3, 2, 1}, /* avg */
+        {2, 4, 7, 5, 0, 0, 0, 2},                                                    /* global */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const pool_cfg *k = &cases[i];
+        const int kk = k->kind == 2 ? k->H : k->k, s = k->kind == 2 ? 1 : k->s, p = k->kind == 2 ? 0 : k->p;
+        const int kw = k->kind == 2 ? k->W : k->k;
+        const int Ho = (k->H + 2 * p - kk) / s + 1, Wo = (k->W + 2 * p - kw) / s + 1;
+        tu_seed(1000 + i);
+        tu_op_check c = {0};
+        c.n_in = 1;
+        c.in[0] = (tu_in_spec){4, {k->N, k->C, k->H, k->W}, -1, 1, 1, 0};
+        c.out_n = (int64_t)k->N * k->C * Ho * Wo;
+        c.cfg = k;
+        c.lib = lib_pool;
+        c.ref = ref_pool;
+        c.fwd_atol = 1e-6, c.fwd_rtol = 1e-5, c.grad_atol = 1e-4, c.grad_rtol = 1e-3;
+        tu_check_op(ctx, &c);
+    }
+    int64_t xs[4] = {1, 1, 4, 4};
+    tg_tensor *x = tg_tensor_new(ctx, 4, xs);
+    assert_null(tg_max_pool2d(ctx, x, 2, 2, 2)); /* padding above half the kernel */
+    assert_non_null(strstr(tg_last_error(), "at most half the kernel"));
+    assert_null(tg_avg_pool2d(ctx, x, 5, 1, 0)); /* window larger than the input */
+    assert_null(tg_max_pool2d(ctx, x, 2, 0, 0));
+    tg_tensor_free(x);
+}
+
+typedef struct {
+    int N, C, P, kind; /* 0 softmax, 1 log-softmax, 2 cross-entropy */
+    float e;
+    const int32_t *labels;
+} sm_cfg;
+
+static tg_tensor *lib_sm(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    const sm_cfg *k = cfg;
+    if (k->kind == 0) return tg_softmax(c, in[0]);
+    if (k->kind == 1) return tg_log_softmax(c, in[0]);
+    return tg_cross_entropy(c, in[0], k->labels, k->e);
+}
+static void ref_sm(double *const *in, double *out, const void *cfg) {
+    const sm_cfg *k = cfg;
+    double loss = 0;
+    for (int n = 0; n < k->N; n++)
+        for (int p = 0; p < k->P; p++) {
+            const double *x = in[0] + (size_t)n * k->C * k->P + p;
+            double m = x[0], s = 0, mean = 0;
+            for (int c = 1; c < k->C; c++) m = fmax(m, x[c * k->P]);
+            for (int c = 0; c < k->C; c++) s += exp(x[c * k->P] - m), mean += x[c * k->P] / k->C;
+            const double lse = m + log(s);
+            for (int c = 0; c < k->C; c++) {
+                double *o = out + (size_t)n * k->C * k->P + p + c * k->P;
+                if (k->kind == 0) *o = exp(x[c * k->P] - lse);
+                if (k->kind == 1) *o = x[c * k->P] - lse;
+            }
+            if (k->kind == 2) {
+                const int y = k->labels[n * k->P + p];
+                loss += (1 - k->e) * (lse - x[y * k->P]) + k->e * (lse - mean);
+            }
+        }
+    if (k->kind == 2) out[0] = loss / (k->N * k->P);
+}
+
+static void test_softmax_cross_entropy(void **state) {
+    (void)state;
+    static const int32_t lab1[5] = {0, 3, 2, 3, 1}, lab2[2 * 6] = {0, 1, 2, 2, 1, 0, 1, 1, 0, 2, 2, 0};
+    const sm_cfg cases[] = {
+        {5, 4, 1, 0, 0, NULL}, {2, 3, 6, 0, 0, NULL}, {5, 4, 1, 1, 0, NULL}, {2, 3, 6, 1, 0, NULL},
+        {5, 4, 1, 2, 0, lab1}, {5, 4, 1, 2, 0.1f, lab1}, {2, 3, 6, 2, 0.25f, lab2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const sm_cfg *k = &cases[i];
+        tu_seed(1100 + i);
+        tu_op_check c = {0};
+        c.n_in = 1;
+        c.in[0] = k->P == 1 ? (tu_in_spec){2, {k->N, k->C}, -3, 3, 1, 0} : (tu_in_spec){4, {k->N, k->C, 2, 3}, -3, 3, 1, 0};
+        c.out_n = k->kind == 2 ? 1 : (int64_t)k->N * k->C * k->P;
+        c.cfg = k;
+        c.lib = lib_sm;
+        c.ref = ref_sm;
+        c.fwd_atol = 1e-6, c.fwd_rtol = 1e-5, c.grad_atol = 1e-4, c.grad_rtol = 1e-3;
+        tu_check_op(ctx, &c);
+    }
+    /* stable at extreme logits; refusals */
+    int64_t s[2] = {2, 3};
+    float big[6] = {1000, -1000, 0, 88, 89, -200};
+    tg_tensor *x = tu_tensor(ctx, 2, s, big, 0);
+    tg_tensor *l = tg_cross_entropy(ctx, x, (const int32_t[]){1, 2}, 0.0f);
+    assert_non_null(l);
+    float v = tg_tensor_item(l);
+    assert_true(isfinite(v) && fabsf(v - (2000.0f + 289.3132616f) / 2) < 1e-2f);
+    assert_null(tg_cross_entropy(ctx, x, (const int32_t[]){1, 3}, 0.0f));
+    assert_non_null(strstr(tg_last_error(), "outside the 3 classes"));
+    assert_null(tg_cross_entropy(ctx, x, (const int32_t[]){1, 2}, 1.5f));
+    assert_null(tg_cross_entropy(ctx, x, NULL, 0.0f));
+    tg_tensor_free(x);
+    tg_ctx_clear_tape(ctx);
+}
+
+static void test_dropout(void **state) {
+    (void)state;
+    int64_t s[2] = {100, 100};
+    float ones[10000];
+    for (int i = 0; i < 10000; i++) ones[i] = 1.0f;
+    tg_tensor *x = tu_tensor(ctx, 2, s, ones, 1);
+    uint64_t seed, off;
+    tg_ctx_rng_get(ctx, &seed, &off);
+    tg_tensor *y = tg_dropout(ctx, x, 0.3f, true);
+    assert_non_null(y);
+    float *h = tu_read(y);
+    int zeros = 0;
+    for (int i = 0; i < 10000; i++) {
+        if (h[i] == 0.0f) zeros++;
+        else if (fabsf(h[i] - 1.0f / 0.7f) > 1e-6f) fail_msg("element %d is %g, neither 0 nor 1/0.7", i, h[i]);
+    }
+    if (zeros < 2800 || zeros > 3200) fail_msg("%d of 10000 dropped at p = 0.3", zeros);
+    /* backward: the same mask */
+    assert_int_equal(tg_backward(ctx, tg_sum(ctx, y)), TG_OK);
+    float *g = tu_read(tg_tensor_grad(x));
+    assert_memory_equal(g, h, sizeof(float) * 10000);
+    /* the same RNG position draws the same mask; evaluation and p = 0 are the identity */
+    tg_ctx_rng_set(ctx, seed, off);
+    float *h2 = tu_read(tg_dropout(ctx, x, 0.3f, true));
+    assert_memory_equal(h, h2, sizeof(float) * 10000);
+    assert_ptr_equal(tg_dropout(ctx, x, 0.3f, false), x);
+    assert_ptr_equal(tg_dropout(ctx, x, 0.0f, true), x);
+    assert_null(tg_dropout(ctx, x, 1.0f, true));
+    free(h), free(g), free(h2);
+    tg_ctx_clear_tape(ctx);
+    tg_tensor_free(x);
+}
+
 /* ---- batch norm -------------------------------------------------------------------------- */
 typedef struct {
     int N, C, P, training, affine;
@@ -800,6 +968,9 @@ int main(void) {
         cmocka_unit_test(test_spectral_norm),
         cmocka_unit_test(test_spectral_norm_module),
         cmocka_unit_test(test_diff_augment),
+        cmocka_unit_test(test_pooling),
+        cmocka_unit_test(test_softmax_cross_entropy),
+        cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_batch_norm_running_stats),
         cmocka_unit_test(test_batch_norm_act_fused),

@@ -92,6 +92,25 @@ TG_INTERNAL tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const float *x, int N, int 
                                         const float *dy, int Co, int Ho, int Wo, int kh, int kw,
                                         int s, int p, float *dw, int acc);
 
+/* pooling, softmax, cross-entropy and dropout's mask (lib/cpu/pool.c) */
+TG_INTERNAL void tg_cpu_pool_fwd(tg_ctx *ctx, int is_max, const float *x, int64_t planes, int H,
+                                 int W, int kh, int kw, int sh, int sw, int ph, int pw, int Ho,
+                                 int Wo, float *y, int32_t *idx);
+TG_INTERNAL void tg_cpu_pool_bwd(tg_ctx *ctx, int is_max, const float *dy, const int32_t *idx,
+                                 int64_t planes, int H, int W, int kh, int kw, int sh, int sw,
+                                 int ph, int pw, int Ho, int Wo, float *dx);
+TG_INTERNAL void tg_cpu_softmax_fwd(tg_ctx *ctx, int is_log, const float *x, int64_t N, int64_t C,
+                                    int64_t P, float *y);
+TG_INTERNAL void tg_cpu_softmax_bwd(tg_ctx *ctx, int is_log, const float *y, const float *dy,
+                                    int64_t N, int64_t C, int64_t P, float *dx);
+TG_INTERNAL void tg_cpu_xent_fwd(tg_ctx *ctx, const float *x, const int32_t *labels, int64_t N,
+                                 int64_t C, int64_t P, float e, float *rows);
+TG_INTERNAL void tg_cpu_xent_bwd(tg_ctx *ctx, const float *x, const int32_t *labels, int64_t N,
+                                 int64_t C, int64_t P, float e, const float *dl, float scale,
+                                 float *dx);
+TG_INTERNAL void tg_cpu_dropout_mask(tg_ctx *ctx, float *mask, int64_t n, uint64_t seed,
+                                     uint32_t stream, uint64_t offset, float p);
+
 /* DiffAugment's kernels (lib/cpu/augment.c) */
 TG_INTERNAL void tg_cpu_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H,
                                     int64_t W, const float *p, float *mean, float *y);

@@ -1,0 +1,272 @@
+/*
+ * fashion — a small convolutional classifier for Fashion-MNIST, written against <tensorgan.h>
+ * only: conv, BatchNorm, ReLU, max-pool, dropout, dense and cross-entropy, trained with Adam.
+ *
+ *   fashion [--data DIR] [--epochs N] [--batch B] [--lr LR] [--seed S] [--device cpu|cuda|auto]
+ *           [--limit N] [--test-limit N] [--save FILE.safetensors]
+ *
+ * The data are the four IDX files of Debian's dataset-fashion-mnist package
+ * (/usr/share/datasets/fashion-mnist, gzip-compressed; read with zlib). The network:
+ *   conv 1->32 3x3 + BN + ReLU, conv 32->32 3x3 + BN + ReLU, max-pool 2,
+ *   conv 32->64 3x3 + BN + ReLU, max-pool 2, flatten, dropout 0.25,
+ *   dense 3136->256 + ReLU, dropout 0.5, dense 256->10.
+ * Adam (lr 1e-3, betas 0.9/0.999), batch 128, the learning rate divided by 10 for the last epoch;
+ * pixels scaled to [0,1] and standardised with the training set's mean and deviation.
+ * bench/fashion_torch.py trains the same network the same way in PyTorch.
+ */
+#define _GNU_SOURCE
+#include <tensorgan.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#define SIDE 28
+#define PIX (SIDE * SIDE)
+#define CLASSES 10
+
+static const char *const NAMES[CLASSES] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "fashion: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+#define TRY(call)                                                                               \
+    do {                                                                                        \
+        if ((call) != TG_OK) die("%s", tg_last_error());                                        \
+    } while (0)
+static void *need(void *p) {
+    if (!p) die("%s", tg_last_error()[0] ? tg_last_error() : "out of memory");
+    return p;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- IDX files (gzip) ------------------------------------------------------------------- */
+static uint32_t be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
+
+/* Reads an IDX file of unsigned bytes: magic 0x0801 (labels, [n]) or 0x0803 (images, [n,28,28]). */
+static uint8_t *read_idx(const char *path, int dims, int64_t *count) {
+    gzFile f = gzopen(path, "rb");
+    if (!f) die("cannot open %s: %s (install Debian's dataset-fashion-mnist, or pass --data DIR)", path, strerror(errno));
+    uint8_t head[16];
+    const int hlen = 4 + 4 * dims;
+    if (gzread(f, head, (unsigned)hlen) != hlen) die("%s: truncated header", path);
+    const uint32_t magic = be32(head);
+    if (magic != (uint32_t)(0x0800 | dims)) die("%s: not an IDX file of %d-dimensional unsigned bytes (magic 0x%08x)", path, dims, magic);
+    const int64_t n = be32(head + 4);
+    if (dims == 3 && (be32(head + 8) != SIDE || be32(head + 12) != SIDE)) die("%s: images are not %dx%d", path, SIDE, SIDE);
+    if (n < 1 || n > 1000000) die("%s: %lld items is not plausible", path, (long long)n);
+    const int64_t bytes = n * (dims == 3 ? PIX : 1);
+    uint8_t *d = need(malloc((size_t)bytes));
+    if (gzread(f, d, (unsigned)bytes) != (int)bytes) die("%s: truncated data (%lld bytes expected)", path, (long long)bytes);
+    gzclose(f);
+    *count = n;
+    return d;
+}
+
+typedef struct {
+    uint8_t *img, *lab;
+    int64_t n;
+} split;
+
+static split load_split(const char *dir, const char *name, int64_t limit) {
+    char p[4096];
+    split s;
+    int64_t nl;
+    snprintf(p, sizeof p, "%s/%s-images-idx3-ubyte.gz", dir, name);
+    s.img = read_idx(p, 3, &s.n);
+    snprintf(p, sizeof p, "%s/%s-labels-idx1-ubyte.gz", dir, name);
+    s.lab = read_idx(p, 1, &nl);
+    if (nl != s.n) die("%s: %lld images but %lld labels", dir, (long long)s.n, (long long)nl);
+    for (int64_t i = 0; i < s.n; i++)
+        if (s.lab[i] >= CLASSES) die("%s: label %d of item %lld is not a class", p, s.lab[i], (long long)i);
+    if (limit > 0 && limit < s.n) s.n = limit;
+    return s;
+}
+
+/* ---- the network --------------------------------------------------------------------------- */
+static void add(tg_module *seq, tg_module *layer) { TRY(tg_sequential_add(seq, need(layer))); }
+
+static tg_module *network(tg_ctx *ctx) {
+    tg_module *m = need(tg_sequential(ctx));
+    add(m, tg_layer_conv2d(ctx, 1, 32, 3, 1, 1, false));
+    add(m, tg_layer_batch_norm(ctx, 32, 0.1f, 1e-5f));
+    add(m, tg_layer_relu(ctx));
+    add(m, tg_layer_conv2d(ctx, 32, 32, 3, 1, 1, false));
+    add(m, tg_layer_batch_norm(ctx, 32, 0.1f, 1e-5f));
+    add(m, tg_layer_relu(ctx));
+    add(m, tg_layer_max_pool2d(ctx, 2, 2, 0));
+    add(m, tg_layer_conv2d(ctx, 32, 64, 3, 1, 1, false));
+    add(m, tg_layer_batch_norm(ctx, 64, 0.1f, 1e-5f));
+    add(m, tg_layer_relu(ctx));
+    add(m, tg_layer_max_pool2d(ctx, 2, 2, 0));
+    add(m, tg_layer_flatten(ctx));
+    add(m, tg_layer_dropout(ctx, 0.25f));
+    add(m, tg_layer_dense(ctx, 64 * 7 * 7, 256, true));
+    add(m, tg_layer_relu(ctx));
+    add(m, tg_layer_dropout(ctx, 0.5f));
+    add(m, tg_layer_dense(ctx, 256, CLASSES, true));
+    return m;
+}
+
+/* images idx[0..B) of s, standardised, into x [B,1,28,28]; labels into y */
+static void batch(const split *s, const int64_t *idx, int64_t B, float mean, float inv_sd, float *host, int32_t *y,
+                  tg_tensor *x) {
+    for (int64_t b = 0; b < B; b++) {
+        const uint8_t *p = s->img + idx[b] * PIX;
+        for (int k = 0; k < PIX; k++) host[b * PIX + k] = ((float)p[k] / 255.0f - mean) * inv_sd;
+        y[b] = s->lab[idx[b]];
+    }
+    TRY(tg_tensor_write(x, host, B * PIX));
+}
+
+static uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static long num(const char *opt, const char *v, long lo, long hi) {
+    char *e;
+    errno = 0;
+    long x = strtol(v, &e, 10);
+    if (errno || e == v || *e || x < lo || x > hi) die("%s wants a whole number in [%ld, %ld], got '%s'", opt, lo, hi, v);
+    return x;
+}
+
+int main(int argc, char **argv) {
+    const char *dir = "/usr/share/datasets/fashion-mnist", *device = "auto", *save = NULL;
+    long epochs = 8, B = 128, limit = 0, test_limit = 0;
+    unsigned long long seed = 1;
+    double lr = 1e-3;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: fashion [--data DIR] [--epochs N] [--batch B] [--lr LR] [--seed S] [--device cpu|cuda|auto]\n"
+                   "               [--limit N] [--test-limit N] [--save FILE.safetensors]\n");
+            return 0;
+        }
+        if (i + 1 >= argc) die("%s needs a value (see --help)", a);
+        const char *v = argv[++i];
+        if (!strcmp(a, "--data")) dir = v;
+        else if (!strcmp(a, "--epochs")) epochs = num(a, v, 1, 1000);
+        else if (!strcmp(a, "--batch")) B = num(a, v, 1, 4096);
+        else if (!strcmp(a, "--limit")) limit = num(a, v, 1, 1000000);
+        else if (!strcmp(a, "--test-limit")) test_limit = num(a, v, 1, 1000000);
+        else if (!strcmp(a, "--seed")) seed = (unsigned long long)num(a, v, 0, 0x7fffffffL);
+        else if (!strcmp(a, "--device")) device = v;
+        else if (!strcmp(a, "--save")) save = v;
+        else if (!strcmp(a, "--lr")) {
+            char *e;
+            lr = strtod(v, &e);
+            if (*e || !(lr > 0 && lr < 1)) die("--lr wants a number in (0, 1), got '%s'", v);
+        } else die("unknown option %s (see --help)", a);
+    }
+    tg_device dev = !strcmp(device, "cpu") ? TG_CPU : !strcmp(device, "cuda") ? TG_CUDA
+                    : !strcmp(device, "auto") ? (tg_cuda_device_count() > 0 ? TG_CUDA : TG_CPU)
+                                              : (die("unknown device '%s'", device), TG_CPU);
+    double t0 = now();
+    split train = load_split(dir, "train", limit), test = load_split(dir, "t10k", test_limit);
+    /* the training set's pixel mean and deviation */
+    double s = 0, sq = 0;
+    for (int64_t i = 0; i < train.n * PIX; i++) s += train.img[i] / 255.0, sq += (train.img[i] / 255.0) * (train.img[i] / 255.0);
+    const double cnt = (double)train.n * PIX, mean = s / cnt, sd = sqrt(sq / cnt - mean * mean);
+    tg_ctx *ctx = tg_ctx_new(dev, seed);
+    if (!ctx) die("%s", tg_last_error());
+    printf("fashion: %lld training and %lld test images from %s (%.1f s); %s\n", (long long)train.n,
+           (long long)test.n, dir, now() - t0, tg_ctx_describe(ctx));
+    tg_module *net = network(ctx);
+    tg_tensor *params[32];
+    int np = tg_module_params(net, params, 32);
+    tg_optim *opt = need(tg_adam(ctx, params, np, (float)lr, 0.9f, 0.999f, 1e-8f));
+    tg_optim_set_check_finite(opt, true);
+    const int64_t EB = 500; /* evaluation batch */
+    int64_t xs[4] = {B, 1, SIDE, SIDE}, es[4] = {EB, 1, SIDE, SIDE};
+    tg_tensor *x = need(tg_tensor_new(ctx, 4, xs)), *xe = need(tg_tensor_new(ctx, 4, es));
+    float *host = need(malloc(sizeof(float) * (size_t)(EB > B ? EB : B) * PIX)), logits[500 * CLASSES];
+    int32_t *y = need(malloc(sizeof(int32_t) * (size_t)(EB > B ? EB : B)));
+    int64_t *perm = need(malloc(sizeof(int64_t) * (size_t)(train.n > test.n ? train.n : test.n)));
+    double train_time = 0, acc = 0;
+    for (long ep = 0; ep < epochs; ep++) {
+        if (ep == epochs - 1 && epochs > 1) tg_optim_set_lr(opt, (float)lr * 0.1f);
+        for (int64_t i = 0; i < train.n; i++) perm[i] = i;
+        uint64_t r = mix64(seed ^ mix64((uint64_t)ep));
+        for (int64_t i = train.n - 1; i > 0; i--) {
+            r = mix64(r);
+            int64_t j = (int64_t)(r % (uint64_t)(i + 1)), t = perm[i];
+            perm[i] = perm[j], perm[j] = t;
+        }
+        tg_module_set_training(net, true);
+        double te = now(), loss_sum = 0;
+        int64_t steps = 0;
+        for (int64_t i = 0; i + B <= train.n; i += B, steps++) { /* whole batches only */
+            batch(&train, perm + i, B, (float)mean, (float)(1.0 / sd), host, y, x);
+            tg_optim_zero_grad(opt);
+            tg_tensor *l = tg_cross_entropy(ctx, tg_module_forward(net, x), y, 0.0f);
+            if (!l || tg_backward(ctx, l) != TG_OK) die("%s", tg_last_error());
+            TRY(tg_optim_step(opt));
+            loss_sum += tg_tensor_item(l);
+            tg_ctx_clear_tape(ctx);
+        }
+        TRY(tg_ctx_sync(ctx));
+        train_time += now() - te;
+        /* test accuracy in evaluation mode (running statistics, no dropout) */
+        tg_module_set_training(net, false);
+        bool old = tg_ctx_set_grad_enabled(ctx, false);
+        int64_t right = 0, per_class[CLASSES] = {0}, seen[CLASSES] = {0};
+        for (int64_t i = 0; i < test.n; i += EB) {
+            const int64_t nb = test.n - i < EB ? test.n - i : EB;
+            for (int64_t k = 0; k < EB; k++) perm[k] = i + (k < nb ? k : 0);
+            batch(&test, perm, EB, (float)mean, (float)(1.0 / sd), host, y, xe);
+            TRY(tg_tensor_read(need(tg_module_forward(net, xe)), logits, EB * CLASSES));
+            for (int64_t k = 0; k < nb; k++) {
+                int best = 0;
+                for (int c = 1; c < CLASSES; c++)
+                    if (logits[k * CLASSES + c] > logits[k * CLASSES + best]) best = c;
+                right += best == y[k], per_class[y[k]] += best == y[k], seen[y[k]]++;
+            }
+            tg_ctx_clear_tape(ctx);
+        }
+        tg_ctx_set_grad_enabled(ctx, old);
+        acc = 100.0 * (double)right / (double)test.n;
+        printf("epoch %ld/%ld  loss %.4f  test accuracy %.2f%%  (%.1f s training)\n", ep + 1, epochs,
+               loss_sum / (double)(steps ? steps : 1), acc, now() - te);
+        fflush(stdout);
+        if (ep == epochs - 1) {
+            printf("per class:");
+            for (int c = 0; c < CLASSES; c++) printf(" %s %.1f%%%s", NAMES[c], seen[c] ? 100.0 * per_class[c] / seen[c] : 0.0, c < CLASSES - 1 ? "," : "\n");
+        }
+    }
+    printf("fashion: test accuracy %.2f%% after %ld epochs; %.1f s of training, %.1f s in all\n", acc, epochs,
+           train_time, now() - t0);
+    if (save) {
+        TRY(tg_module_save(net, save));
+        printf("fashion: model saved to %s\n", save);
+    }
+    free(host), free(y), free(perm);
+    free(train.img), free(train.lab), free(test.img), free(test.lab);
+    tg_tensor_free(x), tg_tensor_free(xe);
+    tg_optim_free(opt);
+    tg_module_free(net);
+    tg_ctx_free(ctx);
+    return 0;
+}

@@ -1,0 +1,89 @@
+/*
+ * softmax.c — tg_softmax and tg_log_softmax over dimension 1 (channels) of [N,C] or [N,C,H,W],
+ * and tg_cross_entropy against integer class labels (mean over the rows, optional label
+ * smoothing), as torch.nn.functional's. The row math is in tg_math.h; kernels in lib/cpu/pool.c
+ * and cuda/pool.cu.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+
+/* N, C and P (the product of the dimensions after C) of x, [N,C,...] */
+static bool rows_of(tg_ctx *ctx, tg_tensor *x, const char *fn, int64_t *N, int64_t *C, int64_t *P) {
+    if (!tg_check_in(ctx, x, fn, "x")) return false;
+    if (x->ndim < 2) {
+        char b[64];
+        tg_fail(TG_ERR_SHAPE, fn, "x must be [N,C] or [N,C,...], got %s", SHP(x, b));
+        return false;
+    }
+    *N = x->shape[0], *C = x->shape[1], *P = x->numel / (x->shape[0] * x->shape[1]);
+    return true;
+}
+
+static void softmax_backward(tg_ctx *ctx, tg_node *nd) {
+    tg_tensor *x = nd->in[0], *y = nd->out;
+    float *dx = tg_grad_of(ctx, x);
+    if (!dx) return;
+    const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
+    ctx->be->softmax_bwd(ctx, nd->p.un.op, y->data, y->grad->data, N, C, P, dx);
+}
+
+static tg_tensor *softmax(tg_ctx *ctx, tg_tensor *x, int is_log, const char *fn) {
+    int64_t N, C, P;
+    if (!rows_of(ctx, x, fn, &N, &C, &P)) return NULL;
+    tg_tensor *y = tg_result(ctx, x->ndim, x->shape, fn);
+    if (!y) return NULL;
+    ctx->be->softmax_fwd(ctx, is_log, x->data, N, C, P, y->data);
+    if (tg_needs_grad(ctx, &x, 1)) {
+        tg_node *nd = tg_record(ctx, softmax_backward, y, &x, 1, fn);
+        if (!nd) return NULL;
+        nd->p.un.op = is_log;
+    }
+    return y;
+}
+
+tg_tensor *tg_softmax(tg_ctx *ctx, tg_tensor *x) { return softmax(ctx, x, 0, "tg_softmax"); }
+tg_tensor *tg_log_softmax(tg_ctx *ctx, tg_tensor *x) { return softmax(ctx, x, 1, "tg_log_softmax"); }
+
+static void xent_backward(tg_ctx *ctx, tg_node *nd) {
+    tg_tensor *x = nd->in[0];
+    float *dx = tg_grad_of(ctx, x);
+    if (!dx) return;
+    const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
+    ctx->be->xent_bwd(ctx, x->data, (const int32_t *)nd->saved[0]->data, N, C, P, nd->p.xent.e,
+                      nd->out->grad->data, 1.0f / (float)(N * P), dx);
+}
+
+tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *labels, float label_smoothing) {
+    static const char *fn = "tg_cross_entropy";
+    int64_t N, C, P;
+    if (!rows_of(ctx, logits, fn, &N, &C, &P)) return NULL;
+    if (!labels) {
+        tg_fail(TG_ERR_INVALID, fn, "labels is NULL");
+        return NULL;
+    }
+    if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f)) {
+        tg_fail(TG_ERR_INVALID, fn, "label_smoothing %g is not in [0, 1]", label_smoothing);
+        return NULL;
+    }
+    for (int64_t i = 0; i < N * P; i++)
+        if (labels[i] < 0 || labels[i] >= C) {
+            tg_fail(TG_ERR_INVALID, fn, "label %lld is %d, outside the %lld classes 0..%lld", (long long)i, labels[i],
+                    (long long)C, (long long)C - 1);
+            return NULL;
+        }
+    const int64_t rows = N * P, one = 1;
+    tg_tensor *lab = tg_result(ctx, 1, &rows, fn), *per = tg_result(ctx, 1, &rows, fn);
+    tg_tensor *y = tg_result(ctx, 1, &one, fn);
+    if (!lab || !per || !y) return NULL;
+    if (ctx->be->to_device(ctx, lab->data, labels, sizeof(int32_t) * (size_t)rows) != TG_OK) return NULL;
+    ctx->be->xent_fwd(ctx, logits->data, (const int32_t *)lab->data, N, C, P, label_smoothing, per->data);
+    ctx->be->sum(ctx, per->data, rows, 1.0f / (float)rows, y->data);
+    if (tg_needs_grad(ctx, &logits, 1)) {
+        tg_node *nd = tg_record(ctx, xent_backward, y, &logits, 1, fn);
+        if (!nd) return NULL;
+        nd->saved[0] = lab;
+        nd->p.xent.e = label_smoothing;
+    }
+    return y;
+}
