@@ -242,6 +242,20 @@ TG_API tg_tensor *tg_log_softmax(tg_ctx *ctx, tg_tensor *x);
  * F.cross_entropy(logits, labels, label_smoothing=...)). -> [1] */
 TG_API tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *labels,
                                    float label_smoothing);
+/* Concatenation of up to 5 tensors along dimension 1 (equal elsewhere), and channels
+ * start..start+count-1 of x: torch.cat(xs, 1) and x[:, start:start+count]. */
+TG_API tg_tensor *tg_cat_channels(tg_ctx *ctx, tg_tensor *const *xs, int n);
+TG_API tg_tensor *tg_slice_channels(tg_ctx *ctx, tg_tensor *x, int start, int count);
+/* x [N,C,...] plus / times b broadcast over the other dimensions: b is [C] or [1,C,1,...] (one
+ * value per channel) or [N,C] or [N,C,1,...] (per sample and channel), as PyTorch broadcasts
+ * them. Same-shape terms (residual connections) are tg_add / tg_mul. */
+TG_API tg_tensor *tg_add_channels(tg_ctx *ctx, tg_tensor *x, tg_tensor *b);
+TG_API tg_tensor *tg_mul_channels(tg_ctx *ctx, tg_tensor *x, tg_tensor *b);
+/* Upsampling by 2 of [N,C,H,W]: nearest, or bilinear with align_corners=False
+ * (nn.Upsample(scale_factor=2, mode=...)). */
+TG_API tg_tensor *tg_upsample2(tg_ctx *ctx, tg_tensor *x, bool bilinear);
+/* Rows idx[0..n) (host memory, each in [0, V)) of table [V,D] -> [n,D] (F.embedding). */
+TG_API tg_tensor *tg_embedding(tg_ctx *ctx, tg_tensor *table, const int32_t *idx, int64_t n);
 /* Differentiable augmentation (DiffAugment, Zhao et al. 2020) of x [N,C,H,W], per sample with
  * parameters drawn from the context's RNG: TG_AUG_COLOR (brightness +-0.5, saturation x[0,2]
  * about the pixel's channel mean, contrast x[0.5,1.5] about the sample mean), TG_AUG_TRANSLATION
@@ -292,6 +306,11 @@ TG_API tg_module *tg_layer_max_pool2d(tg_ctx *ctx, int kernel, int stride, int p
 TG_API tg_module *tg_layer_avg_pool2d(tg_ctx *ctx, int kernel, int stride, int pad);
 TG_API tg_module *tg_layer_global_avg_pool2d(tg_ctx *ctx);
 TG_API tg_module *tg_layer_dropout(tg_ctx *ctx, float p);
+TG_API tg_module *tg_layer_upsample2(tg_ctx *ctx, bool bilinear);
+/* An embedding table: parameter `weight` [num, dim], N(0, 1) as PyTorch. It takes indices, not a
+ * tensor: tg_module_embed(m, idx, n) -> [n, dim] (tg_module_forward refuses it). */
+TG_API tg_module *tg_layer_embedding(tg_ctx *ctx, int num, int dim);
+TG_API tg_tensor *tg_module_embed(tg_module *m, const int32_t *idx, int64_t n);
 TG_API tg_module *tg_sequential(tg_ctx *ctx);
 /* seq owns layer from now on (also on failure, where layer is freed). */
 TG_API tg_status tg_sequential_add(tg_module *seq, tg_module *layer);

@@ -209,6 +209,26 @@ struct tg_backend_ops {
     /* dropout's mask: element i is 1/(1-p) or 0 (tg_dropout_mask1), Philox at offset + i */
     void (*dropout_mask)(tg_ctx *ctx, float *mask, int64_t n, uint64_t seed, uint32_t stream,
                          uint64_t offset, float p);
+    /* channel blocks (lib/channel.c): big has Ca channels, small Cb; to_big: big[n, off + c, p]
+     * (acc? +=: =) small[n, c, p], else the other way */
+    void (*chan_block)(tg_ctx *ctx, float *big, int64_t Ca, int64_t off, float *small, int64_t Cb,
+                       int64_t N, int64_t P, int to_big, int acc);
+    /* per-channel broadcast: y (acc? +=: =) x op b[c] (b[n, c] when per_sample); op 0 add, 1 mul */
+    void (*chan_bcast)(tg_ctx *ctx, int op, const float *x, const float *b, int64_t N, int64_t C,
+                       int64_t P, int per_sample, float *y, int acc);
+    /* db[c] (db[n, c]) (acc? +=: =) sum over the rest of dy (times x when x is not NULL) */
+    void (*chan_reduce)(tg_ctx *ctx, const float *dy, const float *x, int64_t N, int64_t C,
+                        int64_t P, int per_sample, float *db, int acc);
+    /* upsampling by 2 of planes H x W (nearest, or bilinear with align_corners=False); backward
+     * gathers per input and adds into dx */
+    void (*up2_fwd)(tg_ctx *ctx, int bilinear, const float *x, int64_t planes, int H, int W, float *y);
+    void (*up2_bwd)(tg_ctx *ctx, int bilinear, const float *dy, int64_t planes, int H, int W,
+                    float *dx);
+    /* embedding: y[i] = table[idx[i]] (rows of D); backward adds dy's rows into dtable in i order */
+    void (*embed_fwd)(tg_ctx *ctx, const float *table, int64_t D, const int32_t *idx, int64_t n,
+                      float *y);
+    void (*embed_bwd)(tg_ctx *ctx, const float *dy, const int32_t *idx, int64_t n, int64_t D,
+                      float *dtable);
     /* DiffAugment (lib/augment.c; the math in tg_math.h): p holds N x TG_AUG_NPARAM parameters,
      * mean N floats of scratch. Forward writes y; backward adds into dx. */
     void (*augment_fwd)(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H, int64_t W,

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { M_CONV, M_CONVT, M_DENSE, M_BN, M_ACT, M_FLATTEN, M_RESHAPE, M_SEQ, M_MAXPOOL, M_AVGPOOL, M_GAP, M_DROPOUT } mkind;
+typedef enum { M_CONV, M_CONVT, M_DENSE, M_BN, M_ACT, M_FLATTEN, M_RESHAPE, M_SEQ, M_MAXPOOL, M_AVGPOOL, M_GAP, M_DROPOUT, M_UP2, M_EMBED } mkind;
 
 struct tg_module {
     tg_ctx *ctx;
@@ -202,6 +202,36 @@ tg_module *tg_layer_dropout(tg_ctx *ctx, float p) {
     return m;
 }
 
+tg_module *tg_layer_upsample2(tg_ctx *ctx, bool bilinear) {
+    tg_module *m = mod_new(ctx, M_UP2, "tg_layer_upsample2");
+    if (m) m->act = bilinear;
+    return m;
+}
+
+tg_module *tg_layer_embedding(tg_ctx *ctx, int num, int dim) {
+    static const char *fn = "tg_layer_embedding";
+    if (num < 1 || dim < 1) {
+        tg_fail(TG_ERR_INVALID, fn, "num %d and dim %d must be >= 1", num, dim);
+        return NULL;
+    }
+    tg_module *m = mod_new(ctx, M_EMBED, fn);
+    if (!m) return NULL;
+    m->weight = param(ctx, 2, num, dim, 0, 0);
+    if (!m->weight || tg_init_normal(m->weight, 0.0f, 1.0f) != TG_OK) { /* PyTorch's N(0, 1) */
+        tg_module_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+tg_tensor *tg_module_embed(tg_module *m, const int32_t *idx, int64_t n) {
+    if (!m || m->kind != M_EMBED) {
+        tg_fail(TG_ERR_INVALID, "tg_module_embed", "the module is not an embedding layer");
+        return NULL;
+    }
+    return tg_embedding(m->ctx, m->weight, idx, n);
+}
+
 tg_module *tg_sequential(tg_ctx *ctx) { return mod_new(ctx, M_SEQ, "tg_sequential"); }
 
 tg_status tg_sequential_add(tg_module *seq, tg_module *layer) {
@@ -277,6 +307,10 @@ tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x) {
     case M_AVGPOOL: return tg_avg_pool2d(ctx, x, m->kernel, m->stride, m->pad);
     case M_GAP: return tg_global_avg_pool2d(ctx, x);
     case M_DROPOUT: return tg_dropout(ctx, x, m->p, m->training);
+    case M_UP2: return tg_upsample2(ctx, x, m->act != 0);
+    case M_EMBED:
+        tg_fail(TG_ERR_INVALID, "tg_module_forward", "an embedding layer takes indices: use tg_module_embed");
+        return NULL;
     case M_RESHAPE: {
         if (!tg_check_in(ctx, x, "tg_module_forward", "x")) return NULL;
         int64_t s[4] = {x->shape[0], m->rs[0], m->rs[1], m->rs[2]};

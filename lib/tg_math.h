@@ -182,6 +182,27 @@ static inline TG_HD void tg_pool_cover(int i, int pad, int k, int s, int O, int 
     *hi = b < O - 1 ? b : O - 1;
 }
 
+/* ---- upsampling by 2 (lib/channel.c) ----------------------------------------------------------
+ * Bilinear with align_corners=False (PyTorch): output o of an axis of n inputs reads inputs i0 and
+ * i1 with weights 1 - l and l, from the source coordinate (o + 0.5) / 2 - 0.5 clamped at 0. */
+static inline TG_HD void tg_up2_src(int o, int n, int *i0, int *i1, float *l) {
+    float s = (o + 0.5f) * 0.5f - 0.5f;
+    if (s < 0.0f) s = 0.0f;
+    int a = (int)s;
+    if (a > n - 1) a = n - 1;
+    *i0 = a;
+    *i1 = a + 1 < n ? a + 1 : n - 1;
+    *l = s - (float)a;
+}
+/* the weight with which output o reads input i along one axis (0 when it does not) */
+static inline TG_HD float tg_up2_weight(int o, int i, int n, int bilinear) {
+    if (!bilinear) return o / 2 == i ? 1.0f : 0.0f;
+    int i0, i1;
+    float l;
+    tg_up2_src(o, n, &i0, &i1, &l);
+    return (i0 == i ? 1.0f - l : 0.0f) + (i1 == i ? l : 0.0f);
+}
+
 /* ---- softmax and cross-entropy (lib/softmax.c): one row of C values, stride P apart ---------- */
 /* log(sum(exp(x))) of the row, shifted by its maximum */
 static inline TG_HD float tg_logsumexp_row(const float *x, int64_t C, int64_t P) {

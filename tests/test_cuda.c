@@ -77,6 +77,13 @@ static tg_tensor *lib_op(tg_ctx *c, tg_tensor **in, const void *cfg) {
     case 23: return tg_log_softmax(c, in[0]);
     case 24: return tg_cross_entropy(c, in[0], xent_labels, k->a);
     case 25: return tg_dropout(c, in[0], k->a, true);
+    case 26: return tg_cat_channels(c, in, 2);
+    case 27: return tg_slice_channels(c, in[0], k->stride, k->pad);
+    case 28: return tg_add_channels(c, in[0], in[1]);
+    case 29: return tg_mul_channels(c, in[0], in[1]);
+    case 30: return tg_upsample2(c, in[0], false);
+    case 31: return tg_upsample2(c, in[0], true);
+    case 32: return tg_embedding(c, in[0], xent_labels, 200);
     default: return tg_mse_loss(c, in[0], in[1]);
     }
 }
@@ -293,6 +300,30 @@ static void test_softmax_family(void **state) {
                 c.cfg = &cfg;
                 compare(&c, 1e-5, 1e-4);
             }
+}
+
+/* concatenation, slicing, per-channel and per-sample broadcasts, upsampling, embeddings */
+static void test_channel_ops(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(12);
+    for (size_t i = 0; i < sizeof xent_labels / sizeof xent_labels[0]; i++) xent_labels[i] = (int32_t)(i * 7 % 10);
+    const int N = 16, C = 33, H = 9, W = 7;
+    for (int kind = 26; kind <= 32; kind++) {
+        op_cfg cfg = {kind, 5, 20, 0};
+        tu_op_check c = {0};
+        c.n_in = 1;
+        c.in[0] = (tu_in_spec){4, {N, C, H, W}, -1, 1, 1, 0};
+        c.out_n = (int64_t)N * C * H * W;
+        if (kind == 26) c.n_in = 2, c.in[1] = (tu_in_spec){4, {N, 3, H, W}, -1, 1, 1, 0}, c.out_n = (int64_t)N * (C + 3) * H * W;
+        if (kind == 27) c.out_n = (int64_t)N * 20 * H * W;
+        if (kind == 28) c.n_in = 2, c.in[1] = (tu_in_spec){1, {C}, -1, 1, 1, 0};
+        if (kind == 29) c.n_in = 2, c.in[1] = (tu_in_spec){2, {N, C}, -1, 1, 1, 0};
+        if (kind >= 30 && kind <= 31) c.out_n *= 4;
+        if (kind == 32) c.in[0] = (tu_in_spec){2, {10, 100}, -1, 1, 1, 0}, c.out_n = 200 * 100;
+        c.cfg = &cfg;
+        compare(&c, 1e-5, 1e-4);
+    }
 }
 
 /* the same seed/offset draws the same numbers on both devices */
@@ -608,6 +639,7 @@ int main(void) {
         cmocka_unit_test(test_diff_augment),
         cmocka_unit_test(test_pooling),
         cmocka_unit_test(test_softmax_family),
+        cmocka_unit_test(test_channel_ops),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_gan_step),

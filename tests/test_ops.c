@@ -590,6 +590,166 @@ static void test_dropout(void **state) {
     tg_tensor_free(x);
 }
 
+/* ---- concatenation, slicing, broadcasting, upsampling, embedding --------------------------- */
+typedef struct {
+    int kind; /* 0 cat of 3, 1 slice, 2 add [C], 3 mul [N,C,1,1], 4 up nearest, 5 up bilinear, 6 embedding */
+    int N, C, H, W;
+    const int32_t *idx;
+    int n;
+} ch_cfg;
+
+static tg_tensor *lib_ch(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    const ch_cfg *k = cfg;
+    switch (k->kind) {
+    case 0: return tg_cat_channels(c, in, 3);
+    case 1: return tg_slice_channels(c, in[0], 1, 2);
+    case 2: return tg_add_channels(c, in[0], in[1]);
+    case 3: return tg_mul_channels(c, in[0], in[1]);
+    case 4: return tg_upsample2(c, in[0], false);
+    case 5: return tg_upsample2(c, in[0], true);
+    default: return tg_embedding(c, in[0], k->idx, k->n);
+    }
+}
+static double up_ref(const double *x, int H, int W, int oh, int ow, int bil) {
+    if (!bil) return x[(oh / 2) * W + ow / 2];
+    double sh = fmax((oh + 0.5) / 2 - 0.5, 0), sw = fmax((ow + 0.5) / 2 - 0.5, 0);
+    int h0 = (int)sh, w0 = (int)sw, h1 = h0 + 1 < H ? h0 + 1 : H - 1, w1 = w0 + 1 < W ? w0 + 1 : W - 1;
+    double lh = sh - h0, lw = sw - w0;
+    return (1 - lh) * ((1 - lw) * x[h0 * W + w0] + lw * x[h0 * W + w1]) + lh * ((1 - lw) * x[h1 * W + w0] + lw * x[h1 * W + w1]);
+}
+static void ref_ch(double *const *in, double *out, const void *cfg) {
+    const ch_cfg *k = cfg;
+    const int P = k->H * k->W;
+    int o = 0;
+    switch (k->kind) {
+    case 0: /* inputs with C, 1 and 2 channels */
+        for (int n = 0; n < k->N; n++)
+            for (int t = 0; t < 3; t++) {
+                int C = t == 0 ? k->C : t;
+                for (int i = 0; i < C * P; i++) out[o++] = in[t][n * C * P + i];
+            }
+        break;
+    case 1:
+        for (int n = 0; n < k->N; n++)
+            for (int i = 0; i < 2 * P; i++) out[o++] = in[0][(n * k->C + 1) * P + i];
+        break;
+    case 2:
+    case 3:
+        for (int n = 0; n < k->N; n++)
+            for (int c = 0; c < k->C; c++)
+                for (int i = 0; i < P; i++) {
+                    double x = in[0][(n * k->C + c) * P + i];
+                    out[o++] = k->kind == 2 ? x + in[1][c] : x * in[1][n * k->C + c];
+                }
+        break;
+    case 4:
+    case 5:
+        for (int q = 0; q < k->N * k->C; q++)
+            for (int oh = 0; oh < 2 * k->H; oh++)
+                for (int ow = 0; ow < 2 * k->W; ow++) out[o++] = up_ref(in[0] + q * P, k->H, k->W, oh, ow, k->kind == 5);
+        break;
+    default:
+        for (int i = 0; i < k->n; i++)
+            for (int d = 0; d < k->W; d++) out[o++] = in[0][k->idx[i] * k->W + d];
+    }
+}
+
+static void test_channel_ops(void **state) {
+    (void)state;
+    static const int32_t idx[7] = {3, 0, 3, 4, 1, 3, 0};
+    const ch_cfg cases[] = {{0, 2, 3, 3, 2, NULL, 0}, {1, 2, 4, 3, 3, NULL, 0}, {2, 3, 4, 2, 3, NULL, 0},
+                            {3, 3, 4, 2, 3, NULL, 0}, {4, 2, 2, 3, 4, NULL, 0}, {5, 2, 2, 3, 4, NULL, 0},
+                            {5, 1, 1, 1, 1, NULL, 0}, {6, 0, 5, 1, 3, idx, 7}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const ch_cfg *k = &cases[i];
+        tu_seed(1200 + i);
+        tu_op_check c = {0};
+        const int64_t P = (int64_t)k->H * k->W;
+        c.n_in = 1;
+        c.in[0] = (tu_in_spec){4, {k->N, k->C, k->H, k->W}, -1, 1, 1, 0};
+        switch (k->kind) {
+        case 0:
+            c.n_in = 3;
+            c.in[1] = (tu_in_spec){4, {k->N, 1, k->H, k->W}, -1, 1, 1, 0};
+            c.in[2] = (tu_in_spec){4, {k->N, 2, k->H, k->W}, -1, 1, 1, 0};
+            c.out_n = k->N * (k->C + 3) * P;
+            break;
+        case 1: c.out_n = k->N * 2 * P; break;
+        case 2: c.n_in = 2, c.in[1] = (tu_in_spec){1, {k->C}, -1, 1, 1, 0}, c.out_n = k->N * k->C * P; break;
+        case 3: c.n_in = 2, c.in[1] = (tu_in_spec){4, {k->N, k->C, 1, 1}, -1, 1, 1, 0}, c.out_n = k->N * k->C * P; break;
+        case 4:
+        case 5: c.out_n = 4 * k->N * k->C * P; break;
+        default: c.in[0] = (tu_in_spec){2, {k->C, k->W}, -1, 1, 1, 0}, c.out_n = k->n * k->W;
+        }
+        c.cfg = k;
+        c.lib = lib_ch;
+        c.ref = ref_ch;
+        c.fwd_atol = 1e-6, c.fwd_rtol = 1e-5, c.grad_atol = 1e-4, c.grad_rtol = 1e-3;
+        tu_check_op(ctx, &c);
+    }
+    /* refusals */
+    int64_t a[4] = {2, 3, 4, 4}, b[4] = {2, 3, 5, 4}, v[1] = {4};
+    tg_tensor *x = tg_tensor_new(ctx, 4, a), *y = tg_tensor_new(ctx, 4, b), *t = tg_tensor_new(ctx, 1, v);
+    tg_tensor *pair[2] = {x, y};
+    assert_null(tg_cat_channels(ctx, pair, 2));
+    assert_non_null(strstr(tg_last_error(), "outside dimension 1"));
+    assert_null(tg_slice_channels(ctx, x, 2, 2));
+    assert_null(tg_add_channels(ctx, x, t));
+    assert_non_null(strstr(tg_last_error(), "neither [C]"));
+    int64_t e[2] = {5, 3};
+    tg_tensor *tab = tg_tensor_new(ctx, 2, e);
+    assert_null(tg_embedding(ctx, tab, (const int32_t[]){1, 5}, 2));
+    assert_non_null(strstr(tg_last_error(), "outside the 5 rows"));
+    tg_tensor_free(x), tg_tensor_free(y), tg_tensor_free(t), tg_tensor_free(tab);
+}
+
+/* the parameter-free layers and the embedding layer: shapes through a sequential, state names,
+ * dropout only in training mode, refusals */
+static void test_new_layers(void **state) {
+    (void)state;
+    tg_module *seq = tg_sequential(ctx);
+    assert_int_equal(tg_sequential_add(seq, tg_layer_max_pool2d(ctx, 2, 2, 0)), TG_OK);
+    assert_int_equal(tg_sequential_add(seq, tg_layer_upsample2(ctx, true)), TG_OK);
+    assert_int_equal(tg_sequential_add(seq, tg_layer_avg_pool2d(ctx, 3, 1, 1)), TG_OK);
+    assert_int_equal(tg_sequential_add(seq, tg_layer_dropout(ctx, 0.5f)), TG_OK);
+    assert_int_equal(tg_sequential_add(seq, tg_layer_global_avg_pool2d(ctx)), TG_OK);
+    int64_t xs[4] = {2, 3, 8, 6};
+    tg_tensor *x = tg_tensor_new(ctx, 4, xs);
+    assert_int_equal(tg_tensor_fill_uniform(x, 0.5f, 1.0f), TG_OK);
+    tg_module_set_training(seq, false);
+    tg_tensor *y = tg_module_forward(seq, x);
+    assert_non_null(y);
+    assert_int_equal(tg_tensor_ndim(y), 4);
+    assert_int_equal(tg_tensor_dim(y, 1), 3);
+    assert_int_equal(tg_tensor_dim(y, 2), 1);
+    /* evaluation: no dropout, so the same as without the dropout layer */
+    tg_tensor *z = tg_global_avg_pool2d(ctx, tg_avg_pool2d(ctx, tg_upsample2(ctx, tg_max_pool2d(ctx, x, 2, 2, 0), true), 3, 1, 1));
+    float *a = tu_read(y), *b = tu_read(z);
+    assert_memory_equal(a, b, sizeof(float) * 6);
+    free(a), free(b);
+    assert_int_equal(tg_module_state(seq, NULL, NULL, 0), 0); /* no parameters, no buffers */
+    tg_module *e = tg_layer_embedding(ctx, 10, 4);
+    const char *names[2];
+    tg_tensor *t[2];
+    assert_int_equal(tg_module_state(e, names, t, 2), 1);
+    assert_string_equal(names[0], "weight");
+    tg_tensor *rows = tg_module_embed(e, (const int32_t[]){9, 0}, 2);
+    assert_non_null(rows);
+    float *w = tu_read(t[0]), *r = tu_read(rows);
+    assert_memory_equal(r, w + 36, sizeof(float) * 4);
+    assert_memory_equal(r + 4, w, sizeof(float) * 4);
+    free(w), free(r);
+    assert_null(tg_module_forward(e, x));
+    assert_non_null(strstr(tg_last_error(), "use tg_module_embed"));
+    assert_null(tg_module_embed(seq, (const int32_t[]){0}, 1));
+    assert_null(tg_layer_max_pool2d(ctx, 2, 2, 2));
+    assert_null(tg_layer_dropout(ctx, 1.0f));
+    assert_null(tg_layer_embedding(ctx, 0, 4));
+    tg_ctx_clear_tape(ctx);
+    tg_tensor_free(x);
+    tg_module_free(seq), tg_module_free(e);
+}
+
 /* ---- batch norm -------------------------------------------------------------------------- */
 typedef struct {
     int N, C, P, training, affine;
@@ -971,6 +1131,8 @@ int main(void) {
         cmocka_unit_test(test_pooling),
         cmocka_unit_test(test_softmax_cross_entropy),
         cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_channel_ops),
+        cmocka_unit_test(test_new_layers),
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_batch_norm_running_stats),
         cmocka_unit_test(test_batch_norm_act_fused),

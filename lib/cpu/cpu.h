@@ -111,6 +111,15 @@ TG_INTERNAL void tg_cpu_xent_bwd(tg_ctx *ctx, const float *x, const int32_t *lab
 TG_INTERNAL void tg_cpu_dropout_mask(tg_ctx *ctx, float *mask, int64_t n, uint64_t seed,
                                      uint32_t stream, uint64_t offset, float p);
 
+/* channel blocks, broadcasts, upsampling, embeddings (lib/cpu/channel.c) */
+TG_INTERNAL void tg_cpu_chan_block(tg_ctx *ctx, float *big, int64_t Ca, int64_t off, float *small, int64_t Cb, int64_t N, int64_t P, int to_big, int acc);
+TG_INTERNAL void tg_cpu_chan_bcast(tg_ctx *ctx, int op, const float *x, const float *b, int64_t N, int64_t C, int64_t P, int per_sample, float *y, int acc);
+TG_INTERNAL void tg_cpu_chan_reduce(tg_ctx *ctx, const float *dy, const float *x, int64_t N, int64_t C, int64_t P, int per_sample, float *db, int acc);
+TG_INTERNAL void tg_cpu_up2_fwd(tg_ctx *ctx, int bilinear, const float *x, int64_t planes, int H, int W, float *y);
+TG_INTERNAL void tg_cpu_up2_bwd(tg_ctx *ctx, int bilinear, const float *dy, int64_t planes, int H, int W, float *dx);
+TG_INTERNAL void tg_cpu_embed_fwd(tg_ctx *ctx, const float *table, int64_t D, const int32_t *idx, int64_t n, float *y);
+TG_INTERNAL void tg_cpu_embed_bwd(tg_ctx *ctx, const float *dy, const int32_t *idx, int64_t n, int64_t D, float *dtable);
+
 /* DiffAugment's kernels (lib/cpu/augment.c) */
 TG_INTERNAL void tg_cpu_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H,
                                     int64_t W, const float *p, float *mean, float *y);

@@ -1,0 +1,135 @@
+/*
+ * channel.cu — the kernels behind lib/channel.c, as on the CPU (lib/cpu/channel.c): channel
+ * blocks, per-channel broadcasts and reductions (one block per output, fixed-order sums),
+ * upsampling by 2 (backward gathers per input) and embeddings (one thread per column, rows in
+ * order: deterministic).
+ */
+#include "cuda_common.cuh"
+
+static __global__ void chan_block_kernel(float *big, int64_t Ca, int64_t off, float *small, int64_t Cb,
+                                         int64_t N, int64_t P, int to_big, int acc) {
+    TG_GRID_STRIDE(i, N * Cb * P) {
+        const int64_t p = i % P, r = i / P, n = r / Cb, c = r % Cb;
+        float *b = big + (n * Ca + off + c) * P + p, *s = small + i;
+        float *d = to_big ? b : s;
+        const float v = to_big ? *s : *b;
+        *d = acc ? *d + v : v;
+    }
+}
+
+static __global__ void chan_bcast_kernel(int op, const float *x, const float *b, int64_t N, int64_t C,
+                                         int64_t P, int per_sample, float *y, int acc) {
+    TG_GRID_STRIDE(i, N * C * P) {
+        const int64_t r = i / P;
+        const float v = b[per_sample ? r : r % C], t = op ? x[i] * v : x[i] + v;
+        y[i] = acc ? y[i] + t : t;
+    }
+}
+
+static __global__ void chan_reduce_kernel(const float *dy, const float *x, int64_t N, int64_t C, int64_t P,
+                                          int per_sample, float *db, int acc) {
+    __shared__ float sh[32];
+    const int64_t o = blockIdx.x, nlo = per_sample ? o / C : 0, nhi = per_sample ? o / C + 1 : N;
+    const int64_t count = (nhi - nlo) * P;
+    float s = 0.0f;
+    for (int64_t k = threadIdx.x; k < count; k += blockDim.x) {
+        const int64_t n = nlo + k / P, i = (n * C + o % C) * P + k % P;
+        s += dy[i] * (x ? x[i] : 1.0f);
+    }
+    s = tg_block_sum(s, sh);
+    if (threadIdx.x == 0) db[o] = acc ? db[o] + s : s;
+}
+
+static __global__ void up2_fwd_kernel(int bilinear, const float *x, int64_t planes, int H, int W, float *y) {
+    const int Ho = 2 * H, Wo = 2 * W;
+    TG_GRID_STRIDE(i, planes * Ho * Wo) {
+        const int64_t q = i / ((int64_t)Ho * Wo);
+        const int oh = (int)(i / Wo % Ho), ow = (int)(i % Wo);
+        const float *xp = x + q * H * W;
+        if (!bilinear) {
+            y[i] = xp[(oh / 2) * W + ow / 2];
+            continue;
+        }
+        int h0, h1, w0, w1;
+        float lh, lw;
+        tg_up2_src(oh, H, &h0, &h1, &lh);
+        tg_up2_src(ow, W, &w0, &w1, &lw);
+        y[i] = (1 - lh) * ((1 - lw) * xp[h0 * W + w0] + lw * xp[h0 * W + w1]) +
+               lh * ((1 - lw) * xp[h1 * W + w0] + lw * xp[h1 * W + w1]);
+    }
+}
+
+static __global__ void up2_bwd_kernel(int bilinear, const float *dy, int64_t planes, int H, int W, float *dx) {
+    const int Ho = 2 * H, Wo = 2 * W;
+    TG_GRID_STRIDE(i, planes * H * W) {
+        const int64_t q = i / ((int64_t)H * W);
+        const int h = (int)(i / W % H), w = (int)(i % W);
+        const float *g = dy + q * Ho * Wo;
+        float s = 0.0f;
+        for (int oh = 2 * h - 2; oh <= 2 * h + 3; oh++) {
+            if (oh < 0 || oh >= Ho) continue;
+            const float a = tg_up2_weight(oh, h, H, bilinear);
+            if (a == 0.0f) continue;
+            for (int ow = 2 * w - 2; ow <= 2 * w + 3; ow++) {
+                if (ow < 0 || ow >= Wo) continue;
+                const float b = tg_up2_weight(ow, w, W, bilinear);
+                if (b != 0.0f) s += a * b * g[oh * Wo + ow];
+            }
+        }
+        dx[i] += s;
+    }
+}
+
+static __global__ void embed_fwd_kernel(const float *table, int64_t D, const int32_t *idx, int64_t n, float *y) {
+    TG_GRID_STRIDE(i, n * D) y[i] = table[(int64_t)idx[i / D] * D + i % D];
+}
+
+static __global__ void embed_bwd_kernel(const float *dy, const int32_t *idx, int64_t n, int64_t D, float *dtable) {
+    TG_GRID_STRIDE(d, D)
+    for (int64_t i = 0; i < n; i++) dtable[(int64_t)idx[i] * D + d] += dy[i * D + d];
+}
+
+extern "C" {
+
+void tg_cuda_chan_block(tg_ctx *ctx, float *big, int64_t Ca, int64_t off, float *small, int64_t Cb, int64_t N,
+                        int64_t P, int to_big, int acc) {
+    chan_block_kernel<<<tg_blocks(N * Cb * P), TG_THREADS, 0, tg_stream(ctx)>>>(big, Ca, off, small, Cb, N, P,
+                                                                                to_big, acc);
+    TG_LAUNCHED(ctx, "channel block copy");
+}
+
+void tg_cuda_chan_bcast(tg_ctx *ctx, int op, const float *x, const float *b, int64_t N, int64_t C, int64_t P,
+                        int per_sample, float *y, int acc) {
+    chan_bcast_kernel<<<tg_blocks(N * C * P), TG_THREADS, 0, tg_stream(ctx)>>>(op, x, b, N, C, P, per_sample, y,
+                                                                               acc);
+    TG_LAUNCHED(ctx, "per-channel broadcast");
+}
+
+void tg_cuda_chan_reduce(tg_ctx *ctx, const float *dy, const float *x, int64_t N, int64_t C, int64_t P,
+                         int per_sample, float *db, int acc) {
+    chan_reduce_kernel<<<(unsigned)(per_sample ? N * C : C), TG_THREADS, 0, tg_stream(ctx)>>>(dy, x, N, C, P,
+                                                                                              per_sample, db, acc);
+    TG_LAUNCHED(ctx, "per-channel reduction");
+}
+
+void tg_cuda_up2_fwd(tg_ctx *ctx, int bilinear, const float *x, int64_t planes, int H, int W, float *y) {
+    up2_fwd_kernel<<<tg_blocks(planes * 4 * H * W), TG_THREADS, 0, tg_stream(ctx)>>>(bilinear, x, planes, H, W, y);
+    TG_LAUNCHED(ctx, "upsample forward");
+}
+
+void tg_cuda_up2_bwd(tg_ctx *ctx, int bilinear, const float *dy, int64_t planes, int H, int W, float *dx) {
+    up2_bwd_kernel<<<tg_blocks(planes * H * W), TG_THREADS, 0, tg_stream(ctx)>>>(bilinear, dy, planes, H, W, dx);
+    TG_LAUNCHED(ctx, "upsample backward");
+}
+
+void tg_cuda_embed_fwd(tg_ctx *ctx, const float *table, int64_t D, const int32_t *idx, int64_t n, float *y) {
+    embed_fwd_kernel<<<tg_blocks(n * D), TG_THREADS, 0, tg_stream(ctx)>>>(table, D, idx, n, y);
+    TG_LAUNCHED(ctx, "embedding forward");
+}
+
+void tg_cuda_embed_bwd(tg_ctx *ctx, const float *dy, const int32_t *idx, int64_t n, int64_t D, float *dtable) {
+    embed_bwd_kernel<<<tg_blocks(D), TG_THREADS, 0, tg_stream(ctx)>>>(dy, idx, n, D, dtable);
+    TG_LAUNCHED(ctx, "embedding backward");
+}
+
+} /* extern "C" */

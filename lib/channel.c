@@ -1,0 +1,211 @@
+/*
+ * channel.c — ops that move values between tensors without arithmetic on them (or with one
+ * broadcast term): concatenation and slicing along dimension 1, per-channel (and per-sample)
+ * broadcasting add and multiply, upsampling by 2 (nearest, bilinear), and embedding lookups.
+ * Kernels in lib/cpu/channel.c and cuda/channel.cu; index math in tg_math.h.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+/* N, C, P of a tensor seen as [N, C, rest] */
+static void ncp(const tg_tensor *x, int64_t *N, int64_t *C, int64_t *P) {
+    *N = x->shape[0];
+    *C = x->ndim > 1 ? x->shape[1] : 1;
+    *P = x->numel / (*N * *C);
+}
+
+/* ---- concatenation and slicing ------------------------------------------------------------- */
+static void cat_backward(tg_ctx *ctx, tg_node *nd) {
+    tg_tensor *y = nd->out;
+    int64_t N, Ca, P, off = 0;
+    ncp(y, &N, &Ca, &P);
+    for (int i = 0; i < TG_NODE_MAX_IN && nd->in[i]; i++) {
+        const int64_t Cb = nd->in[i]->shape[1];
+        float *dx = tg_grad_of(ctx, nd->in[i]);
+        if (dx) ctx->be->chan_block(ctx, y->grad->data, Ca, off, dx, Cb, N, P, 0, 1);
+        off += Cb;
+    }
+}
+
+tg_tensor *tg_cat_channels(tg_ctx *ctx, tg_tensor *const *xs, int n) {
+    static const char *fn = "tg_cat_channels";
+    if (!xs || n < 1 || n > TG_NODE_MAX_IN) {
+        tg_fail(TG_ERR_INVALID, fn, "give 1 to %d tensors, got %d", TG_NODE_MAX_IN, n);
+        return NULL;
+    }
+    int64_t C = 0;
+    for (int i = 0; i < n; i++) {
+        if (!tg_check_in(ctx, xs[i], fn, "xs[i]")) return NULL;
+        bool same = xs[i]->ndim == xs[0]->ndim && xs[i]->ndim >= 2;
+        for (int d = 0; same && d < xs[0]->ndim; d++) same = d == 1 || xs[i]->shape[d] == xs[0]->shape[d];
+        if (!same) {
+            char a[64], b[64];
+            tg_fail(TG_ERR_SHAPE, fn, "tensor %d %s does not match tensor 0 %s outside dimension 1", i, SHP(xs[i], a),
+                    SHP(xs[0], b));
+            return NULL;
+        }
+        C += xs[i]->shape[1];
+    }
+    int64_t s[TG_MAX_DIMS];
+    memcpy(s, xs[0]->shape, sizeof s);
+    s[1] = C;
+    tg_tensor *y = tg_result(ctx, xs[0]->ndim, s, fn);
+    if (!y) return NULL;
+    int64_t N, Cx, P, off = 0;
+    ncp(xs[0], &N, &Cx, &P);
+    for (int i = 0; i < n; i++) {
+        ctx->be->chan_block(ctx, y->data, C, off, xs[i]->data, xs[i]->shape[1], N, P, 1, 0);
+        off += xs[i]->shape[1];
+    }
+    if (tg_needs_grad(ctx, xs, n) && !tg_record(ctx, cat_backward, y, xs, n, fn)) return NULL;
+    return y;
+}
+
+static void slice_backward(tg_ctx *ctx, tg_node *nd) {
+    tg_tensor *x = nd->in[0], *y = nd->out;
+    float *dx = tg_grad_of(ctx, x);
+    if (!dx) return;
+    int64_t N, C, P;
+    ncp(x, &N, &C, &P);
+    ctx->be->chan_block(ctx, dx, C, nd->p.conv.pad, y->grad->data, y->shape[1], N, P, 1, 1);
+}
+
+tg_tensor *tg_slice_channels(tg_ctx *ctx, tg_tensor *x, int start, int count) {
+    static const char *fn = "tg_slice_channels";
+    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
+    if (x->ndim < 2 || start < 0 || count < 1 || start + (int64_t)count > x->shape[1]) {
+        char b[64];
+        tg_fail(TG_ERR_SHAPE, fn, "channels %d..%d of %s", start, start + count - 1, SHP(x, b));
+        return NULL;
+    }
+    int64_t s[TG_MAX_DIMS], N, C, P;
+    memcpy(s, x->shape, sizeof s);
+    s[1] = count;
+    tg_tensor *y = tg_result(ctx, x->ndim, s, fn);
+    if (!y) return NULL;
+    ncp(x, &N, &C, &P);
+    ctx->be->chan_block(ctx, x->data, C, start, y->data, count, N, P, 0, 0);
+    if (tg_needs_grad(ctx, &x, 1)) {
+        tg_node *nd = tg_record(ctx, slice_backward, y, &x, 1, fn);
+        if (!nd) return NULL;
+        nd->p.conv.pad = start;
+    }
+    return y;
+}
+
+/* ---- per-channel broadcasting ------------------------------------------------------------ */
+/* whether b is [C] / [1,C,1..] (per channel: 0) or [N,C] / [N,C,1..] (per sample: 1); -1: neither */
+static int bcast_kind(const tg_tensor *x, const tg_tensor *b) {
+    const int64_t N = x->shape[0], C = x->ndim > 1 ? x->shape[1] : 1;
+    if (x->ndim < 2 || b->ndim > x->ndim) return -1;
+    if (b->ndim == 1) return b->shape[0] == C ? 0 : -1;
+    for (int d = 2; d < b->ndim; d++)
+        if (b->shape[d] != 1) return -1;
+    if (b->shape[1] != C) return -1;
+    return b->shape[0] == 1 ? 0 : b->shape[0] == N ? 1 : -1;
+}
+
+static void bcast_backward(tg_ctx *ctx, tg_node *nd) {
+    tg_tensor *x = nd->in[0], *b = nd->in[1], *y = nd->out;
+    const int op = nd->p.un.op, per = (int)nd->p.un.a;
+    int64_t N, C, P;
+    ncp(x, &N, &C, &P);
+    float *dx = tg_grad_of(ctx, x);
+    if (dx) {
+        if (op) ctx->be->chan_bcast(ctx, 1, y->grad->data, b->data, N, C, P, per, dx, 1);
+        else ctx->be->axpby(ctx, x->numel, 1.0f, y->grad->data, 1.0f, dx);
+    }
+    float *db = tg_grad_of(ctx, b);
+    if (db) ctx->be->chan_reduce(ctx, y->grad->data, op ? x->data : NULL, N, C, P, per, db, 1);
+}
+
+static tg_tensor *bcast(tg_ctx *ctx, tg_tensor *x, tg_tensor *b, int op, const char *fn) {
+    if (!tg_check_in(ctx, x, fn, "x") || !tg_check_in(ctx, b, fn, "b")) return NULL;
+    const int per = bcast_kind(x, b);
+    if (per < 0) {
+        char a[64], c[64];
+        tg_fail(TG_ERR_SHAPE, fn, "b %s is neither [C], [1,C,1,...] nor [N,C], [N,C,1,...] for x %s", SHP(b, a), SHP(x, c));
+        return NULL;
+    }
+    tg_tensor *y = tg_result(ctx, x->ndim, x->shape, fn);
+    if (!y) return NULL;
+    int64_t N, C, P;
+    ncp(x, &N, &C, &P);
+    ctx->be->chan_bcast(ctx, op, x->data, b->data, N, C, P, per, y->data, 0);
+    tg_tensor *in[2] = {x, b};
+    if (tg_needs_grad(ctx, in, 2)) {
+        tg_node *nd = tg_record(ctx, bcast_backward, y, in, 2, fn);
+        if (!nd) return NULL;
+        nd->p.un.op = op;
+        nd->p.un.a = (float)per;
+    }
+    return y;
+}
+
+tg_tensor *tg_add_channels(tg_ctx *ctx, tg_tensor *x, tg_tensor *b) { return bcast(ctx, x, b, 0, "tg_add_channels"); }
+tg_tensor *tg_mul_channels(tg_ctx *ctx, tg_tensor *x, tg_tensor *b) { return bcast(ctx, x, b, 1, "tg_mul_channels"); }
+
+/* ---- upsampling by 2 ------------------------------------------------------------------------ */
+static void up2_backward(tg_ctx *ctx, tg_node *nd) {
+    tg_tensor *x = nd->in[0];
+    float *dx = tg_grad_of(ctx, x);
+    if (dx)
+        ctx->be->up2_bwd(ctx, nd->p.un.op, nd->out->grad->data, x->shape[0] * x->shape[1], (int)x->shape[2],
+                         (int)x->shape[3], dx);
+}
+
+tg_tensor *tg_upsample2(tg_ctx *ctx, tg_tensor *x, bool bilinear) {
+    static const char *fn = "tg_upsample2";
+    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
+    if (x->ndim != 4 || x->shape[2] > (1 << 28) || x->shape[3] > (1 << 28)) {
+        char b[64];
+        tg_fail(TG_ERR_SHAPE, fn, "x must be [N,C,H,W], got %s", SHP(x, b));
+        return NULL;
+    }
+    int64_t s[4] = {x->shape[0], x->shape[1], 2 * x->shape[2], 2 * x->shape[3]};
+    tg_tensor *y = tg_result(ctx, 4, s, fn);
+    if (!y) return NULL;
+    ctx->be->up2_fwd(ctx, bilinear, x->data, x->shape[0] * x->shape[1], (int)x->shape[2], (int)x->shape[3], y->data);
+    if (tg_needs_grad(ctx, &x, 1)) {
+        tg_node *nd = tg_record(ctx, up2_backward, y, &x, 1, fn);
+        if (!nd) return NULL;
+        nd->p.un.op = bilinear;
+    }
+    return y;
+}
+
+/* ---- embedding ------------------------------------------------------------------------------ */
+static void embed_backward(tg_ctx *ctx, tg_node *nd) {
+    tg_tensor *t = nd->in[0], *y = nd->out;
+    float *dt = tg_grad_of(ctx, t);
+    if (dt) ctx->be->embed_bwd(ctx, y->grad->data, (const int32_t *)nd->saved[0]->data, y->shape[0], t->shape[1], dt);
+}
+
+tg_tensor *tg_embedding(tg_ctx *ctx, tg_tensor *table, const int32_t *idx, int64_t n) {
+    static const char *fn = "tg_embedding";
+    if (!tg_check_in(ctx, table, fn, "table")) return NULL;
+    if (table->ndim != 2 || !idx || n < 1) {
+        char b[64];
+        tg_fail(TG_ERR_INVALID, fn, "table must be [V,D] (got %s), idx non-NULL and n >= 1 (got %lld)", SHP(table, b),
+                (long long)n);
+        return NULL;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (idx[i] < 0 || idx[i] >= table->shape[0]) {
+            tg_fail(TG_ERR_INVALID, fn, "index %lld is %d, outside the %lld rows", (long long)i, idx[i],
+                    (long long)table->shape[0]);
+            return NULL;
+        }
+    int64_t s[2] = {n, table->shape[1]};
+    tg_tensor *ix = tg_result(ctx, 1, &n, fn), *y = tg_result(ctx, 2, s, fn);
+    if (!ix || !y) return NULL;
+    if (ctx->be->to_device(ctx, ix->data, idx, sizeof(int32_t) * (size_t)n) != TG_OK) return NULL;
+    ctx->be->embed_fwd(ctx, table->data, table->shape[1], (const int32_t *)ix->data, n, y->data);
+    if (tg_needs_grad(ctx, &table, 1)) {
+        tg_node *nd = tg_record(ctx, embed_backward, y, &table, 1, fn);
+        if (!nd) return NULL;
+        nd->saved[0] = ix;
+    }
+    return y;
+}
