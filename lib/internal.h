@@ -361,6 +361,9 @@ typedef struct {
     const void *host;        /* data in host memory, or */
     const tg_tensor *t;      /* a float tensor on any device */
 } tg_st_entry;
+/* Sets "fn: path: <message>" and returns code (lib/safetensors.c; lib/state.c uses it too). */
+TG_INTERNAL tg_status tg_st_fail(tg_status code, const char *fn, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Writes atomically (temp file, fsync, rename); xz-compressed when path ends in ".xz". */
 TG_INTERNAL tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const *mk,
                                   char *const *mv, int nmeta, const char *fn);

@@ -1,16 +1,14 @@
 /*
- * safetensors.c — tg_state: named tensors + string metadata saved to and loaded from safetensors
- * files (8-byte little-endian header length, a JSON header, then raw little-endian data).
+ * safetensors.c — the safetensors file format (8-byte little-endian header length, a JSON header,
+ * then raw little-endian data), used by tg_state (lib/state.c) and by packed datasets
+ * (lib/dataset.c).
  *
- * Two layers. tg_st_read / tg_st_write (internal) read a whole file into memory — decompressing
- * it if it is xz, to the size its index declares, within tg_limits — and check the header with a
- * small bounds-checked JSON reader (lengths, depth, integer overflow, every byte range against the
- * data section and dtype*shape, unique names, disjoint ranges), or stream one out to an unnamed
- * O_TMPFILE file in the same directory (a named "<path>.tmp.XXXXXX" where that is unavailable),
- * fsync it, name it and rename it over path, so a crash leaves either the old file or the new one
- * and no temporary file. tg_state (public) maps registered tensors onto
- * that: a load checks every name, dtype and shape before writing into any tensor, so a bad file
- * changes nothing. Datasets (lib/dataset.c) use the same two functions for packed images.
+ * tg_st_read reads a whole file into memory — decompressing it if it is xz, to the size its index
+ * declares, within tg_limits — and checks the header with the bounds-checked JSON reader of json.h
+ * (every byte range against the data section and dtype*shape, unique names, disjoint ranges).
+ * tg_st_write streams one out to an unnamed O_TMPFILE file in the same directory (a named
+ * "<path>.tmp.XXXXXX" where that is unavailable), fsyncs it, names it and renames it over path, so
+ * a crash leaves either the old file or the new one and no temporary file.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -27,282 +25,7 @@
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c assumes a little-endian host"
 #endif
-
-#define MAX_NAME 256
-
-typedef struct {
-    char *name;
-    tg_tensor *t;
-} st_entry;
-typedef struct {
-    char *prefix;
-    tg_optim *o;
-} st_optref;
-typedef struct {
-    char *k, *v;
-} st_kv;
-
-struct tg_state {
-    st_entry *e;
-    int n, cap;
-    st_optref *opt;
-    int nopt;
-    st_kv *meta;
-    int nmeta;
-};
-
-tg_state *tg_state_new(void) {
-    tg_state *s = calloc(1, sizeof *s);
-    if (!s) tg_fail(TG_ERR_NOMEM, "tg_state_new", "out of host memory");
-    return s;
-}
-
-static void meta_clear(tg_state *s) {
-    for (int i = 0; i < s->nmeta; i++) {
-        free(s->meta[i].k);
-        free(s->meta[i].v);
-    }
-    free(s->meta);
-    s->meta = NULL;
-    s->nmeta = 0;
-}
-
-void tg_state_free(tg_state *s) {
-    if (!s) return;
-    for (int i = 0; i < s->n; i++) free(s->e[i].name);
-    for (int i = 0; i < s->nopt; i++) free(s->opt[i].prefix);
-    free(s->e);
-    free(s->opt);
-    meta_clear(s);
-    free(s);
-}
-
-tg_status tg_state_add(tg_state *s, const char *name, tg_tensor *t) {
-    static const char *fn = "tg_state_add";
-    if (!s || !name || !t) return tg_fail(TG_ERR_INVALID, fn, "state, name or tensor is NULL");
-    size_t len = strlen(name);
-    if (len == 0 || len >= MAX_NAME || strcmp(name, "__metadata__") == 0)
-        return tg_fail(TG_ERR_INVALID, fn, "bad tensor name \"%.64s\"", name);
-    for (int i = 0; i < s->n; i++)
-        if (strcmp(s->e[i].name, name) == 0)
-            return tg_fail(TG_ERR_INVALID, fn, "name \"%s\" registered twice", name);
-    if (s->n == s->cap) {
-        int cap = s->cap ? s->cap * 2 : 32;
-        st_entry *e = realloc(s->e, sizeof *e * (size_t)cap);
-        if (!e) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-        s->e = e;
-        s->cap = cap;
-    }
-    char *copy = strdup(name);
-    if (!copy) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-    s->e[s->n].name = copy;
-    s->e[s->n].t = t;
-    s->n++;
-    return TG_OK;
-}
-
-tg_status tg_state_add_module(tg_state *s, const char *prefix, tg_module *m) {
-    static const char *fn = "tg_state_add_module";
-    if (!s || !m) return tg_fail(TG_ERR_INVALID, fn, "state or module is NULL");
-    if (!prefix) prefix = "";
-    int n = tg_module_state(m, NULL, NULL, 0);
-    if (n < 0) return TG_ERR_NOMEM;
-    const char **names = calloc((size_t)n + 1, sizeof *names);
-    tg_tensor **ts = calloc((size_t)n + 1, sizeof *ts);
-    tg_status st = (!names || !ts) ? tg_fail(TG_ERR_NOMEM, fn, "out of host memory") : TG_OK;
-    if (!st) tg_module_state(m, names, ts, n);
-    char full[MAX_NAME];
-    for (int i = 0; i < n && !st; i++) {
-        snprintf(full, sizeof full, "%s%s", prefix, names[i]);
-        st = tg_state_add(s, full, ts[i]);
-    }
-    free(names);
-    free(ts);
-    return st;
-}
-
-tg_status tg_state_add_optim(tg_state *s, const char *prefix, tg_optim *o) {
-    static const char *fn = "tg_state_add_optim";
-    if (!s || !o) return tg_fail(TG_ERR_INVALID, fn, "state or optimizer is NULL");
-    if (!prefix) prefix = "";
-    int n = tg_optim_state(o, NULL, NULL, 0, NULL);
-    char(*names)[64] = calloc((size_t)n + 1, sizeof *names);
-    tg_tensor **ts = calloc((size_t)n + 1, sizeof *ts);
-    st_optref *r = realloc(s->opt, sizeof *r * (size_t)(s->nopt + 1));
-    if (r) s->opt = r;
-    tg_status st = (!names || !ts || !r) ? tg_fail(TG_ERR_NOMEM, fn, "out of host memory") : TG_OK;
-    if (!st) tg_optim_state(o, names, ts, n, NULL);
-    char full[MAX_NAME];
-    for (int i = 0; i < n && !st; i++) {
-        snprintf(full, sizeof full, "%s%s", prefix, names[i]);
-        st = tg_state_add(s, full, ts[i]);
-    }
-    if (!st) {
-        s->opt[s->nopt].prefix = strdup(prefix);
-        s->opt[s->nopt].o = o;
-        if (!s->opt[s->nopt].prefix) st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-        else s->nopt++;
-    }
-    free(names);
-    free(ts);
-    return st;
-}
-
-tg_status tg_state_set_meta(tg_state *s, const char *key, const char *value) {
-    static const char *fn = "tg_state_set_meta";
-    if (!s || !key || !value) return tg_fail(TG_ERR_INVALID, fn, "state, key or value is NULL");
-    for (int i = 0; i < s->nmeta; i++) {
-        if (strcmp(s->meta[i].k, key) == 0) {
-            char *v = strdup(value);
-            if (!v) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-            free(s->meta[i].v);
-            s->meta[i].v = v;
-            return TG_OK;
-        }
-    }
-    st_kv *m = realloc(s->meta, sizeof *m * (size_t)(s->nmeta + 1));
-    if (!m) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-    s->meta = m;
-    m[s->nmeta].k = strdup(key);
-    m[s->nmeta].v = strdup(value);
-    if (!m[s->nmeta].k || !m[s->nmeta].v) {
-        free(m[s->nmeta].k);
-        free(m[s->nmeta].v);
-        return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-    }
-    s->nmeta++;
-    return TG_OK;
-}
-
-const char *tg_state_get_meta(const tg_state *s, const char *key) {
-    if (!s || !key) return NULL;
-    for (int i = 0; i < s->nmeta; i++)
-        if (strcmp(s->meta[i].k, key) == 0) return s->meta[i].v;
-    return NULL;
-}
-
-/* ---- a small JSON reader for safetensors headers ------------------------------------------ */
-typedef struct {
-    const char *p, *end;
-    int depth;
-} jr;
-
-static void ws(jr *r) {
-    while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
-        r->p++;
-}
-static bool lit(jr *r, char c) {
-    ws(r);
-    if (r->p < r->end && *r->p == c) {
-        r->p++;
-        return true;
-    }
-    return false;
-}
-
-/* Reads a JSON string into out (NUL-terminated, at most cap-1 bytes; longer is an error). */
-static bool jstring(jr *r, char *out, size_t cap) {
-    ws(r);
-    if (r->p >= r->end || *r->p != '"') return false;
-    r->p++;
-    size_t n = 0;
-    while (r->p < r->end && *r->p != '"') {
-        unsigned c = (unsigned char)*r->p++;
-        if (c == '\\') {
-            if (r->p >= r->end) return false;
-            char e = *r->p++;
-            switch (e) {
-            case '"': c = '"'; break;
-            case '\\': c = '\\'; break;
-            case '/': c = '/'; break;
-            case 'b': c = '\b'; break;
-            case 'f': c = '\f'; break;
-            case 'n': c = '\n'; break;
-            case 'r': c = '\r'; break;
-            case 't': c = '\t'; break;
-            case 'u': {
-                if (r->end - r->p < 4) return false;
-                unsigned v = 0;
-                for (int i = 0; i < 4; i++) {
-                    char h = *r->p++;
-                    v <<= 4;
-                    if (h >= '0' && h <= '9') v |= (unsigned)(h - '0');
-                    else if (h >= 'a' && h <= 'f') v |= (unsigned)(h - 'a' + 10);
-                    else if (h >= 'A' && h <= 'F') v |= (unsigned)(h - 'A' + 10);
-                    else return false;
-                }
-                /* encode as UTF-8 (surrogate pairs are kept as two 3-byte sequences) */
-                char u[3];
-                size_t k;
-                if (v < 0x80) { u[0] = (char)v; k = 1; }
-                else if (v < 0x800) { u[0] = (char)(0xC0 | (v >> 6)); u[1] = (char)(0x80 | (v & 0x3F)); k = 2; }
-                else { u[0] = (char)(0xE0 | (v >> 12)); u[1] = (char)(0x80 | ((v >> 6) & 0x3F)); u[2] = (char)(0x80 | (v & 0x3F)); k = 3; }
-                if (n + k >= cap) return false;
-                memcpy(out + n, u, k);
-                n += k;
-                continue;
-            }
-            default: return false;
-            }
-        } else if (c < 0x20) {
-            return false;
-        }
-        if (n + 1 >= cap) return false;
-        out[n++] = (char)c;
-    }
-    if (r->p >= r->end) return false;
-    r->p++;
-    out[n] = 0;
-    return true;
-}
-
-static bool juint(jr *r, uint64_t *v) {
-    ws(r);
-    if (r->p >= r->end || *r->p < '0' || *r->p > '9') return false;
-    uint64_t x = 0;
-    while (r->p < r->end && *r->p >= '0' && *r->p <= '9') {
-        unsigned d = (unsigned)(*r->p++ - '0');
-        if (x > (UINT64_MAX - d) / 10) return false;
-        x = x * 10 + d;
-    }
-    *v = x;
-    return true;
-}
-
-/* Skips any JSON value (depth-limited). */
-static bool jskip(jr *r) {
-    ws(r);
-    if (r->p >= r->end || ++r->depth > 32) return false;
-    bool ok = true;
-    char c = *r->p;
-    if (c == '"') { /* scan it without copying: only its end matters */
-        r->p++;
-        while (r->end - r->p >= 2 && *r->p != '"') r->p += *r->p == '\\' ? 2 : 1;
-        ok = r->p < r->end && *r->p == '"';
-        if (ok) r->p++;
-    } else if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        r->p++;
-        if (!lit(r, close)) {
-            do {
-                if (c == '{') {
-                    char k[MAX_NAME];
-                    ok = jstring(r, k, sizeof k) && lit(r, ':');
-                }
-                ok = ok && jskip(r);
-            } while (ok && lit(r, ','));
-            ok = ok && lit(r, close);
-        }
-    } else {
-        const char *s = r->p;
-        while (r->p < r->end && (strchr("+-.eE", *r->p) || (*r->p >= '0' && *r->p <= '9') ||
-                                 (*r->p >= 'a' && *r->p <= 'z')))
-            r->p++;
-        ok = r->p > s;
-    }
-    r->depth--;
-    return ok;
-}
+#include "json.h"
 
 static int dtype_size(const char *d) {
     static const char *n8[] = {"F64", "I64", "U64"}, *n4[] = {"F32", "I32", "U32"},
@@ -347,9 +70,7 @@ static bool parse_tensor_info(jr *r, tg_st_tensor *ti, uint64_t *begin, uint64_t
     return lit(r, '}') && have_d && have_s && have_o;
 }
 
-static tg_status st_fail(tg_status code, const char *fn, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static tg_status st_fail(tg_status code, const char *fn, const char *path, const char *fmt, ...) {
+tg_status tg_st_fail(tg_status code, const char *fn, const char *path, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -400,7 +121,7 @@ static tg_status slurp(const char *path, uint8_t **out, size_t *size, const char
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         fclose(f);
-        return st_fail(TG_ERR_IO, fn, path, "not a regular file");
+        return tg_st_fail(TG_ERR_IO, fn, path, "not a regular file");
     }
     if ((uint64_t)sb.st_size > lim->max_file_bytes) {
         fclose(f);
@@ -417,7 +138,7 @@ static tg_status slurp(const char *path, uint8_t **out, size_t *size, const char
     fclose(f);
     if (got != n) {
         free(raw);
-        return st_fail(TG_ERR_IO, fn, path, "short read");
+        return tg_st_fail(TG_ERR_IO, fn, path, "short read");
     }
     static const uint8_t xz_magic[6] = {0xFD, '7', 'z', 'X', 'Z', 0};
     if (n < 6 || memcmp(raw, xz_magic, 6) != 0) {
@@ -428,7 +149,7 @@ static tg_status slurp(const char *path, uint8_t **out, size_t *size, const char
     const uint64_t declared = xz_declared_size(raw, n);
     if (declared == UINT64_MAX) {
         free(raw);
-        return st_fail(TG_ERR_FORMAT, fn, path, "corrupt or truncated xz data (no readable index)");
+        return tg_st_fail(TG_ERR_FORMAT, fn, path, "corrupt or truncated xz data (no readable index)");
     }
     if (declared > lim->max_file_bytes || declared > SIZE_MAX - 1) {
         free(raw);
@@ -463,9 +184,9 @@ static tg_status slurp(const char *path, uint8_t **out, size_t *size, const char
     if (r != LZMA_STREAM_END || len != declared) {
         free(dec);
         if (r == LZMA_MEMLIMIT_ERROR)
-            return st_fail(TG_ERR_FORMAT, fn, path, "xz data needs more than %llu MiB to decode",
+            return tg_st_fail(TG_ERR_FORMAT, fn, path, "xz data needs more than %llu MiB to decode",
                            (unsigned long long)(XZ_DECODER_MEMLIMIT >> 20));
-        return st_fail(TG_ERR_FORMAT, fn, path,
+        return tg_st_fail(TG_ERR_FORMAT, fn, path,
                        "corrupt or truncated xz data (liblzma error %d, %zu of %llu bytes)", (int)r,
                        len, (unsigned long long)declared);
     }
@@ -515,14 +236,14 @@ static tg_status check_table(tg_st_file *f, const char *path, const char *fn) {
     tg_status st = TG_OK;
     for (int i = 1; i < f->n && !st; i++)
         if (!strcmp(f->t[f->by_name[i]].name, f->t[f->by_name[i - 1]].name))
-            st = st_fail(TG_ERR_FORMAT, fn, path, "tensor \"%s\" appears twice in the header",
+            st = tg_st_fail(TG_ERR_FORMAT, fn, path, "tensor \"%s\" appears twice in the header",
                          f->t[f->by_name[i]].name);
     const tg_st_tensor *prev = NULL;
     for (int i = 0; i < f->n && !st; i++) {
         const tg_st_tensor *t = &f->t[ord[i]];
         if (!t->nbytes) continue;
         if (prev && t->data < prev->data + prev->nbytes)
-            st = st_fail(TG_ERR_FORMAT, fn, path, "tensors \"%s\" and \"%s\" overlap in the data section",
+            st = tg_st_fail(TG_ERR_FORMAT, fn, path, "tensors \"%s\" and \"%s\" overlap in the data section",
                          prev->name, t->name);
         prev = t;
     }
@@ -622,7 +343,7 @@ tg_status tg_st_read(const char *path, tg_st_file *f, const char *fn) {
             memset(ti, 0, sizeof *ti);
             uint64_t b = 0, e = 0;
             if (!parse_tensor_info(&r, ti, &b, &e)) {
-                st = st_fail(TG_ERR_FORMAT, fn, path, "bad entry for tensor \"%s\"", key);
+                st = tg_st_fail(TG_ERR_FORMAT, fn, path, "bad entry for tensor \"%s\"", key);
                 goto fail;
             }
             /* element count and byte size without overflow: a shape of [2^40, 4096, 4096, 3]
@@ -637,7 +358,7 @@ tg_status tg_st_read(const char *path, tg_st_file *f, const char *fn) {
             }
             if (es && numel > UINT64_MAX / es) overflow = true;
             if (overflow || b > e || e > data_size || (es && (e - b) != numel * es)) {
-                st = st_fail(TG_ERR_FORMAT, fn, path,
+                st = tg_st_fail(TG_ERR_FORMAT, fn, path,
                              "tensor \"%s\": byte range [%llu, %llu) does not fit its shape (%s) "
                              "or the %llu-byte data section",
                              key, (unsigned long long)b, (unsigned long long)e, ti->dtype,
@@ -665,7 +386,7 @@ tg_status tg_st_read(const char *path, tg_st_file *f, const char *fn) {
     }
     return TG_OK;
 bad:
-    st = st_fail(TG_ERR_FORMAT, fn, path, "malformed JSON header near byte %lld",
+    st = tg_st_fail(TG_ERR_FORMAT, fn, path, "malformed JSON header near byte %lld",
                  (long long)(r.p - hdr));
 fail:
     free(scratch);
@@ -690,148 +411,6 @@ const char *tg_st_meta(const tg_st_file *f, const char *key) {
         if (!strcmp(f->mk[i], key)) return f->mv[i];
     return NULL;
 }
-
-tg_status tg_state_load(tg_state *s, const char *path, bool strict) {
-    static const char *fn = "tg_state_load";
-    if (!s || !path) return tg_fail(TG_ERR_INVALID, fn, "state or path is NULL");
-    tg_st_file f;
-    tg_status st = tg_st_read(path, &f, fn);
-    if (st) return st;
-    int64_t **steps_new = NULL;
-    for (int i = 0; i < f.n && strict && f.n != s->n; i++) { /* names are unique on both sides */
-        bool known = false;
-        for (int j = 0; j < s->n && !known; j++) known = !strcmp(f.t[i].name, s->e[j].name);
-        if (!known) {
-            st = st_fail(TG_ERR_FORMAT, fn, path, "unexpected tensor \"%s\" (strict load)", f.t[i].name);
-            goto out;
-        }
-    }
-    for (int j = 0; j < s->n; j++) {
-        const tg_st_tensor *ti = tg_st_find(&f, s->e[j].name);
-        tg_tensor *t = s->e[j].t;
-        if (!ti) {
-            st = st_fail(TG_ERR_FORMAT, fn, path, "missing tensor \"%s\"", s->e[j].name);
-            goto out;
-        }
-        bool same = ti->ndim == t->ndim && !strcmp(ti->dtype, "F32");
-        for (int d = 0; same && d < t->ndim; d++) same = ti->shape[d] == t->shape[d];
-        if (!same) {
-            char got[160], want[64];
-            int o = snprintf(got, sizeof got, "%s [", ti->dtype);
-            for (int d = 0; d < ti->ndim && o < (int)sizeof got; d++)
-                o += snprintf(got + o, sizeof got - (size_t)o, d ? ",%lld" : "%lld",
-                              (long long)ti->shape[d]);
-            if (o < (int)sizeof got) snprintf(got + o, sizeof got - (size_t)o, "]");
-            st = st_fail(TG_ERR_FORMAT, fn, path, "tensor \"%s\" is %s in the file, expected F32 %s",
-                         s->e[j].name, got, tg_shape_str(t, want, sizeof want));
-            goto out;
-        }
-    }
-    /* optimizer step counts, validated before anything changes */
-    steps_new = calloc((size_t)s->nopt + 1, sizeof *steps_new);
-    if (!steps_new) {
-        st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-        goto out;
-    }
-    for (int k = 0; k < s->nopt; k++) {
-        char key[MAX_NAME + 8];
-        snprintf(key, sizeof key, "%ssteps", s->opt[k].prefix);
-        const char *v = tg_st_meta(&f, key), *p = v;
-        int n = tg_optim_count(s->opt[k].o), got = 0;
-        steps_new[k] = calloc((size_t)n + 1, sizeof(int64_t));
-        if (!steps_new[k]) {
-            st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-            goto out;
-        }
-        while (p && *p && got <= n) {
-            char *e;
-            long long x = strtoll(p, &e, 10);
-            if (e == p || x < 0) break;
-            if (got < n) steps_new[k][got] = x;
-            got++;
-            if (*e != ',') {
-                p = e;
-                break;
-            }
-            p = e + 1;
-        }
-        if (!v || got != n || (p && *p)) {
-            st = st_fail(TG_ERR_FORMAT, fn, path, "metadata \"%s\" must list %d step counts", key, n);
-            goto out;
-        }
-    }
-    /* everything checked: commit (data may be unaligned in the buffer: write copies it) */
-    for (int j = 0; j < s->n && !st; j++) {
-        const tg_st_tensor *ti = tg_st_find(&f, s->e[j].name);
-        float *tmp = malloc((size_t)ti->nbytes + 1);
-        if (!tmp) {
-            st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-            break;
-        }
-        memcpy(tmp, ti->data, (size_t)ti->nbytes);
-        st = tg_tensor_write(s->e[j].t, tmp, s->e[j].t->numel);
-        free(tmp);
-    }
-    if (st) goto out;
-    for (int k = 0; k < s->nopt; k++) {
-        int64_t *steps;
-        tg_optim_state(s->opt[k].o, NULL, NULL, 0, &steps);
-        memcpy(steps, steps_new[k], sizeof(int64_t) * (size_t)tg_optim_count(s->opt[k].o));
-    }
-    meta_clear(s);
-    for (int i = 0; i < f.nmeta && !st; i++) st = tg_state_set_meta(s, f.mk[i], f.mv[i]);
-out:
-    if (steps_new)
-        for (int k = 0; k < s->nopt; k++) free(steps_new[k]);
-    free(steps_new);
-    tg_st_release(&f);
-    return st;
-}
-
-/* ---- writing ------------------------------------------------------------------------------ */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t len) {
-    if (b->oom) return;
-    if (b->n + len + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 4096);
-        while (cap < b->n + len + 1) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = 0;
-}
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-static void sb_json(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            sb_put(b, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-            sb_str(b, esc);
-        } else {
-            sb_put(b, (const char *)&c, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
-
 
 /* Output stream: plain file, or through an xz encoder. */
 typedef struct {
@@ -1034,68 +613,3 @@ done:
     return st;
 }
 
-static tg_status steps_meta(tg_state *s) {
-    for (int k = 0; k < s->nopt; k++) {
-        int64_t *steps;
-        int n = tg_optim_count(s->opt[k].o);
-        tg_optim_state(s->opt[k].o, NULL, NULL, 0, &steps);
-        sbuf b = {0};
-        char num[32];
-        for (int i = 0; i < n; i++) {
-            snprintf(num, sizeof num, i ? ",%lld" : "%lld", (long long)steps[i]);
-            sb_str(&b, num);
-        }
-        char key[MAX_NAME + 8];
-        snprintf(key, sizeof key, "%ssteps", s->opt[k].prefix);
-        tg_status st = b.oom ? tg_fail(TG_ERR_NOMEM, "tg_state_save", "out of host memory")
-                             : tg_state_set_meta(s, key, b.p ? b.p : "");
-        free(b.p);
-        if (st) return st;
-    }
-    return TG_OK;
-}
-
-tg_status tg_state_save(tg_state *s, const char *path) {
-    static const char *fn = "tg_state_save";
-    if (!s || !path) return tg_fail(TG_ERR_INVALID, fn, "state or path is NULL");
-    tg_status st = steps_meta(s);
-    if (st) return st;
-    tg_st_entry *e = calloc((size_t)s->n + 1, sizeof *e);
-    char **mk = calloc((size_t)s->nmeta + 1, sizeof *mk), **mv = calloc((size_t)s->nmeta + 1, sizeof *mv);
-    if (!e || !mk || !mv) {
-        free(e), free(mk), free(mv);
-        return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-    }
-    for (int i = 0; i < s->n; i++) {
-        e[i].name = s->e[i].name;
-        e[i].dtype = "F32";
-        e[i].ndim = s->e[i].t->ndim;
-        memcpy(e[i].shape, s->e[i].t->shape, sizeof(int64_t) * (size_t)e[i].ndim);
-        e[i].t = s->e[i].t;
-    }
-    for (int i = 0; i < s->nmeta; i++) {
-        mk[i] = s->meta[i].k;
-        mv[i] = s->meta[i].v;
-    }
-    st = tg_st_write(path, e, s->n, mk, mv, s->nmeta, fn);
-    free(e), free(mk), free(mv);
-    return st;
-}
-
-tg_status tg_module_save(tg_module *m, const char *path) {
-    tg_state *s = tg_state_new();
-    if (!s) return TG_ERR_NOMEM;
-    tg_status st = tg_state_add_module(s, "", m);
-    if (!st) st = tg_state_save(s, path);
-    tg_state_free(s);
-    return st;
-}
-
-tg_status tg_module_load(tg_module *m, const char *path) {
-    tg_state *s = tg_state_new();
-    if (!s) return TG_ERR_NOMEM;
-    tg_status st = tg_state_add_module(s, "", m);
-    if (!st) st = tg_state_load(s, path, false);
-    tg_state_free(s);
-    return st;
-}

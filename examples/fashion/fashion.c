@@ -27,12 +27,12 @@
 #include <time.h>
 #include <zlib.h>
 
-#define SIDE 28
-#define PIX (SIDE * SIDE)
-#define CLASSES 10
+#include "idx.h"
 
-static const char *const NAMES[CLASSES] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                                           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
+#define SIDE IDX_SIDE
+#define PIX IDX_PIX
+#define CLASSES IDX_CLASSES
+
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...) {
@@ -57,49 +57,6 @@ static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* ---- IDX files (gzip) ------------------------------------------------------------------- */
-static uint32_t be32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
-
-/* Reads an IDX file of unsigned bytes: magic 0x0801 (labels, [n]) or 0x0803 (images, [n,28,28]). */
-static uint8_t *read_idx(const char *path, int dims, int64_t *count) {
-    gzFile f = gzopen(path, "rb");
-    if (!f) die("cannot open %s: %s (install Debian's dataset-fashion-mnist, or pass --data DIR)", path, strerror(errno));
-    uint8_t head[16];
-    const int hlen = 4 + 4 * dims;
-    if (gzread(f, head, (unsigned)hlen) != hlen) die("%s: truncated header", path);
-    const uint32_t magic = be32(head);
-    if (magic != (uint32_t)(0x0800 | dims)) die("%s: not an IDX file of %d-dimensional unsigned bytes (magic 0x%08x)", path, dims, magic);
-    const int64_t n = be32(head + 4);
-    if (dims == 3 && (be32(head + 8) != SIDE || be32(head + 12) != SIDE)) die("%s: images are not %dx%d", path, SIDE, SIDE);
-    if (n < 1 || n > 1000000) die("%s: %lld items is not plausible", path, (long long)n);
-    const int64_t bytes = n * (dims == 3 ? PIX : 1);
-    uint8_t *d = need(malloc((size_t)bytes));
-    if (gzread(f, d, (unsigned)bytes) != (int)bytes) die("%s: truncated data (%lld bytes expected)", path, (long long)bytes);
-    gzclose(f);
-    *count = n;
-    return d;
-}
-
-typedef struct {
-    uint8_t *img, *lab;
-    int64_t n;
-} split;
-
-static split load_split(const char *dir, const char *name, int64_t limit) {
-    char p[4096];
-    split s;
-    int64_t nl;
-    snprintf(p, sizeof p, "%s/%s-images-idx3-ubyte.gz", dir, name);
-    s.img = read_idx(p, 3, &s.n);
-    snprintf(p, sizeof p, "%s/%s-labels-idx1-ubyte.gz", dir, name);
-    s.lab = read_idx(p, 1, &nl);
-    if (nl != s.n) die("%s: %lld images but %lld labels", dir, (long long)s.n, (long long)nl);
-    for (int64_t i = 0; i < s.n; i++)
-        if (s.lab[i] >= CLASSES) die("%s: label %d of item %lld is not a class", p, s.lab[i], (long long)i);
-    if (limit > 0 && limit < s.n) s.n = limit;
-    return s;
 }
 
 /* ---- the network --------------------------------------------------------------------------- */
@@ -128,7 +85,7 @@ static tg_module *network(tg_ctx *ctx) {
 }
 
 /* images idx[0..B) of s, standardised, into x [B,1,28,28]; labels into y */
-static void batch(const split *s, const int64_t *idx, int64_t B, float mean, float inv_sd, float *host, int32_t *y,
+static void batch(const idx_split *s, const int64_t *idx, int64_t B, float mean, float inv_sd, float *host, int32_t *y,
                   tg_tensor *x) {
     for (int64_t b = 0; b < B; b++) {
         const uint8_t *p = s->img + idx[b] * PIX;
@@ -154,7 +111,7 @@ static long num(const char *opt, const char *v, long lo, long hi) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = "/usr/share/datasets/fashion-mnist", *device = "auto", *save = NULL;
+    const char *dir = IDX_DEFAULT_DIR, *device = "auto", *save = NULL;
     long epochs = 8, B = 128, limit = 0, test_limit = 0;
     unsigned long long seed = 1;
     double lr = 1e-3;
@@ -185,7 +142,7 @@ int main(int argc, char **argv) {
                     : !strcmp(device, "auto") ? (tg_cuda_device_count() > 0 ? TG_CUDA : TG_CPU)
                                               : (die("unknown device '%s'", device), TG_CPU);
     double t0 = now();
-    split train = load_split(dir, "train", limit), test = load_split(dir, "t10k", test_limit);
+    idx_split train = idx_load(dir, "train", limit), test = idx_load(dir, "t10k", test_limit);
     /* the training set's pixel mean and deviation */
     double s = 0, sq = 0;
     for (int64_t i = 0; i < train.n * PIX; i++) s += train.img[i] / 255.0, sq += (train.img[i] / 255.0) * (train.img[i] / 255.0);
@@ -253,7 +210,7 @@ int main(int argc, char **argv) {
         fflush(stdout);
         if (ep == epochs - 1) {
             printf("per class:");
-            for (int c = 0; c < CLASSES; c++) printf(" %s %.1f%%%s", NAMES[c], seen[c] ? 100.0 * per_class[c] / seen[c] : 0.0, c < CLASSES - 1 ? "," : "\n");
+            for (int c = 0; c < CLASSES; c++) printf(" %s %.1f%%%s", IDX_NAMES[c], seen[c] ? 100.0 * per_class[c] / seen[c] : 0.0, c < CLASSES - 1 ? "," : "\n");
         }
     }
     printf("fashion: test accuracy %.2f%% after %ld epochs; %.1f s of training, %.1f s in all\n", acc, epochs,
@@ -263,7 +220,7 @@ int main(int argc, char **argv) {
         printf("fashion: model saved to %s\n", save);
     }
     free(host), free(y), free(perm);
-    free(train.img), free(train.lab), free(test.img), free(test.lab);
+    idx_free(&train), idx_free(&test);
     tg_tensor_free(x), tg_tensor_free(xe);
     tg_optim_free(opt);
     tg_module_free(net);

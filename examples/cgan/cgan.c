@@ -1,0 +1,372 @@
+/*
+ * cgan — a class-conditional DCGAN on Fashion-MNIST, written against <tensorgan.h> only: the
+ * label is embedded (tg_layer_embedding) and joined to G's noise and to D's image
+ * (tg_cat_channels), so `sample --class K` draws the class asked for.
+ *
+ *   cgan train [--data DIR] [--out DIR] [--steps N] [--batch B] [--seed S] [--device D]
+ *              [--sample-every N]
+ *   cgan sample --checkpoint DIR/generator.safetensors --out X.png [--class K|all] [--n N]
+ *              [--seed S]
+ *
+ * Images are the 28x28 ones padded to 32x32 with the background value. G: noise z [100] and the
+ * label's 50-d embedding -> ConvT 150->256 (1->4) -> 128 -> 64 -> 1 (stride 2 to 32x32),
+ * BatchNorm + ReLU between, tanh. D: the image and the label's embedding as a 32x32 plane (2
+ * channels) -> Conv 64 -> 128 -> 256 (stride 2, LeakyReLU 0.2, BatchNorm after the first) -> Conv
+ * 256->1 (4x4). Non-saturating loss, Adam 2e-4 (beta1 0.5), an EMA of G (0.999) for samples.
+ * One step is the DCGAN example's: D on real + detached fake, then G through the frozen D.
+ */
+#define _GNU_SOURCE
+#include <tensorgan.h>
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "../fashion/idx.h"
+
+#define S 32 /* padded image side */
+#define NZ 100
+#define EMB 50
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "cgan: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+#define TRY(call)                                                                               \
+    do {                                                                                        \
+        if ((call) != TG_OK) die("%s", tg_last_error());                                        \
+    } while (0)
+static void *need(void *p) {
+    if (!p) die("%s", tg_last_error()[0] ? tg_last_error() : "out of memory");
+    return p;
+}
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+static uint64_t mix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* ---- the model ------------------------------------------------------------------------------ */
+typedef struct {
+    tg_ctx *ctx;
+    tg_module *g_emb, *g_net, *d_emb, *d_net; /* G = (g_emb, g_net), D = (d_emb, d_net) */
+    tg_module *e_emb, *e_net;                 /* the EMA of G (NULL when sampling only) */
+} model;
+
+static void add(tg_module *seq, tg_module *layer) { TRY(tg_sequential_add(seq, need(layer))); }
+
+static tg_module *generator_net(tg_ctx *ctx, float bn_momentum) {
+    tg_module *g = need(tg_sequential(ctx));
+    const int ch[5] = {NZ + EMB, 256, 128, 64, 1};
+    for (int i = 0; i < 4; i++) {
+        add(g, tg_layer_conv_transpose2d(ctx, ch[i], ch[i + 1], 4, i ? 2 : 1, i ? 1 : 0, false));
+        if (i < 3) {
+            add(g, tg_layer_batch_norm(ctx, ch[i + 1], bn_momentum, 1e-5f));
+            add(g, tg_layer_relu(ctx));
+        }
+    }
+    add(g, tg_layer_tanh(ctx));
+    return g;
+}
+
+static tg_module *discriminator_net(tg_ctx *ctx) {
+    tg_module *d = need(tg_sequential(ctx));
+    const int ch[4] = {2, 64, 128, 256};
+    for (int i = 0; i < 3; i++) {
+        add(d, tg_layer_conv2d(ctx, ch[i], ch[i + 1], 4, 2, 1, false));
+        if (i) add(d, tg_layer_batch_norm(ctx, ch[i + 1], 0.1f, 1e-5f));
+        add(d, tg_layer_leaky_relu(ctx, 0.2f));
+    }
+    add(d, tg_layer_conv2d(ctx, 256, 1, 4, 1, 0, false));
+    return d;
+}
+
+static void model_init(model *m, tg_device dev, uint64_t seed, int train) {
+    memset(m, 0, sizeof *m);
+    m->ctx = tg_ctx_new(dev, seed);
+    if (!m->ctx) die("%s", tg_last_error());
+    m->g_emb = need(tg_layer_embedding(m->ctx, IDX_CLASSES, EMB));
+    m->g_net = generator_net(m->ctx, 0.1f);
+    TRY(tg_module_init(m->g_net, TG_INIT_NORMAL, 0.02f, 0.02f));
+    if (!train) return;
+    m->d_emb = need(tg_layer_embedding(m->ctx, IDX_CLASSES, S * S));
+    m->d_net = discriminator_net(m->ctx);
+    TRY(tg_module_init(m->d_net, TG_INIT_NORMAL, 0.02f, 0.02f));
+    m->e_emb = need(tg_layer_embedding(m->ctx, IDX_CLASSES, EMB));
+    m->e_net = generator_net(m->ctx, 1.0f); /* BatchNorm statistics of the last batch it saw */
+    TRY(tg_module_ema(m->e_emb, m->g_emb, 0.0f));
+    TRY(tg_module_ema(m->e_net, m->g_net, 0.0f));
+}
+
+static void model_free(model *m) {
+    tg_module_free(m->g_emb), tg_module_free(m->g_net), tg_module_free(m->d_emb), tg_module_free(m->d_net);
+    tg_module_free(m->e_emb), tg_module_free(m->e_net);
+    tg_ctx_free(m->ctx);
+}
+
+/* G(z, labels): z [B,NZ,1,1] */
+static tg_tensor *generate(model *m, tg_module *emb, tg_module *net, tg_tensor *z, const int32_t *lab, int64_t B) {
+    int64_t es[4] = {B, EMB, 1, 1};
+    tg_tensor *e = tg_reshape(m->ctx, need(tg_module_embed(emb, lab, B)), 4, es);
+    tg_tensor *in[2] = {z, need(e)};
+    return need(tg_module_forward(net, need(tg_cat_channels(m->ctx, in, 2))));
+}
+
+/* D(x, labels): x [B,1,S,S] -> logits [B,1,1,1] */
+static tg_tensor *discriminate(model *m, tg_tensor *x, const int32_t *lab, int64_t B) {
+    int64_t ps[4] = {B, 1, S, S};
+    tg_tensor *plane = tg_reshape(m->ctx, need(tg_module_embed(m->d_emb, lab, B)), 4, ps);
+    tg_tensor *in[2] = {x, need(plane)};
+    return need(tg_module_forward(m->d_net, need(tg_cat_channels(m->ctx, in, 2))));
+}
+
+static tg_state *generator_state(tg_module *emb, tg_module *net) {
+    tg_state *s = need(tg_state_new());
+    TRY(tg_state_add_module(s, "emb.", emb));
+    TRY(tg_state_add_module(s, "net.", net));
+    TRY(tg_state_set_meta(s, "format", "cgan-fashion-v1"));
+    return s;
+}
+
+/* [B,1,S,S] in [-1,1] -> a grid of `cols` columns, greyscale as RGB */
+static void write_grid(const char *path, const float *x, int64_t B, int cols) {
+    const int rows = (int)((B + cols - 1) / cols), pad = 2, W = cols * S + (cols + 1) * pad, H = rows * S + (rows + 1) * pad;
+    uint8_t *g = need(malloc((size_t)W * H * 3));
+    memset(g, 255, (size_t)W * H * 3);
+    for (int64_t i = 0; i < B; i++) {
+        const int x0 = pad + (int)(i % cols) * (S + pad), y0 = pad + (int)(i / cols) * (S + pad);
+        for (int y = 0; y < S; y++)
+            for (int k = 0; k < S; k++) {
+                float v = (x[i * S * S + y * S + k] + 1.0f) * 127.5f;
+                uint8_t b = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5f);
+                memset(g + ((size_t)(y0 + y) * W + x0 + k) * 3, b, 3);
+            }
+    }
+    TRY(tg_image_save_png(path, g, W, H));
+    free(g);
+}
+
+/* samples of G in inference mode: row r of the grid is class classes[r] */
+static void sample_grid(model *m, tg_module *emb, tg_module *net, const char *path, const int32_t *classes, int rows,
+                        int cols) {
+    const int64_t B = (int64_t)rows * cols;
+    int64_t zs[4] = {B, NZ, 1, 1};
+    tg_tensor *z = need(tg_tensor_new(m->ctx, 4, zs));
+    TRY(tg_tensor_fill_normal(z, 0.0f, 1.0f));
+    int32_t *lab = need(malloc(sizeof(int32_t) * (size_t)B));
+    for (int64_t i = 0; i < B; i++) lab[i] = classes[i / cols];
+    bool old = tg_ctx_set_grad_enabled(m->ctx, false);
+    tg_module_set_training(net, false);
+    float *h = need(malloc(sizeof(float) * (size_t)B * S * S));
+    TRY(tg_tensor_read(generate(m, emb, net, z, lab, B), h, B * S * S));
+    tg_module_set_training(net, true);
+    tg_ctx_set_grad_enabled(m->ctx, old);
+    tg_ctx_clear_tape(m->ctx);
+    write_grid(path, h, B, cols);
+    free(h), free(lab);
+    tg_tensor_free(z);
+}
+
+/* the EMA's BatchNorm statistics, re-estimated on one batch of every class (RNG put back) */
+static void recalibrate(model *m, tg_tensor *z, int64_t B) {
+    uint64_t seed, off;
+    tg_ctx_rng_get(m->ctx, &seed, &off);
+    tg_ctx_rng_set(m->ctx, mix64(seed ^ 0x656d61), 0);
+    int32_t *lab = need(malloc(sizeof(int32_t) * (size_t)B));
+    for (int64_t i = 0; i < B; i++) lab[i] = (int32_t)(i % IDX_CLASSES);
+    TRY(tg_tensor_fill_normal(z, 0.0f, 1.0f));
+    bool old = tg_ctx_set_grad_enabled(m->ctx, false);
+    generate(m, m->e_emb, m->e_net, z, lab, B);
+    tg_ctx_set_grad_enabled(m->ctx, old);
+    tg_ctx_clear_tape(m->ctx);
+    tg_ctx_rng_set(m->ctx, seed, off);
+    free(lab);
+}
+
+/* ---- command line ----------------------------------------------------------------------------- */
+typedef struct {
+    const char *data, *out, *device, *checkpoint, *cls;
+    long steps, batch, sample_every, n;
+    unsigned long long seed;
+} opts;
+
+static long num(const char *opt, const char *v, long lo, long hi) {
+    char *e;
+    long x = strtol(v, &e, 10);
+    if (e == v || *e || x < lo || x > hi) die("%s wants a whole number in [%ld, %ld], got '%s'", opt, lo, hi, v);
+    return x;
+}
+
+static opts parse(int argc, char **argv) {
+    opts o = {IDX_DEFAULT_DIR, "cgan-out", "auto", NULL, "all", 3000, 64, 500, 8, 1};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (i + 1 >= argc) die("%s needs a value", a);
+        const char *v = argv[++i];
+        if (!strcmp(a, "--data")) o.data = v;
+        else if (!strcmp(a, "--out")) o.out = v;
+        else if (!strcmp(a, "--device")) o.device = v;
+        else if (!strcmp(a, "--checkpoint")) o.checkpoint = v;
+        else if (!strcmp(a, "--class")) o.cls = v;
+        else if (!strcmp(a, "--steps")) o.steps = num(a, v, 1, 10000000);
+        else if (!strcmp(a, "--batch")) o.batch = num(a, v, 2, 1024);
+        else if (!strcmp(a, "--sample-every")) o.sample_every = num(a, v, 1, 10000000);
+        else if (!strcmp(a, "--n")) o.n = num(a, v, 1, 64);
+        else if (!strcmp(a, "--seed")) o.seed = (unsigned long long)num(a, v, 0, 0x7fffffffL);
+        else die("unknown option %s", a);
+    }
+    return o;
+}
+
+static tg_device device(const char *d) {
+    if (!strcmp(d, "cpu")) return TG_CPU;
+    if (!strcmp(d, "cuda")) return TG_CUDA;
+    if (strcmp(d, "auto")) die("unknown device '%s' (auto, cpu or cuda)", d);
+    return tg_cuda_device_count() > 0 ? TG_CUDA : TG_CPU;
+}
+
+static const int32_t ALL[IDX_CLASSES] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+
+static int cmd_train(opts o) {
+    idx_split tr = idx_load(o.data, "train", 0);
+    const int64_t B = o.batch;
+    model m;
+    model_init(&m, device(o.device), o.seed, 1);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/samples", o.out);
+    mkdir(o.out, 0755);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) die("cannot create %s: %s", path, strerror(errno));
+    tg_tensor *gp[16], *dp[16];
+    int ng = tg_module_params(m.g_emb, gp, 16);
+    ng += tg_module_params(m.g_net, gp + ng, 16 - ng);
+    int nd = tg_module_params(m.d_emb, dp, 16);
+    nd += tg_module_params(m.d_net, dp + nd, 16 - nd);
+    tg_optim *og = need(tg_adam(m.ctx, gp, ng, 2e-4f, 0.5f, 0.999f, 1e-8f));
+    tg_optim *od = need(tg_adam(m.ctx, dp, nd, 2e-4f, 0.5f, 0.999f, 1e-8f));
+    tg_optim_set_check_finite(og, true), tg_optim_set_check_finite(od, true);
+    int64_t xs[4] = {B, 1, S, S}, zs[4] = {B, NZ, 1, 1}, ts[4] = {B, 1, 1, 1};
+    tg_tensor *x = need(tg_tensor_new(m.ctx, 4, xs)), *z = need(tg_tensor_new(m.ctx, 4, zs));
+    tg_tensor *ones = need(tg_tensor_new(m.ctx, 4, ts)), *zeros = need(tg_tensor_new(m.ctx, 4, ts));
+    TRY(tg_tensor_fill(ones, 1.0f));
+    TRY(tg_tensor_fill(zeros, 0.0f));
+    float *h = need(malloc(sizeof(float) * (size_t)B * S * S));
+    int32_t *lab = need(malloc(sizeof(int32_t) * (size_t)B)), *flab = need(malloc(sizeof(int32_t) * (size_t)B));
+    printf("cgan: %lld training images from %s; %s\n", (long long)tr.n, o.data, tg_ctx_describe(m.ctx));
+    uint64_t r = mix64(o.seed);
+    double t0 = now();
+    for (long step = 1; step <= o.steps; step++) {
+        for (int64_t b = 0; b < B; b++) { /* a random batch, padded to 32x32 with the background */
+            r = mix64(r);
+            const int64_t i = (int64_t)(r % (uint64_t)tr.n);
+            lab[b] = tr.lab[i];
+            flab[b] = (int32_t)((r >> 40) % IDX_CLASSES);
+            for (int y = 0; y < S; y++)
+                for (int k = 0; k < S; k++) {
+                    const int sy = y - 2, sk = k - 2;
+                    const int in = sy >= 0 && sy < IDX_SIDE && sk >= 0 && sk < IDX_SIDE;
+                    h[b * S * S + y * S + k] = in ? tr.img[i * IDX_PIX + sy * IDX_SIDE + sk] / 127.5f - 1.0f : -1.0f;
+                }
+        }
+        TRY(tg_tensor_write(x, h, B * S * S));
+        TRY(tg_tensor_fill_normal(z, 0.0f, 1.0f));
+        /* D on real + detached fake, one update */
+        tg_optim_zero_grad(od);
+        tg_tensor *lr_ = tg_bce_with_logits(m.ctx, discriminate(&m, x, lab, B), ones);
+        TRY(tg_backward(m.ctx, need(lr_)));
+        const float d_real = tg_tensor_item(lr_);
+        tg_ctx_clear_tape(m.ctx);
+        tg_tensor *fake = generate(&m, m.g_emb, m.g_net, z, flab, B);
+        tg_tensor *lf = tg_bce_with_logits(m.ctx, discriminate(&m, tg_detach(m.ctx, fake), flab, B), zeros);
+        TRY(tg_backward(m.ctx, need(lf)));
+        const float d_fake = tg_tensor_item(lf);
+        TRY(tg_optim_step(od));
+        /* G through the frozen D on the same fakes */
+        tg_optim_zero_grad(og);
+        tg_module_set_frozen(m.d_emb, true), tg_module_set_frozen(m.d_net, true);
+        tg_tensor *lg = tg_bce_with_logits(m.ctx, discriminate(&m, fake, flab, B), ones);
+        TRY(tg_backward(m.ctx, need(lg)));
+        TRY(tg_optim_step(og));
+        tg_module_set_frozen(m.d_emb, false), tg_module_set_frozen(m.d_net, false);
+        const float g_loss = tg_tensor_item(lg);
+        tg_ctx_clear_tape(m.ctx);
+        const double decay = fmin(0.999, (1.0 + step) / (10.0 + step));
+        TRY(tg_module_ema(m.e_emb, m.g_emb, (float)decay));
+        TRY(tg_module_ema(m.e_net, m.g_net, (float)decay));
+        if (step % 100 == 0 || step == o.steps) {
+            printf("step %ld/%ld  D(real) %.3f  D(fake) %.3f  G %.3f  %.1f s\n", step, o.steps, d_real, d_fake, g_loss,
+                   now() - t0);
+            fflush(stdout);
+        }
+        if (step % o.sample_every == 0 || step == o.steps) {
+            recalibrate(&m, z, B);
+            snprintf(path, sizeof path, "%s/samples/step-%06ld.png", o.out, step);
+            uint64_t seed, off;
+            tg_ctx_rng_get(m.ctx, &seed, &off);
+            tg_ctx_rng_set(m.ctx, mix64(seed ^ 0x73616d), 0); /* the same noise for every grid */
+            sample_grid(&m, m.e_emb, m.e_net, path, ALL, IDX_CLASSES, 10);
+            tg_ctx_rng_set(m.ctx, seed, off);
+        }
+    }
+    tg_state *s = generator_state(m.e_emb, m.e_net);
+    snprintf(path, sizeof path, "%s/generator.safetensors", o.out);
+    TRY(tg_state_save(s, path));
+    tg_state_free(s);
+    printf("cgan: done, %ld steps in %.1f s; grids in %s/samples, generator in %s\n", o.steps, now() - t0, o.out, path);
+    free(h), free(lab), free(flab);
+    tg_tensor_free(x), tg_tensor_free(z), tg_tensor_free(ones), tg_tensor_free(zeros);
+    tg_optim_free(og), tg_optim_free(od);
+    idx_free(&tr);
+    model_free(&m);
+    return 0;
+}
+
+static int cmd_sample(opts o) {
+    if (!o.checkpoint) die("sample: --checkpoint FILE is required");
+    if (!strcmp(o.out, "cgan-out")) die("sample: --out X.png is required");
+    model m;
+    model_init(&m, device(o.device), o.seed, 0);
+    tg_state *s = generator_state(m.g_emb, m.g_net);
+    TRY(tg_state_load(s, o.checkpoint, true));
+    const char *f = tg_state_get_meta(s, "format");
+    if (!f || strcmp(f, "cgan-fashion-v1")) die("%s is not a cgan generator file", o.checkpoint);
+    tg_state_free(s);
+    if (!strcmp(o.cls, "all")) {
+        sample_grid(&m, m.g_emb, m.g_net, o.out, ALL, IDX_CLASSES, (int)o.n);
+    } else {
+        int32_t k = (int32_t)num("--class", o.cls, 0, IDX_CLASSES - 1);
+        sample_grid(&m, m.g_emb, m.g_net, o.out, &k, 1, (int)o.n);
+    }
+    printf("cgan: wrote %s\n", o.out);
+    model_free(&m);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help")) {
+        printf("usage: cgan train [--data DIR] [--out DIR] [--steps N] [--batch B] [--seed S] [--device D] [--sample-every N]\n"
+               "       cgan sample --checkpoint FILE --out X.png [--class K|all] [--n N] [--seed S] [--device D]\n"
+               "classes: ");
+        for (int c = 0; c < IDX_CLASSES; c++) printf("%d %s%s", c, IDX_NAMES[c], c < IDX_CLASSES - 1 ? ", " : "\n");
+        return argc < 2 ? 2 : 0;
+    }
+    opts o = parse(argc, argv);
+    if (!strcmp(argv[1], "train")) return cmd_train(o);
+    if (!strcmp(argv[1], "sample")) return cmd_sample(o);
+    die("unknown command '%s' (train or sample)", argv[1]);
+}

@@ -1,0 +1,326 @@
+/*
+ * state.c — tg_state: named tensors (and optimizers' moments and step counts) plus string
+ * metadata, saved to and loaded from safetensors files (lib/safetensors.c). A load checks every
+ * name, dtype and shape before writing into any tensor, so a bad file changes nothing.
+ */
+#include "internal.h"
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *name;
+    tg_tensor *t;
+} st_entry;
+typedef struct {
+    char *prefix;
+    tg_optim *o;
+} st_optref;
+typedef struct {
+    char *k, *v;
+} st_kv;
+
+struct tg_state {
+    st_entry *e;
+    int n, cap;
+    st_optref *opt;
+    int nopt;
+    st_kv *meta;
+    int nmeta;
+};
+
+tg_state *tg_state_new(void) {
+    tg_state *s = calloc(1, sizeof *s);
+    if (!s) tg_fail(TG_ERR_NOMEM, "tg_state_new", "out of host memory");
+    return s;
+}
+
+static void meta_clear(tg_state *s) {
+    for (int i = 0; i < s->nmeta; i++) {
+        free(s->meta[i].k);
+        free(s->meta[i].v);
+    }
+    free(s->meta);
+    s->meta = NULL;
+    s->nmeta = 0;
+}
+
+void tg_state_free(tg_state *s) {
+    if (!s) return;
+    for (int i = 0; i < s->n; i++) free(s->e[i].name);
+    for (int i = 0; i < s->nopt; i++) free(s->opt[i].prefix);
+    free(s->e);
+    free(s->opt);
+    meta_clear(s);
+    free(s);
+}
+
+tg_status tg_state_add(tg_state *s, const char *name, tg_tensor *t) {
+    static const char *fn = "tg_state_add";
+    if (!s || !name || !t) return tg_fail(TG_ERR_INVALID, fn, "state, name or tensor is NULL");
+    size_t len = strlen(name);
+    if (len == 0 || len >= MAX_NAME || strcmp(name, "__metadata__") == 0)
+        return tg_fail(TG_ERR_INVALID, fn, "bad tensor name \"%.64s\"", name);
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->e[i].name, name) == 0)
+            return tg_fail(TG_ERR_INVALID, fn, "name \"%s\" registered twice", name);
+    if (s->n == s->cap) {
+        int cap = s->cap ? s->cap * 2 : 32;
+        st_entry *e = realloc(s->e, sizeof *e * (size_t)cap);
+        if (!e) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+        s->e = e;
+        s->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+    s->e[s->n].name = copy;
+    s->e[s->n].t = t;
+    s->n++;
+    return TG_OK;
+}
+
+tg_status tg_state_add_module(tg_state *s, const char *prefix, tg_module *m) {
+    static const char *fn = "tg_state_add_module";
+    if (!s || !m) return tg_fail(TG_ERR_INVALID, fn, "state or module is NULL");
+    if (!prefix) prefix = "";
+    int n = tg_module_state(m, NULL, NULL, 0);
+    if (n < 0) return TG_ERR_NOMEM;
+    const char **names = calloc((size_t)n + 1, sizeof *names);
+    tg_tensor **ts = calloc((size_t)n + 1, sizeof *ts);
+    tg_status st = (!names || !ts) ? tg_fail(TG_ERR_NOMEM, fn, "out of host memory") : TG_OK;
+    if (!st) tg_module_state(m, names, ts, n);
+    char full[MAX_NAME];
+    for (int i = 0; i < n && !st; i++) {
+        snprintf(full, sizeof full, "%s%s", prefix, names[i]);
+        st = tg_state_add(s, full, ts[i]);
+    }
+    free(names);
+    free(ts);
+    return st;
+}
+
+tg_status tg_state_add_optim(tg_state *s, const char *prefix, tg_optim *o) {
+    static const char *fn = "tg_state_add_optim";
+    if (!s || !o) return tg_fail(TG_ERR_INVALID, fn, "state or optimizer is NULL");
+    if (!prefix) prefix = "";
+    int n = tg_optim_state(o, NULL, NULL, 0, NULL);
+    char(*names)[64] = calloc((size_t)n + 1, sizeof *names);
+    tg_tensor **ts = calloc((size_t)n + 1, sizeof *ts);
+    st_optref *r = realloc(s->opt, sizeof *r * (size_t)(s->nopt + 1));
+    if (r) s->opt = r;
+    tg_status st = (!names || !ts || !r) ? tg_fail(TG_ERR_NOMEM, fn, "out of host memory") : TG_OK;
+    if (!st) tg_optim_state(o, names, ts, n, NULL);
+    char full[MAX_NAME];
+    for (int i = 0; i < n && !st; i++) {
+        snprintf(full, sizeof full, "%s%s", prefix, names[i]);
+        st = tg_state_add(s, full, ts[i]);
+    }
+    if (!st) {
+        s->opt[s->nopt].prefix = strdup(prefix);
+        s->opt[s->nopt].o = o;
+        if (!s->opt[s->nopt].prefix) st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+        else s->nopt++;
+    }
+    free(names);
+    free(ts);
+    return st;
+}
+
+tg_status tg_state_set_meta(tg_state *s, const char *key, const char *value) {
+    static const char *fn = "tg_state_set_meta";
+    if (!s || !key || !value) return tg_fail(TG_ERR_INVALID, fn, "state, key or value is NULL");
+    for (int i = 0; i < s->nmeta; i++) {
+        if (strcmp(s->meta[i].k, key) == 0) {
+            char *v = strdup(value);
+            if (!v) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+            free(s->meta[i].v);
+            s->meta[i].v = v;
+            return TG_OK;
+        }
+    }
+    st_kv *m = realloc(s->meta, sizeof *m * (size_t)(s->nmeta + 1));
+    if (!m) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+    s->meta = m;
+    m[s->nmeta].k = strdup(key);
+    m[s->nmeta].v = strdup(value);
+    if (!m[s->nmeta].k || !m[s->nmeta].v) {
+        free(m[s->nmeta].k);
+        free(m[s->nmeta].v);
+        return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+    }
+    s->nmeta++;
+    return TG_OK;
+}
+
+const char *tg_state_get_meta(const tg_state *s, const char *key) {
+    if (!s || !key) return NULL;
+    for (int i = 0; i < s->nmeta; i++)
+        if (strcmp(s->meta[i].k, key) == 0) return s->meta[i].v;
+    return NULL;
+}
+
+tg_status tg_state_load(tg_state *s, const char *path, bool strict) {
+    static const char *fn = "tg_state_load";
+    if (!s || !path) return tg_fail(TG_ERR_INVALID, fn, "state or path is NULL");
+    tg_st_file f;
+    tg_status st = tg_st_read(path, &f, fn);
+    if (st) return st;
+    int64_t **steps_new = NULL;
+    for (int i = 0; i < f.n && strict && f.n != s->n; i++) { /* names are unique on both sides */
+        bool known = false;
+        for (int j = 0; j < s->n && !known; j++) known = !strcmp(f.t[i].name, s->e[j].name);
+        if (!known) {
+            st = tg_st_fail(TG_ERR_FORMAT, fn, path, "unexpected tensor \"%s\" (strict load)", f.t[i].name);
+            goto out;
+        }
+    }
+    for (int j = 0; j < s->n; j++) {
+        const tg_st_tensor *ti = tg_st_find(&f, s->e[j].name);
+        tg_tensor *t = s->e[j].t;
+        if (!ti) {
+            st = tg_st_fail(TG_ERR_FORMAT, fn, path, "missing tensor \"%s\"", s->e[j].name);
+            goto out;
+        }
+        bool same = ti->ndim == t->ndim && !strcmp(ti->dtype, "F32");
+        for (int d = 0; same && d < t->ndim; d++) same = ti->shape[d] == t->shape[d];
+        if (!same) {
+            char got[160], want[64];
+            int o = snprintf(got, sizeof got, "%s [", ti->dtype);
+            for (int d = 0; d < ti->ndim && o < (int)sizeof got; d++)
+                o += snprintf(got + o, sizeof got - (size_t)o, d ? ",%lld" : "%lld",
+                              (long long)ti->shape[d]);
+            if (o < (int)sizeof got) snprintf(got + o, sizeof got - (size_t)o, "]");
+            st = tg_st_fail(TG_ERR_FORMAT, fn, path, "tensor \"%s\" is %s in the file, expected F32 %s",
+                         s->e[j].name, got, tg_shape_str(t, want, sizeof want));
+            goto out;
+        }
+    }
+    /* optimizer step counts, validated before anything changes */
+    steps_new = calloc((size_t)s->nopt + 1, sizeof *steps_new);
+    if (!steps_new) {
+        st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+        goto out;
+    }
+    for (int k = 0; k < s->nopt; k++) {
+        char key[MAX_NAME + 8];
+        snprintf(key, sizeof key, "%ssteps", s->opt[k].prefix);
+        const char *v = tg_st_meta(&f, key), *p = v;
+        int n = tg_optim_count(s->opt[k].o), got = 0;
+        steps_new[k] = calloc((size_t)n + 1, sizeof(int64_t));
+        if (!steps_new[k]) {
+            st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+            goto out;
+        }
+        while (p && *p && got <= n) {
+            char *e;
+            long long x = strtoll(p, &e, 10);
+            if (e == p || x < 0) break;
+            if (got < n) steps_new[k][got] = x;
+            got++;
+            if (*e != ',') {
+                p = e;
+                break;
+            }
+            p = e + 1;
+        }
+        if (!v || got != n || (p && *p)) {
+            st = tg_st_fail(TG_ERR_FORMAT, fn, path, "metadata \"%s\" must list %d step counts", key, n);
+            goto out;
+        }
+    }
+    /* everything checked: commit (data may be unaligned in the buffer: write copies it) */
+    for (int j = 0; j < s->n && !st; j++) {
+        const tg_st_tensor *ti = tg_st_find(&f, s->e[j].name);
+        float *tmp = malloc((size_t)ti->nbytes + 1);
+        if (!tmp) {
+            st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+            break;
+        }
+        memcpy(tmp, ti->data, (size_t)ti->nbytes);
+        st = tg_tensor_write(s->e[j].t, tmp, s->e[j].t->numel);
+        free(tmp);
+    }
+    if (st) goto out;
+    for (int k = 0; k < s->nopt; k++) {
+        int64_t *steps;
+        tg_optim_state(s->opt[k].o, NULL, NULL, 0, &steps);
+        memcpy(steps, steps_new[k], sizeof(int64_t) * (size_t)tg_optim_count(s->opt[k].o));
+    }
+    meta_clear(s);
+    for (int i = 0; i < f.nmeta && !st; i++) st = tg_state_set_meta(s, f.mk[i], f.mv[i]);
+out:
+    if (steps_new)
+        for (int k = 0; k < s->nopt; k++) free(steps_new[k]);
+    free(steps_new);
+    tg_st_release(&f);
+    return st;
+}
+
+static tg_status steps_meta(tg_state *s) {
+    for (int k = 0; k < s->nopt; k++) {
+        int64_t *steps;
+        int n = tg_optim_count(s->opt[k].o);
+        tg_optim_state(s->opt[k].o, NULL, NULL, 0, &steps);
+        sbuf b = {0};
+        char num[32];
+        for (int i = 0; i < n; i++) {
+            snprintf(num, sizeof num, i ? ",%lld" : "%lld", (long long)steps[i]);
+            sb_str(&b, num);
+        }
+        char key[MAX_NAME + 8];
+        snprintf(key, sizeof key, "%ssteps", s->opt[k].prefix);
+        tg_status st = b.oom ? tg_fail(TG_ERR_NOMEM, "tg_state_save", "out of host memory")
+                             : tg_state_set_meta(s, key, b.p ? b.p : "");
+        free(b.p);
+        if (st) return st;
+    }
+    return TG_OK;
+}
+
+tg_status tg_state_save(tg_state *s, const char *path) {
+    static const char *fn = "tg_state_save";
+    if (!s || !path) return tg_fail(TG_ERR_INVALID, fn, "state or path is NULL");
+    tg_status st = steps_meta(s);
+    if (st) return st;
+    tg_st_entry *e = calloc((size_t)s->n + 1, sizeof *e);
+    char **mk = calloc((size_t)s->nmeta + 1, sizeof *mk), **mv = calloc((size_t)s->nmeta + 1, sizeof *mv);
+    if (!e || !mk || !mv) {
+        free(e), free(mk), free(mv);
+        return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+    }
+    for (int i = 0; i < s->n; i++) {
+        e[i].name = s->e[i].name;
+        e[i].dtype = "F32";
+        e[i].ndim = s->e[i].t->ndim;
+        memcpy(e[i].shape, s->e[i].t->shape, sizeof(int64_t) * (size_t)e[i].ndim);
+        e[i].t = s->e[i].t;
+    }
+    for (int i = 0; i < s->nmeta; i++) {
+        mk[i] = s->meta[i].k;
+        mv[i] = s->meta[i].v;
+    }
+    st = tg_st_write(path, e, s->n, mk, mv, s->nmeta, fn);
+    free(e), free(mk), free(mv);
+    return st;
+}
+
+tg_status tg_module_save(tg_module *m, const char *path) {
+    tg_state *s = tg_state_new();
+    if (!s) return TG_ERR_NOMEM;
+    tg_status st = tg_state_add_module(s, "", m);
+    if (!st) st = tg_state_save(s, path);
+    tg_state_free(s);
+    return st;
+}
+
+tg_status tg_module_load(tg_module *m, const char *path) {
+    tg_state *s = tg_state_new();
+    if (!s) return TG_ERR_NOMEM;
+    tg_status st = tg_state_add_module(s, "", m);
+    if (!st) st = tg_state_load(s, path, false);
+    tg_state_free(s);
+    return st;
+}
+
