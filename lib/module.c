@@ -12,18 +12,23 @@
 
 typedef enum { M_CONV, M_CONVT, M_DENSE, M_BN, M_ACT, M_FLATTEN, M_RESHAPE, M_SEQ, M_MAXPOOL, M_AVGPOOL, M_GAP, M_DROPOUT, M_UP2, M_EMBED } mkind;
 
+/* A module: what every kind shares (tensors, flags, children), plus its kind's settings in
+ * `cfg`. What a kind does is its row of KINDS[] below (name, forward); adding a layer kind is an
+ * enum value, a cfg member when it has settings, a constructor and a row. */
 struct tg_module {
     tg_ctx *ctx;
     mkind kind;
     bool training, frozen;
-    int stride, pad;           /* conv, pooling */
-    int kernel;                /* pooling */
-    float p;                   /* dropout */
-    int act;                   /* activation op (TG_UN_*) */
-    float slope;               /* leaky relu */
-    float momentum, eps;       /* batch norm */
-    int64_t rs[3];             /* reshape target c,h,w */
-    tg_tensor *weight, *bias;  /* conv/dense weight+bias; batch norm gamma+beta */
+    union {
+        struct { int stride, pad; } conv;              /* M_CONV, M_CONVT */
+        struct { float momentum, eps; } bn;            /* M_BN */
+        struct { int op; float slope; } act;           /* M_ACT: TG_UN_*, leaky slope */
+        struct { int64_t c, h, w; } reshape;           /* M_RESHAPE */
+        struct { int kernel, stride, pad; } pool;      /* M_MAXPOOL, M_AVGPOOL */
+        struct { float p; } dropout;                   /* M_DROPOUT */
+        struct { int bilinear; } up;                   /* M_UP2 */
+    } cfg;
+    tg_tensor *weight, *bias;  /* conv/dense/embedding weight (+bias); batch norm gamma+beta */
     tg_tensor *running_mean, *running_var;
     tg_tensor *sn_u, *sn_v;    /* spectral normalisation's vectors (tg_module_spectral_norm) */
     int sn_iters;
@@ -76,8 +81,8 @@ static tg_module *conv_like(tg_ctx *ctx, mkind kind, int in_ch, int out_ch, int 
     }
     tg_module *m = mod_new(ctx, kind, fn);
     if (!m) return NULL;
-    m->stride = stride;
-    m->pad = pad;
+    m->cfg.conv.stride = stride;
+    m->cfg.conv.pad = pad;
     if (kind == M_CONV)
         m->weight = param(ctx, 4, out_ch, in_ch, kernel, kernel);
     else
@@ -127,8 +132,8 @@ tg_module *tg_layer_batch_norm(tg_ctx *ctx, int channels, float momentum, float 
     }
     tg_module *m = mod_new(ctx, M_BN, fn);
     if (!m) return NULL;
-    m->momentum = momentum;
-    m->eps = eps;
+    m->cfg.bn.momentum = momentum;
+    m->cfg.bn.eps = eps;
     m->weight = param(ctx, 1, channels, 0, 0, 0);
     m->bias = param(ctx, 1, channels, 0, 0, 0);
     m->running_mean = tg_tensor_new4(ctx, channels, 0, 0, 0);
@@ -145,8 +150,8 @@ tg_module *tg_layer_batch_norm(tg_ctx *ctx, int channels, float momentum, float 
 static tg_module *act(tg_ctx *ctx, int op, float slope, const char *fn) {
     tg_module *m = mod_new(ctx, M_ACT, fn);
     if (m) {
-        m->act = op;
-        m->slope = slope;
+        m->cfg.act.op = op;
+        m->cfg.act.slope = slope;
     }
     return m;
 }
@@ -168,9 +173,9 @@ tg_module *tg_layer_reshape(tg_ctx *ctx, int c, int h, int w) {
     }
     tg_module *m = mod_new(ctx, M_RESHAPE, "tg_layer_reshape");
     if (m) {
-        m->rs[0] = c;
-        m->rs[1] = h;
-        m->rs[2] = w;
+        m->cfg.reshape.c = c;
+        m->cfg.reshape.h = h;
+        m->cfg.reshape.w = w;
     }
     return m;
 }
@@ -182,7 +187,7 @@ static tg_module *pool_layer(tg_ctx *ctx, mkind kind, int kernel, int stride, in
         return NULL;
     }
     tg_module *m = mod_new(ctx, kind, fn);
-    if (m) m->kernel = kernel, m->stride = stride, m->pad = pad;
+    if (m) m->cfg.pool.kernel = kernel, m->cfg.pool.stride = stride, m->cfg.pool.pad = pad;
     return m;
 }
 tg_module *tg_layer_max_pool2d(tg_ctx *ctx, int kernel, int stride, int pad) {
@@ -198,13 +203,13 @@ tg_module *tg_layer_dropout(tg_ctx *ctx, float p) {
         return NULL;
     }
     tg_module *m = mod_new(ctx, M_DROPOUT, "tg_layer_dropout");
-    if (m) m->p = p;
+    if (m) m->cfg.dropout.p = p;
     return m;
 }
 
 tg_module *tg_layer_upsample2(tg_ctx *ctx, bool bilinear) {
     tg_module *m = mod_new(ctx, M_UP2, "tg_layer_upsample2");
-    if (m) m->act = bilinear;
+    if (m) m->cfg.up.bilinear = bilinear;
     return m;
 }
 
@@ -275,68 +280,103 @@ static tg_tensor *bn_forward(tg_module *m, tg_tensor *x, float slope) {
     const bool train = m->training;
     tg_tensor *rm = train && m->frozen ? NULL : m->running_mean;
     tg_tensor *rv = train && m->frozen ? NULL : m->running_var;
-    if (slope < 0.0f) return tg_batch_norm(ctx, x, m->weight, m->bias, rm, rv, train, m->momentum, m->eps);
-    return tg_batch_norm_act(ctx, x, m->weight, m->bias, rm, rv, train, m->momentum, m->eps, slope);
+    const float mom = m->cfg.bn.momentum, eps = m->cfg.bn.eps;
+    if (slope < 0.0f) return tg_batch_norm(ctx, x, m->weight, m->bias, rm, rv, train, mom, eps);
+    return tg_batch_norm_act(ctx, x, m->weight, m->bias, rm, rv, train, mom, eps, slope);
 }
+
+/* ---- forward, one function per kind ------------------------------------------------------ */
+/* the weight a conv/dense layer computes with: spectrally normalised when asked (training mode
+ * moves u and v first) */
+static tg_tensor *layer_weight(tg_module *m) {
+    if (!m->sn_u) return m->weight;
+    return tg_spectral_norm(m->ctx, m->weight, m->sn_u, m->sn_v, m->training ? m->sn_iters : 0, m->sn_eps);
+}
+static tg_tensor *fwd_conv(tg_module *m, tg_tensor *x) {
+    tg_tensor *w = layer_weight(m);
+    return w ? tg_conv2d(m->ctx, x, w, m->bias, m->cfg.conv.stride, m->cfg.conv.pad) : NULL;
+}
+static tg_tensor *fwd_convt(tg_module *m, tg_tensor *x) {
+    tg_tensor *w = layer_weight(m);
+    return w ? tg_conv_transpose2d(m->ctx, x, w, m->bias, m->cfg.conv.stride, m->cfg.conv.pad) : NULL;
+}
+static tg_tensor *fwd_dense(tg_module *m, tg_tensor *x) {
+    tg_tensor *w = layer_weight(m);
+    return w ? tg_linear(m->ctx, x, w, m->bias) : NULL;
+}
+static tg_tensor *fwd_bn(tg_module *m, tg_tensor *x) { return bn_forward(m, x, -1.0f); }
+static tg_tensor *fwd_act(tg_module *m, tg_tensor *x) {
+    switch (m->cfg.act.op) {
+    case TG_UN_LEAKY_RELU: return tg_leaky_relu(m->ctx, x, m->cfg.act.slope);
+    case TG_UN_RELU: return tg_relu(m->ctx, x);
+    case TG_UN_TANH: return tg_tanh(m->ctx, x);
+    default: return tg_sigmoid(m->ctx, x);
+    }
+}
+static tg_tensor *fwd_flatten(tg_module *m, tg_tensor *x) { return tg_flatten(m->ctx, x); }
+static tg_tensor *fwd_reshape(tg_module *m, tg_tensor *x) {
+    if (!tg_check_in(m->ctx, x, "tg_module_forward", "x")) return NULL;
+    int64_t s[4] = {x->shape[0], m->cfg.reshape.c, m->cfg.reshape.h, m->cfg.reshape.w};
+    return tg_reshape(m->ctx, x, 4, s);
+}
+static tg_tensor *fwd_maxpool(tg_module *m, tg_tensor *x) {
+    return tg_max_pool2d(m->ctx, x, m->cfg.pool.kernel, m->cfg.pool.stride, m->cfg.pool.pad);
+}
+static tg_tensor *fwd_avgpool(tg_module *m, tg_tensor *x) {
+    return tg_avg_pool2d(m->ctx, x, m->cfg.pool.kernel, m->cfg.pool.stride, m->cfg.pool.pad);
+}
+static tg_tensor *fwd_gap(tg_module *m, tg_tensor *x) { return tg_global_avg_pool2d(m->ctx, x); }
+static tg_tensor *fwd_dropout(tg_module *m, tg_tensor *x) { return tg_dropout(m->ctx, x, m->cfg.dropout.p, m->training); }
+static tg_tensor *fwd_up2(tg_module *m, tg_tensor *x) { return tg_upsample2(m->ctx, x, m->cfg.up.bilinear != 0); }
+static tg_tensor *fwd_embed(tg_module *m, tg_tensor *x) {
+    (void)m, (void)x;
+    tg_fail(TG_ERR_INVALID, "tg_module_forward", "an embedding layer takes indices: use tg_module_embed");
+    return NULL;
+}
+
+/* A sequential runs its children in order, with two fusions: BatchNorm followed by a (leaky)
+ * ReLU runs as one op, and an activation right after a conv/dense layer overwrites that layer's
+ * output (nothing else reads it). */
+static tg_tensor *fwd_seq(tg_module *m, tg_tensor *x) {
+    for (int i = 0; i < m->n_child && x; i++) {
+        tg_module *c = m->child[i], *next = i + 1 < m->n_child ? m->child[i + 1] : NULL;
+        const int nop = next && next->kind == M_ACT ? next->cfg.act.op : -1;
+        const float nslope = next && next->kind == M_ACT ? next->cfg.act.slope : 0.0f;
+        if (c->kind == M_BN && (nop == TG_UN_RELU || (nop == TG_UN_LEAKY_RELU && nslope >= 0.0f))) {
+            x = bn_forward(c, x, nop == TG_UN_RELU ? 0.0f : nslope);
+            i++; /* the activation ran inside */
+            continue;
+        }
+        x = tg_module_forward(c, x);
+        if (x && nop >= 0 && (c->kind == M_CONV || c->kind == M_CONVT || c->kind == M_DENSE) &&
+            (nop == TG_UN_TANH || nop == TG_UN_SIGMOID || nslope >= 0.0f)) {
+            x = tg_activation_inplace(m->ctx, x, nop, nslope);
+            i++;
+        }
+    }
+    return x;
+}
+
+static const struct {
+    const char *name;
+    tg_tensor *(*forward)(tg_module *m, tg_tensor *x);
+} KINDS[] = {
+    [M_CONV] = {"conv2d", fwd_conv},           [M_CONVT] = {"conv_transpose2d", fwd_convt},
+    [M_DENSE] = {"dense", fwd_dense},          [M_BN] = {"batch_norm", fwd_bn},
+    [M_ACT] = {"activation", fwd_act},         [M_FLATTEN] = {"flatten", fwd_flatten},
+    [M_RESHAPE] = {"reshape", fwd_reshape},    [M_SEQ] = {"sequential", fwd_seq},
+    [M_MAXPOOL] = {"max_pool2d", fwd_maxpool}, [M_AVGPOOL] = {"avg_pool2d", fwd_avgpool},
+    [M_GAP] = {"global_avg_pool2d", fwd_gap},  [M_DROPOUT] = {"dropout", fwd_dropout},
+    [M_UP2] = {"upsample2", fwd_up2},          [M_EMBED] = {"embedding", fwd_embed},
+};
+_Static_assert(sizeof KINDS / sizeof KINDS[0] == M_EMBED + 1, "every module kind has a row in KINDS");
 
 tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x) {
     if (!m) {
         tg_fail(TG_ERR_INVALID, "tg_module_forward", "module is NULL");
         return NULL;
     }
-    tg_ctx *ctx = m->ctx;
-    tg_tensor *w = m->weight;
-    if (m->sn_u) { /* the normalised weight; training mode moves u and v first */
-        w = tg_spectral_norm(ctx, m->weight, m->sn_u, m->sn_v, m->training ? m->sn_iters : 0, m->sn_eps);
-        if (!w) return NULL;
-    }
-    switch (m->kind) {
-    case M_CONV: return tg_conv2d(ctx, x, w, m->bias, m->stride, m->pad);
-    case M_CONVT: return tg_conv_transpose2d(ctx, x, w, m->bias, m->stride, m->pad);
-    case M_DENSE: return tg_linear(ctx, x, w, m->bias);
-    case M_BN: return bn_forward(m, x, -1.0f);
-    case M_ACT:
-        switch (m->act) {
-        case TG_UN_LEAKY_RELU: return tg_leaky_relu(ctx, x, m->slope);
-        case TG_UN_RELU: return tg_relu(ctx, x);
-        case TG_UN_TANH: return tg_tanh(ctx, x);
-        default: return tg_sigmoid(ctx, x);
-        }
-    case M_FLATTEN: return tg_flatten(ctx, x);
-    case M_MAXPOOL: return tg_max_pool2d(ctx, x, m->kernel, m->stride, m->pad);
-    case M_AVGPOOL: return tg_avg_pool2d(ctx, x, m->kernel, m->stride, m->pad);
-    case M_GAP: return tg_global_avg_pool2d(ctx, x);
-    case M_DROPOUT: return tg_dropout(ctx, x, m->p, m->training);
-    case M_UP2: return tg_upsample2(ctx, x, m->act != 0);
-    case M_EMBED:
-        tg_fail(TG_ERR_INVALID, "tg_module_forward", "an embedding layer takes indices: use tg_module_embed");
-        return NULL;
-    case M_RESHAPE: {
-        if (!tg_check_in(ctx, x, "tg_module_forward", "x")) return NULL;
-        int64_t s[4] = {x->shape[0], m->rs[0], m->rs[1], m->rs[2]};
-        return tg_reshape(ctx, x, 4, s);
-    }
-    case M_SEQ:
-        for (int i = 0; i < m->n_child && x; i++) {
-            tg_module *c = m->child[i], *next = i + 1 < m->n_child ? m->child[i + 1] : NULL;
-            if (c->kind == M_BN && next && next->kind == M_ACT &&
-                (next->act == TG_UN_RELU || (next->act == TG_UN_LEAKY_RELU && next->slope >= 0.0f))) {
-                x = bn_forward(c, x, next->act == TG_UN_RELU ? 0.0f : next->slope);
-                i++; /* the activation ran inside */
-                continue;
-            }
-            x = tg_module_forward(c, x);
-            if (x && next && next->kind == M_ACT &&
-                (c->kind == M_CONV || c->kind == M_CONVT || c->kind == M_DENSE) &&
-                (next->act == TG_UN_TANH || next->act == TG_UN_SIGMOID || next->slope >= 0.0f)) {
-                /* nothing else reads the layer's output: the activation overwrites it */
-                x = tg_activation_inplace(m->ctx, x, next->act, next->slope);
-                i++;
-            }
-        }
-        return x;
-    }
-    return NULL;
+    return KINDS[m->kind].forward(m, x);
 }
 
 /* Visits (name, tensor, is_param) in the fixed order. */
@@ -558,7 +598,8 @@ tg_status tg_module_spectral_norm(tg_module *m, int power_iters, float eps) {
         return done ? TG_OK : tg_fail(TG_ERR_INVALID, fn, "the sequential holds no conv2d or dense layer");
     }
     if (m->kind != M_CONV && m->kind != M_DENSE)
-        return tg_fail(TG_ERR_INVALID, fn, "only conv2d and dense layers (and sequentials of them) are supported");
+        return tg_fail(TG_ERR_INVALID, fn, "only conv2d and dense layers (and sequentials of them) are supported, not %s",
+                       KINDS[m->kind].name);
     if (m->sn_u) return tg_fail(TG_ERR_INVALID, fn, "the layer is already spectrally normalised");
     const int64_t rows = m->weight->shape[0], cols = m->weight->numel / rows;
     tg_tensor *u = unit_random(m->ctx, rows), *v = u ? unit_random(m->ctx, cols) : NULL;
