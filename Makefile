@@ -74,7 +74,7 @@ PCFILE       := $(BUILD)/pkgconfig/tensorgan.pc
 
 TEST_SRC     := $(wildcard tests/test_*.c)
 TEST_BIN     := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
-TEST_HELPERS := $(BUILD)/tests/testutil.o
+TEST_HELPERS := $(BUILD)/tests/testutil.o $(BUILD)/tests/op_cases.o
 
 # What a bare Debian needs: BUILD_PKGS to build the library and examples (the C toolchain
 # included), TEST_PKGS beside them for `make test`. `make test`/`make demo` install what is
@@ -141,6 +141,11 @@ $(BUILD)/tests/test_alloc: LDWRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=real
 $(BUILD)/tests/test_faults: LDWRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=aligned_alloc
 
 $(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h $(FLAGS_STAMP) | deps-check
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# the op cases test_ops and test_cuda share (tests/op_cases.h)
+$(BUILD)/tests/op_cases.o: tests/op_cases.c tests/op_cases.h tests/testutil.h lib/internal.h lib/tg_math.h $(FLAGS_STAMP) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 

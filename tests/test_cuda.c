@@ -7,7 +7,7 @@
  */
 #include "testutil.h"
 
-#include "internal.h" /* tg_diff_augment_with */
+#include "op_cases.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -38,11 +38,6 @@ static int teardown(void **state) {
         if (!gpu) skip();                                                                       \
     } while (0)
 
-/* class labels for case 24 (filled by test_softmax_family) */
-static int32_t xent_labels[64 * 10 * 7];
-/* DiffAugment's parameters for case 18 (filled by test_diff_augment) */
-static float aug_params[64 * TG_AUG_NPARAM];
-
 typedef struct {
     int kind; /* 0 conv, 1 convT, 2 linear, 3 bn train, 4 bn eval, 5.. elementwise */
     int stride, pad;
@@ -68,22 +63,6 @@ static tg_tensor *lib_op(tg_ctx *c, tg_tensor **in, const void *cfg) {
     case 13: return tg_sum(c, in[0]);
     case 14: return tg_mean(c, in[0]);
     case 15: return tg_bce_with_logits(c, in[0], in[1]);
-    case 17: return tg_spectral_norm(c, in[0], in[1], in[2], k->stride, 1e-12f);
-    case 18: return tg_diff_augment_with(c, in[0], aug_params);
-    case 19: return tg_max_pool2d(c, in[0], k->stride, k->pad, (int)k->a);
-    case 20: return tg_avg_pool2d(c, in[0], k->stride, k->pad, (int)k->a);
-    case 21: return tg_global_avg_pool2d(c, in[0]);
-    case 22: return tg_softmax(c, in[0]);
-    case 23: return tg_log_softmax(c, in[0]);
-    case 24: return tg_cross_entropy(c, in[0], xent_labels, k->a);
-    case 25: return tg_dropout(c, in[0], k->a, true);
-    case 26: return tg_cat_channels(c, in, 2);
-    case 27: return tg_slice_channels(c, in[0], k->stride, k->pad);
-    case 28: return tg_add_channels(c, in[0], in[1]);
-    case 29: return tg_mul_channels(c, in[0], in[1]);
-    case 30: return tg_upsample2(c, in[0], false);
-    case 31: return tg_upsample2(c, in[0], true);
-    case 32: return tg_embedding(c, in[0], xent_labels, 200);
     default: return tg_mse_loss(c, in[0], in[1]);
     }
 }
@@ -216,113 +195,18 @@ static void test_elementwise(void **state) {
     }
 }
 
-/* spectral normalisation, with one power iteration (u and v move on both devices) and none */
-static void test_spectral_norm(void **state) {
+/* every case of the shared op table (tests/op_cases.c): the same inputs on both devices */
+static void test_op_table(void **state) {
     (void)state;
     NEED_GPU();
-    tu_seed(8);
-    int shapes[][4] = {{128, 64, 4, 4}, {1, 8192, 1, 1}, {33, 5, 3, 3}};
-    for (int iters = 0; iters <= 1; iters++)
-        for (int i = 0; i < 3; i++) {
-            op_cfg cfg = {17, iters, 0, 0};
-            int64_t rows = shapes[i][0], cols = (int64_t)shapes[i][1] * shapes[i][2] * shapes[i][3];
-            tu_op_check c = {0};
-            c.n_in = 3;
-            c.in[0] = (tu_in_spec){4, {rows, shapes[i][1], shapes[i][2], shapes[i][3]}, -0.2, 1, 1, 0};
-            c.in[1] = (tu_in_spec){1, {rows}, 0.1, 1, 0, 0};
-            c.in[2] = (tu_in_spec){1, {cols}, 0.1, 1, 0, 0};
-            c.out_n = rows * cols;
-            c.cfg = &cfg;
-            compare(&c, 1e-5, 1e-3);
-        }
-}
-
-/* DiffAugment with the same parameters on both devices: colour, shifts both ways, cutouts */
-static void test_diff_augment(void **state) {
-    (void)state;
-    NEED_GPU();
-    tu_seed(9);
-    for (int n = 0; n < 64; n++) {
-        float *q = aug_params + n * TG_AUG_NPARAM;
-        q[0] = (float)tu_uniform(-0.5, 0.5), q[1] = (float)tu_uniform(0, 2), q[2] = (float)tu_uniform(0.5, 1.5);
-        q[3] = (float)(n % 17 - 8), q[4] = (float)(n % 13 - 6);
-        q[5] = (float)(n % 40 - 8), q[6] = (float)(n % 37 - 10), q[7] = n % 3 ? 32.0f : 0.0f;
-    }
-    int shapes[][4] = {{64, 3, 64, 64}, {5, 3, 7, 9}, {3, 1, 16, 16}};
-    for (int i = 0; i < 3; i++) {
-        op_cfg cfg = {18, 0, 0, 0};
-        tu_op_check c = {0};
-        c.n_in = 1;
-        c.in[0] = (tu_in_spec){4, {shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3]}, -1, 1, 1, 0};
-        c.out_n = (int64_t)shapes[i][0] * shapes[i][1] * shapes[i][2] * shapes[i][3];
-        c.cfg = &cfg;
-        compare(&c, 1e-5, 1e-4);
-    }
-}
-
-/* pooling: kernel (stride field), stride (pad field), padding (a) */
-static void test_pooling(void **state) {
-    (void)state;
-    NEED_GPU();
-    tu_seed(10);
-    int shapes[][7] = {{64, 32, 28, 28, 2, 2, 0}, {3, 5, 9, 7, 3, 2, 1}, {2, 3, 8, 8, 4, 3, 2}};
-    for (int kind = 19; kind <= 21; kind++)
-        for (int i = 0; i < 3; i++) {
-            op_cfg cfg = {kind, shapes[i][4], shapes[i][5], (float)shapes[i][6]};
-            int N = shapes[i][0], C = shapes[i][1], H = shapes[i][2], W = shapes[i][3];
-            int k = kind == 21 ? H : shapes[i][4], s = kind == 21 ? 1 : shapes[i][5], p = kind == 21 ? 0 : shapes[i][6];
-            int kw = kind == 21 ? W : k;
-            tu_op_check c = {0};
-            c.n_in = 1;
-            c.in[0] = (tu_in_spec){4, {N, C, H, W}, -1, 1, 1, 0};
-            c.out_n = (int64_t)N * C * ((H + 2 * p - k) / s + 1) * ((W + 2 * p - kw) / s + 1);
-            c.cfg = &cfg;
-            compare(&c, 1e-5, 1e-4);
-        }
-}
-
-/* softmax, log-softmax, cross-entropy (with and without smoothing) and dropout's mask */
-static void test_softmax_family(void **state) {
-    (void)state;
-    NEED_GPU();
-    tu_seed(11);
-    for (size_t i = 0; i < sizeof xent_labels / sizeof xent_labels[0]; i++) xent_labels[i] = (int32_t)(i * 7 % 10);
-    int shapes[][4] = {{64, 10, 1, 1}, {3, 10, 7, 1}, {1, 10, 1, 1}};
-    for (int kind = 22; kind <= 25; kind++)
-        for (int i = 0; i < 3; i++)
-            for (int smooth = 0; smooth <= (kind == 24); smooth++) {
-                op_cfg cfg = {kind, 0, 0, kind == 25 ? 0.4f : smooth ? 0.1f : 0.0f};
-                int N = shapes[i][0], C = shapes[i][1], P = shapes[i][2];
-                tu_op_check c = {0};
-                c.n_in = 1;
-                c.in[0] = P == 1 ? (tu_in_spec){2, {N, C}, -4, 4, 1, 0} : (tu_in_spec){4, {N, C, P, 1}, -4, 4, 1, 0};
-                c.out_n = kind == 24 ? 1 : (int64_t)N * C * P;
-                c.cfg = &cfg;
-                compare(&c, 1e-5, 1e-4);
-            }
-}
-
-/* concatenation, slicing, per-channel and per-sample broadcasts, upsampling, embeddings */
-static void test_channel_ops(void **state) {
-    (void)state;
-    NEED_GPU();
-    tu_seed(12);
-    for (size_t i = 0; i < sizeof xent_labels / sizeof xent_labels[0]; i++) xent_labels[i] = (int32_t)(i * 7 % 10);
-    const int N = 16, C = 33, H = 9, W = 7;
-    for (int kind = 26; kind <= 32; kind++) {
-        op_cfg cfg = {kind, 5, 20, 0};
-        tu_op_check c = {0};
-        c.n_in = 1;
-        c.in[0] = (tu_in_spec){4, {N, C, H, W}, -1, 1, 1, 0};
-        c.out_n = (int64_t)N * C * H * W;
-        if (kind == 26) c.n_in = 2, c.in[1] = (tu_in_spec){4, {N, 3, H, W}, -1, 1, 1, 0}, c.out_n = (int64_t)N * (C + 3) * H * W;
-        if (kind == 27) c.out_n = (int64_t)N * 20 * H * W;
-        if (kind == 28) c.n_in = 2, c.in[1] = (tu_in_spec){1, {C}, -1, 1, 1, 0};
-        if (kind == 29) c.n_in = 2, c.in[1] = (tu_in_spec){2, {N, C}, -1, 1, 1, 0};
-        if (kind >= 30 && kind <= 31) c.out_n *= 4;
-        if (kind == 32) c.in[0] = (tu_in_spec){2, {10, 100}, -1, 1, 1, 0}, c.out_n = 200 * 100;
-        c.cfg = &cfg;
-        compare(&c, 1e-5, 1e-4);
+    int n;
+    const tu_op_case *cases = tu_op_cases(&n);
+    for (int i = 0; i < n; i++) {
+        tu_seed(cases[i].seed);
+        print_message("  %s\n", cases[i].name);
+        tu_compare_ctx(cpu, gpu, &cases[i].check, cases[i].dev_atol, cases[i].dev_rtol);
+        tg_ctx_clear_tape(cpu);
+        tg_ctx_clear_tape(gpu);
     }
 }
 
@@ -635,11 +519,7 @@ int main(void) {
         cmocka_unit_test(test_batch_norm),
         cmocka_unit_test(test_batch_norm_running),
         cmocka_unit_test(test_elementwise),
-        cmocka_unit_test(test_spectral_norm),
-        cmocka_unit_test(test_diff_augment),
-        cmocka_unit_test(test_pooling),
-        cmocka_unit_test(test_softmax_family),
-        cmocka_unit_test(test_channel_ops),
+        cmocka_unit_test(test_op_table),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_gan_step),

@@ -4,6 +4,7 @@
  * Uses only the public header.
  */
 #include "testutil.h"
+#include "op_cases.h"
 
 #include "internal.h" /* tg_diff_augment_with: DiffAugment with known parameters */
 
@@ -180,45 +181,9 @@ static void test_linear(void **state) {
 }
 
 /* ---- spectral normalisation ---------------------------------------------------------------- */
-typedef struct {
-    int64_t rows, cols;
-} sn_cfg;
-
-static tg_tensor *lib_sn(tg_ctx *c, tg_tensor **in, const void *cfg) {
-    (void)cfg;
-    return tg_spectral_norm(c, in[0], in[1], in[2], 0, 1e-12f); /* u and v as given */
-}
-static void ref_sn(double *const *in, double *out, const void *cfg) {
-    const sn_cfg *k = cfg;
-    double sigma = 0;
-    for (int64_t r = 0; r < k->rows; r++) {
-        double wv = 0;
-        for (int64_t j = 0; j < k->cols; j++) wv += in[0][r * k->cols + j] * in[2][j];
-        sigma += in[1][r] * wv;
-    }
-    for (int64_t i = 0; i < k->rows * k->cols; i++) out[i] = in[0][i] / sigma;
-}
-
 static void test_spectral_norm(void **state) {
     (void)state;
-    /* forward and the gradient through sigma (u, v fixed) against the formula */
-    static const sn_cfg cases[] = {{5, 12}, {1, 7}, {9, 1}};
-    const int64_t shapes[3][4] = {{5, 3, 2, 2}, {1, 7, 1, 1}, {9, 1, 1, 1}};
-    for (size_t i = 0; i < 3; i++) {
-        const sn_cfg *k = &cases[i];
-        tu_seed(900 + i);
-        tu_op_check c = {0};
-        c.n_in = 3;
-        c.in[0] = (tu_in_spec){4, {shapes[i][0], shapes[i][1], shapes[i][2], shapes[i][3]}, -0.2, 1, 1, 0};
-        c.in[1] = (tu_in_spec){1, {k->rows}, 0.2, 1, 0, 0};
-        c.in[2] = (tu_in_spec){1, {k->cols}, 0.2, 1, 0, 0};
-        c.out_n = k->rows * k->cols;
-        c.cfg = k;
-        c.lib = lib_sn;
-        c.ref = ref_sn;
-        c.fwd_atol = 1e-6, c.fwd_rtol = 1e-5, c.grad_atol = 1e-4, c.grad_rtol = 2e-3;
-        tu_check_op(ctx, &c);
-    }
+    /* (forward and gradient through sigma: the op table, tests/op_cases.c) */
     /* power iteration: one step moves u and v as the formula says; many converge on the largest
      * singular value (reference: 500 double-precision iterations) */
     enum { R = 6, C = 10 };
@@ -331,66 +296,9 @@ static void test_spectral_norm_module(void **state) {
 }
 
 /* ---- DiffAugment ---------------------------------------------------------------------------- */
-typedef struct {
-    int N, C, H, W;
-    const float *p; /* N x TG_AUG_NPARAM */
-} aug_cfg;
-
-static tg_tensor *lib_aug(tg_ctx *c, tg_tensor **in, const void *cfg) {
-    return tg_diff_augment_with(c, in[0], ((const aug_cfg *)cfg)->p);
-}
-/* straight from the definition: brightness, saturation, contrast, shift with zeros, cutout */
-static void ref_aug(double *const *in, double *out, const void *cfg) {
-    const aug_cfg *k = cfg;
-    const int P = k->H * k->W, S = k->C * P;
-    double *z = malloc(sizeof(double) * (size_t)S);
-    for (int n = 0; n < k->N; n++) {
-        const double *x = in[0] + (size_t)n * S;
-        const float *q = k->p + n * TG_AUG_NPARAM;
-        for (int i = 0; i < S; i++) z[i] = x[i] + q[0];
-        for (int o = 0; o < P; o++) { /* saturation about the pixel's channel mean */
-            double m = 0;
-            for (int c = 0; c < k->C; c++) m += z[c * P + o];
-            m /= k->C;
-            for (int c = 0; c < k->C; c++) z[c * P + o] = q[1] * (z[c * P + o] - m) + m;
-        }
-        double m = 0; /* contrast about the sample mean */
-        for (int i = 0; i < S; i++) m += z[i];
-        m /= S;
-        for (int i = 0; i < S; i++) z[i] = q[2] * (z[i] - m) + m;
-        for (int c = 0; c < k->C; c++)
-            for (int h = 0; h < k->H; h++)
-                for (int w = 0; w < k->W; w++) {
-                    int sh = h - (int)q[3], sw = w - (int)q[4];
-                    double v = sh >= 0 && sh < k->H && sw >= 0 && sw < k->W ? z[c * P + sh * k->W + sw] : 0.0;
-                    if (q[7] > 0 && h >= q[5] && h < q[5] + q[7] && w >= q[6] && w < q[6] + q[7]) v = 0.0;
-                    out[(size_t)n * S + c * P + h * k->W + w] = v;
-                }
-    }
-    free(z);
-}
-
 static void test_diff_augment(void **state) {
     (void)state;
-    /* per sample: brightness, saturation, contrast, ty, tx, cutout y0, x0, size */
-    static const float p1[3 * TG_AUG_NPARAM] = {0.3f, 1.7f, 0.6f, 2, -1, 1, 4, 3,
-                                                -0.4f, 0.2f, 1.4f, -3, 3, -2, -1, 4,
-                                                0, 1, 1, 0, 0, 0, 0, 0};
-    static const float p2[2 * TG_AUG_NPARAM] = {0.1f, 0.5f, 1.2f, 1, 1, 0, 0, 0, 0, 1, 1, -1, 0, 2, 2, 2};
-    const aug_cfg cases[] = {{3, 3, 7, 6, p1}, {2, 2, 5, 5, p2}};
-    for (size_t i = 0; i < 2; i++) {
-        const aug_cfg *k = &cases[i];
-        tu_seed(970 + i);
-        tu_op_check c = {0};
-        c.n_in = 1;
-        c.in[0] = (tu_in_spec){4, {k->N, k->C, k->H, k->W}, -1, 1, 1, 0};
-        c.out_n = (int64_t)k->N * k->C * k->H * k->W;
-        c.cfg = k;
-        c.lib = lib_aug;
-        c.ref = ref_aug;
-        c.fwd_atol = 1e-5, c.fwd_rtol = 1e-5, c.grad_atol = 1e-4, c.grad_rtol = 1e-3;
-        tu_check_op(ctx, &c);
-    }
+    /* (known parameters against the definition: the op table, tests/op_cases.c) */
     /* the drawn version: shapes kept, repeatable from the RNG position, zero policy = identity,
      * translation and cutout zero some values, refusals */
     int64_t xs[4] = {4, 3, 16, 16};
@@ -423,60 +331,9 @@ static void test_diff_augment(void **state) {
 }
 
 /* ---- pooling, softmax, cross-entropy, dropout ------------------------------------------------ */
-typedef struct {
-    int N, C, H, W, k, s, p, kind; /* kind: 0 max, 1 avg, 2 global avg */
-} pool_cfg;
-
-static tg_tensor *lib_pool(tg_ctx *c, tg_tensor **in, const void *cfg) {
-    const pool_cfg *k = cfg;
-    if (k->kind == 0) return tg_max_pool2d(c, in[0], k->k, k->s, k->p);
-    if (k->kind == 1) return tg_avg_pool2d(c, in[0], k->k, k->s, k->p);
-    return tg_global_avg_pool2d(c, in[0]);
-}
-static void ref_pool(double *const *in, double *out, const void *cfg) {
-    const pool_cfg *k = cfg;
-    const int kk = k->kind == 2 ? k->H : k->k, s = k->kind == 2 ? 1 : k->s, p = k->kind == 2 ? 0 : k->p;
-    const int kw = k->kind == 2 ? k->W : k->k;
-    const int Ho = (k->H + 2 * p - kk) / s + 1, Wo = (k->W + 2 * p - kw) / s + 1;
-    for (int q = 0; q < k->N * k->C; q++)
-        for (int oh = 0; oh < Ho; oh++)
-            for (int ow = 0; ow < Wo; ow++) {
-                double best = -INFINITY, sum = 0;
-                for (int i = 0; i < kk; i++)
-                    for (int j = 0; j < kw; j++) {
-                        int h = oh * s - p + i, w = ow * s - p + j;
-                        if (h < 0 || h >= k->H || w < 0 || w >= k->W) continue;
-                        double v = in[0][(q * k->H + h) * k->W + w];
-                        sum += v;
-                        if (v > best) best = v;
-                    }
-                out[(q * Ho + oh) * Wo + ow] = k->kind == 0 ? best : sum / (kk * kw);
-            }
-}
-
+/* pooling's refusals (its values and gradients: the op table, tests/op_cases.c) */
 static void test_pooling(void **state) {
     (void)state;
-    static const pool_cfg cases[] = {
-        {2, 3, 8, 8, 2, 2, 0, 0}, {1, 2, 7, 9, 3, 2, 1, 0}, {2, 1, 5, 6, 3, 1, 1, 0}, /* max */
-        {2, 3, 8, 8, 2, 2, 0, 1}, {1, 2, 7, 9, 3, 2, 1, 1}, {3, 2, 5, 5, 4, 3, 2, 1}, /* avg */
-        {2, 4, 7, 5, 0, 0, 0, 2},                                                    /* global */
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const pool_cfg *k = &cases[i];
-        const int kk = k->kind == 2 ? k->H : k->k, s = k->kind == 2 ? 1 : k->s, p = k->kind == 2 ? 0 : k->p;
-        const int kw = k->kind == 2 ? k->W : k->k;
-        const int Ho = (k->H + 2 * p - kk) / s + 1, Wo = (k->W + 2 * p - kw) / s + 1;
-        tu_seed(1000 + i);
-        tu_op_check c = {0};
-        c.n_in = 1;
-        c.in[0] = (tu_in_spec){4, {k->N, k->C, k->H, k->W}, -1, 1, 1, 0};
-        c.out_n = (int64_t)k->N * k->C * Ho * Wo;
-        c.cfg = k;
-        c.lib = lib_pool;
-        c.ref = ref_pool;
-        c.fwd_atol = 1e-6, c.fwd_rtol = 1e-5, c.grad_atol = 1e-4, c.grad_rtol = 1e-3;
-        tu_check_op(ctx, &c);
-    }
     int64_t xs[4] = {1, 1, 4, 4};
     tg_tensor *x = tg_tensor_new(ctx, 4, xs);
     assert_null(tg_max_pool2d(ctx, x, 2, 2, 2)); /* padding above half the kernel */
@@ -486,61 +343,9 @@ static void test_pooling(void **state) {
     tg_tensor_free(x);
 }
 
-typedef struct {
-    int N, C, P, kind; /* 0 softmax, 1 log-softmax, 2 cross-entropy */
-    float e;
-    const int32_t *labels;
-} sm_cfg;
-
-static tg_tensor *lib_sm(tg_ctx *c, tg_tensor **in, const void *cfg) {
-    const sm_cfg *k = cfg;
-    if (k->kind == 0) return tg_softmax(c, in[0]);
-    if (k->kind == 1) return tg_log_softmax(c, in[0]);
-    return tg_cross_entropy(c, in[0], k->labels, k->e);
-}
-static void ref_sm(double *const *in, double *out, const void *cfg) {
-    const sm_cfg *k = cfg;
-    double loss = 0;
-    for (int n = 0; n < k->N; n++)
-        for (int p = 0; p < k->P; p++) {
-            const double *x = in[0] + (size_t)n * k->C * k->P + p;
-            double m = x[0], s = 0, mean = 0;
-            for (int c = 1; c < k->C; c++) m = fmax(m, x[c * k->P]);
-            for (int c = 0; c < k->C; c++) s += exp(x[c * k->P] - m), mean += x[c * k->P] / k->C;
-            const double lse = m + log(s);
-            for (int c = 0; c < k->C; c++) {
-                double *o = out + (size_t)n * k->C * k->P + p + c * k->P;
-                if (k->kind == 0) *o = exp(x[c * k->P] - lse);
-                if (k->kind == 1) *o = x[c * k->P] - lse;
-            }
-            if (k->kind == 2) {
-                const int y = k->labels[n * k->P + p];
-                loss += (1 - k->e) * (lse - x[y * k->P]) + k->e * (lse - mean);
-            }
-        }
-    if (k->kind == 2) out[0] = loss / (k->N * k->P);
-}
-
+/* cross-entropy at extreme logits, and refusals (values and gradients: the op table) */
 static void test_softmax_cross_entropy(void **state) {
     (void)state;
-    static const int32_t lab1[5] = {0, 3, 2, 3, 1}, lab2[2 * 6] = {0, 1, 2, 2, 1, 0, 1, 1, 0, 2, 2, 0};
-    const sm_cfg cases[] = {
-        {5, 4, 1, 0, 0, NULL}, {2, 3, 6, 0, 0, NULL}, {5, 4, 1, 1, 0, NULL}, {2, 3, 6, 1, 0, NULL},
-        {5, 4, 1, 2, 0, lab1}, {5, 4, 1, 2, 0.1f, lab1}, {2, 3, 6, 2, 0.25f, lab2},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const sm_cfg *k = &cases[i];
-        tu_seed(1100 + i);
-        tu_op_check c = {0};
-        c.n_in = 1;
-        c.in[0] = k->P == 1 ? (tu_in_spec){2, {k->N, k->C}, -3, 3, 1, 0} : (tu_in_spec){4, {k->N, k->C, 2, 3}, -3, 3, 1, 0};
-        c.out_n = k->kind == 2 ? 1 : (int64_t)k->N * k->C * k->P;
-        c.cfg = k;
-        c.lib = lib_sm;
-        c.ref = ref_sm;
-        c.fwd_atol = 1e-6, c.fwd_rtol = 1e-5, c.grad_atol = 1e-4, c.grad_rtol = 1e-3;
-        tu_check_op(ctx, &c);
-    }
     /* stable at extreme logits; refusals */
     int64_t s[2] = {2, 3};
     float big[6] = {1000, -1000, 0, 88, 89, -200};
@@ -591,102 +396,9 @@ static void test_dropout(void **state) {
 }
 
 /* ---- concatenation, slicing, broadcasting, upsampling, embedding --------------------------- */
-typedef struct {
-    int kind; /* 0 cat of 3, 1 slice, 2 add [C], 3 mul [N,C,1,1], 4 up nearest, 5 up bilinear, 6 embedding */
-    int N, C, H, W;
-    const int32_t *idx;
-    int n;
-} ch_cfg;
-
-static tg_tensor *lib_ch(tg_ctx *c, tg_tensor **in, const void *cfg) {
-    const ch_cfg *k = cfg;
-    switch (k->kind) {
-    case 0: return tg_cat_channels(c, in, 3);
-    case 1: return tg_slice_channels(c, in[0], 1, 2);
-    case 2: return tg_add_channels(c, in[0], in[1]);
-    case 3: return tg_mul_channels(c, in[0], in[1]);
-    case 4: return tg_upsample2(c, in[0], false);
-    case 5: return tg_upsample2(c, in[0], true);
-    default: return tg_embedding(c, in[0], k->idx, k->n);
-    }
-}
-static double up_ref(const double *x, int H, int W, int oh, int ow, int bil) {
-    if (!bil) return x[(oh / 2) * W + ow / 2];
-    double sh = fmax((oh + 0.5) / 2 - 0.5, 0), sw = fmax((ow + 0.5) / 2 - 0.5, 0);
-    int h0 = (int)sh, w0 = (int)sw, h1 = h0 + 1 < H ? h0 + 1 : H - 1, w1 = w0 + 1 < W ? w0 + 1 : W - 1;
-    double lh = sh - h0, lw = sw - w0;
-    return (1 - lh) * ((1 - lw) * x[h0 * W + w0] + lw * x[h0 * W + w1]) + lh * ((1 - lw) * x[h1 * W + w0] + lw * x[h1 * W + w1]);
-}
-static void ref_ch(double *const *in, double *out, const void *cfg) {
-    const ch_cfg *k = cfg;
-    const int P = k->H * k->W;
-    int o = 0;
-    switch (k->kind) {
-    case 0: /* inputs with C, 1 and 2 channels */
-        for (int n = 0; n < k->N; n++)
-            for (int t = 0; t < 3; t++) {
-                int C = t == 0 ? k->C : t;
-                for (int i = 0; i < C * P; i++) out[o++] = in[t][n * C * P + i];
-            }
-        break;
-    case 1:
-        for (int n = 0; n < k->N; n++)
-            for (int i = 0; i < 2 * P; i++) out[o++] = in[0][(n * k->C + 1) * P + i];
-        break;
-    case 2:
-    case 3:
-        for (int n = 0; n < k->N; n++)
-            for (int c = 0; c < k->C; c++)
-                for (int i = 0; i < P; i++) {
-                    double x = in[0][(n * k->C + c) * P + i];
-                    out[o++] = k->kind == 2 ? x + in[1][c] : x * in[1][n * k->C + c];
-                }
-        break;
-    case 4:
-    case 5:
-        for (int q = 0; q < k->N * k->C; q++)
-            for (int oh = 0; oh < 2 * k->H; oh++)
-                for (int ow = 0; ow < 2 * k->W; ow++) out[o++] = up_ref(in[0] + q * P, k->H, k->W, oh, ow, k->kind == 5);
-        break;
-    default:
-        for (int i = 0; i < k->n; i++)
-            for (int d = 0; d < k->W; d++) out[o++] = in[0][k->idx[i] * k->W + d];
-    }
-}
-
+/* the channel ops' refusals (values and gradients: the op table, tests/op_cases.c) */
 static void test_channel_ops(void **state) {
     (void)state;
-    static const int32_t idx[7] = {3, 0, 3, 4, 1, 3, 0};
-    const ch_cfg cases[] = {{0, 2, 3, 3, 2, NULL, 0}, {1, 2, 4, 3, 3, NULL, 0}, {2, 3, 4, 2, 3, NULL, 0},
-                            {3, 3, 4, 2, 3, NULL, 0}, {4, 2, 2, 3, 4, NULL, 0}, {5, 2, 2, 3, 4, NULL, 0},
-                            {5, 1, 1, 1, 1, NULL, 0}, {6, 0, 5, 1, 3, idx, 7}};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const ch_cfg *k = &cases[i];
-        tu_seed(1200 + i);
-        tu_op_check c = {0};
-        const int64_t P = (int64_t)k->H * k->W;
-        c.n_in = 1;
-        c.in[0] = (tu_in_spec){4, {k->N, k->C, k->H, k->W}, -1, 1, 1, 0};
-        switch (k->kind) {
-        case 0:
-            c.n_in = 3;
-            c.in[1] = (tu_in_spec){4, {k->N, 1, k->H, k->W}, -1, 1, 1, 0};
-            c.in[2] = (tu_in_spec){4, {k->N, 2, k->H, k->W}, -1, 1, 1, 0};
-            c.out_n = k->N * (k->C + 3) * P;
-            break;
-        case 1: c.out_n = k->N * 2 * P; break;
-        case 2: c.n_in = 2, c.in[1] = (tu_in_spec){1, {k->C}, -1, 1, 1, 0}, c.out_n = k->N * k->C * P; break;
-        case 3: c.n_in = 2, c.in[1] = (tu_in_spec){4, {k->N, k->C, 1, 1}, -1, 1, 1, 0}, c.out_n = k->N * k->C * P; break;
-        case 4:
-        case 5: c.out_n = 4 * k->N * k->C * P; break;
-        default: c.in[0] = (tu_in_spec){2, {k->C, k->W}, -1, 1, 1, 0}, c.out_n = k->n * k->W;
-        }
-        c.cfg = k;
-        c.lib = lib_ch;
-        c.ref = ref_ch;
-        c.fwd_atol = 1e-6, c.fwd_rtol = 1e-5, c.grad_atol = 1e-4, c.grad_rtol = 1e-3;
-        tu_check_op(ctx, &c);
-    }
     /* refusals */
     int64_t a[4] = {2, 3, 4, 4}, b[4] = {2, 3, 5, 4}, v[1] = {4};
     tg_tensor *x = tg_tensor_new(ctx, 4, a), *y = tg_tensor_new(ctx, 4, b), *t = tg_tensor_new(ctx, 1, v);
@@ -748,6 +460,23 @@ static void test_new_layers(void **state) {
     tg_ctx_clear_tape(ctx);
     tg_tensor_free(x);
     tg_module_free(seq), tg_module_free(e);
+}
+
+/* ---- the shared op table (tests/op_cases.c): every CPU case against its reference and finite
+ * differences ------------------------------------------------------------------------------ */
+static void test_op_table(void **state) {
+    (void)state;
+    int n;
+    const tu_op_case *cases = tu_op_cases(&n);
+    int run = 0;
+    for (int i = 0; i < n; i++) {
+        if (!cases[i].cpu) continue;
+        tu_seed(cases[i].seed);
+        tu_check_op(ctx, &cases[i].check);
+        tg_ctx_clear_tape(ctx);
+        run++;
+    }
+    assert_true(run >= 27); /* the table is not silently empty */
 }
 
 /* ---- batch norm -------------------------------------------------------------------------- */
@@ -1125,6 +854,7 @@ int main(void) {
         cmocka_unit_test(test_conv2d),
         cmocka_unit_test(test_conv_transpose2d),
         cmocka_unit_test(test_linear),
+        cmocka_unit_test(test_op_table),
         cmocka_unit_test(test_spectral_norm),
         cmocka_unit_test(test_spectral_norm_module),
         cmocka_unit_test(test_diff_augment),

@@ -1,0 +1,372 @@
+/*
+ * op_cases.c — the table of op cases shared by test_ops and test_cuda (op_cases.h): for each op,
+ * the library call, a naive double-precision reference written from the op's definition, the
+ * inputs, and tolerances.
+ */
+#include "op_cases.h"
+
+#include "internal.h" /* tg_diff_augment_with: DiffAugment with known parameters */
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int64_t rows, cols;
+    int iters; /* power iterations; the reference holds for 0 (u and v as given) */
+} sn_cfg;
+
+static tg_tensor *lib_sn(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    return tg_spectral_norm(c, in[0], in[1], in[2], ((const sn_cfg *)cfg)->iters, 1e-12f);
+}
+static void ref_sn(double *const *in, double *out, const void *cfg) {
+    const sn_cfg *k = cfg;
+    double sigma = 0;
+    for (int64_t r = 0; r < k->rows; r++) {
+        double wv = 0;
+        for (int64_t j = 0; j < k->cols; j++) wv += in[0][r * k->cols + j] * in[2][j];
+        sigma += in[1][r] * wv;
+    }
+    for (int64_t i = 0; i < k->rows * k->cols; i++) out[i] = in[0][i] / sigma;
+}
+
+typedef struct {
+    int N, C, H, W;
+    const float *p; /* N x TG_AUG_NPARAM */
+} aug_cfg;
+
+static tg_tensor *lib_aug(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    return tg_diff_augment_with(c, in[0], ((const aug_cfg *)cfg)->p);
+}
+/* straight from the definition: brightness, saturation, contrast, shift with zeros, cutout */
+static void ref_aug(double *const *in, double *out, const void *cfg) {
+    const aug_cfg *k = cfg;
+    const int P = k->H * k->W, S = k->C * P;
+    double *z = malloc(sizeof(double) * (size_t)S);
+    for (int n = 0; n < k->N; n++) {
+        const double *x = in[0] + (size_t)n * S;
+        const float *q = k->p + n * TG_AUG_NPARAM;
+        for (int i = 0; i < S; i++) z[i] = x[i] + q[0];
+        for (int o = 0; o < P; o++) { /* saturation about the pixel's channel mean */
+            double m = 0;
+            for (int c = 0; c < k->C; c++) m += z[c * P + o];
+            m /= k->C;
+            for (int c = 0; c < k->C; c++) z[c * P + o] = q[1] * (z[c * P + o] - m) + m;
+        }
+        double m = 0; /* contrast about the sample mean */
+        for (int i = 0; i < S; i++) m += z[i];
+        m /= S;
+        for (int i = 0; i < S; i++) z[i] = q[2] * (z[i] - m) + m;
+        for (int c = 0; c < k->C; c++)
+            for (int h = 0; h < k->H; h++)
+                for (int w = 0; w < k->W; w++) {
+                    int sh = h - (int)q[3], sw = w - (int)q[4];
+                    double v = sh >= 0 && sh < k->H && sw >= 0 && sw < k->W ? z[c * P + sh * k->W + sw] : 0.0;
+                    if (q[7] > 0 && h >= q[5] && h < q[5] + q[7] && w >= q[6] && w < q[6] + q[7]) v = 0.0;
+                    out[(size_t)n * S + c * P + h * k->W + w] = v;
+                }
+    }
+    free(z);
+}
+
+typedef struct {
+    int N, C, H, W, k, s, p, kind; /* kind: 0 max, 1 avg, 2 global avg */
+} pool_cfg;
+
+static tg_tensor *lib_pool(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    const pool_cfg *k = cfg;
+    if (k->kind == 0) return tg_max_pool2d(c, in[0], k->k, k->s, k->p);
+    if (k->kind == 1) return tg_avg_pool2d(c, in[0], k->k, k->s, k->p);
+    return tg_global_avg_pool2d(c, in[0]);
+}
+static void ref_pool(double *const *in, double *out, const void *cfg) {
+    const pool_cfg *k = cfg;
+    const int kk = k->kind == 2 ? k->H : k->k, s = k->kind == 2 ? 1 : k->s, p = k->kind == 2 ? 0 : k->p;
+    const int kw = k->kind == 2 ? k->W : k->k;
+    const int Ho = (k->H + 2 * p - kk) / s + 1, Wo = (k->W + 2 * p - kw) / s + 1;
+    for (int q = 0; q < k->N * k->C; q++)
+        for (int oh = 0; oh < Ho; oh++)
+            for (int ow = 0; ow < Wo; ow++) {
+                double best = -INFINITY, sum = 0;
+                for (int i = 0; i < kk; i++)
+                    for (int j = 0; j < kw; j++) {
+                        int h = oh * s - p + i, w = ow * s - p + j;
+                        if (h < 0 || h >= k->H || w < 0 || w >= k->W) continue;
+                        double v = in[0][(q * k->H + h) * k->W + w];
+                        sum += v;
+                        if (v > best) best = v;
+                    }
+                out[(q * Ho + oh) * Wo + ow] = k->kind == 0 ? best : sum / (kk * kw);
+            }
+}
+
+typedef struct {
+    int N, C, P, kind; /* 0 softmax, 1 log-softmax, 2 cross-entropy, 3 dropout (p = e) */
+    float e;
+    const int32_t *labels;
+} sm_cfg;
+
+static tg_tensor *lib_sm(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    const sm_cfg *k = cfg;
+    if (k->kind == 0) return tg_softmax(c, in[0]);
+    if (k->kind == 1) return tg_log_softmax(c, in[0]);
+    if (k->kind == 3) return tg_dropout(c, in[0], k->e, true);
+    return tg_cross_entropy(c, in[0], k->labels, k->e);
+}
+static void ref_sm(double *const *in, double *out, const void *cfg) {
+    const sm_cfg *k = cfg;
+    double loss = 0;
+    for (int n = 0; n < k->N; n++)
+        for (int p = 0; p < k->P; p++) {
+            const double *x = in[0] + (size_t)n * k->C * k->P + p;
+            double m = x[0], s = 0, mean = 0;
+            for (int c = 1; c < k->C; c++) m = fmax(m, x[c * k->P]);
+            for (int c = 0; c < k->C; c++) s += exp(x[c * k->P] - m), mean += x[c * k->P] / k->C;
+            const double lse = m + log(s);
+            for (int c = 0; c < k->C; c++) {
+                double *o = out + (size_t)n * k->C * k->P + p + c * k->P;
+                if (k->kind == 0) *o = exp(x[c * k->P] - lse);
+                if (k->kind == 1) *o = x[c * k->P] - lse;
+            }
+            if (k->kind == 2) {
+                const int y = k->labels[n * k->P + p];
+                loss += (1 - k->e) * (lse - x[y * k->P]) + k->e * (lse - mean);
+            }
+        }
+    if (k->kind == 2) out[0] = loss / (k->N * k->P);
+}
+
+typedef struct {
+    int kind; /* 0 cat of 3, 1 slice, 2 add [C], 3 mul [N,C,1,1], 4 up nearest, 5 up bilinear, 6 embedding */
+    int N, C, H, W;
+    const int32_t *idx;
+    int n;
+} ch_cfg;
+
+static tg_tensor *lib_ch(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    const ch_cfg *k = cfg;
+    switch (k->kind) {
+    case 0: return tg_cat_channels(c, in, 3);
+    case 1: return tg_slice_channels(c, in[0], 1, 2);
+    case 2: return tg_add_channels(c, in[0], in[1]);
+    case 3: return tg_mul_channels(c, in[0], in[1]);
+    case 4: return tg_upsample2(c, in[0], false);
+    case 5: return tg_upsample2(c, in[0], true);
+    default: return tg_embedding(c, in[0], k->idx, k->n);
+    }
+}
+static double up_ref(const double *x, int H, int W, int oh, int ow, int bil) {
+    if (!bil) return x[(oh / 2) * W + ow / 2];
+    double sh = fmax((oh + 0.5) / 2 - 0.5, 0), sw = fmax((ow + 0.5) / 2 - 0.5, 0);
+    int h0 = (int)sh, w0 = (int)sw, h1 = h0 + 1 < H ? h0 + 1 : H - 1, w1 = w0 + 1 < W ? w0 + 1 : W - 1;
+    double lh = sh - h0, lw = sw - w0;
+    return (1 - lh) * ((1 - lw) * x[h0 * W + w0] + lw * x[h0 * W + w1]) + lh * ((1 - lw) * x[h1 * W + w0] + lw * x[h1 * W + w1]);
+}
+static void ref_ch(double *const *in, double *out, const void *cfg) {
+    const ch_cfg *k = cfg;
+    const int P = k->H * k->W;
+    int o = 0;
+    switch (k->kind) {
+    case 0: /* inputs with C, 1 and 2 channels */
+        for (int n = 0; n < k->N; n++)
+            for (int t = 0; t < 3; t++) {
+                int C = t == 0 ? k->C : t;
+                for (int i = 0; i < C * P; i++) out[o++] = in[t][n * C * P + i];
+            }
+        break;
+    case 1:
+        for (int n = 0; n < k->N; n++)
+            for (int i = 0; i < 2 * P; i++) out[o++] = in[0][(n * k->C + 1) * P + i];
+        break;
+    case 2:
+    case 3:
+        for (int n = 0; n < k->N; n++)
+            for (int c = 0; c < k->C; c++)
+                for (int i = 0; i < P; i++) {
+                    double x = in[0][(n * k->C + c) * P + i];
+                    out[o++] = k->kind == 2 ? x + in[1][c] : x * in[1][n * k->C + c];
+                }
+        break;
+    case 4:
+    case 5:
+        for (int q = 0; q < k->N * k->C; q++)
+            for (int oh = 0; oh < 2 * k->H; oh++)
+                for (int ow = 0; ow < 2 * k->W; ow++) out[o++] = up_ref(in[0] + q * P, k->H, k->W, oh, ow, k->kind == 5);
+        break;
+    default:
+        for (int i = 0; i < k->n; i++)
+            for (int d = 0; d < k->W; d++) out[o++] = in[0][k->idx[i] * k->W + d];
+    }
+}
+
+
+/* ---- the table ---------------------------------------------------------------------------- */
+#define MAX_CASES 96
+static tu_op_case cases[MAX_CASES];
+static int n_cases;
+
+static tu_op_case *add(const char *name, uint64_t seed, int cpu, tu_lib_fn lib, tu_ref_fn ref, const void *cfg,
+                       int64_t out_n, double dev_atol, double dev_rtol) {
+    tu_op_case *c = &cases[n_cases++];
+    memset(c, 0, sizeof *c);
+    c->name = name, c->seed = seed, c->cpu = cpu, c->dev_atol = dev_atol, c->dev_rtol = dev_rtol;
+    c->check.lib = lib, c->check.ref = cpu ? ref : NULL, c->check.cfg = cfg, c->check.out_n = out_n;
+    c->check.fwd_atol = 1e-6, c->check.fwd_rtol = 1e-5, c->check.grad_atol = 1e-4, c->check.grad_rtol = 1e-3;
+    return c;
+}
+static tu_in_spec in4(int64_t a, int64_t b, int64_t c, int64_t d, double lo, double hi, int grad) {
+    return (tu_in_spec){4, {a, b, c, d}, lo, hi, grad, 0};
+}
+static tu_in_spec in1(int64_t a, double lo, double hi, int grad) { return (tu_in_spec){1, {a}, lo, hi, grad, 0}; }
+static tu_in_spec in2(int64_t a, int64_t b, double lo, double hi, int grad) {
+    return (tu_in_spec){2, {a, b}, lo, hi, grad, 0};
+}
+
+static void spectral_cases(void) {
+    static const sn_cfg small[3] = {{5, 12, 0}, {1, 7, 0}, {9, 1, 0}};
+    static const int64_t shp[3][4] = {{5, 3, 2, 2}, {1, 7, 1, 1}, {9, 1, 1, 1}};
+    for (int i = 0; i < 3; i++) {
+        tu_op_case *c = add("spectral_norm", 900 + i, 1, lib_sn, ref_sn, &small[i], small[i].rows * small[i].cols, 1e-5, 1e-3);
+        c->check.n_in = 3;
+        c->check.in[0] = in4(shp[i][0], shp[i][1], shp[i][2], shp[i][3], -0.2, 1, 1);
+        c->check.in[1] = in1(small[i].rows, 0.2, 1, 0);
+        c->check.in[2] = in1(small[i].cols, 0.2, 1, 0);
+        c->check.grad_rtol = 2e-3;
+    }
+    static sn_cfg big[6];
+    static const int64_t bshp[3][4] = {{128, 64, 4, 4}, {1, 8192, 1, 1}, {33, 5, 3, 3}};
+    for (int it = 0; it <= 1; it++)
+        for (int i = 0; i < 3; i++) {
+            sn_cfg *k = &big[it * 3 + i];
+            k->rows = bshp[i][0], k->cols = bshp[i][1] * bshp[i][2] * bshp[i][3], k->iters = it;
+            tu_op_case *c = add("spectral_norm (device)", 8, 0, lib_sn, NULL, k, k->rows * k->cols, 1e-5, 1e-3);
+            c->check.n_in = 3;
+            c->check.in[0] = in4(bshp[i][0], bshp[i][1], bshp[i][2], bshp[i][3], -0.2, 1, 1);
+            c->check.in[1] = in1(k->rows, 0.1, 1, 0);
+            c->check.in[2] = in1(k->cols, 0.1, 1, 0);
+        }
+}
+
+static void augment_cases(void) {
+    /* per sample: brightness, saturation, contrast, ty, tx, cutout y0, x0, size */
+    static const float p1[3 * TG_AUG_NPARAM] = {0.3f, 1.7f, 0.6f, 2, -1, 1, 4, 3,
+                                                -0.4f, 0.2f, 1.4f, -3, 3, -2, -1, 4,
+                                                0, 1, 1, 0, 0, 0, 0, 0};
+    static const float p2[2 * TG_AUG_NPARAM] = {0.1f, 0.5f, 1.2f, 1, 1, 0, 0, 0, 0, 1, 1, -1, 0, 2, 2, 2};
+    static const aug_cfg small[2] = {{3, 3, 7, 6, p1}, {2, 2, 5, 5, p2}};
+    for (int i = 0; i < 2; i++) {
+        const aug_cfg *k = &small[i];
+        tu_op_case *c = add("diff_augment", 970 + i, 1, lib_aug, ref_aug, k, (int64_t)k->N * k->C * k->H * k->W, 1e-5, 1e-4);
+        c->check.n_in = 1;
+        c->check.in[0] = in4(k->N, k->C, k->H, k->W, -1, 1, 1);
+        c->check.fwd_atol = 1e-5;
+    }
+    static float pb[64 * TG_AUG_NPARAM];
+    for (int n = 0; n < 64; n++) { /* colour, shifts both ways, cutouts (some past the border), none */
+        float *q = pb + n * TG_AUG_NPARAM;
+        q[0] = -0.5f + (float)(n % 11) / 10.0f, q[1] = (float)(n % 9) / 4.0f, q[2] = 0.5f + (float)(n % 7) / 6.0f;
+        q[3] = (float)(n % 17 - 8), q[4] = (float)(n % 13 - 6);
+        q[5] = (float)(n % 40 - 8), q[6] = (float)(n % 37 - 10), q[7] = n % 3 ? 32.0f : 0.0f;
+    }
+    static aug_cfg big[3] = {{64, 3, 64, 64, pb}, {5, 3, 7, 9, pb}, {3, 1, 16, 16, pb}};
+    for (int i = 0; i < 3; i++) {
+        tu_op_case *c = add("diff_augment (device)", 9, 0, lib_aug, NULL, &big[i],
+                            (int64_t)big[i].N * big[i].C * big[i].H * big[i].W, 1e-5, 1e-4);
+        c->check.n_in = 1;
+        c->check.in[0] = in4(big[i].N, big[i].C, big[i].H, big[i].W, -1, 1, 1);
+    }
+}
+
+static int64_t pool_out(const pool_cfg *k) {
+    const int kk = k->kind == 2 ? k->H : k->k, s = k->kind == 2 ? 1 : k->s, p = k->kind == 2 ? 0 : k->p;
+    const int kw = k->kind == 2 ? k->W : k->k;
+    return (int64_t)k->N * k->C * ((k->H + 2 * p - kk) / s + 1) * ((k->W + 2 * p - kw) / s + 1);
+}
+
+static void pool_cases(void) {
+    static const pool_cfg small[] = {
+        {2, 3, 8, 8, 2, 2, 0, 0}, {1, 2, 7, 9, 3, 2, 1, 0}, {2, 1, 5, 6, 3, 1, 1, 0}, /* max */
+        {2, 3, 8, 8, 2, 2, 0, 1}, {1, 2, 7, 9, 3, 2, 1, 1}, {3, 2, 5, 5, 4, 3, 2, 1}, /* avg */
+        {2, 4, 7, 5, 0, 0, 0, 2},                                                    /* global */
+        {64, 32, 28, 28, 2, 2, 0, 0}, {64, 32, 28, 28, 2, 2, 0, 1}, {64, 32, 7, 7, 0, 0, 0, 2}, /* device */
+        {3, 5, 9, 7, 3, 2, 1, 0}, {3, 5, 9, 7, 3, 2, 1, 1},
+    };
+    for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
+        const pool_cfg *k = &small[i];
+        const int cpu = k->N < 64 && i < 7;
+        tu_op_case *c = add(k->kind == 0 ? "max_pool2d" : k->kind == 1 ? "avg_pool2d" : "global_avg_pool2d", 1000 + i,
+                            cpu, lib_pool, ref_pool, k, pool_out(k), 1e-5, 1e-4);
+        c->check.n_in = 1;
+        c->check.in[0] = in4(k->N, k->C, k->H, k->W, -1, 1, 1);
+    }
+}
+
+static void softmax_cases(void) {
+    static const int32_t lab1[5] = {0, 3, 2, 3, 1}, lab2[2 * 6] = {0, 1, 2, 2, 1, 0, 1, 1, 0, 2, 2, 0};
+    static int32_t labs[64 * 7];
+    for (int i = 0; i < 64 * 7; i++) labs[i] = i * 7 % 10;
+    static const sm_cfg list[] = {
+        {5, 4, 1, 0, 0, NULL}, {2, 3, 6, 0, 0, NULL}, {5, 4, 1, 1, 0, NULL}, {2, 3, 6, 1, 0, NULL},
+        {5, 4, 1, 2, 0, lab1}, {5, 4, 1, 2, 0.1f, lab1}, {2, 3, 6, 2, 0.25f, lab2},
+        /* device only: larger, and dropout */
+        {64, 10, 1, 0, 0, NULL}, {3, 10, 7, 1, 0, NULL}, {64, 10, 1, 2, 0, labs}, {3, 10, 7, 2, 0.1f, labs},
+        {64, 10, 1, 3, 0.4f, NULL}, {3, 10, 7, 3, 0.5f, NULL},
+    };
+    static const char *names[4] = {"softmax", "log_softmax", "cross_entropy", "dropout"};
+    for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
+        const sm_cfg *k = &list[i];
+        tu_op_case *c = add(names[k->kind], 1100 + i, i < 7, lib_sm, ref_sm, k,
+                            k->kind == 2 ? 1 : (int64_t)k->N * k->C * k->P, 1e-5, 1e-4);
+        c->check.n_in = 1;
+        c->check.in[0] = k->P == 1 ? in2(k->N, k->C, -3, 3, 1) : in4(k->N, k->C, k->P == 6 ? 2 : k->P, k->P == 6 ? 3 : 1, -3, 3, 1);
+    }
+}
+
+static void channel_cases(void) {
+    static const int32_t idx[7] = {3, 0, 3, 4, 1, 3, 0};
+    static int32_t idx_big[200];
+    for (int i = 0; i < 200; i++) idx_big[i] = i * 7 % 10;
+    static const ch_cfg list[] = {
+        {0, 2, 3, 3, 2, NULL, 0}, {1, 2, 4, 3, 3, NULL, 0}, {2, 3, 4, 2, 3, NULL, 0}, {3, 3, 4, 2, 3, NULL, 0},
+        {4, 2, 2, 3, 4, NULL, 0}, {5, 2, 2, 3, 4, NULL, 0}, {5, 1, 1, 1, 1, NULL, 0}, {6, 0, 5, 1, 3, idx, 7},
+        /* device only, larger */
+        {0, 16, 33, 9, 7, NULL, 0}, {1, 16, 33, 9, 7, NULL, 0}, {2, 16, 33, 9, 7, NULL, 0}, {3, 16, 33, 9, 7, NULL, 0},
+        {4, 16, 33, 9, 7, NULL, 0}, {5, 16, 33, 9, 7, NULL, 0}, {6, 0, 10, 1, 100, idx_big, 200},
+    };
+    static const char *names[7] = {"cat_channels", "slice_channels", "add_channels", "mul_channels",
+                                   "upsample2 nearest", "upsample2 bilinear", "embedding"};
+    for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
+        const ch_cfg *k = &list[i];
+        const int64_t P = (int64_t)k->H * k->W;
+        tu_op_case *c = add(names[k->kind], 1200 + i, i < 8, lib_ch, ref_ch, k, 0, 1e-5, 1e-4);
+        tu_op_check *q = &c->check;
+        q->n_in = 1;
+        q->in[0] = in4(k->N, k->C, k->H, k->W, -1, 1, 1);
+        switch (k->kind) {
+        case 0:
+            q->n_in = 3;
+            q->in[1] = in4(k->N, 1, k->H, k->W, -1, 1, 1);
+            q->in[2] = in4(k->N, 2, k->H, k->W, -1, 1, 1);
+            q->out_n = k->N * (k->C + 3) * P;
+            break;
+        case 1: q->out_n = k->N * 2 * P; break;
+        case 2: q->n_in = 2, q->in[1] = in1(k->C, -1, 1, 1), q->out_n = k->N * k->C * P; break;
+        case 3: q->n_in = 2, q->in[1] = in4(k->N, k->C, 1, 1, -1, 1, 1), q->out_n = k->N * k->C * P; break;
+        case 4:
+        case 5: q->out_n = 4 * k->N * k->C * P; break;
+        default: q->in[0] = in2(k->C, k->W, -1, 1, 1), q->out_n = (int64_t)k->n * k->W;
+        }
+    }
+}
+
+const tu_op_case *tu_op_cases(int *n) {
+    if (!n_cases) {
+        spectral_cases();
+        augment_cases();
+        pool_cases();
+        softmax_cases();
+        channel_cases();
+    }
+    *n = n_cases;
+    return cases;
+}

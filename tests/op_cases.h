@@ -1,0 +1,26 @@
+/*
+ * op_cases.h — one table of op cases that two suites run: test_ops checks each CPU case against
+ * its naive double-precision reference and central finite differences (tu_check_op), test_cuda
+ * runs every case on the CPU and the GPU from the same inputs and compares (tu_compare_ctx).
+ * A case whose shapes are too large for finite differences (or whose op has no closed-form
+ * reference, such as dropout) is compared across devices only. The ops added since this table
+ * exists are described here once; the older ones (conv, linear, BatchNorm, activations,
+ * elementwise) still have their cases in both suites.
+ */
+#ifndef OP_CASES_H
+#define OP_CASES_H
+
+#include "testutil.h"
+
+typedef struct {
+    const char *name;
+    tu_op_check check;        /* inputs, lib, ref (NULL: compared across devices only), tolerances */
+    uint64_t seed;            /* tu_seed before the inputs are drawn */
+    int cpu;                  /* run the reference + finite-difference check on the CPU */
+    double dev_atol, dev_rtol; /* CUDA vs CPU */
+} tu_op_case;
+
+/* Fills the table (built once; pointers stay valid) and returns it; *n gets the count. */
+const tu_op_case *tu_op_cases(int *n);
+
+#endif
