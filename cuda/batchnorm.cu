@@ -39,14 +39,13 @@ static __global__ void bn_train_kernel(const float *x, int64_t N, int64_t C, int
     }
     ss = tg_block_sum(ss, sh);
     const float var = ss / (float)M;
-    const float is = rsqrtf(var + eps);
+    const float is = tg_bn_invstd1(var, eps);
     if (threadIdx.x == 0) {
         mean[c] = mu;
         invstd[c] = is;
         if (rmean) {
-            const float unbiased = M > 1 ? ss / (float)(M - 1) : var;
-            rmean[c] = (1.0f - momentum) * rmean[c] + momentum * mu;
-            rvar[c] = (1.0f - momentum) * rvar[c] + momentum * unbiased;
+            rmean[c] = tg_bn_running1(rmean[c], mu, momentum);
+            rvar[c] = tg_bn_running1(rvar[c], tg_bn_unbiased(ss, (double)M), momentum);
         }
     }
     const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
@@ -66,7 +65,7 @@ static __global__ void bn_apply_kernel(const float *x, int64_t C, int64_t P, con
 }
 
 static __global__ void bn_invstd_kernel(const float *var, int64_t C, float eps, float *invstd) {
-    TG_GRID_STRIDE(c, C) { invstd[c] = rsqrtf(var[c] + eps); }
+    TG_GRID_STRIDE(c, C) { invstd[c] = tg_bn_invstd1(var[c], eps); }
 }
 
 static __global__ void bn_bwd_kernel(const float *x, const float *dy, int64_t N, int64_t C,

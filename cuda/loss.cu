@@ -17,7 +17,7 @@ static __global__ void bce_bwd_kernel(const float *x, const float *t, const floa
     const float k = dl[0] / (float)n;
     TG_GRID_STRIDE(i, n) {
         if (dx) dx[i] += k * tg_bce_dx1(x[i], t[i]);
-        if (dt) dt[i] += -k * x[i];
+        if (dt) dt[i] += k * tg_bce_dt1(x[i]);
     }
 }
 

@@ -59,6 +59,8 @@ static inline TG_HD float tg_bce1(float x, float t) {
     return fmaxf(x, 0.0f) - x * t + log1pf(expf(-fabsf(x)));
 }
 static inline TG_HD float tg_bce_dx1(float x, float t) { return tg_sigmoidf(x) - t; }
+/* ... and with respect to the target t */
+static inline TG_HD float tg_bce_dt1(float x) { return -x; }
 
 /* ---- optimizers ---------------------------------------------------------------------------- */
 typedef struct {
@@ -91,6 +93,15 @@ static inline TG_HD void tg_sgd1(float *p, float g, float *buf, float lr, float 
 }
 
 /* ---- BatchNorm ------------------------------------------------------------------------------ */
+/* BatchNorm's statistics, in double on both backends: 1 / sqrt(var + eps); a running buffer moved
+ * toward a batch value with PyTorch's momentum (the new value's weight); the unbiased variance
+ * from the sum of squared deviations ss over M values (the biased one when M is 1). */
+static inline TG_HD float tg_bn_invstd1(double var, float eps) { return (float)(1.0 / sqrt(var + (double)eps)); }
+static inline TG_HD float tg_bn_running1(float old, double value, float momentum) {
+    return (float)((1.0 - (double)momentum) * (double)old + (double)momentum * value);
+}
+static inline TG_HD double tg_bn_unbiased(double ss, double M) { return M > 1.0 ? ss / (M - 1.0) : ss / M; }
+
 static inline TG_HD float tg_bn_fwd1(float x, float mean, float invstd, float gamma, float beta) {
     return (x - mean) * invstd * gamma + beta;
 }

@@ -319,11 +319,10 @@ static void bn_stats(const float *x, int64_t N, int64_t C, int64_t P, float eps,
         }
         const double var = ss / M;
         mean[c] = (float)mu;
-        invstd[c] = (float)(1.0 / sqrt(var + (double)eps));
+        invstd[c] = tg_bn_invstd1(var, eps);
         if (running_mean) {
-            const double unbiased = M > 1.0 ? ss / (M - 1.0) : var;
-            running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * mu);
-            running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+            running_mean[c] = tg_bn_running1(running_mean[c], mu, momentum);
+            running_var[c] = tg_bn_running1(running_var[c], tg_bn_unbiased(ss, M), momentum);
         }
     }
 }
@@ -356,7 +355,7 @@ static void cpu_bn_act_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, in
 
 static void cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float *invstd) {
     (void)ctx;
-    for (int64_t c = 0; c < C; c++) invstd[c] = (float)(1.0 / sqrt((double)var[c] + eps));
+    for (int64_t c = 0; c < C; c++) invstd[c] = tg_bn_invstd1(var[c], eps);
 }
 
 
@@ -450,7 +449,7 @@ static void cpu_bce_bwd(tg_ctx *ctx, const float *x, const float *t, const float
     const float k = dl[0] / (float)n;
     for (int64_t i = 0; i < n; i++) {
         if (dx) dx[i] += k * tg_bce_dx1(x[i], t[i]);
-        if (dt) dt[i] += -k * x[i];
+        if (dt) dt[i] += k * tg_bce_dt1(x[i]);
     }
 }
 
