@@ -154,3 +154,99 @@ tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const float *x, int N, int C, int H, in
     tg_cpu_gemm(&g, t.gemm_ws);
     return TG_OK;
 }
+
+/* ---- the column-matrix path and layout moves (the CUDA backend's convolution, and tests) ---- */
+void tg_cpu_im2col(tg_ctx *ctx, const float *x, int N, int C, int H, int W, int kh, int kw,
+                       int stride, int pad, int Ho, int Wo, float *col) {
+    (void)ctx;
+    const int64_t P = (int64_t)Ho * Wo, NP = (int64_t)N * P, K = (int64_t)C * kh * kw;
+#pragma omp parallel for collapse(2) if (K * NP > PAR_MIN)
+    for (int64_t r = 0; r < K; r++) {
+        for (int n = 0; n < N; n++) {
+            const int j = (int)(r % kw), i = (int)((r / kw) % kh);
+            const int64_t c = r / ((int64_t)kw * kh);
+            const float *xp = x + ((int64_t)n * C + c) * H * W;
+            float *dst = col + r * NP + (int64_t)n * P;
+            for (int oh = 0; oh < Ho; oh++) {
+                const int h = oh * stride - pad + i;
+                float *d = dst + (int64_t)oh * Wo;
+                if (h < 0 || h >= H) {
+                    memset(d, 0, sizeof(float) * (size_t)Wo);
+                    continue;
+                }
+                const float *xr = xp + (int64_t)h * W;
+                for (int ow = 0; ow < Wo; ow++) {
+                    const int w = ow * stride - pad + j;
+                    d[ow] = (w >= 0 && w < W) ? xr[w] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+void tg_cpu_col2im(tg_ctx *ctx, const float *col, int N, int C, int H, int W, int kh, int kw,
+                       int stride, int pad, int Ho, int Wo, float *x, int acc) {
+    (void)ctx;
+    const int64_t P = (int64_t)Ho * Wo, NP = (int64_t)N * P;
+    /* each (n, c) plane of x receives from its own rows and columns only: no races */
+#pragma omp parallel for collapse(2) if ((int64_t)N * C * H * W > PAR_MIN / 4)
+    for (int n = 0; n < N; n++) {
+        for (int c = 0; c < C; c++) {
+            float *xp = x + ((int64_t)n * C + c) * H * W;
+            if (!acc) memset(xp, 0, sizeof(float) * (size_t)H * W);
+            for (int i = 0; i < kh; i++) {
+                for (int j = 0; j < kw; j++) {
+                    const int64_t r = ((int64_t)c * kh + i) * kw + j;
+                    const float *src = col + r * NP + (int64_t)n * P;
+                    for (int oh = 0; oh < Ho; oh++) {
+                        const int h = oh * stride - pad + i;
+                        if (h < 0 || h >= H) continue;
+                        float *xr = xp + (int64_t)h * W;
+                        const float *s = src + (int64_t)oh * Wo;
+                        for (int ow = 0; ow < Wo; ow++) {
+                            const int w = ow * stride - pad + j;
+                            if (w >= 0 && w < W) xr[w] += s[ow];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+void tg_cpu_nc_to_cn(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
+                         float *dst) {
+    (void)ctx;
+#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t n = 0; n < N; n++)
+            memcpy(dst + c * N * P + n * P, src + (n * C + c) * P, sizeof(float) * (size_t)P);
+}
+
+void tg_cpu_cn_to_nc(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
+                         const float *bias, float *dst, int acc) {
+    (void)ctx;
+#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t c = 0; c < C; c++) {
+            const float *s = src + c * N * P + n * P;
+            float *d = dst + (n * C + c) * P;
+            const float b = bias ? bias[c] : 0.0f;
+            if (acc)
+                for (int64_t p = 0; p < P; p++) d[p] += s[p] + b;
+            else
+                for (int64_t p = 0; p < P; p++) d[p] = s[p] + b;
+        }
+    }
+}
+
+void tg_cpu_bias_add(tg_ctx *ctx, float *y, const float *b, int64_t N, int64_t C, int64_t P) {
+    (void)ctx;
+#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            float *d = y + (n * C + c) * P;
+            const float bc = b[c];
+            for (int64_t p = 0; p < P; p++) d[p] += bc;
+        }
+}

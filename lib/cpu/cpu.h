@@ -92,6 +92,85 @@ TG_INTERNAL tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const float *x, int N, int 
                                         const float *dy, int Co, int Ho, int Wo, int kh, int kw,
                                         int s, int p, float *dw, int acc);
 
+/* ---- the backend table's kernels, one file per family as in cuda/ ------------------------------ */
+/* below this many elements a loop runs on one thread */
+#define PAR_MIN 16384
+
+/* Elementwise loops: the body runs on [lo, hi) ranges with restrict pointers (so GCC vectorises
+ * it; an `omp simd` loop around a formula with a branch did not), split into one contiguous
+ * range per thread. */
+#define PAR_RANGES(n, call)                                                                     \
+    do {                                                                                        \
+        if ((n) <= PAR_MIN) {                                                                   \
+            const int64_t lo = 0, hi = (n);                                                     \
+            call;                                                                               \
+        } else {                                                                                \
+            _Pragma("omp parallel") {                                                           \
+                const int64_t nt_ = omp_get_num_threads(), t_ = omp_get_thread_num();           \
+                const int64_t lo = (n) * t_ / nt_, hi = (n) * (t_ + 1) / nt_;                   \
+                call;                                                                           \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+
+/* fills and the RNG (lib/cpu/tensor.c) */
+TG_INTERNAL void tg_cpu_fill(tg_ctx *ctx, float *x, int64_t n, float v);
+TG_INTERNAL void tg_cpu_rng_uniform(tg_ctx *ctx, float *x, int64_t n, uint64_t seed, uint32_t
+    stream, uint64_t offset, float lo, float hi);
+TG_INTERNAL void tg_cpu_rng_normal(tg_ctx *ctx, float *x, int64_t n, uint64_t seed, uint32_t stream,
+    uint64_t offset, float mean, float std);
+/* activations (lib/cpu/activation.c) */
+TG_INTERNAL void tg_cpu_unary_fwd(tg_ctx *ctx, int op, float a, const float *x, float *y, int64_t
+    n);
+TG_INTERNAL void tg_cpu_unary_bwd(tg_ctx *ctx, int op, float a, const float *x, const float *y,
+    const float *dy, float *dx, int64_t n, int acc);
+/* axpby, multiply, sum, scalar fills (lib/cpu/elementwise.c) */
+TG_INTERNAL void tg_cpu_axpby(tg_ctx *ctx, int64_t n, float a, const float *x, float b, float *y);
+TG_INTERNAL void tg_cpu_mul(tg_ctx *ctx, int64_t n, const float *a, const float *b, float *out, int
+    acc);
+TG_INTERNAL void tg_cpu_sum(tg_ctx *ctx, const float *x, int64_t n, float scale, float *out);
+TG_INTERNAL void tg_cpu_fill_scalar(tg_ctx *ctx, float *x, int64_t n, const float *s, float scale,
+    int acc);
+/* BatchNorm and per-channel sums (lib/cpu/batchnorm.c) */
+TG_INTERNAL void tg_cpu_channel_sum(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+    float *out, int acc);
+TG_INTERNAL void tg_cpu_bn_fwd_apply(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+    const float *mean, const float *invstd, const float *gamma, const float *beta, float *y);
+TG_INTERNAL void tg_cpu_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+    const float *gamma, const float *beta, float eps, float momentum, float *running_mean, float
+    *running_var, float *mean, float *invstd, float *y);
+TG_INTERNAL void tg_cpu_bn_act_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+    const float *gamma, const float *beta, float eps, float momentum, float *running_mean, float
+    *running_var, int training, float *mean, float *invstd, float slope, float *z);
+TG_INTERNAL void tg_cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float
+    *invstd);
+TG_INTERNAL void tg_cpu_bn_bwd(tg_ctx *ctx, const float *x, const float *dz, int64_t N, int64_t C,
+    int64_t P, const float *gamma, const float *mean, const float *invstd, int training, float *dx,
+    float *dgamma, float *dbeta, int acc);
+TG_INTERNAL void tg_cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *z, const float *dz,
+    int64_t N, int64_t C, int64_t P, const float *gamma, const float *mean, const float *invstd, int
+    training, float slope, float *dx, float *dgamma, float *dbeta, int acc);
+/* BCE with logits (lib/cpu/loss.c) */
+TG_INTERNAL void tg_cpu_bce_fwd(tg_ctx *ctx, const float *x, const float *t, int64_t n, float *out);
+TG_INTERNAL void tg_cpu_bce_bwd(tg_ctx *ctx, const float *x, const float *t, const float *dl,
+    int64_t n, float *dx, float *dt);
+/* Adam and SGD (lib/cpu/optim.c) */
+TG_INTERNAL tg_status tg_cpu_adam(tg_ctx *ctx, const tg_adam_item *items, int count, const
+    tg_adam_hyper *h);
+TG_INTERNAL tg_status tg_cpu_sgd(tg_ctx *ctx, const tg_sgd_item *items, int count, float lr, float
+    momentum);
+/* the column matrix and layout moves (lib/cpu/conv.c) */
+TG_INTERNAL void tg_cpu_im2col(tg_ctx *ctx, const float *x, int N, int C, int H, int W, int kh, int
+    kw, int stride, int pad, int Ho, int Wo, float *col);
+TG_INTERNAL void tg_cpu_col2im(tg_ctx *ctx, const float *col, int N, int C, int H, int W, int kh,
+    int kw, int stride, int pad, int Ho, int Wo, float *x, int acc);
+TG_INTERNAL void tg_cpu_nc_to_cn(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
+    float *dst);
+TG_INTERNAL void tg_cpu_cn_to_nc(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
+    const float *bias, float *dst, int acc);
+TG_INTERNAL void tg_cpu_bias_add(tg_ctx *ctx, float *y, const float *b, int64_t N, int64_t C,
+    int64_t P);
+
 /* pooling, softmax, cross-entropy and dropout's mask (lib/cpu/pool.c) */
 TG_INTERNAL void tg_cpu_pool_fwd(tg_ctx *ctx, int is_max, const float *x, int64_t planes, int H,
                                  int W, int kh, int kw, int sh, int sw, int ph, int pw, int Ho,

@@ -1,0 +1,182 @@
+/*
+ * batchnorm.c (CPU) — BatchNorm's statistics, forward (plain and fused with a (leaky) ReLU) and
+ * backward passes, and per-channel sums, behind lib/batchnorm.c; mirrors cuda/batchnorm.cu.
+ * Statistics accumulate in double; the formulas are tg_math.h's.
+ */
+#include "cpu.h"
+
+#include "../tg_omp.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* sum over n,p of x[n,c,p], in double */
+static double sum_channel(const float *x, int64_t N, int64_t C, int64_t P, int64_t c) {
+    double s = 0.0;
+    for (int64_t n = 0; n < N; n++) {
+        const float *restrict xp = x + (n * C + c) * P;
+#pragma omp simd reduction(+ : s)
+        for (int64_t p = 0; p < P; p++) s += xp[p];
+    }
+    return s;
+}
+
+void tg_cpu_channel_sum(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                            float *out, int acc) {
+    (void)ctx;
+#pragma omp parallel for if (N * C * P > PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        const double s = sum_channel(x, N, C, P, c);
+        out[c] = (float)(acc ? out[c] + s : s);
+    }
+}
+
+
+void tg_cpu_bn_fwd_apply(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                             const float *mean, const float *invstd, const float *gamma,
+                             const float *beta, float *y) {
+    (void)ctx;
+#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            const float m = mean[c], is = invstd[c];
+            const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+            const float *xp = x + (n * C + c) * P;
+            float *yp = y + (n * C + c) * P;
+            for (int64_t p = 0; p < P; p++) yp[p] = tg_bn_fwd1(xp[p], m, is, g, b);
+        }
+}
+
+/* Per-channel batch statistics (biased variance) in double, and the running-buffer update. */
+static void bn_stats(const float *x, int64_t N, int64_t C, int64_t P, float eps, float momentum,
+                     float *running_mean, float *running_var, float *mean, float *invstd) {
+    const double M = (double)N * (double)P;
+#pragma omp parallel for if (N * C * P > PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        const double mu = sum_channel(x, N, C, P, c) / M;
+        double ss = 0.0;
+        for (int64_t n = 0; n < N; n++) {
+            const float *restrict xp = x + (n * C + c) * P;
+#pragma omp simd reduction(+ : ss)
+            for (int64_t p = 0; p < P; p++) {
+                const double d = xp[p] - mu;
+                ss += d * d;
+            }
+        }
+        const double var = ss / M;
+        mean[c] = (float)mu;
+        invstd[c] = tg_bn_invstd1(var, eps);
+        if (running_mean) {
+            running_mean[c] = tg_bn_running1(running_mean[c], mu, momentum);
+            running_var[c] = tg_bn_running1(running_var[c], tg_bn_unbiased(ss, M), momentum);
+        }
+    }
+}
+
+void tg_cpu_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                             const float *gamma, const float *beta, float eps, float momentum,
+                             float *running_mean, float *running_var, float *mean, float *invstd,
+                             float *y) {
+    bn_stats(x, N, C, P, eps, momentum, running_mean, running_var, mean, invstd);
+    tg_cpu_bn_fwd_apply(ctx, x, N, C, P, mean, invstd, gamma, beta, y);
+}
+
+void tg_cpu_bn_act_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
+                           const float *gamma, const float *beta, float eps, float momentum,
+                           float *running_mean, float *running_var, int training, float *mean,
+                           float *invstd, float slope, float *z) {
+    (void)ctx;
+    if (training) bn_stats(x, N, C, P, eps, momentum, running_mean, running_var, mean, invstd);
+#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++) {
+            const float m = mean[c], is = invstd[c];
+            const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+            const float *restrict xp = x + (n * C + c) * P;
+            float *restrict zp = z + (n * C + c) * P;
+            for (int64_t p = 0; p < P; p++)
+                zp[p] = tg_act_fwd1(tg_bn_fwd1(xp[p], m, is, g, b), slope);
+        }
+}
+
+void tg_cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float *invstd) {
+    (void)ctx;
+    for (int64_t c = 0; c < C; c++) invstd[c] = tg_bn_invstd1(var[c], eps);
+}
+
+
+/* BatchNorm's backward over one channel c, in two passes: the sums of dy and dy*xhat, then dx.
+ * DY is the upstream gradient at p, an expression over zp/dp: dp[p] for the plain op, act'(z)*dz
+ * for the fused one (recomputed in both passes rather than stored). training/acc and the
+ * activation are fixed per loop, so each inner loop is branch-free and vectorises. Expects x, z,
+ * dz, dx, dgamma, dbeta, N, C, P, mean/invstd values mu/is, g, inv_m, training, acc in scope. */
+#define BN_SUMS(DY)                                                                             \
+    for (int64_t n = 0; n < N; n++) {                                                           \
+        const float *restrict xp = x + (n * C + c) * P, *restrict zp = z + (n * C + c) * P;     \
+        const float *restrict dp = dz + (n * C + c) * P;                                        \
+        (void)zp;                                                                               \
+        _Pragma("omp simd reduction(+ : sdy, sdyx)") for (int64_t p = 0; p < P; p++) {          \
+            const float dy = DY;                                                                \
+            sdy += dy;                                                                          \
+            sdyx += (double)dy * ((xp[p] - mu) * is);                                           \
+        }                                                                                       \
+    }
+#define BN_DX(DY, EXPR)                                                                         \
+    for (int64_t n = 0; n < N; n++) {                                                           \
+        const float *restrict xp = x + (n * C + c) * P, *restrict zp = z + (n * C + c) * P;     \
+        const float *restrict dp = dz + (n * C + c) * P;                                        \
+        float *restrict dxp = dx + (n * C + c) * P;                                             \
+        (void)xp, (void)zp; /* the evaluation-mode formula does not read x */                   \
+        for (int64_t p = 0; p < P; p++) {                                                       \
+            const float dy = DY;                                                                \
+            EXPR;                                                                               \
+        }                                                                                       \
+    }
+#define BN_CHANNEL(DY)                                                                          \
+    do {                                                                                        \
+        BN_SUMS(DY)                                                                             \
+        if (dgamma) dgamma[c] += (float)sdyx;                                                   \
+        if (dbeta) dbeta[c] += (float)sdy;                                                      \
+        if (!dx) break;                                                                         \
+        const float fsdy = (float)sdy, fsdyx = (float)sdyx;                                     \
+        (void)fsdy, (void)fsdyx;                                                                \
+        if (training && acc)                                                                    \
+            BN_DX(DY, dxp[p] += tg_bn_bwd1(dy, xp[p], mu, is, g, fsdy, fsdyx, inv_m))           \
+        else if (training)                                                                      \
+            BN_DX(DY, dxp[p] = tg_bn_bwd1(dy, xp[p], mu, is, g, fsdy, fsdyx, inv_m))            \
+        else if (acc)                                                                           \
+            BN_DX(DY, dxp[p] += tg_bn_bwd_eval1(dy, g, is))                                     \
+        else                                                                                    \
+            BN_DX(DY, dxp[p] = tg_bn_bwd_eval1(dy, g, is))                                      \
+    } while (0)
+
+void tg_cpu_bn_bwd(tg_ctx *ctx, const float *x, const float *dz, int64_t N, int64_t C,
+                       int64_t P, const float *gamma, const float *mean, const float *invstd,
+                       int training, float *dx, float *dgamma, float *dbeta, int acc) {
+    (void)ctx;
+    const float inv_m = 1.0f / (float)(N * P);
+    const float *z = dz; /* no activation: z is not read */
+#pragma omp parallel for if (N * C * P > PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
+        double sdy = 0.0, sdyx = 0.0;
+        BN_CHANNEL(dp[p]);
+    }
+}
+
+/* dy = act'(z) * dz is recomputed in both passes rather than stored (tg_act_grad1's formula,
+ * with the ReLU/LeakyReLU choice taken once per call). */
+void tg_cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *z, const float *dz,
+                           int64_t N, int64_t C, int64_t P, const float *gamma, const float *mean,
+                           const float *invstd, int training, float slope, float *dx,
+                           float *dgamma, float *dbeta, int acc) {
+    (void)ctx;
+    const float inv_m = 1.0f / (float)(N * P);
+#pragma omp parallel for if (N * C * P > PAR_MIN)
+    for (int64_t c = 0; c < C; c++) {
+        const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
+        double sdy = 0.0, sdyx = 0.0;
+        if (slope == 0.0f) BN_CHANNEL(tg_unary_bwd1(TG_UN_RELU, slope, zp[p], zp[p], dp[p]));
+        else BN_CHANNEL(tg_unary_bwd1(TG_UN_LEAKY_RELU, slope, zp[p], zp[p], dp[p]));
+    }
+}
