@@ -224,7 +224,6 @@ TG_API tg_tensor *tg_flatten(tg_ctx *ctx, tg_tensor *x);
 TG_API tg_tensor *tg_detach(tg_ctx *ctx, tg_tensor *x);
 /* mean(max(x,0) - x*t + log(1+exp(-|x|))): stable for any logit. Same shapes; result [1]. */
 TG_API tg_tensor *tg_bce_with_logits(tg_ctx *ctx, tg_tensor *logits, tg_tensor *targets);
-/* mean((a-b)^2), result [1]. */
 /* Pooling over [N,C,H,W] (PyTorch semantics, floor mode): square windows, equal strides and
  * padding (at most half the kernel); max pooling pads with -infinity, average pooling counts the
  * padding (count_include_pad=True). Global average pooling gives [N,C,1,1]. */
@@ -271,6 +270,7 @@ TG_API tg_tensor *tg_diff_augment(tg_ctx *ctx, tg_tensor *x, unsigned policy);
  * (evaluation). Gradients reach w through sigma with u and v held fixed. */
 TG_API tg_tensor *tg_spectral_norm(tg_ctx *ctx, tg_tensor *w, tg_tensor *u, tg_tensor *v,
                                    int power_iters, float eps);
+/* mean((a-b)^2), result [1]. */
 TG_API tg_tensor *tg_mse_loss(tg_ctx *ctx, tg_tensor *a, tg_tensor *b);
 
 /* Seeds d(loss)=1 and runs the tape backwards; gradients accumulate (+=) into every tensor that
@@ -464,8 +464,8 @@ TG_API void tg_swd_defaults(tg_swd_options *o);
 /* a and b: n uint8 RGB images of size x size each (row-major, HWC), the same count in both; size
  * a power of two >= min_size. Writes the distance x 1e3 of each level (finest first) into
  * per_level[0..max_levels) (may be NULL), the number of levels into *nlevels (may be NULL), and
- * their mean into *mean. opt NULL: the defaults. Memory: about 1.2 KB per image x
- * nhoods_per_image; threads: the library's OpenMP threads. */
+ * their mean into *mean. opt NULL: the defaults. Memory: about 2.2 KB per sampled neighbourhood
+ * (n x nhoods_per_image of them; 0.6 GB for 2048 images); threads: the library's OpenMP threads. */
 TG_API tg_status tg_swd(const uint8_t *a, int64_t na, const uint8_t *b, int64_t nb, int size,
                         const tg_swd_options *opt, double *per_level, int max_levels,
                         int *nlevels, double *mean);

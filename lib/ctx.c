@@ -34,24 +34,34 @@ int tg_cuda_device_count(void) {
 #endif
 }
 
-/* Every slot of a backend table after its name is a function pointer: a table that left one out
- * (a new op wired into one backend only) is refused here, naming the slot's position, instead
- * of crashing at the op's first call. */
+/* Every slot of a backend table after its name is a function pointer, and all but the optional
+ * ones (the direct convolution passes and the fused BatchNorm + activation, which the op layer
+ * replaces by im2col + GEMM and by two ops when a backend leaves them NULL) must be set: a table
+ * that left one out (a new op wired into one backend only) is refused at context creation,
+ * naming the slot's position, instead of crashing at the op's first call. */
 typedef void (*tg_any_fn)(void);
 _Static_assert((sizeof(struct tg_backend_ops) - offsetof(struct tg_backend_ops, init)) % sizeof(tg_any_fn) == 0,
                "struct tg_backend_ops: every member after `name` must be a function pointer");
-static bool backend_complete(const struct tg_backend_ops *be) {
+static bool optional_slot(size_t off) {
+    return off == offsetof(struct tg_backend_ops, conv_fwd) || off == offsetof(struct tg_backend_ops, conv_bwd_data) ||
+           off == offsetof(struct tg_backend_ops, conv_wgrad) || off == offsetof(struct tg_backend_ops, bn_act_fwd) ||
+           off == offsetof(struct tg_backend_ops, bn_act_bwd);
+}
+int tg_backend_missing_slot(const struct tg_backend_ops *be) {
     const size_t first = offsetof(struct tg_backend_ops, init);
     for (size_t off = first; off < sizeof *be; off += sizeof(tg_any_fn)) {
         tg_any_fn f;
         memcpy(&f, (const char *)be + off, sizeof f);
-        if (!f) {
-            tg_fail(TG_ERR_UNSUPPORTED, "tg_ctx_new", "the %s backend leaves operation slot %zu of struct tg_backend_ops empty (a build defect)",
-                    be->name, (off - first) / sizeof(tg_any_fn));
-            return false;
-        }
+        if (!f && !optional_slot(off)) return (int)((off - first) / sizeof(tg_any_fn));
     }
-    return true;
+    return -1;
+}
+static bool backend_complete(const struct tg_backend_ops *be) {
+    const int slot = tg_backend_missing_slot(be);
+    if (slot >= 0)
+        tg_fail(TG_ERR_UNSUPPORTED, "tg_ctx_new", "the %s backend leaves operation slot %d of struct tg_backend_ops empty (a build defect)",
+                be->name, slot);
+    return slot < 0;
 }
 
 tg_ctx *tg_ctx_new(tg_device device, uint64_t seed) {

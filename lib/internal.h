@@ -250,6 +250,9 @@ struct tg_backend_ops {
 };
 
 TG_INTERNAL extern const struct tg_backend_ops tg_cpu_backend;
+/* The first required slot a backend table leaves NULL (counting from `init`), or -1 (lib/ctx.c).
+ * Optional: conv_fwd, conv_bwd_data, conv_wgrad, bn_act_fwd, bn_act_bwd. */
+TG_INTERNAL int tg_backend_missing_slot(const struct tg_backend_ops *be);
 #ifdef TG_WITH_CUDA
 TG_INTERNAL extern const struct tg_backend_ops tg_cuda_backend;
 #endif

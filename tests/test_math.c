@@ -91,8 +91,26 @@ static void test_im2col_index(void **state) {
     tg_ctx_free(ctx);
 }
 
+/* Every backend compiled in fills every required slot of its table (a CUDA table with a hole
+ * would refuse every CUDA context, even on a machine with a GPU). */
+static void test_backend_tables_complete(void **state) {
+    (void)state;
+    assert_int_equal(tg_backend_missing_slot(&tg_cpu_backend), -1);
+#ifdef TG_WITH_CUDA
+    assert_int_equal(tg_backend_missing_slot(&tg_cuda_backend), -1);
+#endif
+    /* and the check can fail: a copy of the CPU table without its axpby */
+    struct tg_backend_ops broken = tg_cpu_backend;
+    broken.axpby = NULL;
+    assert_true(tg_backend_missing_slot(&broken) >= 0);
+    broken = tg_cpu_backend;
+    broken.conv_fwd = NULL; /* optional: the op layer falls back to im2col + GEMM */
+    assert_int_equal(tg_backend_missing_slot(&broken), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backend_tables_complete),
         cmocka_unit_test(test_philox_kat),
         cmocka_unit_test(test_activations),
         cmocka_unit_test(test_bce),
