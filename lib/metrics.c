@@ -151,6 +151,23 @@ static tg_status descriptors(const uint8_t *imgs, int64_t n, int set, int size, 
     return TG_OK;
 }
 
+/* out [D][rows] = dirs [D][dim] x desc^T: through the BLAS when one is loaded, else a plain loop
+ * (TG_BLAS=builtin, or no BLAS library on the machine) */
+static void project(tg_sgemm_fn sgemm, const float *dirs, int D, const float *desc, int64_t rows, int dim, float *out) {
+    if (sgemm) {
+        sgemm(101 /* row-major */, 111, 112 /* dirs as is, desc transposed */, D, (int)rows, dim, 1.0f, dirs, dim, desc,
+              dim, 0.0f, out, (int)rows);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r++)
+        for (int d = 0; d < D; d++) {
+            float s = 0.0f;
+            for (int k = 0; k < dim; k++) s += dirs[d * dim + k] * desc[r * dim + k];
+            out[(int64_t)d * rows + r] = s;
+        }
+}
+
 /* float -> uint32 with the same order (negative floats reversed) */
 static inline uint32_t fkey(float f) {
     uint32_t u;
@@ -240,10 +257,9 @@ tg_status tg_swd(const uint8_t *a, int64_t na, const uint8_t *b, int64_t nb, int
                 const float inv = (float)(1.0 / sqrt(n2));
                 for (int k = 0; k < dim; k++) dirs[d * dim + k] *= inv;
             }
-            /* projections, one direction per row: P [D][rows] = dirs [D][dim] x desc^T */
-            sgemm(101 /* row-major */, 111, 112 /* dirs as is, desc transposed */, D, (int)rows, dim, 1.0f,
-                  dirs, dim, da, dim, 0.0f, pa, (int)rows);
-            sgemm(101, 111, 112, D, (int)rows, dim, 1.0f, dirs, dim, db, dim, 0.0f, pb, (int)rows);
+            /* projections, one direction per row */
+            project(sgemm, dirs, D, da, rows, dim, pa);
+            project(sgemm, dirs, D, db, rows, dim, pb);
             int fail = 0;
 #pragma omp parallel
             {

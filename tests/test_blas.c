@@ -4,11 +4,13 @@
  * (TG_BLAS=builtin), the reference BLAS (netlib libblas3, as Debian installs it), an
  * OPENBLAS_CORETYPE naming a slower kernel than the CPU supports, and the automatic choice. The
  * child reports tg_blas_info() and the warnings the log callback received through a pipe; the
- * built-in GEMM must also compute a correct product.
+ * built-in GEMM must also compute a correct product, and tg_swd (which projects through the
+ * BLAS when there is one) the same distance as with OpenBLAS.
  */
 #include "testutil.h"
 
 #include <cpuid.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,8 @@
 #define REF_BLAS "/usr/lib/x86_64-linux-gnu/blas/libblas.so.3"
 
 static char warnings[2048];
+static double child_swd;   /* what small_swd() gave in the last probe's child */
+static double builtin_swd; /* ... in the TG_BLAS=builtin child (the parent never runs OpenMP: it forks) */
 static void on_log(tg_log_level level, const char *msg, void *user) {
     (void)user;
     if (level == TG_LOG_WARN) strncat(warnings, msg, sizeof warnings - strlen(warnings) - 1);
@@ -45,6 +49,18 @@ static int linear_ok(void) {
     return ok;
 }
 
+/* tg_swd of two fixed sets of 16x16 images (two levels, small options) */
+static double small_swd(void) {
+    static uint8_t a[8 * 16 * 16 * 3], b[8 * 16 * 16 * 3];
+    for (size_t i = 0; i < sizeof a; i++) a[i] = (uint8_t)(i * 37 % 251), b[i] = (uint8_t)(i * 91 % 241);
+    tg_swd_options o;
+    tg_swd_defaults(&o);
+    o.nhoods_per_image = 16, o.dir_repeats = 2, o.dirs_per_repeat = 8, o.min_size = 8;
+    double m = -1;
+    if (tg_swd(a, 8, b, 8, 16, &o, NULL, 0, NULL, &m) != TG_OK) return -1;
+    return m;
+}
+
 /* Runs tg_blas_info() in a child with var=value set (value NULL: unset); info and warnings come
  * back in info[], warn[]; *gemm_ok whether a product through the chosen GEMM was right. */
 static void probe(const char *var, const char *value, char *info, char *warn, int *gemm_ok) {
@@ -59,7 +75,7 @@ static void probe(const char *var, const char *value, char *info, char *warn, in
         tg_set_log_callback(on_log, NULL);
         char buf[4096];
         int ok = linear_ok();
-        int n = snprintf(buf, sizeof buf, "%d\n%s\n%s", ok, tg_blas_info(), warnings);
+        int n = snprintf(buf, sizeof buf, "%d %.17g\n%s\n%s", ok, small_swd(), tg_blas_info(), warnings);
         if (write(fd[1], buf, (size_t)n) != n) _exit(3);
         _exit(0);
     }
@@ -76,6 +92,7 @@ static void probe(const char *var, const char *value, char *info, char *warn, in
     char *l1 = strchr(buf, '\n'), *l2 = l1 ? strchr(l1 + 1, '\n') : NULL;
     assert_non_null(l2);
     *gemm_ok = buf[0] == '1';
+    child_swd = atof(buf + 2);
     snprintf(info, 1024, "%.*s", (int)(l2 - l1 - 1), l1 + 1);
     snprintf(warn, 2048, "%s", l2 + 1);
 }
@@ -86,6 +103,7 @@ static void test_builtin_gemm_warns(void **state) {
     int ok;
     probe("TG_BLAS", "builtin", info, warn, &ok);
     assert_true(ok);
+    builtin_swd = child_swd; /* compared with the automatic choice's below */
     if (!strstr(info, "SLOW: built-in fallback GEMM")) fail_msg("info: %s", info);
     if (!strstr(warn, "SLOW: built-in fallback GEMM")) fail_msg("no warning; info: %s", info);
 }
@@ -132,6 +150,9 @@ static void test_automatic_choice_is_quiet(void **state) {
     if (!strstr(info, "OpenBLAS")) skip();
     assert_true(ok);
     if (strstr(info, "SLOW") || warn[0]) fail_msg("info: %s\nwarnings: %s", info, warn);
+    /* tg_swd without a BLAS (its plain projection loop) gives the distance it gives with OpenBLAS */
+    if (!(child_swd > 0 && fabs(builtin_swd - child_swd) <= 1e-4 * child_swd))
+        fail_msg("tg_swd with the built-in GEMM %.9g, with OpenBLAS %.9g", builtin_swd, child_swd);
 }
 
 int main(void) {
