@@ -7,19 +7,21 @@
 
 /* 2-D grid: blockIdx.y walks rows r = (c,i,j), so the tap is decoded once per row; x walks the
  * columns q = (n,oh,ow). I is int32_t when every index fits, which makes the divisions cheap.
- * Same mapping as tg_im2col_src (tg_math.h). */
+ * The tap decode and the input coordinate are tg_math.h's (as tg_im2col_src). */
 template <typename I>
 static __global__ void im2col_kernel(const float *x, int C, int H, int W, int kh, int kw,
                                      int stride, int pad, int Ho, int Wo, I NP, I K, float *col) {
     const I P = (I)Ho * Wo;
     for (I r = blockIdx.y; r < K; r += gridDim.y) {
-        const int j = (int)(r % kw), i = (int)((r / kw) % kh);
-        const I c = r / ((I)kw * kh);
+        int i, j;
+        int64_t c64;
+        tg_im2col_tap((int64_t)r, kh, kw, &c64, &i, &j); /* once per row */
+        const I c = (I)c64;
         float *dst = col + r * NP;
         for (I q = (I)blockIdx.x * blockDim.x + threadIdx.x; q < NP; q += (I)blockDim.x * gridDim.x) {
             const I n = q / P, rem = q - n * P;
             const int oh = (int)(rem / Wo), ow = (int)(rem - (I)oh * Wo);
-            const int h = oh * stride - pad + i, w = ow * stride - pad + j;
+            const int h = tg_conv_in(oh, stride, pad, i), w = tg_conv_in(ow, stride, pad, j);
             dst[q] = (h >= 0 && h < H && w >= 0 && w < W) ? x[((n * C + c) * H + h) * W + w] : 0.0f;
         }
     }

@@ -132,16 +132,26 @@ static inline TG_HD float tg_bn_bwd_eval1(float dy, float gamma, float invstd) {
 /* ---- im2col index math -----------------------------------------------------------------------
  * col has rows r = (c*kh + i)*kw + j and columns q = (n*Ho + oh)*Wo + ow.
  * Returns the flat index into x [N,C,H,W] that col[r][q] reads, or -1 for padding. */
+/* Row r of the column matrix is the tap (c, i, j): channel c, kernel row i, kernel column j. The
+ * CPU and CUDA im2col kernels decode it once per row with this. */
+static inline TG_HD void tg_im2col_tap(int64_t r, int kh, int kw, int64_t *c, int *i, int *j) {
+    *j = (int)(r % kw);
+    *i = (int)((r / kw) % kh);
+    *c = r / ((int64_t)kw * kh);
+}
+/* the input coordinate that output position o reads through kernel offset k */
+static inline TG_HD int tg_conv_in(int o, int stride, int pad, int k) { return o * stride - pad + k; }
+
 static inline TG_HD int64_t tg_im2col_src(int64_t r, int64_t q, int C, int H, int W, int kh,
                                           int kw, int stride, int pad, int Ho, int Wo) {
-    int j = (int)(r % kw);
-    int i = (int)((r / kw) % kh);
-    int64_t c = r / ((int64_t)kw * kh);
+    int i, j;
+    int64_t c;
+    tg_im2col_tap(r, kh, kw, &c, &i, &j);
     int ow = (int)(q % Wo);
     int oh = (int)((q / Wo) % Ho);
     int64_t n = q / ((int64_t)Wo * Ho);
-    int h = oh * stride - pad + i;
-    int w = ow * stride - pad + j;
+    int h = tg_conv_in(oh, stride, pad, i);
+    int w = tg_conv_in(ow, stride, pad, j);
     if (h < 0 || h >= H || w < 0 || w >= W) return -1;
     return ((n * C + c) * H + h) * W + w;
 }

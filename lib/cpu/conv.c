@@ -163,12 +163,13 @@ void tg_cpu_im2col(tg_ctx *ctx, const float *x, int N, int C, int H, int W, int 
 #pragma omp parallel for collapse(2) if (K * NP > PAR_MIN)
     for (int64_t r = 0; r < K; r++) {
         for (int n = 0; n < N; n++) {
-            const int j = (int)(r % kw), i = (int)((r / kw) % kh);
-            const int64_t c = r / ((int64_t)kw * kh);
+            int i, j;
+            int64_t c;
+            tg_im2col_tap(r, kh, kw, &c, &i, &j);
             const float *xp = x + ((int64_t)n * C + c) * H * W;
             float *dst = col + r * NP + (int64_t)n * P;
             for (int oh = 0; oh < Ho; oh++) {
-                const int h = oh * stride - pad + i;
+                const int h = tg_conv_in(oh, stride, pad, i);
                 float *d = dst + (int64_t)oh * Wo;
                 if (h < 0 || h >= H) {
                     memset(d, 0, sizeof(float) * (size_t)Wo);
@@ -176,7 +177,7 @@ void tg_cpu_im2col(tg_ctx *ctx, const float *x, int N, int C, int H, int W, int 
                 }
                 const float *xr = xp + (int64_t)h * W;
                 for (int ow = 0; ow < Wo; ow++) {
-                    const int w = ow * stride - pad + j;
+                    const int w = tg_conv_in(ow, stride, pad, j);
                     d[ow] = (w >= 0 && w < W) ? xr[w] : 0.0f;
                 }
             }
