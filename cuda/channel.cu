@@ -44,39 +44,14 @@ static __global__ void up2_fwd_kernel(int bilinear, const float *x, int64_t plan
     const int Ho = 2 * H, Wo = 2 * W;
     TG_GRID_STRIDE(i, planes * Ho * Wo) {
         const int64_t q = i / ((int64_t)Ho * Wo);
-        const int oh = (int)(i / Wo % Ho), ow = (int)(i % Wo);
-        const float *xp = x + q * H * W;
-        if (!bilinear) {
-            y[i] = xp[(oh / 2) * W + ow / 2];
-            continue;
-        }
-        int h0, h1, w0, w1;
-        float lh, lw;
-        tg_up2_src(oh, H, &h0, &h1, &lh);
-        tg_up2_src(ow, W, &w0, &w1, &lw);
-        y[i] = (1 - lh) * ((1 - lw) * xp[h0 * W + w0] + lw * xp[h0 * W + w1]) +
-               lh * ((1 - lw) * xp[h1 * W + w0] + lw * xp[h1 * W + w1]);
+        y[i] = tg_up2_sample(x + q * H * W, H, W, (int)(i / Wo % Ho), (int)(i % Wo), bilinear);
     }
 }
 
 static __global__ void up2_bwd_kernel(int bilinear, const float *dy, int64_t planes, int H, int W, float *dx) {
-    const int Ho = 2 * H, Wo = 2 * W;
     TG_GRID_STRIDE(i, planes * H * W) {
         const int64_t q = i / ((int64_t)H * W);
-        const int h = (int)(i / W % H), w = (int)(i % W);
-        const float *g = dy + q * Ho * Wo;
-        float s = 0.0f;
-        for (int oh = 2 * h - 2; oh <= 2 * h + 3; oh++) {
-            if (oh < 0 || oh >= Ho) continue;
-            const float a = tg_up2_weight(oh, h, H, bilinear);
-            if (a == 0.0f) continue;
-            for (int ow = 2 * w - 2; ow <= 2 * w + 3; ow++) {
-                if (ow < 0 || ow >= Wo) continue;
-                const float b = tg_up2_weight(ow, w, W, bilinear);
-                if (b != 0.0f) s += a * b * g[oh * Wo + ow];
-            }
-        }
-        dx[i] += s;
+        dx[i] += tg_up2_gather(dy + q * 4 * H * W, H, W, (int)(i / W % H), (int)(i % W), bilinear);
     }
 }
 

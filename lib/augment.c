@@ -22,12 +22,7 @@ static void augment_backward(tg_ctx *ctx, tg_node *nd) {
 
 tg_tensor *tg_diff_augment_with(tg_ctx *ctx, tg_tensor *x, const float *params) {
     static const char *fn = "tg_diff_augment";
-    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
-    if (x->ndim != 4) {
-        char b[64];
-        tg_fail(TG_ERR_SHAPE, fn, "x must be [N,C,H,W], got %s", SHP(x, b));
-        return NULL;
-    }
+    if (!tg_check_nchw(ctx, x, fn)) return NULL;
     const int64_t N = x->shape[0], np = N * TG_AUG_NPARAM;
     tg_tensor *p = tg_result(ctx, 1, &np, fn), *mean = tg_result(ctx, 1, &N, fn);
     tg_tensor *y = tg_result(ctx, 4, x->shape, fn);
@@ -50,12 +45,7 @@ static int rand_int(uint32_t bits, int lo, int hi) {
 
 tg_tensor *tg_diff_augment(tg_ctx *ctx, tg_tensor *x, unsigned policy) {
     static const char *fn = "tg_diff_augment";
-    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
-    if (x->ndim != 4) {
-        char b[64];
-        tg_fail(TG_ERR_SHAPE, fn, "x must be [N,C,H,W], got %s", SHP(x, b));
-        return NULL;
-    }
+    if (!tg_check_nchw(ctx, x, fn)) return NULL;
     if (policy & ~(unsigned)(TG_AUG_COLOR | TG_AUG_TRANSLATION | TG_AUG_CUTOUT)) {
         tg_fail(TG_ERR_INVALID, fn, "unknown policy bits 0x%x", policy);
         return NULL;

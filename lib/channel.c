@@ -157,8 +157,8 @@ static void up2_backward(tg_ctx *ctx, tg_node *nd) {
 
 tg_tensor *tg_upsample2(tg_ctx *ctx, tg_tensor *x, bool bilinear) {
     static const char *fn = "tg_upsample2";
-    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
-    if (x->ndim != 4 || x->shape[2] > (1 << 28) || x->shape[3] > (1 << 28)) {
+    if (!tg_check_nchw(ctx, x, fn)) return NULL;
+    if (x->shape[2] > (1 << 28) || x->shape[3] > (1 << 28)) {
         char b[64];
         tg_fail(TG_ERR_SHAPE, fn, "x must be [N,C,H,W], got %s", SHP(x, b));
         return NULL;

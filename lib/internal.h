@@ -289,6 +289,8 @@ TG_INTERNAL tg_tensor *tg_view(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_
 TG_INTERNAL tg_tensor *tg_activation_inplace(tg_ctx *ctx, tg_tensor *x, int op, float a);
 /* Validate an op input: non-NULL, belongs to ctx. NULL input keeps the earlier message. */
 TG_INTERNAL bool tg_check_in(tg_ctx *ctx, const tg_tensor *t, const char *func, const char *what);
+/* tg_check_in for an image batch x that must be [N,C,H,W] */
+TG_INTERNAL bool tg_check_nchw(tg_ctx *ctx, const tg_tensor *x, const char *func);
 /* Whether an op whose inputs are `in` records a node, and marks out->requires_grad. */
 TG_INTERNAL bool tg_needs_grad(tg_ctx *ctx, tg_tensor *const *in, int n);
 /* BatchNorm followed by act(y) = y > 0 ? y : slope*y (slope >= 0; 0 is ReLU), as one op when the

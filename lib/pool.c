@@ -21,12 +21,8 @@ static void pool_backward(tg_ctx *ctx, tg_node *nd) {
 }
 
 static tg_tensor *pool(tg_ctx *ctx, tg_tensor *x, int is_max, pool_geom g, const char *fn) {
-    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
+    if (!tg_check_nchw(ctx, x, fn)) return NULL;
     char b[64];
-    if (x->ndim != 4) {
-        tg_fail(TG_ERR_SHAPE, fn, "x must be [N,C,H,W], got %s", SHP(x, b));
-        return NULL;
-    }
     if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || g.ph < 0 || g.pw < 0 || 2 * g.ph > g.kh || 2 * g.pw > g.kw) {
         tg_fail(TG_ERR_INVALID, fn, "kernel %dx%d, stride %dx%d, padding %dx%d: kernel and stride >= 1, "
                 "padding >= 0 and at most half the kernel", g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
@@ -66,12 +62,7 @@ tg_tensor *tg_avg_pool2d(tg_ctx *ctx, tg_tensor *x, int kernel, int stride, int 
 
 tg_tensor *tg_global_avg_pool2d(tg_ctx *ctx, tg_tensor *x) {
     static const char *fn = "tg_global_avg_pool2d";
-    if (!tg_check_in(ctx, x, fn, "x")) return NULL;
-    if (x->ndim != 4) {
-        char b[64];
-        tg_fail(TG_ERR_SHAPE, fn, "x must be [N,C,H,W], got %s", SHP(x, b));
-        return NULL;
-    }
+    if (!tg_check_nchw(ctx, x, fn)) return NULL;
     pool_geom g = {(int)x->shape[2], (int)x->shape[3], 1, 1, 0, 0};
     return pool(ctx, x, 0, g, fn);
 }

@@ -273,3 +273,13 @@ bool tg_check_in(tg_ctx *ctx, const tg_tensor *t, const char *func, const char *
     }
     return true;
 }
+
+bool tg_check_nchw(tg_ctx *ctx, const tg_tensor *x, const char *func) {
+    if (!tg_check_in(ctx, x, func, "x")) return false;
+    if (x->ndim != 4) {
+        char b[64];
+        tg_fail(TG_ERR_SHAPE, func, "x must be [N,C,H,W], got %s", SHP(x, b));
+        return false;
+    }
+    return true;
+}

@@ -224,6 +224,35 @@ static inline TG_HD float tg_up2_weight(int o, int i, int n, int bilinear) {
     return (i0 == i ? 1.0f - l : 0.0f) + (i1 == i ? l : 0.0f);
 }
 
+/* Output (oh, ow) of plane x [H][W] upsampled by 2. */
+static inline TG_HD float tg_up2_sample(const float *x, int H, int W, int oh, int ow, int bilinear) {
+    if (!bilinear) return x[(oh / 2) * W + ow / 2];
+    int h0, h1, w0, w1;
+    float lh, lw;
+    tg_up2_src(oh, H, &h0, &h1, &lh);
+    tg_up2_src(ow, W, &w0, &w1, &lw);
+    return (1 - lh) * ((1 - lw) * x[h0 * W + w0] + lw * x[h0 * W + w1]) +
+           lh * ((1 - lw) * x[h1 * W + w0] + lw * x[h1 * W + w1]);
+}
+/* The gradient at input (h, w) of plane [H][W]: the sum over the outputs that read it of their
+ * gradient g [2H][2W] times the weight they read it with (outputs 2h-2 .. 2h+3 are the only ones
+ * that can). */
+static inline TG_HD float tg_up2_gather(const float *g, int H, int W, int h, int w, int bilinear) {
+    const int Ho = 2 * H, Wo = 2 * W;
+    float s = 0.0f;
+    for (int oh = 2 * h - 2; oh <= 2 * h + 3; oh++) {
+        if (oh < 0 || oh >= Ho) continue;
+        const float a = tg_up2_weight(oh, h, H, bilinear);
+        if (a == 0.0f) continue;
+        for (int ow = 2 * w - 2; ow <= 2 * w + 3; ow++) {
+            if (ow < 0 || ow >= Wo) continue;
+            const float b = tg_up2_weight(ow, w, W, bilinear);
+            if (b != 0.0f) s += a * b * g[oh * Wo + ow];
+        }
+    }
+    return s;
+}
+
 /* ---- softmax and cross-entropy (lib/softmax.c): one row of C values, stride P apart ---------- */
 /* log(sum(exp(x))) of the row, shifted by its maximum */
 static inline TG_HD float tg_logsumexp_row(const float *x, int64_t C, int64_t P) {

@@ -53,47 +53,18 @@ void tg_cpu_up2_fwd(tg_ctx *ctx, int bilinear, const float *x, int64_t planes, i
     (void)ctx;
     const int Ho = 2 * H, Wo = 2 * W;
 #pragma omp parallel for schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
-        const float *xp = x + q * H * W;
-        float *yp = y + q * Ho * Wo;
+    for (int64_t q = 0; q < planes; q++)
         for (int oh = 0; oh < Ho; oh++)
-            for (int ow = 0; ow < Wo; ow++) {
-                if (!bilinear) {
-                    yp[oh * Wo + ow] = xp[(oh / 2) * W + ow / 2];
-                    continue;
-                }
-                int h0, h1, w0, w1;
-                float lh, lw;
-                tg_up2_src(oh, H, &h0, &h1, &lh);
-                tg_up2_src(ow, W, &w0, &w1, &lw);
-                yp[oh * Wo + ow] = (1 - lh) * ((1 - lw) * xp[h0 * W + w0] + lw * xp[h0 * W + w1]) +
-                                   lh * ((1 - lw) * xp[h1 * W + w0] + lw * xp[h1 * W + w1]);
-            }
-    }
+            for (int ow = 0; ow < Wo; ow++)
+                y[q * Ho * Wo + oh * Wo + ow] = tg_up2_sample(x + q * H * W, H, W, oh, ow, bilinear);
 }
 
 void tg_cpu_up2_bwd(tg_ctx *ctx, int bilinear, const float *dy, int64_t planes, int H, int W, float *dx) {
     (void)ctx;
-    const int Ho = 2 * H, Wo = 2 * W;
 #pragma omp parallel for schedule(static)
-    for (int64_t q = 0; q < planes; q++) {
-        const float *g = dy + q * Ho * Wo;
+    for (int64_t q = 0; q < planes; q++)
         for (int h = 0; h < H; h++)
-            for (int w = 0; w < W; w++) {
-                float s = 0.0f; /* outputs 2h-2 .. 2h+3 are the only ones that can read input h */
-                for (int oh = 2 * h - 2; oh <= 2 * h + 3; oh++) {
-                    if (oh < 0 || oh >= Ho) continue;
-                    const float a = tg_up2_weight(oh, h, H, bilinear);
-                    if (a == 0.0f) continue;
-                    for (int ow = 2 * w - 2; ow <= 2 * w + 3; ow++) {
-                        if (ow < 0 || ow >= Wo) continue;
-                        const float b = tg_up2_weight(ow, w, W, bilinear);
-                        if (b != 0.0f) s += a * b * g[oh * Wo + ow];
-                    }
-                }
-                dx[q * H * W + h * W + w] += s;
-            }
-    }
+            for (int w = 0; w < W; w++) dx[q * H * W + h * W + w] += tg_up2_gather(dy + q * 4 * H * W, H, W, h, w, bilinear);
 }
 
 void tg_cpu_embed_fwd(tg_ctx *ctx, const float *table, int64_t D, const int32_t *idx, int64_t n, float *y) {
