@@ -183,6 +183,7 @@ typedef struct {
     tg_ctx *ctx;
     tg_module *G, *D;
     tg_module *Gema;    /* G's exponential moving average (--ema), or NULL */
+    int ema_calibrated; /* Gema's BatchNorm statistics match its weights (see sampler) */
     tg_optim *og, *od;
     tg_tensor *z, *real, *fake_copy, *t_real, *t_fake, *fixed;
     double flops_per_step;
@@ -358,6 +359,7 @@ static float g_through_frozen_d(gan *g, tg_tensor *fake) {
          * random weights do not linger in it */
         double t = (double)g->step, d = fmin((double)g->r->ema, (1.0 + t) / (10.0 + t));
         TRY(tg_module_ema(g->Gema, g->G, (float)d));
+        g->ema_calibrated = 0;
     }
     tg_module_set_frozen(g->D, false);
     tg_ctx_clear_tape(g->ctx);
@@ -460,7 +462,10 @@ static void recalibrate_draw(gan *g, void *u) {
  * batch of noise from a fixed RNG position) when --ema is on, else G. */
 static tg_module *sampler(gan *g) {
     if (!g->Gema) return g->G;
-    with_rng(g, 0x656d61, recalibrate_draw, NULL);
+    if (!g->ema_calibrated) { /* once per change of its weights: grid, evaluation and checkpoint share it */
+        with_rng(g, 0x656d61, recalibrate_draw, NULL);
+        g->ema_calibrated = 1;
+    }
     return g->Gema;
 }
 
