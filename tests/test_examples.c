@@ -24,22 +24,10 @@ static int run_prog(const char *prog, char *out, size_t cap, const char *args) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%sOMP_NUM_THREADS=2 %s/examples/%s %s 2>&1", expect_fail ? "ASAN_OPTIONS=detect_leaks=0 " : "",
              b ? b : "build", prog, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return tu_run_capture(cmd, out, cap);
 }
 static int run(char *out, size_t cap, const char *args) { return run_prog("fashion", out, cap, args); }
 
-static void png_size(const char *path, int w, int h) {
-    uint8_t *rgb;
-    int pw, ph;
-    if (tg_image_load(path, &rgb, &pw, &ph) != TG_OK) fail_msg("%s", tg_last_error());
-    if (pw != w || ph != h) fail_msg("%s is %dx%d, expected %dx%d", path, pw, ph, w, h);
-    free(rgb);
-}
 
 static void test_fashion_learns(void **state) {
     (void)state;
@@ -79,12 +67,12 @@ static void test_cgan(void **state) {
     int rc = run_prog("cgan", out, sizeof out, args);
     if (rc) fail_msg("cgan train exited %d:\n%s", rc, out);
     snprintf(f, sizeof f, "%s/samples/step-000003.png", dir);
-    png_size(f, 10 * 32 + 11 * 2, 10 * 32 + 11 * 2); /* a row per class */
+    tu_png_size(f, 10 * 32 + 11 * 2, 10 * 32 + 11 * 2); /* a row per class */
     snprintf(args, sizeof args, "sample --checkpoint %s/generator.safetensors --class 7 --n 4 --out %s/seven.png", dir, dir);
     rc = run_prog("cgan", out, sizeof out, args);
     if (rc) fail_msg("cgan sample exited %d:\n%s", rc, out);
     snprintf(f, sizeof f, "%s/seven.png", dir);
-    png_size(f, 4 * 32 + 5 * 2, 32 + 2 * 2);
+    tu_png_size(f, 4 * 32 + 5 * 2, 32 + 2 * 2);
     snprintf(args, sizeof args, "sample --checkpoint %s/generator.safetensors --class 10 --out %s/x.png", dir, dir);
     expect_fail = 1;
     assert_int_equal(run_prog("cgan", out, sizeof out, args), 1);

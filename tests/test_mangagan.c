@@ -51,12 +51,7 @@ static int run_env(const char *env, char *out, size_t cap, const char *fmt, va_l
     char args[2048], cmd[2400];
     vsnprintf(args, sizeof args, fmt, ap);
     snprintf(cmd, sizeof cmd, "%s OMP_NUM_THREADS=2 %s %s 2>&1", env, bin, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return tu_run_capture(cmd, out, cap);
 }
 
 static int run_env_fmt(const char *env, char *out, size_t cap, const char *fmt, ...) {
@@ -83,13 +78,6 @@ static int run_failing(char *out, size_t cap, const char *fmt, ...) {
     return rc;
 }
 
-static void png_size(const char *path, int w, int h) {
-    uint8_t *rgb;
-    int pw, ph;
-    if (tg_image_load(path, &rgb, &pw, &ph) != TG_OK) fail_msg("%s", tg_last_error());
-    if (pw != w || ph != h) fail_msg("%s is %dx%d, expected %dx%d", path, pw, ph, w, h);
-    free(rgb);
-}
 
 /* log.csv without the timing columns (seconds, images/s) */
 static char *losses(const char *out) {
@@ -133,7 +121,7 @@ static void test_train_both_recipes(void **state) {
         assert_null(strstr(l, "inf"));
         free(l);
         snprintf(f, sizeof f, "%s/samples/step-000002.png", o);
-        png_size(f, 8 * 64 + 9 * 2, 8 * 64 + 9 * 2);
+        tu_png_size(f, 8 * 64 + 9 * 2, 8 * 64 + 9 * 2);
         snprintf(f, sizeof f, "%s/generator.safetensors", o);
         assert_true(file_size(f) > 0);
     }
@@ -208,7 +196,7 @@ static void test_eval_ema_hinge(void **state) {
     assert_null(strstr(l, "nan"));
     free(l);
     snprintf(f, sizeof f, "%s/samples/losses.png", a);
-    png_size(f, 960, 640);
+    tu_png_size(f, 960, 640);
     /* 2 steps, then resumed to 4: the same losses, evaluations and averaged generator */
     assert_int_equal(run(out, sizeof out, "train --data %s --out %s --steps 2 %s --eval-data %s", data, b, common, data), 0);
     rc = run(out, sizeof out, "train --data %s --out %s --steps 4 --resume --device cpu --eval-every 2 --eval-n 8 "
@@ -262,17 +250,17 @@ static void test_sample_and_interpolate(void **state) {
     snprintf(f, sizeof f, "%s/grid.png", dir);
     int rc = run(out, sizeof out, "sample --checkpoint %s --n 5 --out %s --seed 3 --device cpu", ck, f);
     if (rc) fail_msg("sample exited %d:\n%s", rc, out);
-    png_size(f, 3 * 64 + 4 * 2, 2 * 64 + 3 * 2);
+    tu_png_size(f, 3 * 64 + 4 * 2, 2 * 64 + 3 * 2);
     snprintf(f, sizeof f, "%s/singles", dir);
     char g[600];
     snprintf(g, sizeof g, "%s/generator.safetensors", o);
     assert_int_equal(run(out, sizeof out, "sample --checkpoint %s --n 3 --out %s --device cpu", g, f), 0);
     snprintf(g, sizeof g, "%s/singles/sample-0002.png", dir);
-    png_size(g, 64, 64);
+    tu_png_size(g, 64, 64);
     snprintf(f, sizeof f, "%s/walk.png", dir);
     rc = run(out, sizeof out, "interpolate --checkpoint %s --out %s --rows 2 --cols 3 --device cpu", ck, f);
     if (rc) fail_msg("interpolate exited %d:\n%s", rc, out);
-    png_size(f, 3 * 64 + 4 * 2, 2 * 64 + 3 * 2);
+    tu_png_size(f, 3 * 64 + 4 * 2, 2 * 64 + 3 * 2);
 }
 
 static void test_bad_command_lines(void **state) {

@@ -2,6 +2,7 @@
  * testutil.c — see testutil.h.
  */
 #include "testutil.h"
+#include <sys/wait.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -199,4 +200,21 @@ void tu_compare_ctx(tg_ctx *a, tg_ctx *b, const tu_op_check *c, double atol, dou
     free(ra.out);
     free(rb.out);
     free(r);
+}
+
+int tu_run_capture(const char *cmd, char *out, size_t cap) {
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+void tu_png_size(const char *path, int w, int h) {
+    uint8_t *rgb;
+    int pw, ph;
+    if (tg_image_load(path, &rgb, &pw, &ph) != TG_OK) fail_msg("%s", tg_last_error());
+    if (pw != w || ph != h) fail_msg("%s is %dx%d, expected %dx%d", path, pw, ph, w, h);
+    free(rgb);
 }

@@ -33,6 +33,12 @@ tg_tensor *tu_tensor(tg_ctx *ctx, int ndim, const int64_t *shape, const float *v
 /* Host copy of a tensor (malloc'd). */
 float *tu_read(const tg_tensor *t);
 
+/* Runs the shell command cmd, its stdout (and whatever it redirects there) into out (cap bytes,
+ * NUL-terminated); returns its exit status, 128 when it did not exit normally. */
+int tu_run_capture(const char *cmd, char *out, size_t cap);
+/* Fails the test unless path is a PNG of w x h pixels. */
+void tu_png_size(const char *path, int w, int h);
+
 /* ---- generic op checking ---------------------------------------------------------------- */
 #define TU_MAX_IN 5
 typedef struct {
