@@ -172,12 +172,12 @@ examples: $(EXAMPLES)
 $(BUILD)/examples/%: examples/%.c $(SHLIB) $(PCFILE)
 	$(build-user-program)
 # the classifier reads Debian's gzip-compressed IDX files with zlib
-$(BUILD)/examples/fashion: examples/fashion/fashion.c examples/fashion/idx.h $(SHLIB) $(PCFILE)
+$(BUILD)/examples/fashion: examples/fashion/fashion.c examples/fashion/idx.h examples/example.h $(SHLIB) $(PCFILE)
 	$(build-user-program) -lz
-$(BUILD)/examples/cgan: examples/cgan/cgan.c examples/fashion/idx.h $(SHLIB) $(PCFILE)
+$(BUILD)/examples/cgan: examples/cgan/cgan.c examples/fashion/idx.h examples/example.h $(SHLIB) $(PCFILE)
 	$(build-user-program) -lz
 # the in-tree binary also finds the bundled faces in the source tree
-$(BUILD)/examples/mangagan: examples/mangagan/mangagan.c examples/mangagan/plot.c examples/mangagan/plot.h $(SHLIB) $(PCFILE)
+$(BUILD)/examples/mangagan: examples/mangagan/mangagan.c examples/mangagan/plot.c examples/mangagan/plot.h examples/example.h $(SHLIB) $(PCFILE)
 	$(build-user-program) examples/mangagan/plot.c -DMANGAGAN_SRCDATA='"$(CURDIR)/examples/mangagan/data"'
 
 # ours vs PyTorch (both configurations), alternating, with the table (needs python3-torch)

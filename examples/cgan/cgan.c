@@ -16,7 +16,8 @@
  * One step is the DCGAN example's: D on real + detached fake, then G through the frozen D.
  */
 #define _GNU_SOURCE
-#include <tensorgan.h>
+#define EXAMPLE_NAME "cgan"
+#include "../example.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -32,35 +33,6 @@
 #define NZ 100
 #define EMB 50
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "cgan: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-#define TRY(call)                                                                               \
-    do {                                                                                        \
-        if ((call) != TG_OK) die("%s", tg_last_error());                                        \
-    } while (0)
-static void *need(void *p) {
-    if (!p) die("%s", tg_last_error()[0] ? tg_last_error() : "out of memory");
-    return p;
-}
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 /* ---- the model ------------------------------------------------------------------------------ */
 typedef struct {

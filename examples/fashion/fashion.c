@@ -15,7 +15,8 @@
  * bench/fashion_torch.py trains the same network the same way in PyTorch.
  */
 #define _GNU_SOURCE
-#include <tensorgan.h>
+#define EXAMPLE_NAME "fashion"
+#include "../example.h"
 
 #include <errno.h>
 #include <math.h>
@@ -33,31 +34,6 @@
 #define PIX IDX_PIX
 #define CLASSES IDX_CLASSES
 
-
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "fashion: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-#define TRY(call)                                                                               \
-    do {                                                                                        \
-        if ((call) != TG_OK) die("%s", tg_last_error());                                        \
-    } while (0)
-static void *need(void *p) {
-    if (!p) die("%s", tg_last_error()[0] ? tg_last_error() : "out of memory");
-    return p;
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* ---- the network --------------------------------------------------------------------------- */
 static void add(tg_module *seq, tg_module *layer) { TRY(tg_sequential_add(seq, need(layer))); }
@@ -95,12 +71,6 @@ static void batch(const idx_split *s, const int64_t *idx, int64_t B, float mean,
     TRY(tg_tensor_write(x, host, B * PIX));
 }
 
-static uint64_t mix64(uint64_t z) {
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static long num(const char *opt, const char *v, long lo, long hi) {
     char *e;

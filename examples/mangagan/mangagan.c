@@ -23,7 +23,8 @@
  * with the same thread count.
  */
 #define _GNU_SOURCE
-#include <tensorgan.h>
+#define EXAMPLE_NAME "mangagan"
+#include "../example.h"
 
 #include "plot.h"
 
@@ -128,41 +129,7 @@ static const recipe *find_recipe(const char *name) {
     return NULL;
 }
 
-/* ---- small utilities -------------------------------------------------------------------- */
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "mangagan: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-#define TRY(call)                                                                               \
-    do {                                                                                        \
-        if ((call) != TG_OK) die("%s", tg_last_error());                                        \
-    } while (0)
-
-static void *need(void *p) {
-    if (!p) die("%s", tg_last_error()[0] ? tg_last_error() : "out of memory");
-    return p;
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* splitmix64: the data order's own generator, so it never disturbs the library's RNG */
-static uint64_t mix64(uint64_t x) {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
-
+/* ---- small utilities (die, TRY, need, now, mix64: ../example.h) -------------------------- */
 static int mkdirs(const char *path) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s", path);

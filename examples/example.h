@@ -1,0 +1,58 @@
+/*
+ * example.h — the few helpers every example program here writes otherwise: die with the
+ * program's name (EXAMPLE_NAME, defined before including this), TRY for a library call that must
+ * succeed, need for a result that must not be NULL, a monotonic clock, and splitmix64 (the
+ * examples' own generator for data order, so it never disturbs the library's RNG). Header-only;
+ * uses the public API alone.
+ */
+#ifndef EXAMPLE_H
+#define EXAMPLE_H
+
+#include <tensorgan.h>
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#ifndef EXAMPLE_NAME
+#error "define EXAMPLE_NAME (the program's name for its messages) before including example.h"
+#endif
+
+static inline void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static inline void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, EXAMPLE_NAME ": ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+#define TRY(call)                                                                               \
+    do {                                                                                        \
+        if ((call) != TG_OK) die("%s", tg_last_error());                                        \
+    } while (0)
+
+static inline void *need(void *p) {
+    if (!p) die("%s", tg_last_error()[0] ? tg_last_error() : "out of memory");
+    return p;
+}
+
+static inline double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* splitmix64 */
+static inline uint64_t mix64(uint64_t x) {
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+#endif
