@@ -482,17 +482,16 @@ static uint8_t *first_images(const tg_dataset *ds, int64_t n, const char *what) 
 }
 
 /* SWD x1e3 (levels 64, 32, 16 and their mean) between n samples of the sampling generator
- * (noise from a fixed RNG position) and the first n images of real. */
-static double eval_swd(gan *g, const tg_dataset *real, int64_t n, double lv[3]) {
+ * (noise from a fixed RNG position) and n real images (first_images). */
+static double eval_swd(gan *g, const uint8_t *real, int64_t n, double lv[3]) {
     gen_job j = {sampler(g), need(malloc((size_t)n * SIZE * SIZE * 3)), n};
     with_rng(g, 0x6576616c, generate_n, &j);
-    uint8_t *r = first_images(real, n, "the evaluation set");
     tg_swd_options o;
     tg_swd_defaults(&o);
     double mean = 0;
     int nl = 0;
-    TRY(tg_swd(j.out, n, r, n, SIZE, &o, lv, 3, &nl, &mean));
-    free(j.out), free(r);
+    TRY(tg_swd(j.out, n, real, n, SIZE, &o, lv, 3, &nl, &mean));
+    free(j.out);
     return mean;
 }
 
@@ -902,16 +901,16 @@ static int cmd_train(int argc, char **argv) {
            aug_name(r->aug, ab, sizeof ab));
     printf("mangagan: %s\n", tg_ctx_describe(g.ctx));
     /* --eval-every: the sliced Wasserstein distance to held-out faces, into log.csv */
-    tg_dataset *eval_ds = NULL;
+    uint8_t *eval_real = NULL; /* the real images every evaluation compares with, copied once */
     const int64_t eval_n = o.eval_n ? o.eval_n : 2048;
     if (o.eval_every) {
         char eb[4096];
         const char *ed = o.eval_data ? o.eval_data : bundled(eb, sizeof eb, "heldout.safetensors.xz");
         if (!ed) die("--eval-every: the bundled held-out faces were not found (pass --eval-data FILE|DIR)");
-        eval_ds = tg_dataset_load(ed, SIZE, NULL);
+        tg_dataset *eval_ds = tg_dataset_load(ed, SIZE, NULL);
         if (!eval_ds) die("%s", tg_last_error());
-        if (tg_dataset_count(eval_ds) < eval_n)
-            die("%s has %lld images, fewer than --eval-n %lld", ed, (long long)tg_dataset_count(eval_ds), (long long)eval_n);
+        eval_real = first_images(eval_ds, eval_n, ed);
+        tg_dataset_free(eval_ds);
     }
 
     snprintf(path, sizeof path, "%s/log.csv", o.out);
@@ -939,9 +938,9 @@ static int cmd_train(int argc, char **argv) {
             die("losses became non-finite at step %ld; the last checkpoint in %s is the last good one",
                 p.step, o.out);
         char swd[32] = "";
-        if (eval_ds && (p.step % o.eval_every == 0 || p.step == o.steps)) {
+        if (eval_real && (p.step % o.eval_every == 0 || p.step == o.steps)) {
             double lv[3], te = now();
-            double m = eval_swd(&g, eval_ds, eval_n, lv);
+            double m = eval_swd(&g, eval_real, eval_n, lv);
             snprintf(swd, sizeof swd, "%.3f", m);
             printf("%smangagan: step %ld: SWD x1e3 to held-out faces %.2f (64px %.2f, 32px %.2f, 16px %.2f; %lld images, %.1f s)\n",
                    tty ? "\n" : "", p.step, m, lv[0], lv[1], lv[2], (long long)eval_n, now() - te);
@@ -983,7 +982,7 @@ static int cmd_train(int argc, char **argv) {
     }
     free(perm);
     tg_dataset_free(ds);
-    tg_dataset_free(eval_ds);
+    free(eval_real);
     gan_free(&g);
     return 0;
 }
@@ -1090,7 +1089,9 @@ static int cmd_eval(int argc, char **argv) {
     if (o.checkpoint) {
         gan g;
         load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 64, o.no_ema);
-        mean = eval_swd(&g, real, n, lv);
+        uint8_t *r = first_images(real, n, data);
+        mean = eval_swd(&g, r, n, lv);
+        free(r);
         gan_free(&g);
     } else {
         tg_dataset *other = tg_dataset_load(o.images, SIZE, NULL);
