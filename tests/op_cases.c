@@ -11,6 +11,188 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- convolution ------------------------------------------------------------------------ */
+typedef struct {
+    int N, Cin, H, W, Cout, kh, kw, stride, pad, bias;
+} conv_cfg;
+
+static int conv_out(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
+static int convt_out(int in, int k, int s, int p) { return (in - 1) * s - 2 * p + k; }
+
+static tg_tensor *lib_conv(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    const conv_cfg *k = cfg;
+    return tg_conv2d(c, in[0], in[1], in[2], k->stride, k->pad);
+}
+
+static void ref_conv(double *const *in, double *out, const void *cfg) {
+    const conv_cfg *k = cfg;
+    const double *x = in[0], *w = in[1], *b = in[2];
+    int Ho = conv_out(k->H, k->kh, k->stride, k->pad), Wo = conv_out(k->W, k->kw, k->stride, k->pad);
+    for (int n = 0; n < k->N; n++)
+        for (int co = 0; co < k->Cout; co++)
+            for (int oh = 0; oh < Ho; oh++)
+                for (int ow = 0; ow < Wo; ow++) {
+                    double s = b ? b[co] : 0.0;
+                    for (int ci = 0; ci < k->Cin; ci++)
+                        for (int i = 0; i < k->kh; i++)
+                            for (int j = 0; j < k->kw; j++) {
+                                int h = oh * k->stride - k->pad + i, ww = ow * k->stride - k->pad + j;
+                                if (h < 0 || h >= k->H || ww < 0 || ww >= k->W) continue;
+                                s += x[((n * k->Cin + ci) * k->H + h) * k->W + ww] *
+                                     w[((co * k->Cin + ci) * k->kh + i) * k->kw + j];
+                            }
+                    out[((n * k->Cout + co) * Ho + oh) * Wo + ow] = s;
+                }
+}
+
+static tg_tensor *lib_convt(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    const conv_cfg *k = cfg;
+    return tg_conv_transpose2d(c, in[0], in[1], in[2], k->stride, k->pad);
+}
+
+/* independent formulation: scatter every input pixel through the kernel */
+static void ref_convt(double *const *in, double *out, const void *cfg) {
+    const conv_cfg *k = cfg;
+    const double *x = in[0], *w = in[1], *b = in[2];
+    int Ho = convt_out(k->H, k->kh, k->stride, k->pad), Wo = convt_out(k->W, k->kw, k->stride, k->pad);
+    for (int n = 0; n < k->N; n++)
+        for (int co = 0; co < k->Cout; co++)
+            for (int p = 0; p < Ho * Wo; p++) out[(n * k->Cout + co) * Ho * Wo + p] = b ? b[co] : 0.0;
+    for (int n = 0; n < k->N; n++)
+        for (int ci = 0; ci < k->Cin; ci++)
+            for (int ih = 0; ih < k->H; ih++)
+                for (int iw = 0; iw < k->W; iw++)
+                    for (int co = 0; co < k->Cout; co++)
+                        for (int i = 0; i < k->kh; i++)
+                            for (int j = 0; j < k->kw; j++) {
+                                int oh = ih * k->stride - k->pad + i, ow = iw * k->stride - k->pad + j;
+                                if (oh < 0 || oh >= Ho || ow < 0 || ow >= Wo) continue;
+                                out[((n * k->Cout + co) * Ho + oh) * Wo + ow] +=
+                                    x[((n * k->Cin + ci) * k->H + ih) * k->W + iw] *
+                                    w[((ci * k->Cout + co) * k->kh + i) * k->kw + j];
+                            }
+}
+
+/* ---- linear ------------------------------------------------------------------------------ */
+typedef struct {
+    int N, in, out, bias;
+} lin_cfg;
+
+static tg_tensor *lib_linear(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    (void)cfg;
+    return tg_linear(c, in[0], in[1], in[2]);
+}
+static void ref_linear(double *const *in, double *out, const void *cfg) {
+    const lin_cfg *k = cfg;
+    for (int n = 0; n < k->N; n++)
+        for (int o = 0; o < k->out; o++) {
+            double s = in[2] ? in[2][o] : 0.0;
+            for (int i = 0; i < k->in; i++) s += in[0][n * k->in + i] * in[1][o * k->in + i];
+            out[n * k->out + o] = s;
+        }
+}
+
+/* ---- batch norm -------------------------------------------------------------------------- */
+typedef struct {
+    int N, C, H, W, training, affine; /* H = 0: an [N, C] input */
+    float eps;
+} bn_cfg;
+
+static tg_tensor *lib_bn(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    const bn_cfg *k = cfg;
+    /* running stats only in eval mode here; training-mode updates have their own test */
+    return tg_batch_norm(c, in[0], in[1], in[2], k->training ? NULL : in[3],
+                         k->training ? NULL : in[4], k->training, 0.1f, k->eps);
+}
+
+static void ref_bn(double *const *in, double *out, const void *cfg) {
+    const bn_cfg *k = cfg;
+    const double *x = in[0];
+    const int P = k->H ? k->H * k->W : 1;
+    for (int c = 0; c < k->C; c++) {
+        double mean, var;
+        if (k->training) {
+            double s = 0, ss = 0;
+            for (int n = 0; n < k->N; n++)
+                for (int p = 0; p < P; p++) s += x[(n * k->C + c) * P + p];
+            mean = s / (k->N * P);
+            for (int n = 0; n < k->N; n++)
+                for (int p = 0; p < P; p++) {
+                    double d = x[(n * k->C + c) * P + p] - mean;
+                    ss += d * d;
+                }
+            var = ss / (k->N * P);
+        } else {
+            mean = in[3][c];
+            var = in[4][c];
+        }
+        double g = in[1] ? in[1][c] : 1.0, b = in[2] ? in[2][c] : 0.0;
+        for (int n = 0; n < k->N; n++)
+            for (int p = 0; p < P; p++) {
+                int i = (n * k->C + c) * P + p;
+                out[i] = (x[i] - mean) / sqrt(var + k->eps) * g + b;
+            }
+    }
+}
+
+/* ---- activations and elementwise ------------------------------------------------------- */
+typedef struct {
+    int which;
+    int64_t n;
+    float a;
+} ew_cfg;
+
+enum { EW_LEAKY, EW_RELU, EW_TANH, EW_SIGMOID, EW_ADD, EW_SUB, EW_MUL, EW_SCALE, EW_SUM, EW_MEAN,
+       EW_BCE, EW_MSE, EW_RESHAPE, EW_COUNT };
+
+static tg_tensor *lib_ew(tg_ctx *c, tg_tensor **in, const void *cfg) {
+    const ew_cfg *k = cfg;
+    switch (k->which) {
+    case EW_LEAKY: return tg_leaky_relu(c, in[0], k->a);
+    case EW_RELU: return tg_relu(c, in[0]);
+    case EW_TANH: return tg_tanh(c, in[0]);
+    case EW_SIGMOID: return tg_sigmoid(c, in[0]);
+    case EW_ADD: return tg_add(c, in[0], in[1]);
+    case EW_SUB: return tg_sub(c, in[0], in[1]);
+    case EW_MUL: return tg_mul(c, in[0], in[1]);
+    case EW_SCALE: return tg_scale(c, in[0], k->a);
+    case EW_SUM: return tg_sum(c, in[0]);
+    case EW_MEAN: return tg_mean(c, in[0]);
+    case EW_BCE: return tg_bce_with_logits(c, in[0], in[1]);
+    case EW_MSE: return tg_mse_loss(c, in[0], in[1]);
+    default: {
+        int64_t s[3] = {2, -1, 3};
+        return tg_flatten(c, tg_reshape(c, in[0], 3, s));
+    }
+    }
+}
+
+static void ref_ew(double *const *in, double *out, const void *cfg) {
+    const ew_cfg *k = cfg;
+    const double *x = in[0], *y = in[1];
+    double acc = 0.0;
+    for (int64_t i = 0; i < k->n; i++) {
+        double v = x[i];
+        switch (k->which) {
+        case EW_LEAKY: out[i] = v > 0 ? v : k->a * v; break;
+        case EW_RELU: out[i] = v > 0 ? v : 0; break;
+        case EW_TANH: out[i] = tanh(v); break;
+        case EW_SIGMOID: out[i] = 1.0 / (1.0 + exp(-v)); break;
+        case EW_ADD: out[i] = v + y[i]; break;
+        case EW_SUB: out[i] = v - y[i]; break;
+        case EW_MUL: out[i] = v * y[i]; break;
+        case EW_SCALE: out[i] = k->a * v; break;
+        case EW_SUM: case EW_MEAN: acc += v; break;
+        case EW_BCE: acc += -(y[i] * log(1.0 / (1.0 + exp(-v))) + (1 - y[i]) * log(1.0 - 1.0 / (1.0 + exp(-v)))); break;
+        case EW_MSE: acc += (v - y[i]) * (v - y[i]); break;
+        default: out[i] = v;
+        }
+    }
+    if (k->which == EW_SUM) out[0] = acc;
+    if (k->which == EW_MEAN || k->which == EW_BCE || k->which == EW_MSE) out[0] = acc / k->n;
+}
+
+/* ---- spectral normalisation ---------------------------------------------------------------- */
 typedef struct {
     int64_t rows, cols;
     int iters; /* power iterations; the reference holds for 0 (u and v as given) */
@@ -201,7 +383,7 @@ static void ref_ch(double *const *in, double *out, const void *cfg) {
 
 
 /* ---- the table ---------------------------------------------------------------------------- */
-#define MAX_CASES 96
+#define MAX_CASES 192
 static tu_op_case cases[MAX_CASES];
 static int n_cases;
 
@@ -220,6 +402,120 @@ static tu_in_spec in4(int64_t a, int64_t b, int64_t c, int64_t d, double lo, dou
 static tu_in_spec in1(int64_t a, double lo, double hi, int grad) { return (tu_in_spec){1, {a}, lo, hi, grad, 0}; }
 static tu_in_spec in2(int64_t a, int64_t b, double lo, double hi, int grad) {
     return (tu_in_spec){2, {a, b}, lo, hi, grad, 0};
+}
+
+/* conv and transposed conv: the small shapes against the references, the DCGAN's and awkward
+ * ones (33 channels, batch 1, odd sizes) across devices */
+static void conv_cases(void) {
+    static const conv_cfg conv[] = {
+        {2, 3, 7, 6, 4, 3, 3, 1, 1, 1},  /* same padding, odd sizes */
+        {3, 2, 8, 8, 5, 4, 4, 2, 1, 1},  /* the DCGAN shape: 4x4 stride 2 pad 1 */
+        {1, 3, 5, 7, 2, 2, 3, 2, 0, 0},  /* batch 1 (direct path), non-square kernel, no bias */
+        {2, 1, 4, 4, 3, 4, 4, 1, 0, 1},  /* kernel covers the whole input */
+        /* device only */
+        {16, 3, 64, 64, 64, 4, 4, 2, 1, 1}, /* D layer 1 at batch 16 */
+        {8, 64, 32, 32, 128, 4, 4, 2, 1, 0}, /* D layer 2 */
+        {4, 64, 32, 32, 64, 3, 3, 1, 1, 1},  /* the seed recipe's 3x3 conv */
+        {1, 5, 9, 7, 33, 3, 3, 2, 1, 1},     /* batch 1, odd sizes, 33 channels */
+        {3, 7, 13, 11, 17, 5, 5, 3, 2, 1},
+    };
+    static const conv_cfg convt[] = {
+        {2, 3, 4, 4, 2, 4, 4, 2, 1, 1},  /* DCGAN upsampling: 4 -> 8 */
+        {3, 4, 1, 1, 3, 4, 4, 1, 0, 1},  /* 1x1 noise map -> 4x4 (first G layer) */
+        {1, 2, 3, 5, 3, 3, 2, 2, 0, 0},  /* batch 1, odd, non-square, no bias */
+        {2, 3, 5, 5, 2, 3, 3, 1, 1, 1},  /* stride 1 "same" */
+        /* device only */
+        {16, 100, 1, 1, 512, 4, 4, 1, 0, 1}, /* G layer 1: noise -> 4x4 */
+        {8, 128, 16, 16, 64, 4, 4, 2, 1, 0}, /* G upsampling */
+        {4, 64, 32, 32, 3, 4, 4, 2, 1, 1},   /* G output layer */
+        {1, 5, 7, 9, 33, 3, 3, 2, 1, 1},     /* batch 1, odd */
+        {3, 17, 5, 6, 7, 5, 5, 3, 1, 0},
+    };
+    for (int t = 0; t < 2; t++)
+        for (int i = 0; i < 9; i++) {
+            const conv_cfg *k = t ? &convt[i] : &conv[i];
+            const int cpu = i < 4;
+            const int Ho = t ? convt_out(k->H, k->kh, k->stride, k->pad) : conv_out(k->H, k->kh, k->stride, k->pad);
+            const int Wo = t ? convt_out(k->W, k->kw, k->stride, k->pad) : conv_out(k->W, k->kw, k->stride, k->pad);
+            tu_op_case *c = add(t ? "conv_transpose2d" : "conv2d", (t ? 200 : 100) + i, cpu, t ? lib_convt : lib_conv,
+                                t ? ref_convt : ref_conv, k, (int64_t)k->N * k->Cout * Ho * Wo, 1e-4, 1e-3);
+            tu_op_check *q = &c->check;
+            const double wr = cpu ? 0.5 : 0.2;
+            q->n_in = 3;
+            q->in[0] = in4(k->N, k->Cin, k->H, k->W, -1, 1, 1);
+            q->in[1] = t ? in4(k->Cin, k->Cout, k->kh, k->kw, -wr, wr, 1) : in4(k->Cout, k->Cin, k->kh, k->kw, -wr, wr, 1);
+            q->in[2] = in1(k->Cout, -0.5, 0.5, 1);
+            q->in[2].absent = !k->bias;
+            q->fwd_atol = 1e-5, q->fwd_rtol = 1e-4, q->grad_atol = 2e-4, q->grad_rtol = 2e-3;
+        }
+}
+
+static void linear_cases(void) {
+    static const lin_cfg list[] = {{4, 7, 3, 1}, {1, 5, 1, 0}, {5, 1, 6, 1}, /* device only: */
+                                   {64, 8192, 1, 1}, {1, 37, 5, 0}, {13, 100, 33, 1}};
+    for (int i = 0; i < 6; i++) {
+        const lin_cfg *k = &list[i];
+        const double wr = i < 3 ? 1 : 0.1;
+        tu_op_case *c = add("linear", 300 + i, i < 3, lib_linear, ref_linear, k, (int64_t)k->N * k->out, 1e-4, 1e-3);
+        tu_op_check *q = &c->check;
+        q->n_in = 3;
+        q->in[0] = in2(k->N, k->in, -1, 1, 1);
+        q->in[1] = in2(k->out, k->in, -wr, wr, 1);
+        q->in[2] = in1(k->out, -1, 1, 1);
+        q->in[2].absent = !k->bias;
+        q->fwd_atol = 1e-5, q->fwd_rtol = 1e-5;
+    }
+}
+
+static void batch_norm_cases(void) {
+    static const bn_cfg list[] = {
+        {4, 3, 1, 5, 1, 1, 1e-5f}, /* training */
+        {6, 2, 0, 0, 1, 1, 1e-3f}, /* [N,C] training */
+        {3, 3, 2, 2, 0, 1, 1e-5f}, /* evaluation with running stats */
+        {2, 2, 1, 3, 1, 0, 1e-5f}, /* no affine */
+        /* device only: training and evaluation at the DCGAN's size and awkward ones */
+        {64, 128, 16, 16, 1, 1, 1e-5f}, {1, 33, 3, 5, 1, 1, 1e-5f}, {7, 5, 1, 1, 1, 1, 1e-5f}, {2, 3, 9, 9, 1, 1, 1e-5f},
+        {64, 128, 16, 16, 0, 1, 1e-3f}, {1, 33, 3, 5, 0, 1, 1e-3f}, {7, 5, 1, 1, 0, 1, 1e-3f}, {2, 3, 9, 9, 0, 1, 1e-3f},
+    };
+    for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
+        const bn_cfg *k = &list[i];
+        const int64_t P = k->H ? (int64_t)k->H * k->W : 1;
+        tu_op_case *c = add(k->training ? "batch_norm (training)" : "batch_norm (evaluation)", 400 + i, i < 4, lib_bn,
+                            ref_bn, k, k->N * k->C * P, 2e-4, 2e-3);
+        tu_op_check *q = &c->check;
+        q->n_in = 5;
+        q->in[0] = k->H ? in4(k->N, k->C, k->H, k->W, -2, 3, 1) : in2(k->N, k->C, -2, 3, 1);
+        q->in[1] = in1(k->C, 0.5, 1.5, 1);
+        q->in[2] = in1(k->C, -0.5, 0.5, 1);
+        q->in[1].absent = q->in[2].absent = !k->affine;
+        q->in[3] = in1(k->C, -0.5, 0.5, 0);
+        q->in[4] = in1(k->C, 0.5, 2.0, 0);
+        q->fwd_atol = 1e-5, q->fwd_rtol = 1e-4, q->grad_atol = 5e-4, q->grad_rtol = 5e-3;
+    }
+}
+
+static void elementwise_cases(void) {
+    static const char *names[EW_COUNT] = {"leaky_relu", "relu", "tanh", "sigmoid", "add", "sub", "mul", "scale",
+                                          "sum", "mean", "bce_with_logits", "mse_loss", "reshape + flatten"};
+    static ew_cfg small[EW_COUNT], big[EW_COUNT];
+    for (int dev = 0; dev < 2; dev++)
+        for (int w = 0; w < EW_COUNT; w++) {
+            if (dev && w == EW_RESHAPE) continue; /* no device work: a view */
+            ew_cfg *k = dev ? &big[w] : &small[w];
+            const int64_t d[4] = {dev ? 64 : 2, 3, dev ? 33 : 4, dev ? 5 : 1};
+            k->which = w, k->n = d[0] * d[1] * d[2] * d[3], k->a = w == EW_SCALE ? (dev ? -0.75f : -1.75f) : 0.2f;
+            const int binary = w == EW_ADD || w == EW_SUB || w == EW_MUL || w == EW_BCE || w == EW_MSE;
+            const int scalar = w == EW_SUM || w == EW_MEAN || w == EW_BCE || w == EW_MSE;
+            tu_op_case *c = add(names[w], (dev ? 600 : 500) + w, !dev, lib_ew, ref_ew, k, scalar ? 1 : k->n, 1e-5, 1e-4);
+            tu_op_check *q = &c->check;
+            q->n_in = binary ? 2 : 1;
+            /* values kept away from the kinks of relu so finite differences are meaningful */
+            q->in[0] = dev ? in4(d[0], d[1], d[2], d[3], -4, 4, 1) : (tu_in_spec){3, {2, 3, 4}, -3, 3, 1, 0};
+            q->in[1] = q->in[0];
+            q->in[1].lo = w == EW_BCE ? 0 : -2, q->in[1].hi = w == EW_BCE ? 1 : 2;
+            q->fwd_atol = 1e-5, q->fwd_rtol = 1e-5;
+            q->h = 1e-4;
+        }
 }
 
 static void spectral_cases(void) {
@@ -361,6 +657,10 @@ static void channel_cases(void) {
 
 const tu_op_case *tu_op_cases(int *n) {
     if (!n_cases) {
+        conv_cases();
+        linear_cases();
+        batch_norm_cases();
+        elementwise_cases();
         spectral_cases();
         augment_cases();
         pool_cases();

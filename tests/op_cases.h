@@ -3,9 +3,8 @@
  * its naive double-precision reference and central finite differences (tu_check_op), test_cuda
  * runs every case on the CPU and the GPU from the same inputs and compares (tu_compare_ctx).
  * A case whose shapes are too large for finite differences (or whose op has no closed-form
- * reference, such as dropout) is compared across devices only. The ops added since this table
- * exists are described here once; the older ones (conv, linear, BatchNorm, activations,
- * elementwise) still have their cases in both suites.
+ * reference, such as dropout) is compared across devices only. Every op is described here
+ * once: a new op adds its cases to this file and nowhere else in the tests.
  */
 #ifndef OP_CASES_H
 #define OP_CASES_H
