@@ -6,6 +6,10 @@
 #   make install PREFIX=/usr/local DESTDIR=   /   make uninstall
 #   CUDA=auto|0|1        auto (default): build the CUDA backend when nvcc is found
 #   CUDA_ARCH="..."      nvcc -gencode flags (default: sm_80 sm_86 sm_89 sm_90 + compute_90 PTX)
+#   MPI=auto|0|1         auto (default): data-parallel training over MPI when Open MPI's
+#                        pkg-config file is found (libopenmpi-dev); off in sanitizer builds
+#   NCCL=auto|0|1        auto (default): NCCL for CUDA contexts when CUDA is on and the toolkit
+#                        has nccl.h and libnccl
 
 VERSION      := 0.1.0
 SOVERSION    := 0
@@ -20,15 +24,19 @@ CUDA_HOME    ?= /usr/local/cuda
 NVCC         ?= $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc; })
 CUDA         ?= auto
 SAN          ?= 0
+MPI          ?= auto
+NCCL         ?= auto
 
 ifeq ($(SAN),1)
   BUILD      ?= build-san
   CUDA       := 0
+  MPI        := 0
   SANFLAGS   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   OPT        ?= -O1 -g
 else ifeq ($(SAN),thread)
   BUILD      ?= build-tsan
   CUDA       := 0
+  MPI        := 0
   SANFLAGS   := -fsanitize=thread -fno-omit-frame-pointer
   OPT        ?= -O1 -g
 else
@@ -41,6 +49,22 @@ ifeq ($(CUDA),auto)
   WITH_CUDA  := $(if $(NVCC),1,0)
 else
   WITH_CUDA  := $(CUDA)
+endif
+
+# MPI through its pkg-config file (Open MPI: ompi-c; others: mpi-c)
+MPI_PC       := $(if $(filter 0,$(MPI)),,$(shell pkg-config --exists ompi-c 2>/dev/null && echo ompi-c || { pkg-config --exists mpi-c 2>/dev/null && echo mpi-c; }))
+ifeq ($(MPI),auto)
+  WITH_MPI   := $(if $(MPI_PC),1,0)
+else
+  WITH_MPI   := $(MPI)
+endif
+ifeq ($(WITH_NCCL_CHECK),)
+  WITH_NCCL_CHECK := $(if $(wildcard $(CUDA_HOME)/include/nccl.h),$(if $(wildcard $(CUDA_HOME)/lib64/libnccl.so*),1,0),0)
+endif
+ifeq ($(NCCL),auto)
+  WITH_NCCL  := $(if $(filter 1,$(WITH_CUDA)),$(WITH_NCCL_CHECK),0)
+else
+  WITH_NCCL  := $(if $(filter 1,$(WITH_CUDA)),$(NCCL),0)
 endif
 
 CUDA_ARCH    ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
@@ -66,6 +90,16 @@ ifeq ($(WITH_CUDA),1)
 endif
 NVFLAGS      := -O3 -std=c++20 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Ilib \
                 -DTG_WITH_CUDA -MMD -MP
+ifeq ($(WITH_NCCL),1)
+  CFLAGS_ALL += -DTG_WITH_NCCL
+  NVFLAGS    += -DTG_WITH_NCCL
+  CUDA_LIBS  += -lnccl
+  PC_CUDA    += -lnccl
+endif
+ifeq ($(WITH_MPI),1)
+  CFLAGS_ALL += -DTG_WITH_MPI $(shell pkg-config --cflags $(MPI_PC))
+  LIBS_PRIV  += $(shell pkg-config --libs $(MPI_PC))
+endif
 
 SONAME       := libtensorgan.so.$(SOVERSION)
 SHLIB        := $(BUILD)/libtensorgan.so.$(VERSION)
@@ -80,8 +114,8 @@ TEST_HELPERS := $(BUILD)/tests/testutil.o $(BUILD)/tests/op_cases.o
 # included), TEST_PKGS beside them for `make test`. `make test`/`make demo` install what is
 # missing when run as root; everything else (and a non-root user) stops with the one apt line.
 BUILD_PKGS   := gcc libc6-dev pkg-config libopenblas-dev libopenblas0-openmp libpng-dev libjpeg-dev \
-                liblzma-dev zlib1g-dev
-TEST_PKGS    := libcmocka-dev libblas3 dataset-fashion-mnist
+                liblzma-dev zlib1g-dev libopenmpi-dev
+TEST_PKGS    := libcmocka-dev libblas3 dataset-fashion-mnist openmpi-bin
 DEBIAN_PKGS  := $(BUILD_PKGS) $(TEST_PKGS)
 
 .PHONY: all lib test check deps deps-check demo install uninstall clean examples bench bench-compare parity
@@ -91,7 +125,7 @@ lib: $(SHLIB) $(STLIB) $(PCFILE)
 
 # Objects depend on the configuration: switching CUDA=0/1 or flags rebuilds what it must.
 FLAGS_STAMP  := $(BUILD)/.flags
-CONFIG       := $(CC) $(CFLAGS_ALL) | $(WITH_CUDA) $(NVCC) $(NVFLAGS) | $(CUDA_LIBS)
+CONFIG       := $(CC) $(CFLAGS_ALL) | $(WITH_CUDA) $(NVCC) $(NVFLAGS) | $(CUDA_LIBS) | $(LIBS_PRIV)
 $(shell mkdir -p $(BUILD); [ "$$(cat $(FLAGS_STAMP) 2>/dev/null)" = '$(CONFIG)' ] || echo '$(CONFIG)' > $(FLAGS_STAMP))
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP) | deps-check
@@ -154,7 +188,7 @@ test check: deps
 	@BUILD=$(BUILD) sh tests/run.sh $(TEST_BIN)
 
 .PHONY: lib-and-tests
-lib-and-tests: lib $(TEST_BIN) examples $(BUILD)/tests/libfaultio.so
+lib-and-tests: lib $(TEST_BIN) examples $(BUILD)/tests/libfaultio.so $(BUILD)/tests/dist_worker
 
 # an LD_PRELOAD shim that injects checkpoint-write faults (test_mangagan); never sanitized
 $(BUILD)/tests/libfaultio.so: tests/faultio.c

@@ -66,7 +66,7 @@ static tg_status cuda_init(tg_ctx *ctx) {
     }
     tg_cuda_state *s = (tg_cuda_state *)calloc(1, sizeof *s);
     if (!s) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-    s->device = 0;
+    s->device = tg_cuda_default_device; /* 0 unless tg_dist_init chose one */
     if ((e = cudaSetDevice(s->device)) != cudaSuccess ||
         (e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         free(s);

@@ -22,6 +22,9 @@ typedef struct {
     size_t items_bytes;
 } tg_cuda_state;
 
+/* the GPU new contexts use (cuda/dist.cu; lib/dist.c sets it from the local rank) */
+extern "C" TG_INTERNAL int tg_cuda_default_device;
+
 /* device allocation failure injection (test hook, see cuda_alloc) */
 extern "C" TG_INTERNAL long tg_cuda_fail_alloc_at, tg_cuda_alloc_count;
 

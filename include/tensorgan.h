@@ -470,6 +470,56 @@ TG_API tg_status tg_swd(const uint8_t *a, int64_t na, const uint8_t *b, int64_t 
                         const tg_swd_options *opt, double *per_level, int max_levels,
                         int *nlevels, double *mean);
 
+/* ---------------------------------------------------------------------------------------------
+ * Data-parallel training over several processes (lib/dist.c; docs/scaling.md). Launch the
+ * program with MPI (`mpirun -np N prog ...`): every rank builds the same model, tg_dist_broadcast
+ * copies rank 0's parameters and buffers to the others, each rank runs forward and backward on
+ * its share of the global batch, and tg_dist_grads_sync averages the gradients over the ranks
+ * before the optimizer step, which then does the same thing on every rank.
+ * Gradients of CPU contexts travel over MPI; those of CUDA contexts over NCCL when the library
+ * was built with it (else through host memory over MPI). Every collective call must be made by
+ * every rank, in the same order. A rank that waits longer than TG_DIST_TIMEOUT seconds
+ * (default 600) for the others aborts the whole job with a message instead of hanging.
+ * ------------------------------------------------------------------------------------------- */
+typedef struct tg_dist tg_dist;
+typedef struct tg_dist_grads tg_dist_grads;
+
+/* What this build can do, e.g. "MPI (Open MPI v4.1.4), NCCL 2.27.7" or "unavailable: built
+ * without MPI". */
+TG_API const char *tg_dist_info(void);
+/* Joins the job: under an MPI launcher (mpirun/srun), initialises MPI (argc/argv may be NULL);
+ * otherwise a world of one rank that needs no MPI. Refuses (NULL, TG_ERR_UNSUPPORTED) when
+ * launched as one of several ranks by a build without MPI. A CUDA context created after this
+ * uses GPU (local rank mod the number of GPUs). One per process. */
+TG_API tg_dist *tg_dist_init(int *argc, char ***argv);
+/* Leaves the job (finalises MPI when tg_dist_init initialised it); NULL is a no-op. */
+TG_API void tg_dist_free(tg_dist *d);
+TG_API int tg_dist_rank(const tg_dist *d);       /* 0 .. world-1 */
+TG_API int tg_dist_world(const tg_dist *d);      /* number of ranks */
+TG_API int tg_dist_local_rank(const tg_dist *d); /* rank among those on this machine */
+/* Copies the values of t[0..n) on rank root into the same tensors on every other rank. */
+TG_API tg_status tg_dist_broadcast(tg_dist *d, tg_tensor *const *t, int n, int root);
+/* Replaces the values of t[0..n) on every rank by their mean over the ranks (e.g. BatchNorm's
+ * running statistics). */
+TG_API tg_status tg_dist_average(tg_dist *d, tg_tensor *const *t, int n);
+/* Sums v[0..n) (host memory) over the ranks, in place, the same result on every rank. */
+TG_API tg_status tg_dist_sum_host(tg_dist *d, double *v, int n);
+TG_API tg_status tg_dist_barrier(tg_dist *d);
+
+/* A gradient averager for the parameters p[0..n) (all on one context), in buckets of about
+ * bucket_bytes (0: 4 MiB) filled from the last parameter to the first, the order in which a
+ * backward pass finishes them. */
+TG_API tg_dist_grads *tg_dist_grads_new(tg_dist *d, tg_tensor *const *p, int n, size_t bucket_bytes);
+/* Overlap: during the next tg_backward on the parameters' context, each bucket starts its
+ * reduction as soon as the backward pass has finished every gradient in it, while the pass goes
+ * on. Arm only before the last backward pass that adds to these gradients. */
+TG_API tg_status tg_dist_grads_arm(tg_dist_grads *g);
+/* Replaces each parameter's gradient by its mean over the ranks (completing what arm started).
+ * A parameter without a gradient on this rank counts as a zero gradient and gets one. The
+ * result is the same, bit for bit, on every rank. */
+TG_API tg_status tg_dist_grads_sync(tg_dist_grads *g);
+TG_API void tg_dist_grads_free(tg_dist_grads *g);
+
 #ifdef __cplusplus
 }
 #endif

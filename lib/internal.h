@@ -66,6 +66,8 @@ struct tg_tensor {
     bool grad_valid;   /* grad holds values written since the last zero_grad */
     bool requires_grad;
     bool is_leaf;      /* created by tg_tensor_new, owned by the caller */
+    size_t bw_last;    /* with a grad hook: the tape index after whose backward this leaf's
+                          gradient is final (the first node that reads it) */
 };
 
 /* ---- tape --------------------------------------------------------------------------------- */
@@ -274,6 +276,10 @@ struct tg_ctx {
     uint64_t seed, rng_offset;
     uint32_t rng_stream;
     char desc[384];        /* tg_ctx_describe; the CUDA backend fills it at init */
+    /* called by the next backward pass for each leaf whose gradient that pass has finished,
+     * as soon as it is final (lib/dist.c overlaps gradient reduction with it); one pass only */
+    void (*grad_hook)(void *user, tg_tensor *leaf);
+    void *grad_hook_user;
 };
 
 /* ---- op helpers (lib/tensor.c, lib/tape.c) ------------------------------------------------ */

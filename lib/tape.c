@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,13 +96,36 @@ static void reset_results(tg_ctx *ctx) {
     for (size_t i = 0; i < ctx->n_nodes; i++) ctx->nodes[i].out->grad_valid = false;
 }
 
+/* With a grad hook: marks each leaf the tape reads with the index of the first node that reads
+ * it; the walk below visits that node last, so after its backward the leaf's gradient is final. */
+static void mark_leaves(tg_ctx *ctx) {
+    for (size_t i = ctx->n_nodes; i-- > 0;)
+        for (int k = 0; k < TG_NODE_MAX_IN; k++) {
+            tg_tensor *t = ctx->nodes[i].in[k];
+            if (t && t->is_leaf && t->requires_grad) t->bw_last = i;
+        }
+}
+
+static void leaves_done(tg_ctx *ctx, size_t i) {
+    for (int k = 0; k < TG_NODE_MAX_IN; k++) {
+        tg_tensor *t = ctx->nodes[i].in[k];
+        if (t && t->is_leaf && t->requires_grad && t->bw_last == i) {
+            t->bw_last = SIZE_MAX; /* once, also when a node reads it twice */
+            ctx->grad_hook(ctx->grad_hook_user, t);
+        }
+    }
+}
+
 static tg_status run_tape(tg_ctx *ctx) {
     ctx->bw_status = TG_OK;
+    void (*hook)(void *, tg_tensor *) = ctx->grad_hook;
+    if (hook) mark_leaves(ctx);
     for (size_t i = ctx->n_nodes; i-- > 0 && ctx->bw_status == TG_OK;) {
         tg_node *nd = &ctx->nodes[i];
-        if (!nd->out->grad || !nd->out->grad_valid) continue;
-        nd->backward(ctx, nd);
+        if (nd->out->grad && nd->out->grad_valid) nd->backward(ctx, nd);
+        if (hook) leaves_done(ctx, i);
     }
+    ctx->grad_hook = NULL; /* armed for one pass */
     tg_status s = ctx->be->check(ctx, "tg_backward");
     return ctx->bw_status ? ctx->bw_status : s; /* the first failure's message is kept */
 }

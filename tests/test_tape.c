@@ -6,6 +6,8 @@
  */
 #include "testutil.h"
 
+#include "internal.h" /* the grad hook (ctx->grad_hook), which lib/dist.c uses */
+
 #include <math.h>
 #include <string.h>
 #include <stdlib.h>
@@ -133,12 +135,63 @@ static void test_arena_steady_state(void **state) {
     tg_module_free(net);
 }
 
+
+/* The grad hook reports each parameter once per pass, when its gradient is final: a copy taken
+ * at that moment equals the gradient after the pass, for parameters read by one node, by two
+ * (w1 below) and by the tape's first node. Leaves outside the pass are not reported. */
+typedef struct {
+    tg_tensor *seen[8];
+    float *at_report[8];
+    int n;
+} hook_log;
+
+static void record_hook(void *user, tg_tensor *leaf) {
+    hook_log *h = user;
+    h->seen[h->n] = leaf;
+    h->at_report[h->n] = tu_read(tg_tensor_grad(leaf));
+    h->n++;
+}
+
+static void test_grad_hook(void **state) {
+    (void)state;
+    int64_t xs[2] = {4, 3}, ws[2] = {3, 3}, bs[1] = {3};
+    tg_tensor *x = tg_tensor_new(ctx, 2, xs), *w1 = tg_tensor_new(ctx, 2, ws), *w2 = tg_tensor_new(ctx, 2, ws);
+    tg_tensor *b = tg_tensor_new(ctx, 1, bs), *unused = tg_tensor_new(ctx, 1, bs);
+    tg_tensor *all[5] = {x, w1, w2, b, unused};
+    for (int i = 0; i < 5; i++) {
+        tg_tensor_fill_normal(all[i], 0, 1);
+        if (i) tg_tensor_set_requires_grad(all[i], true);
+    }
+    /* h = tanh(x w1^T + b); y = h w2^T + h w1^T; loss = sum(y * y) */
+    tg_tensor *h = tg_tanh(ctx, tg_linear(ctx, x, w1, b));
+    tg_tensor *y = tg_add(ctx, tg_linear(ctx, h, w2, NULL), tg_linear(ctx, h, w1, NULL));
+    tg_tensor *loss = tg_sum(ctx, tg_mul(ctx, y, y));
+    hook_log log = {0};
+    ctx->grad_hook = record_hook, ctx->grad_hook_user = &log;
+    assert_int_equal(tg_backward(ctx, loss), TG_OK);
+    assert_null(ctx->grad_hook); /* armed for one pass */
+    assert_int_equal(log.n, 3);  /* w1, w2, b: not x (no gradient wanted), not `unused` */
+    int got_w1 = 0;
+    for (int i = 0; i < log.n; i++) {
+        tg_tensor *t = log.seen[i];
+        assert_true(t == w1 || t == w2 || t == b);
+        got_w1 += t == w1;
+        float *final = tu_read(tg_tensor_grad(t));
+        assert_memory_equal(log.at_report[i], final, sizeof(float) * (size_t)tg_tensor_numel(t));
+        free(final), free(log.at_report[i]);
+    }
+    assert_int_equal(got_w1, 1);
+    tg_ctx_clear_tape(ctx);
+    for (int i = 0; i < 5; i++) tg_tensor_free(all[i]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reuse),
         cmocka_unit_test(test_detach_and_grad_mode),
         cmocka_unit_test(test_intermediate_grad),
         cmocka_unit_test(test_arena_steady_state),
+        cmocka_unit_test(test_grad_hook),
     };
     return cmocka_run_group_tests_name("tape", tests, setup, teardown);
 }

@@ -1,0 +1,636 @@
+/*
+ * dist.c — data-parallel training (tensorgan.h, "Data-parallel training"; docs/scaling.md).
+ *
+ * A job is N processes started by an MPI launcher. Sums over the ranks go through MPI for CPU
+ * contexts (reduce-scatter then all-gather: each block is summed once, by its owner, and copied
+ * to everyone, so every rank gets the same bits whatever the MPI library's algorithm) and
+ * through NCCL for CUDA contexts (cuda/dist.cu; host memory over MPI in a build without NCCL).
+ * Gradients travel in buckets filled from the last parameter to the first; armed with
+ * tg_dist_grads_arm, a bucket starts as soon as the backward pass has finished every gradient in
+ * it (the tape's grad hook, lib/tape.c) and the pass goes on beside it.
+ * Every wait is bounded by TG_DIST_TIMEOUT seconds: past it the rank aborts the job with a
+ * message, so a rank that died or hangs never leaves the others waiting for ever.
+ * Without MPI (the build or the launch) the world is one rank and every call is the identity.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef TG_WITH_MPI
+#include <mpi.h>
+#endif
+
+#if defined(TG_WITH_CUDA) && defined(TG_WITH_NCCL) && defined(TG_WITH_MPI) /* NCCL ids travel over MPI */
+#define TG_DIST_NCCL 1
+typedef struct tg_nccl tg_nccl;
+TG_INTERNAL const char *tg_nccl_version(char *b, size_t n);
+TG_INTERNAL size_t tg_nccl_id_bytes(void);
+TG_INTERNAL tg_status tg_nccl_make_id(void *id);
+TG_INTERNAL tg_nccl *tg_nccl_new(tg_ctx *ctx, const void *id, int rank, int world);
+TG_INTERNAL void tg_nccl_free(tg_nccl *c);
+TG_INTERNAL tg_status tg_nccl_start(tg_nccl *c, tg_ctx *ctx, float *buf, size_t n);
+TG_INTERNAL tg_status tg_nccl_join(tg_nccl *c, tg_ctx *ctx, double timeout_s);
+TG_INTERNAL tg_status tg_nccl_broadcast(tg_nccl *c, tg_ctx *ctx, float *buf, size_t n, int root);
+#endif
+#ifdef TG_WITH_CUDA
+TG_INTERNAL void tg_cuda_use_device(int local_rank);
+#endif
+
+struct tg_dist {
+    int rank, world, local_rank;
+    int mpi;          /* collectives go through MPI (launched under a launcher) */
+    int own_mpi;      /* tg_dist_init initialised MPI, so tg_dist_free finalises it */
+    double timeout_s; /* TG_DIST_TIMEOUT */
+#ifdef TG_WITH_MPI
+    MPI_Comm comm;    /* every collective but ... */
+    MPI_Comm comm_ag; /* ... the all-gathers of sums (see sum_op) */
+#endif
+#ifdef TG_DIST_NCCL
+    tg_nccl *nccl;
+    tg_ctx *nccl_ctx; /* the CUDA context the communicator was made for */
+#endif
+};
+
+static int g_dist_live; /* one tg_dist per process */
+
+#ifdef TG_WITH_MPI
+#define MPI_INFO_BYTES (MPI_MAX_LIBRARY_VERSION_STRING + 160)
+#else
+#define MPI_INFO_BYTES 160
+#endif
+
+const char *tg_dist_info(void) {
+    static char b[MPI_INFO_BYTES];
+#ifdef TG_WITH_MPI
+    char v[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    MPI_Get_library_version(v, &len);
+    char *nl = strpbrk(v, ",\n");
+    if (nl) *nl = 0;
+#ifdef TG_DIST_NCCL
+    char nv[64];
+    snprintf(b, sizeof b, "MPI (%s); %s for CUDA contexts", v, tg_nccl_version(nv, sizeof nv));
+#elif defined(TG_WITH_CUDA)
+    snprintf(b, sizeof b, "MPI (%s); CUDA contexts through host memory (built without NCCL)", v);
+#else
+    snprintf(b, sizeof b, "MPI (%s)", v);
+#endif
+#else
+    snprintf(b, sizeof b, "unavailable: built without MPI (one rank only)");
+#endif
+    return b;
+}
+
+/* The world size an MPI launcher announces in the environment, 0 when none launched us. */
+static int launcher_world(void) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) > 0) return atoi(v);
+    }
+    return getenv("PMIX_RANK") ? 1 : 0;
+}
+
+
+tg_dist *tg_dist_init(int *argc, char ***argv) {
+    static const char *fn = "tg_dist_init";
+    if (g_dist_live) return tg_fail(TG_ERR_INVALID, fn, "the process already has a tg_dist"), NULL;
+    const int launched = launcher_world();
+#ifndef TG_WITH_MPI
+    (void)argc, (void)argv;
+    if (launched > 1)
+        return tg_fail(TG_ERR_UNSUPPORTED, fn,
+                       "launched as one of %d ranks, but this libtensorgan was built without MPI "
+                       "(install libopenmpi-dev and rebuild)", launched),
+               NULL;
+#endif
+    tg_dist *d = calloc(1, sizeof *d);
+    if (!d) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory"), NULL;
+    d->world = 1;
+    const char *to = getenv("TG_DIST_TIMEOUT");
+    d->timeout_s = to && atof(to) > 0 ? atof(to) : 600.0;
+#ifdef TG_WITH_MPI
+    if (launched) {
+        int inited = 0;
+        MPI_Initialized(&inited);
+        if (!inited) {
+            int provided;
+            if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+                free(d);
+                return tg_fail(TG_ERR_DEVICE, fn, "MPI_Init_thread failed"), NULL;
+            }
+            d->own_mpi = 1;
+        }
+        MPI_Comm_dup(MPI_COMM_WORLD, &d->comm);
+        MPI_Comm_dup(MPI_COMM_WORLD, &d->comm_ag);
+        MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
+        MPI_Comm_set_errhandler(d->comm_ag, MPI_ERRORS_RETURN);
+        MPI_Comm_rank(d->comm, &d->rank);
+        MPI_Comm_size(d->comm, &d->world);
+        MPI_Comm local;
+        MPI_Comm_split_type(d->comm, MPI_COMM_TYPE_SHARED, d->rank, MPI_INFO_NULL, &local);
+        MPI_Comm_rank(local, &d->local_rank);
+        MPI_Comm_free(&local);
+        d->mpi = 1;
+    }
+#endif
+#ifdef TG_WITH_CUDA
+    tg_cuda_use_device(d->local_rank);
+#endif
+    g_dist_live = 1;
+    return d;
+}
+
+void tg_dist_free(tg_dist *d) {
+    if (!d) return;
+#ifdef TG_DIST_NCCL
+    tg_nccl_free(d->nccl);
+#endif
+#ifdef TG_WITH_MPI
+    if (d->mpi) {
+        MPI_Comm_free(&d->comm);
+        MPI_Comm_free(&d->comm_ag);
+        int fin = 0;
+        MPI_Finalized(&fin);
+        if (d->own_mpi && !fin) MPI_Finalize();
+    }
+#endif
+    free(d);
+    g_dist_live = 0;
+}
+
+int tg_dist_rank(const tg_dist *d) { return d ? d->rank : 0; }
+int tg_dist_world(const tg_dist *d) { return d ? d->world : 1; }
+int tg_dist_local_rank(const tg_dist *d) { return d ? d->local_rank : 0; }
+
+/* ---- MPI: bounded waits and the same-bits sum ---------------------------------------------- */
+#ifdef TG_WITH_MPI
+static double now_s(void) { return (double)tg_now_ns() * 1e-9; }
+
+/* Past the timeout the job cannot go on (a collective cannot be cancelled): say so and abort
+ * every rank. */
+static void give_up(tg_dist *d, const char *fn) {
+    fprintf(stderr,
+            "libtensorgan: %s: rank %d of %d waited %.0f s (TG_DIST_TIMEOUT) for the other ranks: "
+            "one of them died or hangs; aborting the job\n",
+            fn, d->rank, d->world, d->timeout_s);
+    fflush(stderr);
+    MPI_Abort(d->comm, 70);
+}
+
+/* Waits for req[0..n) within the timeout; spins at first, then naps so a rank that waits leaves
+ * the core to the work it waits for. */
+static tg_status wait_reqs(tg_dist *d, int n, MPI_Request *req, const char *fn) {
+    const double t0 = now_s();
+    for (long spins = 0;; spins++) {
+        int done = 0;
+        if (MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
+            return tg_fail(TG_ERR_DEVICE, fn, "an MPI operation failed (a rank left the job?)");
+        if (done) return TG_OK;
+        if (spins > 2000) {
+            if (now_s() - t0 > d->timeout_s) give_up(d, fn);
+            struct timespec nap = {0, 50000};
+            nanosleep(&nap, NULL);
+        }
+    }
+}
+
+/* A sum over the ranks in two steps: reduce-scatter (rank r sums block r) then all-gather. buf
+ * holds world * blk elements; scratch holds blk. Several may run at once: all-gathers start in
+ * the order the sums started (on a communicator of their own), never in the order the
+ * reduce-scatters happen to finish here, so every rank starts its collectives in one order. */
+enum { SUM_IDLE, SUM_RS, SUM_RS_DONE, SUM_AG, SUM_DONE };
+typedef struct {
+    MPI_Request req;
+    int phase;
+    void *buf, *scratch;
+    int blk;
+    MPI_Datatype type;
+} sum_op;
+
+static tg_status sum_start(tg_dist *d, sum_op *s, const char *fn) {
+    s->phase = SUM_RS;
+    if (MPI_Ireduce_scatter_block(s->buf, s->scratch, s->blk, s->type, MPI_SUM, d->comm, &s->req) != MPI_SUCCESS)
+        return tg_fail(TG_ERR_DEVICE, fn, "MPI_Ireduce_scatter_block failed");
+    return TG_OK;
+}
+
+/* Moves ops[0..n) (in start order) on as far as they go without waiting; *ag_next: the first
+ * whose all-gather has not started; *all when every one is done. */
+static tg_status sums_progress(tg_dist *d, sum_op *const *ops, int n, int *ag_next, int *all, const char *fn) {
+    *all = 1;
+    for (int i = 0; i < n; i++) {
+        sum_op *s = ops[i];
+        if (s->phase == SUM_RS || s->phase == SUM_AG) {
+            int flag = 0;
+            if (MPI_Test(&s->req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+                return tg_fail(TG_ERR_DEVICE, fn, "an MPI operation failed (a rank left the job?)");
+            if (flag) s->phase++;
+        }
+    }
+    while (*ag_next < n && ops[*ag_next]->phase == SUM_RS_DONE) {
+        sum_op *s = ops[(*ag_next)++];
+        s->phase = SUM_AG;
+        if (MPI_Iallgather(s->scratch, s->blk, s->type, s->buf, s->blk, s->type, d->comm_ag, &s->req) != MPI_SUCCESS)
+            return tg_fail(TG_ERR_DEVICE, fn, "MPI_Iallgather failed");
+    }
+    for (int i = 0; i < n; i++) *all &= ops[i]->phase == SUM_DONE;
+    return TG_OK;
+}
+
+static tg_status sums_wait(tg_dist *d, sum_op *const *ops, int n, int *ag_next, const char *fn) {
+    const double t0 = now_s();
+    for (long spins = 0;; spins++) {
+        int all;
+        tg_status st = sums_progress(d, ops, n, ag_next, &all, fn);
+        if (st || all) return st;
+        if (spins > 2000) {
+            if (now_s() - t0 > d->timeout_s) give_up(d, fn);
+            struct timespec nap = {0, 50000};
+            nanosleep(&nap, NULL);
+        }
+    }
+}
+
+/* Blocking same-bits sum of n elements of buf (which has room for a multiple of world). */
+static tg_status sum_blocking(tg_dist *d, void *buf, size_t n, MPI_Datatype type, size_t esz, const char *fn) {
+    const size_t blk = (n + (size_t)d->world - 1) / (size_t)d->world;
+    void *scratch = malloc(blk * esz + 1);
+    if (!scratch) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+    sum_op s = {MPI_REQUEST_NULL, SUM_IDLE, buf, scratch, (int)blk, type}, *ops[1] = {&s};
+    int ag_next = 0;
+    tg_status st = sum_start(d, &s, fn);
+    if (!st) st = sums_wait(d, ops, 1, &ag_next, fn);
+    free(scratch);
+    return st;
+}
+#endif
+
+static tg_status check_tensors(tg_dist *d, tg_tensor *const *t, int n, const char *fn) {
+    if (!d) return tg_fail(TG_ERR_INVALID, fn, "dist is NULL");
+    if (n < 0 || (n > 0 && !t)) return tg_fail(TG_ERR_INVALID, fn, "%d tensors at %p", n, (const void *)t);
+    for (int i = 0; i < n; i++) {
+        if (!t[i]) return tg_fail(TG_ERR_INVALID, fn, "tensor %d is NULL", i);
+        if (t[i]->ctx != t[0]->ctx) return tg_fail(TG_ERR_DEVICE, fn, "tensor %d is on another context", i);
+    }
+    return TG_OK;
+}
+
+static size_t padded(const tg_dist *d, size_t n) {
+    return (n + (size_t)d->world - 1) / (size_t)d->world * (size_t)d->world;
+}
+
+#ifdef TG_DIST_NCCL
+/* The NCCL communicator for ctx, made on first use (rank 0's id travels over MPI). */
+static tg_status nccl_for(tg_dist *d, tg_ctx *ctx, const char *fn) {
+    if (d->nccl) {
+        if (d->nccl_ctx != ctx)
+            return tg_fail(TG_ERR_INVALID, fn, "the job's NCCL communicator belongs to another CUDA context");
+        return TG_OK;
+    }
+    unsigned char id[256];
+    const size_t nb = tg_nccl_id_bytes();
+    if (nb > sizeof id) return tg_fail(TG_ERR_DEVICE, fn, "NCCL id of %zu bytes", nb);
+    if (d->rank == 0) {
+        tg_status st = tg_nccl_make_id(id);
+        if (st) return st;
+    }
+    MPI_Request r;
+    MPI_Ibcast(id, (int)nb, MPI_BYTE, 0, d->comm, &r);
+    tg_status st = wait_reqs(d, 1, &r, fn);
+    if (st) return st;
+    d->nccl = tg_nccl_new(ctx, id, d->rank, d->world);
+    if (!d->nccl) return TG_ERR_DEVICE;
+    d->nccl_ctx = ctx;
+    return TG_OK;
+}
+#endif
+
+#ifdef TG_WITH_MPI
+/* Host copy of t's values (any context). */
+static tg_status to_host(tg_tensor *t, float *dst) { return tg_tensor_read(t, dst, t->numel); }
+#endif
+
+tg_status tg_dist_broadcast(tg_dist *d, tg_tensor *const *t, int n, int root) {
+    static const char *fn = "tg_dist_broadcast";
+    tg_status st = check_tensors(d, t, n, fn);
+    if (st) return st;
+    if (root < 0 || root >= d->world) return tg_fail(TG_ERR_INVALID, fn, "root %d outside 0..%d", root, d->world - 1);
+    if (!d->mpi || n == 0) return TG_OK;
+#ifdef TG_WITH_MPI
+    tg_ctx *ctx = t[0]->ctx;
+#ifdef TG_DIST_NCCL
+    if (ctx->device == TG_CUDA) {
+        if ((st = nccl_for(d, ctx, fn))) return st;
+        for (int i = 0; i < n && !st; i++) st = tg_nccl_broadcast(d->nccl, ctx, t[i]->data, (size_t)t[i]->numel, root);
+        return st ? st : ctx->be->check(ctx, fn);
+    }
+#endif
+    for (int i = 0; i < n && !st; i++) {
+        float *h = ctx->device == TG_CPU ? t[i]->data : malloc(sizeof(float) * (size_t)t[i]->numel);
+        if (!h) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+        if (h != t[i]->data && d->rank == root) st = to_host(t[i], h);
+        MPI_Request r;
+        if (!st && MPI_Ibcast(h, (int)t[i]->numel, MPI_FLOAT, root, d->comm, &r) != MPI_SUCCESS)
+            st = tg_fail(TG_ERR_DEVICE, fn, "MPI_Ibcast failed");
+        if (!st) st = wait_reqs(d, 1, &r, fn);
+        if (!st && h != t[i]->data && d->rank != root) st = tg_tensor_write(t[i], h, t[i]->numel);
+        if (h != t[i]->data) free(h);
+    }
+    return st;
+#else
+    return TG_OK;
+#endif
+}
+
+tg_status tg_dist_average(tg_dist *d, tg_tensor *const *t, int n) {
+    static const char *fn = "tg_dist_average";
+    tg_status st = check_tensors(d, t, n, fn);
+    if (st || !d->mpi || n == 0) return st;
+#ifdef TG_WITH_MPI
+    /* through host memory: these are small (BatchNorm statistics, a few losses) */
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (size_t)t[i]->numel;
+    float *h = calloc(padded(d, total), sizeof(float));
+    if (!h) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+    size_t off = 0;
+    for (int i = 0; i < n && !st; i++) st = to_host(t[i], h + off), off += (size_t)t[i]->numel;
+    if (!st) st = sum_blocking(d, h, total, MPI_FLOAT, sizeof(float), fn);
+    const float inv = 1.0f / (float)d->world;
+    off = 0;
+    for (int i = 0; i < n && !st; i++) {
+        for (int64_t k = 0; k < t[i]->numel; k++) h[off + k] *= inv;
+        st = tg_tensor_write(t[i], h + off, t[i]->numel);
+        off += (size_t)t[i]->numel;
+    }
+    free(h);
+    return st;
+#else
+    return TG_OK;
+#endif
+}
+
+tg_status tg_dist_sum_host(tg_dist *d, double *v, int n) {
+    static const char *fn = "tg_dist_sum_host";
+    if (!d || n < 0 || (n && !v)) return tg_fail(TG_ERR_INVALID, fn, "dist NULL or %d values at %p", n, (void *)v);
+    if (!d->mpi || n == 0) return TG_OK;
+#ifdef TG_WITH_MPI
+    double *h = calloc(padded(d, (size_t)n), sizeof(double));
+    if (!h) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+    memcpy(h, v, sizeof(double) * (size_t)n);
+    tg_status st = sum_blocking(d, h, (size_t)n, MPI_DOUBLE, sizeof(double), fn);
+    if (!st) memcpy(v, h, sizeof(double) * (size_t)n);
+    free(h);
+    return st;
+#else
+    return TG_OK;
+#endif
+}
+
+tg_status tg_dist_barrier(tg_dist *d) {
+    if (!d) return tg_fail(TG_ERR_INVALID, "tg_dist_barrier", "dist is NULL");
+    if (!d->mpi) return TG_OK;
+#ifdef TG_WITH_MPI
+    MPI_Request r;
+    if (MPI_Ibarrier(d->comm, &r) != MPI_SUCCESS) return tg_fail(TG_ERR_DEVICE, "tg_dist_barrier", "MPI_Ibarrier failed");
+    return wait_reqs(d, 1, &r, "tg_dist_barrier");
+#else
+    return TG_OK;
+#endif
+}
+
+/* ---- gradient buckets ------------------------------------------------------------------------ */
+typedef struct {
+    int first, count;  /* parameters order[first .. first+count) */
+    size_t n;          /* elements */
+    int pending;       /* parameters whose gradient the armed pass has not finished yet */
+    int started;
+    float *host;       /* MPI path: padded(n) floats */
+    float *dev;        /* NCCL path: n floats of device memory */
+#ifdef TG_WITH_MPI
+    sum_op op;
+    float *scratch;
+#endif
+} bucket;
+
+struct tg_dist_grads {
+    tg_dist *d;
+    tg_ctx *ctx;
+    int n, nb;
+    tg_tensor **p;
+    int *order;     /* parameter indices, last parameter first */
+    int *bucket_of; /* per parameter */
+    char *ready;    /* per parameter: finished by the armed pass */
+    bucket *b;
+    int nccl;       /* this set reduces through NCCL */
+#ifdef TG_WITH_MPI
+    sum_op **ops;   /* the buckets' sums in the order they started */
+    int nops, ag_next;
+#endif
+    tg_status err;  /* first failure inside the grad hook */
+};
+
+void tg_dist_grads_free(tg_dist_grads *g) {
+    if (!g) return;
+    if (g->ctx && g->ctx->grad_hook_user == g) g->ctx->grad_hook = NULL, g->ctx->grad_hook_user = NULL;
+    for (int i = 0; g->b && i < g->nb; i++) {
+        free(g->b[i].host);
+#ifdef TG_WITH_MPI
+        free(g->b[i].scratch);
+#endif
+        if (g->b[i].dev) g->ctx->be->release(g->ctx, g->b[i].dev);
+    }
+#ifdef TG_WITH_MPI
+    free(g->ops);
+#endif
+    free(g->b), free(g->p), free(g->order), free(g->bucket_of), free(g->ready);
+    free(g);
+}
+
+tg_dist_grads *tg_dist_grads_new(tg_dist *d, tg_tensor *const *p, int n, size_t bucket_bytes) {
+    static const char *fn = "tg_dist_grads_new";
+    if (check_tensors(d, p, n, fn)) return NULL;
+    if (n == 0) return tg_fail(TG_ERR_INVALID, fn, "no parameters"), NULL;
+    for (int i = 0; i < n; i++)
+        if (!p[i]->is_leaf) return tg_fail(TG_ERR_INVALID, fn, "tensor %d is an op result, not a parameter", i), NULL;
+    if (!bucket_bytes) bucket_bytes = (size_t)4 << 20;
+    tg_dist_grads *g = calloc(1, sizeof *g);
+    if (!g) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory"), NULL;
+    g->d = d, g->ctx = p[0]->ctx, g->n = n;
+    g->p = malloc(sizeof *g->p * (size_t)n);
+    g->order = malloc(sizeof *g->order * (size_t)n);
+    g->bucket_of = malloc(sizeof *g->bucket_of * (size_t)n);
+    g->ready = calloc((size_t)n, 1);
+    g->b = calloc((size_t)n, sizeof *g->b); /* at most one bucket per parameter */
+    if (!g->p || !g->order || !g->bucket_of || !g->ready || !g->b) goto nomem;
+#ifdef TG_WITH_MPI
+    if (!(g->ops = calloc((size_t)n, sizeof *g->ops))) goto nomem;
+#endif
+    memcpy(g->p, p, sizeof *g->p * (size_t)n);
+    for (int i = 0; i < n; i++) g->order[i] = n - 1 - i;
+    for (int i = 0; i < n; i++) {
+        const int k = g->order[i];
+        const size_t bytes = sizeof(float) * (size_t)p[k]->numel;
+        bucket *cur = g->nb ? &g->b[g->nb - 1] : NULL;
+        if (!cur || (cur->n * sizeof(float) + bytes > bucket_bytes && cur->n))
+            cur = &g->b[g->nb++], cur->first = i;
+        cur->count++;
+        cur->n += (size_t)p[k]->numel;
+        g->bucket_of[k] = (int)(cur - g->b);
+    }
+    if (!d->mpi) return g; /* a world of one: nothing to reduce */
+#ifdef TG_DIST_NCCL
+    if (g->ctx->device == TG_CUDA) {
+        if (nccl_for(d, g->ctx, fn)) {
+            tg_dist_grads_free(g);
+            return NULL;
+        }
+        g->nccl = 1;
+    }
+#endif
+    for (int i = 0; i < g->nb; i++) {
+        bucket *b = &g->b[i];
+        if (g->nccl) {
+            b->dev = g->ctx->be->alloc(g->ctx, sizeof(float) * b->n);
+            if (!b->dev) goto nomem;
+            continue;
+        }
+        b->host = calloc(padded(d, b->n), sizeof(float));
+#ifdef TG_WITH_MPI
+        b->scratch = malloc(sizeof(float) * (padded(d, b->n) / (size_t)d->world));
+        if (!b->scratch) goto nomem;
+#endif
+        if (!b->host) goto nomem;
+    }
+    return g;
+nomem:
+    tg_fail(TG_ERR_NOMEM, fn, "out of memory for %d parameters' buckets", n);
+    tg_dist_grads_free(g);
+    return NULL;
+}
+
+/* Copies the bucket's gradients into its buffer (zeros for a parameter without one) and starts
+ * the sum over the ranks. */
+static tg_status bucket_start(tg_dist_grads *g, bucket *b) {
+    static const char *fn = "tg_dist_grads";
+    tg_ctx *ctx = g->ctx;
+    b->started = 1;
+    size_t off = 0;
+    for (int j = 0; j < b->count; j++) {
+        tg_tensor *t = g->p[g->order[b->first + j]];
+        const int has = t->grad && t->grad_valid;
+        if (g->nccl) {
+            if (has) ctx->be->copy(ctx, b->dev + off, t->grad->data, t->numel);
+            else ctx->be->fill(ctx, b->dev + off, t->numel, 0.0f);
+        } else if (!has) {
+            memset(b->host + off, 0, sizeof(float) * (size_t)t->numel);
+        } else if (ctx->device == TG_CPU) {
+            memcpy(b->host + off, t->grad->data, sizeof(float) * (size_t)t->numel);
+        } else {
+            tg_status st = ctx->be->to_host(ctx, b->host + off, t->grad->data, sizeof(float) * (size_t)t->numel);
+            if (st) return st;
+        }
+        off += (size_t)t->numel;
+    }
+#ifdef TG_DIST_NCCL
+    if (g->nccl) return tg_nccl_start(g->d->nccl, ctx, b->dev, b->n);
+#endif
+#ifdef TG_WITH_MPI
+    b->op = (sum_op){MPI_REQUEST_NULL, SUM_IDLE, b->host, b->scratch,
+                     (int)(padded(g->d, b->n) / (size_t)g->d->world), MPI_FLOAT};
+    g->ops[g->nops++] = &b->op;
+    return sum_start(g->d, &b->op, fn);
+#else
+    (void)fn;
+    return TG_OK;
+#endif
+}
+
+/* The tape's hook: a parameter's gradient is final; start its bucket when it was the last. */
+static void on_grad_final(void *user, tg_tensor *leaf) {
+    tg_dist_grads *g = user;
+    if (g->err) return;
+    for (int k = 0; k < g->n; k++) {
+        if (g->p[k] != leaf || g->ready[k]) continue;
+        g->ready[k] = 1;
+        bucket *b = &g->b[g->bucket_of[k]];
+        if (--b->pending == 0 && !b->started) g->err = bucket_start(g, b);
+        break;
+    }
+#ifdef TG_WITH_MPI
+    int all; /* MPI moves only inside MPI calls */
+    if (!g->err && !g->nccl) g->err = sums_progress(g->d, g->ops, g->nops, &g->ag_next, &all, "tg_dist_grads");
+#endif
+}
+
+/* back to "nothing started": before an armed pass and after each sync */
+static void reset(tg_dist_grads *g) {
+    for (int i = 0; i < g->nb; i++) g->b[i].started = 0, g->b[i].pending = g->b[i].count;
+    memset(g->ready, 0, (size_t)g->n);
+#ifdef TG_WITH_MPI
+    g->nops = g->ag_next = 0;
+#endif
+    g->err = TG_OK;
+}
+
+tg_status tg_dist_grads_arm(tg_dist_grads *g) {
+    if (!g) return tg_fail(TG_ERR_INVALID, "tg_dist_grads_arm", "grads is NULL");
+    if (!g->d->mpi) return TG_OK;
+    if (g->ctx->grad_hook && g->ctx->grad_hook_user != g)
+        return tg_fail(TG_ERR_INVALID, "tg_dist_grads_arm", "another gradient set is armed on this context");
+    for (int i = 0; i < g->nb; i++)
+        if (g->b[i].started)
+            return tg_fail(TG_ERR_INVALID, "tg_dist_grads_arm", "armed twice without tg_dist_grads_sync between");
+    reset(g);
+    g->ctx->grad_hook = on_grad_final;
+    g->ctx->grad_hook_user = g;
+    return TG_OK;
+}
+
+tg_status tg_dist_grads_sync(tg_dist_grads *g) {
+    static const char *fn = "tg_dist_grads_sync";
+    if (!g) return tg_fail(TG_ERR_INVALID, fn, "grads is NULL");
+    if (!g->d->mpi) return TG_OK;
+    tg_ctx *ctx = g->ctx;
+    if (ctx->grad_hook_user == g) ctx->grad_hook = NULL, ctx->grad_hook_user = NULL; /* armed, no pass ran */
+    tg_status st = g->err;
+    /* what the armed pass did not start (everything, unarmed): now, in bucket order */
+    for (int i = 0; i < g->nb && !st; i++)
+        if (!g->b[i].started) st = bucket_start(g, &g->b[i]);
+#ifdef TG_DIST_NCCL
+    if (!st && g->nccl) st = tg_nccl_join(g->d->nccl, ctx, g->d->timeout_s);
+#endif
+#ifdef TG_WITH_MPI
+    if (!st && !g->nccl) st = sums_wait(g->d, g->ops, g->nops, &g->ag_next, fn);
+#endif
+    /* every gradient := sum / world */
+    const float inv = 1.0f / (float)g->d->world;
+    for (int i = 0; i < g->nb && !st; i++) {
+        bucket *b = &g->b[i];
+        size_t off = 0;
+        for (int j = 0; j < b->count && !st; j++) {
+            tg_tensor *t = g->p[g->order[b->first + j]];
+            int acc;
+            float *dst = tg_grad_write(ctx, t, &acc);
+            if (!dst) {
+                st = tg_fail(TG_ERR_NOMEM, fn, "cannot allocate a gradient");
+                break;
+            }
+            if (g->nccl) {
+                if (!acc) ctx->be->fill(ctx, dst, t->numel, 0.0f);
+                ctx->be->axpby(ctx, t->numel, inv, b->dev + off, 0.0f, dst);
+            } else {
+                float *src = b->host + off;
+                for (int64_t k = 0; k < t->numel; k++) src[k] *= inv;
+                st = ctx->device == TG_CPU ? (memcpy(dst, src, sizeof(float) * (size_t)t->numel), TG_OK)
+                                           : ctx->be->to_device(ctx, dst, src, sizeof(float) * (size_t)t->numel);
+            }
+            off += (size_t)t->numel;
+        }
+    }
+    reset(g);
+    return st ? st : ctx->be->check(ctx, fn);
+}
