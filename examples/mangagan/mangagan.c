@@ -21,6 +21,12 @@
  * Everything that makes a step (weights, Adam moments and step counts, BatchNorm buffers, the
  * RNG offset, the data order) is in the checkpoint, so --resume continues bit for bit on the CPU
  * with the same thread count.
+ *
+ * Data-parallel: `mpirun -np N mangagan train ...` splits each global batch of --batch images
+ * into N shares (one per rank, from the same data order), averages the gradients over the ranks
+ * before every optimizer step (tg_dist) and BatchNorm's running statistics after it, draws noise
+ * and augmentations from a rank-distinct RNG stream, and writes samples, log and checkpoints
+ * from rank 0 only. A checkpoint resumes bit for bit on the same number of ranks.
  */
 #define _GNU_SOURCE
 #define EXAMPLE_NAME "mangagan"
@@ -155,6 +161,12 @@ typedef struct {
     tg_tensor *z, *real, *fake_copy, *t_real, *t_fake, *fixed;
     double flops_per_step;
     long step;          /* the step being trained (1-based), for messages */
+    /* data-parallel (tg_dist): batch is this rank's share of a global batch of batch * world */
+    tg_dist *dist;
+    int rank, world;
+    tg_dist_grads *sync_g, *sync_d; /* gradient averagers of G's and D's parameters */
+    tg_tensor *bn_stats[64];        /* BatchNorm running statistics of G and D, averaged per step */
+    int n_bn_stats;
     const char *out;    /* the output directory, for messages (NULL in bench) */
 } gan;
 
@@ -212,6 +224,7 @@ static void gan_init(gan *g, const recipe *r, int width, int batch, tg_device de
     g->r = r = &g->rc;
     g->width = width;
     g->batch = batch;
+    g->world = 1;
     g->ctx = tg_ctx_new(dev, seed);
     if (!g->ctx) die("%s", tg_last_error());
     double fg, fd;
@@ -248,6 +261,7 @@ static void gan_init(gan *g, const recipe *r, int width, int batch, tg_device de
 }
 
 static void gan_free(gan *g) {
+    tg_dist_grads_free(g->sync_g), tg_dist_grads_free(g->sync_d);
     tg_optim_free(g->og), tg_optim_free(g->od);
     tg_tensor_free(g->z), tg_tensor_free(g->real), tg_tensor_free(g->fake_copy);
     tg_tensor_free(g->t_real), tg_tensor_free(g->t_fake), tg_tensor_free(g->fixed);
@@ -291,12 +305,14 @@ static tg_tensor *d_forward(gan *g, tg_tensor *x) {
     return tg_module_forward(g->D, x);
 }
 
-/* D on x, real or fake; one backward. Returns the loss, stores mean D(x). */
-static float d_pass(gan *g, tg_tensor *x, int is_real, float *prob) {
+/* D on x, real or fake; one backward. Returns the loss, stores mean D(x). last: the last backward
+ * before D's optimizer step, during which its gradients' reduction over the ranks can start. */
+static float d_pass(gan *g, tg_tensor *x, int is_real, float *prob, int last) {
     tg_tensor *logits = d_forward(g, x);
     tg_tensor *l = d_loss(g, logits, is_real);
     if (!l) die("%s", tg_last_error());
     *prob = mean_prob(g->ctx, logits);
+    if (last && g->sync_d) TRY(tg_dist_grads_arm(g->sync_d));
     TRY(tg_backward(g->ctx, l));
     return tg_tensor_item(l);
 }
@@ -305,6 +321,8 @@ static float d_pass(gan *g, tg_tensor *x, int is_real, float *prob) {
  * on): training stops there, naming the step, and the last checkpoint on disk stays the last
  * good one. */
 static void opt_step(gan *g, tg_optim *o) {
+    tg_dist_grads *sync = o == g->od ? g->sync_d : g->sync_g;
+    if (sync) TRY(tg_dist_grads_sync(sync)); /* the mean over the ranks' shares of the batch */
     tg_status st = tg_optim_step(o);
     if (st == TG_ERR_NUMERIC)
         die("training diverged at step %ld: %s; nothing of this step was applied%s%s%s", g->step,
@@ -319,6 +337,7 @@ static float g_through_frozen_d(gan *g, tg_tensor *fake) {
     tg_module_set_frozen(g->D, true);
     tg_tensor *l = g_loss(g, d_forward(g, fake));
     if (!l) die("%s", tg_last_error());
+    if (g->sync_g) TRY(tg_dist_grads_arm(g->sync_g));
     TRY(tg_backward(g->ctx, l));
     opt_step(g, g->og);
     if (g->Gema) {
@@ -355,13 +374,13 @@ static void gan_step(gan *g, step_stats *st) {
         tg_ctx_set_grad_enabled(ctx, old);
         tg_ctx_clear_tape(ctx);
         tg_optim_zero_grad(g->od);
-        st->d_real = d_pass(g, g->real, 1, &st->dx);
+        st->d_real = d_pass(g, g->real, 1, &st->dx, 1);
         opt_step(g, g->od);
         tg_ctx_clear_tape(ctx);
         TRY(tg_ctx_sync(ctx));
         double t1 = now();
         tg_optim_zero_grad(g->od);
-        st->d_fake = d_pass(g, g->fake_copy, 0, &st->dgz);
+        st->d_fake = d_pass(g, g->fake_copy, 0, &st->dgz, 1);
         opt_step(g, g->od);
         tg_ctx_clear_tape(ctx);
         TRY(tg_ctx_sync(ctx));
@@ -375,12 +394,12 @@ static void gan_step(gan *g, step_stats *st) {
     }
     /* the PyTorch example: one D update from real + detached fake, then G on the same fakes */
     tg_optim_zero_grad(g->od);
-    st->d_real = d_pass(g, g->real, 1, &st->dx);
+    st->d_real = d_pass(g, g->real, 1, &st->dx, 0);
     tg_ctx_clear_tape(ctx); /* D's gradients are in its parameters; its graph can go */
     TRY(tg_ctx_sync(ctx));
     double t1 = now();
     tg_tensor *fake = need(tg_module_forward(g->G, g->z));
-    st->d_fake = d_pass(g, tg_detach(ctx, fake), 0, &st->dgz);
+    st->d_fake = d_pass(g, tg_detach(ctx, fake), 0, &st->dgz, 1);
     opt_step(g, g->od);
     TRY(tg_ctx_sync(ctx));
     double t2 = now();
@@ -682,7 +701,8 @@ static void save_checkpoint(gan *g, const progress *p, const char *out, int flip
     model_meta(s, g);
     uint64_t seed, off;
     tg_ctx_rng_get(g->ctx, &seed, &off);
-    set_meta_num(s, "batch", (unsigned long long)g->batch);
+    set_meta_num(s, "batch", (unsigned long long)g->batch * (unsigned long long)g->world);
+    set_meta_num(s, "world", (unsigned long long)g->world);
     set_meta_num(s, "step", (unsigned long long)p->step);
     set_meta_num(s, "epoch", (unsigned long long)p->epoch);
     set_meta_num(s, "pos", (unsigned long long)p->pos);
@@ -791,9 +811,10 @@ static void shuffle_epoch(int64_t *perm, int64_t n, const progress *p) {
     }
 }
 
-/* The next batch into g->real; a new epoch (and order) when the current one cannot fill it. */
+/* The next global batch (batch x world images of the epoch's order) with this rank's share of it
+ * into g->real; a new epoch (and order) when the current one cannot fill it. */
 static void fill_batch(gan *g, const tg_dataset *ds, progress *p, int64_t *perm, int flip) {
-    const int64_t n = tg_dataset_count(ds), B = g->batch;
+    const int64_t n = tg_dataset_count(ds), B = (int64_t)g->batch * g->world, own = (int64_t)g->rank * g->batch;
     int64_t idx[4096];
     uint8_t flips[4096];
     if (p->pos + B > n) {
@@ -801,9 +822,10 @@ static void fill_batch(gan *g, const tg_dataset *ds, progress *p, int64_t *perm,
         p->pos = 0;
         shuffle_epoch(perm, n, p);
     }
-    for (int64_t b = 0; b < B; b++) {
-        idx[b] = perm[p->pos + b];
-        flips[b] = flip ? (uint8_t)(mix64(p->data_seed ^ mix64((uint64_t)(p->epoch * n + p->pos + b))) & 1) : 0;
+    for (int64_t b = 0; b < g->batch; b++) {
+        const int64_t at = p->pos + own + b;
+        idx[b] = perm[at];
+        flips[b] = flip ? (uint8_t)(mix64(p->data_seed ^ mix64((uint64_t)(p->epoch * n + at))) & 1) : 0;
     }
     TRY(tg_dataset_batch(ds, g->real, idx, flips));
     p->pos += B;
@@ -824,6 +846,39 @@ static void poison(gan *g) {
     free(h);
 }
 
+/* Rank r's RNG seed: rank 0 keeps the run's seed (so one rank is the plain run), the others
+ * derive theirs from it, so every rank draws its own noise and augmentations, reproducibly. */
+static uint64_t rank_seed(uint64_t seed, int rank) { return rank ? mix64(seed ^ mix64(0x72616e6b00ull + (uint64_t)rank)) : seed; }
+
+/* Data-parallel set-up after the model exists: gradient averagers for G and D, the BatchNorm
+ * running statistics to average after each step, and (fresh runs) rank 0's initial state on
+ * every rank. */
+static void dist_setup(gan *g, tg_dist *dist, int fresh) {
+    g->dist = dist;
+    g->rank = tg_dist_rank(dist), g->world = tg_dist_world(dist);
+    tg_tensor *p[64];
+    int n = tg_module_params(g->G, p, 64);
+    g->sync_g = need(tg_dist_grads_new(dist, p, n, 0));
+    n = tg_module_params(g->D, p, 64);
+    g->sync_d = need(tg_dist_grads_new(dist, p, n, 0));
+    tg_module *mods[3] = {g->G, g->D, g->Gema};
+    for (int m = 0; m < 3; m++) {
+        if (!mods[m]) continue;
+        const char *names[128];
+        tg_tensor *t[128];
+        n = tg_module_state(mods[m], names, t, 128);
+        if (fresh) TRY(tg_dist_broadcast(dist, t, n, 0));
+        for (int i = 0; i < n && m < 2; i++) {
+            const size_t l = strlen(names[i]);
+            if ((l >= 12 && !strcmp(names[i] + l - 12, "running_mean")) || (l >= 11 && !strcmp(names[i] + l - 11, "running_var"))) {
+                if (g->n_bn_stats == 64) die("too many BatchNorm layers");
+                g->bn_stats[g->n_bn_stats++] = t[i];
+            }
+        }
+    }
+    if (fresh) TRY(tg_dist_broadcast(dist, &g->fixed, 1, 0));
+}
+
 static int cmd_train(int argc, char **argv) {
     opts o = parse(argc, argv, "train");
     const char *pe = getenv("MANGAGAN_POISON_STEP");
@@ -835,10 +890,15 @@ static int cmd_train(int argc, char **argv) {
     char buf[4096], path[4096];
     const char *data = o.data ? o.data : bundled(buf, sizeof buf, "faces.safetensors.xz");
     if (!data) die("no --data given and the bundled faces were not found (set MANGAGAN_DATA or pass --data DIR)");
-    if (mkdirs(o.out) != 0) die("cannot create %s: %s", o.out, strerror(errno));
-    remove_stale_temps(o.out);
-    snprintf(path, sizeof path, "%s/samples", o.out);
-    if (mkdirs(path) != 0) die("cannot create %s: %s", path, strerror(errno));
+    /* one rank, or one of those mpirun started: rank 0 alone writes files and prints */
+    tg_dist *dist = need(tg_dist_init(NULL, NULL));
+    const int rank = tg_dist_rank(dist), world = tg_dist_world(dist), lead = rank == 0;
+    if (lead) {
+        if (mkdirs(o.out) != 0) die("cannot create %s: %s", o.out, strerror(errno));
+        remove_stale_temps(o.out);
+        snprintf(path, sizeof path, "%s/samples", o.out);
+        if (mkdirs(path) != 0) die("cannot create %s: %s", path, strerror(errno));
+    }
 
     progress p = {0, 0, 0, o.seed ^ 0x6d616e6761ull, 0};
     gan g;
@@ -856,6 +916,11 @@ static int cmd_train(int argc, char **argv) {
                 meta_num(m, "image_size", path), meta_num(m, "image_size", path), SIZE, SIZE);
         if (o.width && o.width != w) die("%s has width %ld, not %ld", path, w, o.width);
         if (o.batch && o.batch != b) die("%s was trained at batch %ld, not %ld", path, b, o.batch);
+        const long cw = tg_state_get_meta(m, "world") ? meta_num(m, "world", path) : 1;
+        if (cw != world)
+            die("%s was trained on %ld rank(s), this run has %d: the data order and the noise streams depend on "
+                "the number of ranks, so resume it with mpirun -np %ld",
+                path, cw, world, cw);
         rc = *find_recipe(rec);
         checkpoint_settings(&rc, m, &o, path);
         o.width = w;
@@ -866,8 +931,10 @@ static int cmd_train(int argc, char **argv) {
     if (!o.width) o.width = 64;
     if (!o.batch) o.batch = 64;
     if (!o.resume) apply_settings(&rc, &o);
-    gan_init(&g, r, (int)o.width, (int)o.batch, pick_device(o.device), o.seed, 1);
+    if (o.batch % world) die("--batch %ld does not split over %d ranks", o.batch, world);
+    gan_init(&g, r, (int)o.width, (int)(o.batch / world), pick_device(o.device), rank_seed(o.seed, rank), 1);
     g.out = o.out;
+    dist_setup(&g, dist, !o.resume);
     if (o.resume) {
         tg_state *s = train_state(&g);
         TRY(tg_state_load(s, path, true));
@@ -876,7 +943,7 @@ static int cmd_train(int argc, char **argv) {
         p.pos = meta_num(s, "pos", path);
         p.data_seed = strtoull(tg_state_get_meta(s, "data_seed"), NULL, 10);
         p.seconds = atof(tg_state_get_meta(s, "seconds"));
-        tg_ctx_rng_set(g.ctx, strtoull(tg_state_get_meta(s, "rng_seed"), NULL, 10),
+        tg_ctx_rng_set(g.ctx, rank_seed(strtoull(tg_state_get_meta(s, "rng_seed"), NULL, 10), rank),
                        strtoull(tg_state_get_meta(s, "rng_offset"), NULL, 10));
         tg_state_free(s);
         if (p.step >= o.steps) die("%s is already at step %ld (--steps %ld)", path, p.step, o.steps);
@@ -886,13 +953,15 @@ static int cmd_train(int argc, char **argv) {
     tg_dataset *ds = tg_dataset_load(data, SIZE, &skipped);
     if (!ds) die("%s", tg_last_error());
     if (skipped) fprintf(stderr, "mangagan: warning: skipped %d unreadable image(s) under %s\n", skipped, data);
-    if (tg_dataset_count(ds) < g.batch)
-        die("%s has %lld usable images, fewer than one batch of %d", data, (long long)tg_dataset_count(ds), g.batch);
+    if (tg_dataset_count(ds) < (int64_t)g.batch * world)
+        die("%s has %lld usable images, fewer than one batch of %d", data, (long long)tg_dataset_count(ds), g.batch * world);
     int64_t *perm = need(malloc(sizeof(int64_t) * (size_t)tg_dataset_count(ds)));
     shuffle_epoch(perm, tg_dataset_count(ds), &p); /* the current epoch's order, also on resume */
+    if (!lead && !freopen("/dev/null", "w", stdout)) die("cannot redirect stdout"); /* rank 0 speaks for the job */
     printf("mangagan: recipe %s (width %d), batch %d, %lld images from %s (%.1f s), device %s%s\n",
-           r->name, g.width, g.batch, (long long)tg_dataset_count(ds), data, now() - tl,
+           r->name, g.width, g.batch * world, (long long)tg_dataset_count(ds), data, now() - tl,
            tg_ctx_device(g.ctx) == TG_CUDA ? "cuda" : "cpu", o.resume ? ", resuming" : "");
+    if (world > 1) printf("mangagan: %d ranks of %d images each (%s)\n", world, g.batch, tg_dist_info());
     printf("mangagan: loss %s, learning rates G %g D %g, ", loss_name(r->loss), r->lr_g, r->lr_d);
     if (r->ema > 0) printf("EMA of G with decay %g", r->ema);
     else printf("no EMA");
@@ -903,7 +972,7 @@ static int cmd_train(int argc, char **argv) {
     /* --eval-every: the sliced Wasserstein distance to held-out faces, into log.csv */
     uint8_t *eval_real = NULL; /* the real images every evaluation compares with, copied once */
     const int64_t eval_n = o.eval_n ? o.eval_n : 2048;
-    if (o.eval_every) {
+    if (o.eval_every && lead) {
         char eb[4096];
         const char *ed = o.eval_data ? o.eval_data : bundled(eb, sizeof eb, "heldout.safetensors.xz");
         if (!ed) die("--eval-every: the bundled held-out faces were not found (pass --eval-data FILE|DIR)");
@@ -914,9 +983,9 @@ static int cmd_train(int argc, char **argv) {
     }
 
     snprintf(path, sizeof path, "%s/log.csv", o.out);
-    FILE *log = fopen(path, o.resume ? "a" : "w");
-    if (!log) die("cannot write %s: %s", path, strerror(errno));
-    if (!o.resume) fprintf(log, "step,seconds,d_loss_real,d_loss_fake,g_loss,d_x,d_g_z,swd,images_per_s\n");
+    FILE *log = lead ? fopen(path, o.resume ? "a" : "w") : NULL;
+    if (lead && !log) die("cannot write %s: %s", path, strerror(errno));
+    if (lead && !o.resume) fprintf(log, "step,seconds,d_loss_real,d_loss_fake,g_loss,d_x,d_g_z,swd,images_per_s\n");
     signal(SIGINT, on_sigint);
     const int tty = isatty(STDOUT_FILENO);
     const long sample_every = o.sample_every ? o.sample_every : 200;
@@ -924,19 +993,33 @@ static int cmd_train(int argc, char **argv) {
     const long log_every = o.log_every ? o.log_every : (tty ? 1 : 50);
     const long start = p.step;
     double t_start = now(), secs0 = p.seconds;
-    while (p.step < o.steps && !interrupted) {
+    int stop = 0;
+    while (p.step < o.steps && !stop) {
         double t0 = now();
         fill_batch(&g, ds, &p, perm, o.flip);
         g.step = p.step + 1;
         if (poison_step == g.step) poison(&g);
         step_stats st;
         gan_step(&g, &st);
+        if (world > 1) {
+            /* BatchNorm's running statistics: the mean of the ranks' (the same on all of them) */
+            TRY(tg_dist_average(dist, g.bn_stats, g.n_bn_stats));
+            /* the global batch's losses, and whether any rank was interrupted */
+            double v[6] = {st.d_real, st.d_fake, st.g, st.dx, st.dgz, interrupted};
+            TRY(tg_dist_sum_host(dist, v, 6));
+            st.d_real = (float)(v[0] / world), st.d_fake = (float)(v[1] / world), st.g = (float)(v[2] / world);
+            st.dx = (float)(v[3] / world), st.dgz = (float)(v[4] / world);
+            stop = v[5] > 0;
+        } else {
+            stop = interrupted;
+        }
         p.step++;
         double dt = now() - t0;
         p.seconds = secs0 + (now() - t_start);
         if (!isfinite(st.d_real) || !isfinite(st.d_fake) || !isfinite(st.g))
             die("losses became non-finite at step %ld; the last checkpoint in %s is the last good one",
                 p.step, o.out);
+        if (!lead) continue;
         char swd[32] = "";
         if (eval_real && (p.step % o.eval_every == 0 || p.step == o.steps)) {
             double lv[3], te = now();
@@ -946,13 +1029,13 @@ static int cmd_train(int argc, char **argv) {
                    tty ? "\n" : "", p.step, m, lv[0], lv[1], lv[2], (long long)eval_n, now() - te);
         }
         fprintf(log, "%ld,%.3f,%.9g,%.9g,%.9g,%.6f,%.6f,%s,%.2f\n", p.step, p.seconds, st.d_real,
-                st.d_fake, st.g, st.dx, st.dgz, swd, g.batch / dt);
+                st.d_fake, st.g, st.dx, st.dgz, swd, g.batch * world / dt);
         if (p.step % log_every == 0 || p.step == o.steps) {
             char eta[32];
             fmt_time(eta, sizeof eta, (now() - t_start) / (double)(p.step - start) * (double)(o.steps - p.step));
             printf("%sstep %ld/%ld  D(real) %.3f  D(fake) %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  %.1f img/s  ETA %s%s",
                    tty ? "\r" : "", p.step, o.steps, st.d_real, st.d_fake, st.g, st.dx, st.dgz,
-                   g.batch / dt, eta, tty ? "   " : "\n");
+                   g.batch * world / dt, eta, tty ? "   " : "\n");
             fflush(stdout);
         }
         if (p.step % sample_every == 0 || p.step == o.steps) {
@@ -972,18 +1055,19 @@ static int cmd_train(int argc, char **argv) {
             save_checkpoint(&g, &p, o.out, o.flip);
         }
     }
-    if (tty) printf("\n");
-    fclose(log);
-    if (interrupted) {
+    if (tty && lead) printf("\n");
+    if (log) fclose(log);
+    if (stop && lead) {
         save_checkpoint(&g, &p, o.out, o.flip);
         printf("mangagan: interrupted at step %ld; checkpoint saved in %s (continue with --resume)\n", p.step, o.out);
-    } else {
+    } else if (lead) {
         printf("mangagan: done, %ld steps; samples, checkpoint and log in %s\n", p.step, o.out);
     }
     free(perm);
     tg_dataset_free(ds);
     free(eval_real);
     gan_free(&g);
+    tg_dist_free(dist);
     return 0;
 }
 
