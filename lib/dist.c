@@ -2,14 +2,13 @@
  * dist.c — data-parallel training (tensorgan.h, "Data-parallel training"; docs/scaling.md).
  *
  * A job is N processes started by an MPI launcher. Sums over the ranks go through MPI for CPU
- * contexts (reduce-scatter then all-gather: each block is summed once, by its owner, and copied
- * to everyone, so every rank gets the same bits whatever the MPI library's algorithm) and
- * through NCCL for CUDA contexts (cuda/dist.cu; host memory over MPI in a build without NCCL).
+ * contexts (non-blocking all-reduces, see sum_op) and through NCCL for CUDA contexts
+ * (cuda/dist.cu; host memory over MPI in a build without NCCL).
  * Gradients travel in buckets filled from the last parameter to the first; armed with
  * tg_dist_grads_arm, a bucket starts as soon as the backward pass has finished every gradient in
  * it (the tape's grad hook, lib/tape.c) and the pass goes on beside it.
- * Every wait is bounded by TG_DIST_TIMEOUT seconds: past it the rank aborts the job with a
- * message, so a rank that died or hangs never leaves the others waiting for ever.
+ * Every wait is bounded by TG_DIST_TIMEOUT seconds: past it the rank exits with a message (see
+ * the watchdog), so a rank that died or hangs never leaves the others waiting for ever.
  * Without MPI (the build or the launch) the world is one rank and every call is the identity.
  */
 #include "internal.h"
@@ -21,6 +20,9 @@
 
 #ifdef TG_WITH_MPI
 #include <mpi.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #endif
 
 #if defined(TG_WITH_CUDA) && defined(TG_WITH_NCCL) && defined(TG_WITH_MPI) /* NCCL ids travel over MPI */
@@ -45,8 +47,7 @@ struct tg_dist {
     int own_mpi;      /* tg_dist_init initialised MPI, so tg_dist_free finalises it */
     double timeout_s; /* TG_DIST_TIMEOUT */
 #ifdef TG_WITH_MPI
-    MPI_Comm comm;    /* every collective but ... */
-    MPI_Comm comm_ag; /* ... the all-gathers of sums (see sum_op) */
+    MPI_Comm comm;
 #endif
 #ifdef TG_DIST_NCCL
     tg_nccl *nccl;
@@ -95,6 +96,39 @@ static int launcher_world(void) {
 }
 
 
+#ifdef TG_WITH_MPI
+/* ---- the watchdog ------------------------------------------------------------------------
+ * Every wait is a blocking MPI_Wait*: Open MPI moves non-blocking collectives fast only inside
+ * them (polling with MPI_Test ran 7 x 4 MB of all-reduces in 104 ms against 6.5 ms with
+ * MPI_Waitall here). A collective cannot be cancelled, so a wait that outlasts TG_DIST_TIMEOUT
+ * is ended by a thread that watches the deadline: it says why and exits the process, and the
+ * launcher then ends the job (mpirun kills the other ranks when one exits non-zero). */
+static _Atomic int64_t wd_deadline; /* monotonic ns; 0: nothing is waited for */
+static const char *_Atomic wd_what;
+static _Atomic int wd_stop;
+static pthread_t wd_thread;
+static tg_dist *wd_dist;
+
+static void *watchdog(void *arg) {
+    (void)arg;
+    while (!atomic_load(&wd_stop)) {
+        struct timespec nap = {0, 100000000};
+        nanosleep(&nap, NULL);
+        const int64_t dl = atomic_load(&wd_deadline);
+        if (dl && (int64_t)tg_now_ns() > dl) {
+            fprintf(stderr,
+                    "libtensorgan: %s: rank %d of %d waited %.0f s (TG_DIST_TIMEOUT) for the other ranks: "
+                    "one of them died or hangs; ending this rank so the launcher ends the job\n",
+                    atomic_load(&wd_what), wd_dist->rank, wd_dist->world, wd_dist->timeout_s);
+            fflush(stderr);
+            _exit(70);
+        }
+    }
+    return NULL;
+}
+
+#endif
+
 tg_dist *tg_dist_init(int *argc, char ***argv) {
     static const char *fn = "tg_dist_init";
     if (g_dist_live) return tg_fail(TG_ERR_INVALID, fn, "the process already has a tg_dist"), NULL;
@@ -125,9 +159,7 @@ tg_dist *tg_dist_init(int *argc, char ***argv) {
             d->own_mpi = 1;
         }
         MPI_Comm_dup(MPI_COMM_WORLD, &d->comm);
-        MPI_Comm_dup(MPI_COMM_WORLD, &d->comm_ag);
         MPI_Comm_set_errhandler(d->comm, MPI_ERRORS_RETURN);
-        MPI_Comm_set_errhandler(d->comm_ag, MPI_ERRORS_RETURN);
         MPI_Comm_rank(d->comm, &d->rank);
         MPI_Comm_size(d->comm, &d->world);
         MPI_Comm local;
@@ -135,6 +167,13 @@ tg_dist *tg_dist_init(int *argc, char ***argv) {
         MPI_Comm_rank(local, &d->local_rank);
         MPI_Comm_free(&local);
         d->mpi = 1;
+        wd_dist = d;
+        atomic_store(&wd_stop, 0);
+        if (pthread_create(&wd_thread, NULL, watchdog, NULL) != 0) {
+            MPI_Comm_free(&d->comm);
+            free(d);
+            return tg_fail(TG_ERR_NOMEM, fn, "cannot start the watchdog thread"), NULL;
+        }
     }
 #endif
 #ifdef TG_WITH_CUDA
@@ -151,8 +190,9 @@ void tg_dist_free(tg_dist *d) {
 #endif
 #ifdef TG_WITH_MPI
     if (d->mpi) {
+        atomic_store(&wd_stop, 1);
+        pthread_join(wd_thread, NULL);
         MPI_Comm_free(&d->comm);
-        MPI_Comm_free(&d->comm_ag);
         int fin = 0;
         MPI_Finalized(&fin);
         if (d->own_mpi && !fin) MPI_Finalize();
@@ -168,104 +208,45 @@ int tg_dist_local_rank(const tg_dist *d) { return d ? d->local_rank : 0; }
 
 /* ---- MPI: bounded waits and the same-bits sum ---------------------------------------------- */
 #ifdef TG_WITH_MPI
-static double now_s(void) { return (double)tg_now_ns() * 1e-9; }
-
-/* Past the timeout the job cannot go on (a collective cannot be cancelled): say so and abort
- * every rank. */
-static void give_up(tg_dist *d, const char *fn) {
-    fprintf(stderr,
-            "libtensorgan: %s: rank %d of %d waited %.0f s (TG_DIST_TIMEOUT) for the other ranks: "
-            "one of them died or hangs; aborting the job\n",
-            fn, d->rank, d->world, d->timeout_s);
-    fflush(stderr);
-    MPI_Abort(d->comm, 70);
+static void wd_arm(tg_dist *d, const char *fn) {
+    atomic_store(&wd_what, fn);
+    atomic_store(&wd_deadline, (int64_t)tg_now_ns() + (int64_t)(d->timeout_s * 1e9));
 }
+static void wd_disarm(void) { atomic_store(&wd_deadline, 0); }
 
-/* Waits for req[0..n) within the timeout; spins at first, then naps so a rank that waits leaves
- * the core to the work it waits for. */
+/* Waits for req[0..n), within the timeout. */
 static tg_status wait_reqs(tg_dist *d, int n, MPI_Request *req, const char *fn) {
-    const double t0 = now_s();
-    for (long spins = 0;; spins++) {
-        int done = 0;
-        if (MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE) != MPI_SUCCESS)
-            return tg_fail(TG_ERR_DEVICE, fn, "an MPI operation failed (a rank left the job?)");
-        if (done) return TG_OK;
-        if (spins > 2000) {
-            if (now_s() - t0 > d->timeout_s) give_up(d, fn);
-            struct timespec nap = {0, 50000};
-            nanosleep(&nap, NULL);
-        }
-    }
+    wd_arm(d, fn);
+    const int rc = MPI_Waitall(n, req, MPI_STATUSES_IGNORE);
+    wd_disarm();
+    return rc == MPI_SUCCESS ? TG_OK : tg_fail(TG_ERR_DEVICE, fn, "an MPI operation failed (a rank left the job?)");
 }
 
-/* A sum over the ranks in two steps: reduce-scatter (rank r sums block r) then all-gather. buf
- * holds world * blk elements; scratch holds blk. Several may run at once: all-gathers start in
- * the order the sums started (on a communicator of their own), never in the order the
- * reduce-scatters happen to finish here, so every rank starts its collectives in one order. */
-enum { SUM_IDLE, SUM_RS, SUM_RS_DONE, SUM_AG, SUM_DONE };
+/* A sum over the ranks, in place (MPI_Iallreduce). Two steps of one's own (a reduce-scatter,
+ * then an all-gather of the owners' sums) would promise the same bits on every rank whatever the
+ * algorithm; the same bits then rest on the sum being commutative (two ranks: a + b = b + a
+ * exactly) and, beyond two, on Open MPI's all-reduce algorithms combining symmetrically, which
+ * tests/test_dist.c checks on 2 and 3 ranks. */
 typedef struct {
     MPI_Request req;
-    int phase;
-    void *buf, *scratch;
-    int blk;
-    MPI_Datatype type;
+    int running;
+    void *buf;
+    size_t n;
 } sum_op;
 
-static tg_status sum_start(tg_dist *d, sum_op *s, const char *fn) {
-    s->phase = SUM_RS;
-    if (MPI_Ireduce_scatter_block(s->buf, s->scratch, s->blk, s->type, MPI_SUM, d->comm, &s->req) != MPI_SUCCESS)
-        return tg_fail(TG_ERR_DEVICE, fn, "MPI_Ireduce_scatter_block failed");
+static tg_status sum_start(tg_dist *d, sum_op *s, MPI_Datatype type, const char *fn) {
+    if (s->n > (size_t)0x7fffffff) return tg_fail(TG_ERR_INVALID, fn, "%zu elements in one sum (at most 2^31 - 1)", s->n);
+    s->running = 1;
+    if (MPI_Iallreduce(MPI_IN_PLACE, s->buf, (int)s->n, type, MPI_SUM, d->comm, &s->req) != MPI_SUCCESS)
+        return tg_fail(TG_ERR_DEVICE, fn, "MPI_Iallreduce failed");
     return TG_OK;
 }
 
-/* Moves ops[0..n) (in start order) on as far as they go without waiting; *ag_next: the first
- * whose all-gather has not started; *all when every one is done. */
-static tg_status sums_progress(tg_dist *d, sum_op *const *ops, int n, int *ag_next, int *all, const char *fn) {
-    *all = 1;
-    for (int i = 0; i < n; i++) {
-        sum_op *s = ops[i];
-        if (s->phase == SUM_RS || s->phase == SUM_AG) {
-            int flag = 0;
-            if (MPI_Test(&s->req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS)
-                return tg_fail(TG_ERR_DEVICE, fn, "an MPI operation failed (a rank left the job?)");
-            if (flag) s->phase++;
-        }
-    }
-    while (*ag_next < n && ops[*ag_next]->phase == SUM_RS_DONE) {
-        sum_op *s = ops[(*ag_next)++];
-        s->phase = SUM_AG;
-        if (MPI_Iallgather(s->scratch, s->blk, s->type, s->buf, s->blk, s->type, d->comm_ag, &s->req) != MPI_SUCCESS)
-            return tg_fail(TG_ERR_DEVICE, fn, "MPI_Iallgather failed");
-    }
-    for (int i = 0; i < n; i++) *all &= ops[i]->phase == SUM_DONE;
-    return TG_OK;
-}
-
-static tg_status sums_wait(tg_dist *d, sum_op *const *ops, int n, int *ag_next, const char *fn) {
-    const double t0 = now_s();
-    for (long spins = 0;; spins++) {
-        int all;
-        tg_status st = sums_progress(d, ops, n, ag_next, &all, fn);
-        if (st || all) return st;
-        if (spins > 2000) {
-            if (now_s() - t0 > d->timeout_s) give_up(d, fn);
-            struct timespec nap = {0, 50000};
-            nanosleep(&nap, NULL);
-        }
-    }
-}
-
-/* Blocking same-bits sum of n elements of buf (which has room for a multiple of world). */
-static tg_status sum_blocking(tg_dist *d, void *buf, size_t n, MPI_Datatype type, size_t esz, const char *fn) {
-    const size_t blk = (n + (size_t)d->world - 1) / (size_t)d->world;
-    void *scratch = malloc(blk * esz + 1);
-    if (!scratch) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-    sum_op s = {MPI_REQUEST_NULL, SUM_IDLE, buf, scratch, (int)blk, type}, *ops[1] = {&s};
-    int ag_next = 0;
-    tg_status st = sum_start(d, &s, fn);
-    if (!st) st = sums_wait(d, ops, 1, &ag_next, fn);
-    free(scratch);
-    return st;
+/* Blocking sum of n elements of buf. */
+static tg_status sum_blocking(tg_dist *d, void *buf, size_t n, MPI_Datatype type, const char *fn) {
+    sum_op s = {MPI_REQUEST_NULL, 0, buf, n};
+    tg_status st = sum_start(d, &s, type, fn);
+    return st ? st : wait_reqs(d, 1, &s.req, fn);
 }
 #endif
 
@@ -277,10 +258,6 @@ static tg_status check_tensors(tg_dist *d, tg_tensor *const *t, int n, const cha
         if (t[i]->ctx != t[0]->ctx) return tg_fail(TG_ERR_DEVICE, fn, "tensor %d is on another context", i);
     }
     return TG_OK;
-}
-
-static size_t padded(const tg_dist *d, size_t n) {
-    return (n + (size_t)d->world - 1) / (size_t)d->world * (size_t)d->world;
 }
 
 #ifdef TG_DIST_NCCL
@@ -354,11 +331,11 @@ tg_status tg_dist_average(tg_dist *d, tg_tensor *const *t, int n) {
     /* through host memory: these are small (BatchNorm statistics, a few losses) */
     size_t total = 0;
     for (int i = 0; i < n; i++) total += (size_t)t[i]->numel;
-    float *h = calloc(padded(d, total), sizeof(float));
+    float *h = calloc(total, sizeof(float));
     if (!h) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
     size_t off = 0;
     for (int i = 0; i < n && !st; i++) st = to_host(t[i], h + off), off += (size_t)t[i]->numel;
-    if (!st) st = sum_blocking(d, h, total, MPI_FLOAT, sizeof(float), fn);
+    if (!st) st = sum_blocking(d, h, total, MPI_FLOAT, fn);
     const float inv = 1.0f / (float)d->world;
     off = 0;
     for (int i = 0; i < n && !st; i++) {
@@ -378,13 +355,7 @@ tg_status tg_dist_sum_host(tg_dist *d, double *v, int n) {
     if (!d || n < 0 || (n && !v)) return tg_fail(TG_ERR_INVALID, fn, "dist NULL or %d values at %p", n, (void *)v);
     if (!d->mpi || n == 0) return TG_OK;
 #ifdef TG_WITH_MPI
-    double *h = calloc(padded(d, (size_t)n), sizeof(double));
-    if (!h) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-    memcpy(h, v, sizeof(double) * (size_t)n);
-    tg_status st = sum_blocking(d, h, (size_t)n, MPI_DOUBLE, sizeof(double), fn);
-    if (!st) memcpy(v, h, sizeof(double) * (size_t)n);
-    free(h);
-    return st;
+    return sum_blocking(d, v, (size_t)n, MPI_DOUBLE, fn);
 #else
     return TG_OK;
 #endif
@@ -408,11 +379,10 @@ typedef struct {
     size_t n;          /* elements */
     int pending;       /* parameters whose gradient the armed pass has not finished yet */
     int started;
-    float *host;       /* MPI path: padded(n) floats */
+    float *host;       /* MPI path: n floats */
     float *dev;        /* NCCL path: n floats of device memory */
 #ifdef TG_WITH_MPI
     sum_op op;
-    float *scratch;
 #endif
 } bucket;
 
@@ -427,8 +397,8 @@ struct tg_dist_grads {
     bucket *b;
     int nccl;       /* this set reduces through NCCL */
 #ifdef TG_WITH_MPI
-    sum_op **ops;   /* the buckets' sums in the order they started */
-    int nops, ag_next;
+    sum_op **ops;   /* the buckets' sums in the order their buckets became ready */
+    int nops, next; /* next: the first not started; one runs at a time (see mpi_pump) */
 #endif
     tg_status err;  /* first failure inside the grad hook */
 };
@@ -438,9 +408,6 @@ void tg_dist_grads_free(tg_dist_grads *g) {
     if (g->ctx && g->ctx->grad_hook_user == g) g->ctx->grad_hook = NULL, g->ctx->grad_hook_user = NULL;
     for (int i = 0; g->b && i < g->nb; i++) {
         free(g->b[i].host);
-#ifdef TG_WITH_MPI
-        free(g->b[i].scratch);
-#endif
         if (g->b[i].dev) g->ctx->be->release(g->ctx, g->b[i].dev);
     }
 #ifdef TG_WITH_MPI
@@ -498,11 +465,7 @@ tg_dist_grads *tg_dist_grads_new(tg_dist *d, tg_tensor *const *p, int n, size_t 
             if (!b->dev) goto nomem;
             continue;
         }
-        b->host = calloc(padded(d, b->n), sizeof(float));
-#ifdef TG_WITH_MPI
-        b->scratch = malloc(sizeof(float) * (padded(d, b->n) / (size_t)d->world));
-        if (!b->scratch) goto nomem;
-#endif
+        b->host = calloc(b->n, sizeof(float));
         if (!b->host) goto nomem;
     }
     return g;
@@ -512,8 +475,35 @@ nomem:
     return NULL;
 }
 
+#ifdef TG_WITH_MPI
+/* MPI: the buckets' sums one at a time, in the order they became ready (the same on every rank).
+ * Open MPI's non-blocking collectives slow each other down badly when several run at once: each
+ * new MPI_Iallreduce of 8 MB took 25 ms to start while others were in flight, a whole step's 25 MB
+ * 68 ms instead of 6. Starts the next when the one in flight is done; wait: until all are. */
+static tg_status mpi_pump(tg_dist_grads *g, int wait, const char *fn) {
+    for (;;) {
+        sum_op *cur = g->next ? g->ops[g->next - 1] : NULL;
+        if (cur && cur->running) {
+            if (wait) {
+                tg_status st = wait_reqs(g->d, 1, &cur->req, fn);
+                if (st) return st;
+            } else {
+                int flag = 0;
+                if (MPI_Test(&cur->req, &flag, MPI_STATUS_IGNORE) != MPI_SUCCESS)
+                    return tg_fail(TG_ERR_DEVICE, fn, "an MPI operation failed (a rank left the job?)");
+                if (!flag) return TG_OK;
+            }
+            cur->running = 0;
+        }
+        if (g->next == g->nops) return TG_OK;
+        tg_status st = sum_start(g->d, g->ops[g->next++], MPI_FLOAT, fn);
+        if (st) return st;
+    }
+}
+#endif
+
 /* Copies the bucket's gradients into its buffer (zeros for a parameter without one) and starts
- * the sum over the ranks. */
+ * the sum over the ranks (MPI: queues it). */
 static tg_status bucket_start(tg_dist_grads *g, bucket *b) {
     static const char *fn = "tg_dist_grads";
     tg_ctx *ctx = g->ctx;
@@ -539,10 +529,9 @@ static tg_status bucket_start(tg_dist_grads *g, bucket *b) {
     if (g->nccl) return tg_nccl_start(g->d->nccl, ctx, b->dev, b->n);
 #endif
 #ifdef TG_WITH_MPI
-    b->op = (sum_op){MPI_REQUEST_NULL, SUM_IDLE, b->host, b->scratch,
-                     (int)(padded(g->d, b->n) / (size_t)g->d->world), MPI_FLOAT};
+    b->op = (sum_op){MPI_REQUEST_NULL, 0, b->host, b->n};
     g->ops[g->nops++] = &b->op;
-    return sum_start(g->d, &b->op, fn);
+    return mpi_pump(g, 0, fn);
 #else
     (void)fn;
     return TG_OK;
@@ -560,9 +549,8 @@ static void on_grad_final(void *user, tg_tensor *leaf) {
         if (--b->pending == 0 && !b->started) g->err = bucket_start(g, b);
         break;
     }
-#ifdef TG_WITH_MPI
-    int all; /* MPI moves only inside MPI calls */
-    if (!g->err && !g->nccl) g->err = sums_progress(g->d, g->ops, g->nops, &g->ag_next, &all, "tg_dist_grads");
+#ifdef TG_WITH_MPI /* MPI moves only inside MPI calls */
+    if (!g->err && !g->nccl) g->err = mpi_pump(g, 0, "tg_dist_grads");
 #endif
 }
 
@@ -571,7 +559,7 @@ static void reset(tg_dist_grads *g) {
     for (int i = 0; i < g->nb; i++) g->b[i].started = 0, g->b[i].pending = g->b[i].count;
     memset(g->ready, 0, (size_t)g->n);
 #ifdef TG_WITH_MPI
-    g->nops = g->ag_next = 0;
+    g->nops = g->next = 0;
 #endif
     g->err = TG_OK;
 }
@@ -604,7 +592,7 @@ tg_status tg_dist_grads_sync(tg_dist_grads *g) {
     if (!st && g->nccl) st = tg_nccl_join(g->d->nccl, ctx, g->d->timeout_s);
 #endif
 #ifdef TG_WITH_MPI
-    if (!st && !g->nccl) st = sums_wait(g->d, g->ops, g->nops, &g->ag_next, fn);
+    if (!st && !g->nccl) st = mpi_pump(g, 1, fn);
 #endif
     /* every gradient := sum / world */
     const float inv = 1.0f / (float)g->d->world;

@@ -1,8 +1,8 @@
 /*
  * test_dist.c — data-parallel training (lib/dist.c). Without a launcher, a world of one rank whose
  * calls change nothing; under `mpirun -np 2` (tests/dist_worker.c), 2 ranks x batch B/2 end
- * with the parameters of 1 rank x batch B after several Adam steps (within 1e-6 relative), every
- * rank with the same bits, armed (overlapped) buckets equal to unarmed ones, and a rank that dies
+ * with the parameters of 1 rank x batch B after several Adam steps (within 1e-6 relative), and so
+ * do 4 ranks x B/4 (oversubscribed), every rank with the same bits, armed (overlapped) buckets equal to unarmed ones, and a rank that dies
  * or hangs ends the job with a message in bounded time. The MPI tests skip, saying why, in a
  * build without MPI or where mpirun is missing.
  */
@@ -164,7 +164,8 @@ static void test_two_ranks_equal_one(void **state) {
     run_equal(1, "one", 0, 0);
     run_equal(2, "two", 0, 0);
     run_equal(2, "two_armed", 1, 256); /* small buckets, started during the backward pass */
-    long n0, n1, n2, n3;
+    run_equal(4, "four", 1, 1024);      /* 4 ranks (oversubscribed): still the same bits everywhere */
+    long n0, n1, n2, n3, n4;
     char path[600];
     snprintf(path, sizeof path, "%s/plain", tmp);
     float *p0 = read_floats(path, &n0);
@@ -174,30 +175,35 @@ static void test_two_ranks_equal_one(void **state) {
     float *p2 = read_floats(path, &n2);
     snprintf(path, sizeof path, "%s/two_armed", tmp);
     float *p3 = read_floats(path, &n3);
-    assert_true(n0 == n1 && n1 == n2 && n2 == n3 && n0 > 100);
+    snprintf(path, sizeof path, "%s/four", tmp);
+    float *p4 = read_floats(path, &n4);
+    assert_true(n0 == n1 && n1 == n2 && n2 == n3 && n3 == n4 && n0 > 100);
     /* one rank through MPI is the plain run, bit for bit; armed buckets change nothing */
     assert_memory_equal(p0, p1, sizeof(float) * (size_t)n0);
     assert_memory_equal(p2, p3, sizeof(float) * (size_t)n0);
     /* per tensor: the largest difference relative to the tensor's largest value */
-    double worst = 0;
-    int tensors = 0;
-    for (long at = 0; at < n0; tensors++) {
-        const long n = (long)p1[at++];
-        assert_true(n > 0 && at + n <= n0 && p2[at - 1] == p1[at - 1]);
-        double scale = 0, diff = 0;
-        for (long i = at; i < at + n; i++) {
-            scale = fmax(scale, fabs((double)p1[i]));
-            diff = fmax(diff, fabs((double)p2[i] - p1[i]));
+    const float *many[2] = {p2, p4};
+    for (int m = 0; m < 2; m++) {
+        double worst = 0;
+        int tensors = 0;
+        for (long at = 0; at < n0; tensors++) {
+            const long n = (long)p1[at++];
+            assert_true(n > 0 && at + n <= n0 && many[m][at - 1] == p1[at - 1]);
+            double scale = 0, diff = 0;
+            for (long i = at; i < at + n; i++) {
+                scale = fmax(scale, fabs((double)p1[i]));
+                diff = fmax(diff, fabs((double)many[m][i] - p1[i]));
+            }
+            assert_true(scale > 0);
+            worst = fmax(worst, diff / scale);
+            at += n;
         }
-        assert_true(scale > 0);
-        worst = fmax(worst, diff / scale);
-        at += n;
+        print_message("%d ranks x %d vs 1 rank x 8 after 6 Adam steps: largest difference %.3g relative to its "
+                      "tensor's largest value (%d tensors)\n", m ? 4 : 2, m ? 2 : 4, worst, tensors);
+        assert_int_equal(tensors, 4);
+        if (worst > 1e-6) fail_msg("%d ranks differ from 1 rank by %.3g (relative)", m ? 4 : 2, worst);
     }
-    print_message("2 ranks x 4 vs 1 rank x 8 after 6 Adam steps: largest difference %.3g relative to its tensor's "
-                  "largest value (%d tensors)\n", worst, tensors);
-    assert_int_equal(tensors, 4);
-    if (worst > 1e-6) fail_msg("2 ranks differ from 1 rank by %.3g (relative)", worst);
-    free(p0), free(p1), free(p2), free(p3);
+    free(p0), free(p1), free(p2), free(p3), free(p4);
 }
 
 /* A rank that exits, or stops answering, ends the job with a message within bounded time. */

@@ -961,7 +961,17 @@ static int cmd_train(int argc, char **argv) {
     printf("mangagan: recipe %s (width %d), batch %d, %lld images from %s (%.1f s), device %s%s\n",
            r->name, g.width, g.batch * world, (long long)tg_dataset_count(ds), data, now() - tl,
            tg_ctx_device(g.ctx) == TG_CUDA ? "cuda" : "cpu", o.resume ? ", resuming" : "");
-    if (world > 1) printf("mangagan: %d ranks of %d images each (%s)\n", world, g.batch, tg_dist_info());
+    if (world > 1) {
+        /* what each step all-reduces: G's gradients once, D's once per D update */
+        tg_tensor *pp[64];
+        double ng = 0, nd = 0;
+        for (int i = 0, n = tg_module_params(g.G, pp, 64); i < n; i++) ng += (double)tg_tensor_numel(pp[i]);
+        for (int i = 0, n = tg_module_params(g.D, pp, 64); i < n; i++) nd += (double)tg_tensor_numel(pp[i]);
+        const int d_updates = r->keras_step ? 2 : 1;
+        printf("mangagan: %d ranks of %d images each (%s); gradients averaged per step: G %.3fM + %dx D %.3fM "
+               "parameters (%.1f MB)\n", world, g.batch, tg_dist_info(), ng / 1e6, d_updates, nd / 1e6,
+               4.0 * (ng + d_updates * nd) / 1e6);
+    }
     printf("mangagan: loss %s, learning rates G %g D %g, ", loss_name(r->loss), r->lr_g, r->lr_d);
     if (r->ema > 0) printf("EMA of G with decay %g", r->ema);
     else printf("no EMA");
