@@ -218,6 +218,11 @@ $(BUILD)/examples/mangagan: examples/mangagan/mangagan.c examples/mangagan/plot.
 bench-compare: $(BUILD)/examples/mangagan
 	BUILD=$(BUILD) sh bench/compare.sh
 
+# data-parallel training: 2 ranks x 1 thread against 1 rank x 2 threads, and the all-reduce alone
+.PHONY: bench-dist
+bench-dist: $(BUILD)/examples/mangagan
+	BUILD=$(BUILD) sh bench/dist_scaling.sh
+
 bench: $(BUILD)/examples/mangagan
 	$(BUILD)/examples/mangagan bench --recipe seed --device cpu --steps 5 --warmup 1
 	$(BUILD)/examples/mangagan bench --recipe dcgan --device cpu --steps 5 --warmup 1
