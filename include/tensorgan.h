@@ -479,7 +479,8 @@ TG_API tg_status tg_swd(const uint8_t *a, int64_t na, const uint8_t *b, int64_t 
  * Gradients of CPU contexts travel over MPI; those of CUDA contexts over NCCL when the library
  * was built with it (else through host memory over MPI). Every collective call must be made by
  * every rank, in the same order. A rank that waits longer than TG_DIST_TIMEOUT seconds
- * (default 600) for the others aborts the whole job with a message instead of hanging.
+ * (default 600) for the others exits with a message instead of hanging (and mpirun then ends
+ * the job).
  * ------------------------------------------------------------------------------------------- */
 typedef struct tg_dist tg_dist;
 typedef struct tg_dist_grads tg_dist_grads;
@@ -516,7 +517,8 @@ TG_API tg_dist_grads *tg_dist_grads_new(tg_dist *d, tg_tensor *const *p, int n, 
 TG_API tg_status tg_dist_grads_arm(tg_dist_grads *g);
 /* Replaces each parameter's gradient by its mean over the ranks (completing what arm started).
  * A parameter without a gradient on this rank counts as a zero gradient and gets one. The
- * result is the same, bit for bit, on every rank. */
+ * result is the same, bit for bit, on every rank (NCCL; MPI for two ranks, and beyond as far as
+ * the MPI library sums symmetrically, as Open MPI does: docs/scaling.md). */
 TG_API tg_status tg_dist_grads_sync(tg_dist_grads *g);
 TG_API void tg_dist_grads_free(tg_dist_grads *g);
 

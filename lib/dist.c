@@ -222,11 +222,12 @@ static tg_status wait_reqs(tg_dist *d, int n, MPI_Request *req, const char *fn) 
     return rc == MPI_SUCCESS ? TG_OK : tg_fail(TG_ERR_DEVICE, fn, "an MPI operation failed (a rank left the job?)");
 }
 
-/* A sum over the ranks, in place (MPI_Iallreduce). Two steps of one's own (a reduce-scatter,
- * then an all-gather of the owners' sums) would promise the same bits on every rank whatever the
- * algorithm; the same bits then rest on the sum being commutative (two ranks: a + b = b + a
- * exactly) and, beyond two, on Open MPI's all-reduce algorithms combining symmetrically, which
- * tests/test_dist.c checks on 2 and 3 ranks. */
+/* A sum over the ranks, in place: one MPI_Iallreduce. Its result has the same bits on every rank
+ * for two ranks (a + b = b + a exactly) and, beyond, as far as the MPI library combines
+ * symmetrically, which Open MPI's algorithms do (tests/test_dist.c checks 4 ranks). A
+ * reduce-scatter then all-gather of our own would promise it for any library, but Open MPI ran
+ * several of those at once ten times slower than all-reduces (85 ms against 7.6 ms for
+ * 7 x 4 MB here). */
 typedef struct {
     MPI_Request req;
     int running;

@@ -29,6 +29,10 @@ static const shape SHAPES[] = {
     {1, 4, 21, 17, 3, 5, 3, 2},   /* stride 3, kernel 5 */
     {2, 3, 64, 64, 4, 4, 2, 1},   /* 3 input channels (the first D layer), Wo 32 */
     {1, 300, 6, 6, 9, 3, 1, 1},   /* K = 2700: more than one packing block in wgrad's K */
+    /* wgrad with one or two slivers of columns and K >= 32768: split into chunks of K (on
+     * every path for 16 columns, on AVX-512's 48-lane slivers for 48), the last one partial */
+    {6, 1, 128, 200, 3, 4, 2, 1}, /* 16 columns, K = 6 x 64 x 100 = 38400 */
+    {8, 3, 128, 128, 5, 4, 2, 1}, /* 48 columns (the first D layer's), K = 32768 */
 };
 
 static int out_size(int h, int k, int s, int p) { return (h + 2 * p - k) / s + 1; }

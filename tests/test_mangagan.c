@@ -50,7 +50,7 @@ static int teardown(void **s) {
 static int run_env(const char *env, char *out, size_t cap, const char *fmt, va_list ap) {
     char args[2048], cmd[2400];
     vsnprintf(args, sizeof args, fmt, ap);
-    snprintf(cmd, sizeof cmd, "%s OMP_NUM_THREADS=2 %s %s 2>&1", env, bin, args);
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=2 %s %s %s 2>&1", env, bin, args); /* env may override */
     return tu_run_capture(cmd, out, cap);
 }
 
@@ -139,6 +139,27 @@ static void test_weights_move(void **state) {
     snprintf(cmd, sizeof cmd, "cmp -s %s/generator.safetensors %s/g2.safetensors", o, o);
     assert_int_not_equal(system(cmd), 0);
     (void)f;
+}
+
+/* Results do not depend on the thread count: 3 steps on 1 and on 2 OpenMP threads give the same
+ * losses to the last digit (batch 32: the first D layer's weight gradient, K = 32 x 32 x 32, takes
+ * the GEMM's split-K path) */
+static void test_thread_count_independent(void **state) {
+    (void)state;
+    char out[16384], a[400], b[400];
+    snprintf(a, sizeof a, "%s/threads1", dir);
+    snprintf(b, sizeof b, "%s/threads2", dir);
+    const char *common = "--data examples/mangagan/data/faces.safetensors.xz --steps 3 --batch 32 --width 4 "
+                         "--device cpu --seed 3";
+    int rc = run_env_fmt("OMP_NUM_THREADS=1", out, sizeof out, "train --out %s %s", a, common);
+    if (rc) fail_msg("1 thread exited %d:\n%s", rc, out);
+    assert_non_null(strstr(out, "1 thread"));
+    rc = run(out, sizeof out, "train --out %s %s", b, common);
+    if (rc) fail_msg("2 threads exited %d:\n%s", rc, out);
+    assert_non_null(strstr(out, "2 threads"));
+    char *la = losses(a), *lb = losses(b);
+    if (strcmp(la, lb)) fail_msg("1 thread and 2 threads differ:\n%s\nvs\n%s", la, lb);
+    free(la), free(lb);
 }
 
 /* 3 steps + resume to 6 gives exactly the losses of 6 uninterrupted steps */
@@ -506,6 +527,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_both_recipes),
         cmocka_unit_test(test_weights_move),
+        cmocka_unit_test(test_thread_count_independent),
         cmocka_unit_test(test_resume_equivalence),
         cmocka_unit_test(test_sample_and_interpolate),
         cmocka_unit_test(test_eval_ema_hinge),

@@ -14,6 +14,13 @@
 
 #define KB_MAX 4096 /* rows of B per packed sliver: 4096 x 32 floats = 512 KiB, meant for L2 */
 #define KC 256      /* rows per micro-kernel call: the A sliver and B chunk it reads sit in L1 */
+/* Split K: a GEMM with at most SPLIT_NSL slivers of columns and K >= SPLIT_MIN_K (the first D
+ * layer's weight gradient: 48 columns, K = batch x 32 x 32) would run on one thread; it is cut
+ * into chunks of KSPLIT rows whose partial products are summed in chunk order. The cut depends on
+ * the shape alone, never on the thread count, so results stay the same on any number of threads. */
+#define KSPLIT 8192
+#define SPLIT_NSL 2
+#define SPLIT_MIN_K (4 * KSPLIT)
 
 /* ---- plain C path -------------------------------------------------------------------------- */
 enum { G_MR = 4, G_NR = 16 };
@@ -130,10 +137,18 @@ static int64_t per_thread_floats(const tg_cpu_isa *isa, int64_t M, int64_t K) {
     return round_up(kb * isa->nr, 16) + ns * isa->mr * isa->nr + 16;
 }
 
+/* split-K partial tiles: SPLIT_NSL slivers x chunks x A slivers x one tile */
+static int64_t split_floats(const tg_cpu_isa *isa, int64_t M, int64_t K) {
+    if (K < SPLIT_MIN_K) return 0;
+    const int64_t nch = (K + KSPLIT - 1) / KSPLIT, ns = (M + isa->mr - 1) / isa->mr;
+    return SPLIT_NSL * nch * ns * isa->mr * isa->nr + 16;
+}
+
 size_t tg_cpu_gemm_ws(int64_t M, int64_t K, int nthreads) {
     const tg_cpu_isa *isa = tg_cpu_isa_get();
     const int64_t per_thread = per_thread_floats(isa, M, K);
-    return (size_t)(round_up(M, isa->mr) * K + 16 + (int64_t)nthreads * per_thread) * sizeof(float);
+    return (size_t)(round_up(M, isa->mr) * K + 16 + (int64_t)nthreads * per_thread + split_floats(isa, M, K)) *
+           sizeof(float);
 }
 
 /* C tile (mc x nl valid of MR x NR) into dst through the tables */
@@ -156,6 +171,51 @@ void tg_epilogue_scalar(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, in
             for (int l = 0; l < nl; l++) d[off[l]] += t[l] + b;
         } else {
             for (int l = 0; l < nl; l++) d[off[l]] = t[l] + b;
+        }
+    }
+}
+
+/* The split-K GEMM (see KSPLIT): item (j, c) multiplies column sliver j by rows [c KSPLIT,
+ * (c+1) KSPLIT) into its own partial tiles; then each sliver's partials are summed in chunk
+ * order and written through the epilogue. */
+static void gemm_split_k(const tg_gemm_tab *g, const tg_cpu_isa *isa, const float *Ap, float *thread_ws,
+                         int64_t per_thread, int64_t nsl) {
+    const int mr = isa->mr, nr = isa->nr;
+    const int64_t M = g->M, N = g->N, K = g->K, ns = (M + mr - 1) / mr, nch = (K + KSPLIT - 1) / KSPLIT;
+    const int64_t tile = (int64_t)mr * nr;
+    float *part = thread_ws + (int64_t)omp_get_max_threads() * per_thread;
+    part = (float *)(((uintptr_t)part + 63) & ~(uintptr_t)63); /* [nsl][nch][ns] tiles */
+#pragma omp parallel
+    {
+        float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
+        Bs = (float *)(((uintptr_t)Bs + 63) & ~(uintptr_t)63);
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < nsl * nch; it++) {
+            const int64_t j = it / nch, c = it % nch, n0 = j * nr;
+            const int nl = (int)(N - n0 < nr ? N - n0 : nr);
+            const int64_t kend = (c + 1) * KSPLIT < K ? (c + 1) * KSPLIT : K;
+            float *tiles = part + (j * nch + c) * ns * tile;
+            for (int64_t k0 = c * KSPLIT; k0 < kend; k0 += KB_MAX) {
+                const int64_t kb = kend - k0 < KB_MAX ? kend - k0 : KB_MAX;
+                isa->pack_b(g, k0, kb, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, Bs);
+                for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
+                    for (int64_t s = 0; s < ns; s++)
+                        isa->kernel(kb - kc0 < KC ? kb - kc0 : KC, Ap + (s * K + k0 + kc0) * mr, Bs + kc0 * nr,
+                                    tiles + s * tile, k0 > c * KSPLIT || kc0 > 0);
+            }
+        }
+#pragma omp for schedule(static)
+        for (int64_t it = 0; it < nsl * ns; it++) {
+            const int64_t j = it / ns, s = it % ns, n0 = j * nr;
+            const int nl = (int)(N - n0 < nr ? N - n0 : nr);
+            float *sum = part + (j * nch * ns + s) * tile; /* chunk 0's tile collects the others */
+            for (int64_t c = 1; c < nch; c++) {
+                const float *pc = part + ((j * nch + c) * ns + s) * tile;
+                for (int64_t e = 0; e < tile; e++) sum[e] += pc[e];
+            }
+            const int mc = (int)(M - s * mr < mr ? M - s * mr : mr);
+            if (isa->epilogue) isa->epilogue(g, s * mr, mc, n0, nl, sum, g->acc, g->bias);
+            else tg_epilogue_scalar(g, s * mr, mc, n0, nl, sum, nr, g->acc, g->bias);
         }
     }
 }
@@ -188,6 +248,10 @@ void tg_cpu_gemm(const tg_gemm_tab *g, float *ws) {
         }
     }
     const int64_t nsl = (N + nr - 1) / nr;
+    if (nsl <= SPLIT_NSL && K >= SPLIT_MIN_K) {
+        gemm_split_k(g, isa, Ap, thread_ws, per_thread, nsl);
+        return;
+    }
     const int64_t work = M * N * (K ? K : 1);
 #pragma omp parallel if (work > (int64_t)1 << 18)
     {
