@@ -493,7 +493,8 @@ TG_API const char *tg_dist_info(void);
  * launched as one of several ranks by a build without MPI. A CUDA context created after this
  * uses GPU (local rank mod the number of GPUs). One per process. */
 TG_API tg_dist *tg_dist_init(int *argc, char ***argv);
-/* Leaves the job (finalises MPI when tg_dist_init initialised it); NULL is a no-op. */
+/* Leaves the job (finalises MPI when tg_dist_init initialised it: MPI cannot start again in this
+ * process, so a later tg_dist_init under a launcher is refused); NULL is a no-op. */
 TG_API void tg_dist_free(tg_dist *d);
 TG_API int tg_dist_rank(const tg_dist *d);       /* 0 .. world-1 */
 TG_API int tg_dist_world(const tg_dist *d);      /* number of ranks */

@@ -148,8 +148,14 @@ tg_dist *tg_dist_init(int *argc, char ***argv) {
     d->timeout_s = to && atof(to) > 0 ? atof(to) : 600.0;
 #ifdef TG_WITH_MPI
     if (launched) {
-        int inited = 0;
+        int inited = 0, finished = 0;
         MPI_Initialized(&inited);
+        MPI_Finalized(&finished);
+        if (finished) {
+            free(d);
+            return tg_fail(TG_ERR_INVALID, fn, "MPI was finalised in this process (by tg_dist_free or the "
+                                               "program), and MPI cannot start twice"), NULL;
+        }
         if (!inited) {
             int provided;
             if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
@@ -177,7 +183,7 @@ tg_dist *tg_dist_init(int *argc, char ***argv) {
     }
 #endif
 #ifdef TG_WITH_CUDA
-    tg_cuda_use_device(d->local_rank);
+    if (d->mpi) tg_cuda_use_device(d->local_rank); /* alone, the default (GPU 0) stays */
 #endif
     g_dist_live = 1;
     return d;

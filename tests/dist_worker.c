@@ -9,6 +9,7 @@
  *       tg_dist_average and tg_dist_sum_host.
  *   dist_worker die     rank 1 exits with status 3 in the middle of a step
  *   dist_worker hang    rank 1 stops answering (sleeps); the others wait TG_DIST_TIMEOUT
+ *   dist_worker reinit  tg_dist_init again after tg_dist_free finalised MPI: refused
  * Uses only the public header.
  */
 #include "tensorgan.h"
@@ -39,6 +40,12 @@ int main(int argc, char **argv) {
     if (argc < 2) return 2;
     tg_dist *d = tg_dist_init(&argc, &argv);
     CHECK(d);
+    if (!strcmp(argv[1], "reinit")) { /* MPI cannot start twice: the second join is refused */
+        tg_dist_free(d);
+        d = tg_dist_init(&argc, &argv);
+        printf("dist_worker: second tg_dist_init: %s\n", d ? "accepted" : tg_last_error());
+        return d ? 1 : 0;
+    }
     const int rank = tg_dist_rank(d), world = tg_dist_world(d);
     const int equal = !strcmp(argv[1], "equal");
     const int B = equal && argc > 3 ? atoi(argv[3]) : 8, steps = equal && argc > 4 ? atoi(argv[4]) : 3;

@@ -227,6 +227,11 @@ static void test_dead_rank_fails_fast(void **state) {
     assert_true(rc != 0 && rc != 137);
     assert_non_null(strstr(out, "TG_DIST_TIMEOUT"));
     assert_true(dt < 60);
+    /* after tg_dist_free has finalised MPI, joining again is refused with a reason */
+    snprintf(cmd, sizeof cmd, MPIRUN "-np 1 %s reinit 2>&1", worker);
+    rc = tu_run_capture(cmd, out, sizeof out);
+    if (rc) fail_msg("reinit: %d\n%s", rc, out);
+    assert_non_null(strstr(out, "MPI cannot start twice"));
 }
 
 /* log.csv without its timing columns (seconds, images/s) */
