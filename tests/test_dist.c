@@ -234,24 +234,6 @@ static void test_dead_rank_fails_fast(void **state) {
     assert_non_null(strstr(out, "MPI cannot start twice"));
 }
 
-/* log.csv without its timing columns (seconds, images/s) */
-static char *log_losses(const char *out) {
-    char f[700];
-    snprintf(f, sizeof f, "%s/log.csv", out);
-    FILE *fp = fopen(f, "r");
-    if (!fp) fail_msg("no %s", f);
-    static char buf[8192];
-    size_t n = 0;
-    char line[512];
-    while (fgets(line, sizeof line, fp)) {
-        char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL, *last = strrchr(line, ',');
-        if (!c1 || !c2 || !last) continue;
-        n += (size_t)snprintf(buf + n, sizeof buf - n, "%.*s|%.*s\n", (int)(c1 - line), line, (int)(last - c2 - 1), c2 + 1);
-    }
-    fclose(fp);
-    return strdup(buf);
-}
-
 static int mangagan(int np, char *out, size_t cap, const char *args) {
     char cmd[2048];
     const char *b = getenv("BUILD");
@@ -285,7 +267,7 @@ static void test_mangagan_two_ranks(void **state) {
     snprintf(args, sizeof args, "%s --out %s --steps 4 --resume", data, b);
     rc = mangagan(2, out, sizeof out, args);
     if (rc) fail_msg("2-rank resume exited %d:\n%s", rc, out);
-    char *la = log_losses(a), *lb = log_losses(b);
+    char *la = tu_log_losses(a), *lb = tu_log_losses(b);
     if (strcmp(la, lb)) fail_msg("resumed on 2 ranks differs:\n%s\nvs\n%s", la, lb);
     char cmd[1400];
     snprintf(cmd, sizeof cmd, "cmp -s %s/generator.safetensors %s/generator.safetensors", a, b);
@@ -295,7 +277,7 @@ static void test_mangagan_two_ranks(void **state) {
     assert_int_equal(mangagan(1, out, sizeof out, args), 0);
     snprintf(args, sizeof args, "%s --out %s --steps 3 %s", data, d, common);
     assert_int_equal(mangagan(0, out, sizeof out, args), 0);
-    char *lc = log_losses(c), *ld = log_losses(d);
+    char *lc = tu_log_losses(c), *ld = tu_log_losses(d);
     if (strcmp(lc, ld)) fail_msg("1 rank under mpirun differs from the plain run:\n%s\nvs\n%s", lc, ld);
     /* the 2-rank losses are not the 1-rank ones (each rank draws its own noise) */
     assert_true(strncmp(la, lc, 60) != 0);

@@ -79,26 +79,6 @@ static int run_failing(char *out, size_t cap, const char *fmt, ...) {
 }
 
 
-/* log.csv without the timing columns (seconds, images/s) */
-static char *losses(const char *out) {
-    char f[400];
-    snprintf(f, sizeof f, "%s/log.csv", out);
-    FILE *fp = fopen(f, "r");
-    assert_non_null(fp);
-    static char buf[8192];
-    size_t n = 0;
-    char line[512];
-    while (fgets(line, sizeof line, fp)) {
-        char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL;
-        char *last = strrchr(line, ',');
-        if (!c1 || !c2 || !last) continue;
-        n += (size_t)snprintf(buf + n, sizeof buf - n, "%.*s|%.*s\n", (int)(c1 - line), line,
-                              (int)(last - c2 - 1), c2 + 1);
-    }
-    fclose(fp);
-    return strdup(buf);
-}
-
 static long file_size(const char *p) {
     struct stat sb;
     return stat(p, &sb) == 0 ? (long)sb.st_size : -1;
@@ -113,7 +93,7 @@ static void test_train_both_recipes(void **state) {
         int rc = run(out, sizeof out, "train --data %s --out %s --steps 4 --batch 4 --width 4 --recipe %s "
                      "--device cpu --sample-every 2 --checkpoint-every 2 --flip", data, o, recipes[k]);
         if (rc) fail_msg("train exited %d:\n%s", rc, out);
-        char *l = losses(o);
+        char *l = tu_log_losses(o);
         int lines = 0;
         for (char *q = l; (q = strchr(q, '\n')); q++) lines++;
         assert_int_equal(lines, 5); /* header + 4 steps */
@@ -157,7 +137,7 @@ static void test_thread_count_independent(void **state) {
     rc = run(out, sizeof out, "train --out %s %s", b, common);
     if (rc) fail_msg("2 threads exited %d:\n%s", rc, out);
     assert_non_null(strstr(out, "2 threads"));
-    char *la = losses(a), *lb = losses(b);
+    char *la = tu_log_losses(a), *lb = tu_log_losses(b);
     if (strcmp(la, lb)) fail_msg("1 thread and 2 threads differ:\n%s\nvs\n%s", la, lb);
     free(la), free(lb);
 }
@@ -174,7 +154,7 @@ static void test_resume_equivalence(void **state) {
     int rc = run(out, sizeof out, "train --data %s --out %s --steps 6 --resume --device cpu", data, b);
     if (rc) fail_msg("resume exited %d:\n%s", rc, out);
     assert_non_null(strstr(out, "resuming"));
-    char *la = losses(a), *lb = losses(b);
+    char *la = tu_log_losses(a), *lb = tu_log_losses(b);
     if (strcmp(la, lb)) fail_msg("resumed losses differ:\n%s\nvs\n%s", la, lb);
     free(la), free(lb);
     /* a checkpoint of another recipe is refused with a clear message */
@@ -203,7 +183,7 @@ static void test_eval_ema_hinge(void **state) {
     assert_non_null(strstr(out, "loss hinge, learning rates G 0.0002 D 0.0004, EMA of G with decay 0.9, "
                                 "spectral normalisation in D (no BatchNorm there), augment color,translation,cutout"));
     assert_non_null(strstr(out, "step 2: SWD x1e3 to held-out faces"));
-    char *l = losses(a);
+    char *l = tu_log_losses(a);
     /* header, then steps 1-4: the SWD column is filled at steps 2 and 4 only */
     assert_non_null(strstr(l, "step|d_loss_real,d_loss_fake,g_loss,d_x,d_g_z,swd\n"));
     int filled = 0, lines = 0;
@@ -223,7 +203,7 @@ static void test_eval_ema_hinge(void **state) {
     rc = run(out, sizeof out, "train --data %s --out %s --steps 4 --resume --device cpu --eval-every 2 --eval-n 8 "
              "--eval-data %s --sample-every 3", data, b, data);
     if (rc) fail_msg("resume exited %d:\n%s", rc, out);
-    char *la = losses(a), *lb = losses(b);
+    char *la = tu_log_losses(a), *lb = tu_log_losses(b);
     if (strcmp(la, lb)) fail_msg("resumed run differs:\n%s\nvs\n%s", la, lb);
     free(la), free(lb);
     char cmd[1400];

@@ -218,3 +218,26 @@ void tu_png_size(const char *path, int w, int h) {
     if (pw != w || ph != h) fail_msg("%s is %dx%d, expected %dx%d", path, pw, ph, w, h);
     free(rgb);
 }
+
+char *tu_log_losses(const char *out_dir) {
+    char f[1024];
+    snprintf(f, sizeof f, "%s/log.csv", out_dir);
+    FILE *fp = fopen(f, "r");
+    if (!fp) fail_msg("no %s", f);
+    size_t cap = 8192, n = 0;
+    char *buf = malloc(cap), line[1024];
+    assert_non_null(buf);
+    buf[0] = 0;
+    while (fgets(line, sizeof line, fp)) {
+        char *c1 = strchr(line, ','), *c2 = c1 ? strchr(c1 + 1, ',') : NULL, *last = strrchr(line, ',');
+        if (!c1 || !c2 || !last) continue;
+        if (n + strlen(line) + 2 > cap) {
+            cap = 2 * cap + strlen(line);
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+        n += (size_t)snprintf(buf + n, cap - n, "%.*s|%.*s\n", (int)(c1 - line), line, (int)(last - c2 - 1), c2 + 1);
+    }
+    fclose(fp);
+    return buf;
+}

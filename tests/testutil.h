@@ -38,6 +38,10 @@ float *tu_read(const tg_tensor *t);
 int tu_run_capture(const char *cmd, char *out, size_t cap);
 /* Fails the test unless path is a PNG of w x h pixels. */
 void tu_png_size(const char *path, int w, int h);
+/* A training run's out/log.csv without its timing columns (the second, seconds, and the last,
+ * images/s): "step|losses...\n" per line, for comparing runs bit for bit. Fails the test if
+ * there is no log. The caller frees it. */
+char *tu_log_losses(const char *out_dir);
 
 /* ---- generic op checking ---------------------------------------------------------------- */
 #define TU_MAX_IN 5
