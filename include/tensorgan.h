@@ -512,9 +512,11 @@ TG_API tg_status tg_dist_barrier(tg_dist *d);
  * bucket_bytes (0: 4 MiB) filled from the last parameter to the first, the order in which a
  * backward pass finishes them. */
 TG_API tg_dist_grads *tg_dist_grads_new(tg_dist *d, tg_tensor *const *p, int n, size_t bucket_bytes);
-/* Overlap: during the next tg_backward on the parameters' context, each bucket starts its
+/* Overlap: during the next tg_backward on the parameters' context, each bucket is handed to the
  * reduction as soon as the backward pass has finished every gradient in it, while the pass goes
- * on. Arm only before the last backward pass that adds to these gradients. */
+ * on (NCCL runs them beside the pass; MPI runs one at a time and moves only inside MPI calls, so
+ * on the CPU little overlaps: docs/scaling.md). Arm only before the last backward pass that adds
+ * to these gradients. */
 TG_API tg_status tg_dist_grads_arm(tg_dist_grads *g);
 /* Replaces each parameter's gradient by its mean over the ranks (completing what arm started).
  * A parameter without a gradient on this rank counts as a zero gradient and gets one. The
