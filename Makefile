@@ -58,11 +58,10 @@ ifeq ($(MPI),auto)
 else
   WITH_MPI   := $(MPI)
 endif
-ifeq ($(WITH_NCCL_CHECK),)
-  WITH_NCCL_CHECK := $(if $(wildcard $(CUDA_HOME)/include/nccl.h),$(if $(wildcard $(CUDA_HOME)/lib64/libnccl.so*),1,0),0)
-endif
+# NCCL: the CUDA toolkit's own copy (CUDA 13 ships nccl.h and libnccl)
+NCCL_FOUND   := $(if $(wildcard $(CUDA_HOME)/include/nccl.h),$(if $(wildcard $(CUDA_HOME)/lib64/libnccl.so*),1,0),0)
 ifeq ($(NCCL),auto)
-  WITH_NCCL  := $(if $(filter 1,$(WITH_CUDA)),$(WITH_NCCL_CHECK),0)
+  WITH_NCCL  := $(if $(filter 1,$(WITH_CUDA)),$(NCCL_FOUND),0)
 else
   WITH_NCCL  := $(if $(filter 1,$(WITH_CUDA)),$(NCCL),0)
 endif
