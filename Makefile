@@ -253,7 +253,7 @@ tsan:
 # valgrind memcheck over the CPU suites (slow; not in .ci/run). The suppression file covers one
 # false positive inside glibc's dynamic loader (tests/valgrind.supp).
 VALGRIND_SUITES := test_math test_ops test_tape test_optim test_errors test_checkpoint test_learn \
-                   test_cpu_conv test_dataset test_threads test_faults
+                   test_cpu_conv test_dataset test_threads test_faults test_dist
 .PHONY: valgrind
 valgrind: lib-and-tests
 	@fail=0; for t in $(VALGRIND_SUITES); do \
