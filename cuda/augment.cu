@@ -26,17 +26,9 @@ static __global__ void augment_fwd_kernel(const float *x, int64_t N, int64_t C, 
     TG_GRID_STRIDE(i, N * P) {
         const int64_t n = i / P, o = i % P;
         const int h = (int)(o / W), w = (int)(o % W);
-        const float *xs = x + n * C * P, *q = p + n * TG_AUG_NPARAM;
-        float *ys = y + n * C * P;
-        if (!tg_aug_kept(h, w, H, W, q)) {
-            for (int64_t c = 0; c < C; c++) ys[c * P + o] = 0.0f;
-            continue;
-        }
-        const int64_t src = (int64_t)(h - (int)q[3]) * W + (w - (int)q[4]);
-        float pm = 0.0f;
-        for (int64_t c = 0; c < C; c++) pm += xs[c * P + src];
-        pm /= (float)C;
-        for (int64_t c = 0; c < C; c++) ys[c * P + o] = tg_aug_color(xs[c * P + src], pm, mean[n], q);
+        const float *q = p + n * TG_AUG_NPARAM;
+        tg_aug_pixel_fwd(x + n * C * P, C, P, o, (int64_t)(h - (int)q[3]) * W + (w - (int)q[4]),
+                         tg_aug_kept(h, w, H, W, q), mean[n], q, y + n * C * P);
     }
 }
 
@@ -46,17 +38,10 @@ static __global__ void augment_bwd_kernel(const float *dy, int64_t N, int64_t C,
     TG_GRID_STRIDE(i, N * P) {
         const int64_t n = i / P, src = i % P;
         const int sh = (int)(src / W), sw = (int)(src % W);
-        const float *g = dy + n * C * P, *q = p + n * TG_AUG_NPARAM;
-        float *d = dx + n * C * P;
+        const float *q = p + n * TG_AUG_NPARAM;
         const int h = sh + (int)q[3], w = sw + (int)q[4];
         const int kept = tg_aug_kept(h, w, H, W, q);
-        const int64_t dst = kept ? (int64_t)h * W + w : 0;
-        const float gm = mean[n];
-        float g2m = 0.0f;
-        for (int64_t c = 0; c < C; c++) g2m += tg_aug_color_bwd2(kept ? g[c * P + dst] : 0.0f, gm, q);
-        g2m /= (float)C;
-        for (int64_t c = 0; c < C; c++)
-            d[c * P + src] += tg_aug_color_bwd1(tg_aug_color_bwd2(kept ? g[c * P + dst] : 0.0f, gm, q), g2m, q);
+        tg_aug_pixel_bwd(dy + n * C * P, C, P, src, kept ? (int64_t)h * W + w : 0, kept, mean[n], q, dx + n * C * P);
     }
 }
 

@@ -193,6 +193,32 @@ static inline TG_HD float tg_aug_color_bwd1(float g2, float g2m, const float *p)
     return p[1] * g2 + (1.0f - p[1]) * g2m;
 }
 
+/* One output pixel o (row-major, P per channel plane) of a sample x with C channels and sample
+ * mean xm: every channel's colour-transformed value of its source pixel src, or 0 where
+ * !tg_aug_kept. */
+static inline TG_HD void tg_aug_pixel_fwd(const float *x, int64_t C, int64_t P, int64_t o, int64_t src,
+                                          int kept, float xm, const float *p, float *y) {
+    if (!kept) {
+        for (int64_t c = 0; c < C; c++) y[c * P + o] = 0.0f;
+        return;
+    }
+    float pm = 0.0f;
+    for (int64_t c = 0; c < C; c++) pm += x[c * P + src];
+    pm /= (float)C;
+    for (int64_t c = 0; c < C; c++) y[c * P + o] = tg_aug_color(x[c * P + src], pm, xm, p);
+}
+
+/* Its adjoint for one source pixel src: adds into dx every channel's gradient from dy at the
+ * destination pixel dst (nothing reaches it where !kept); gm is the sample's mean of g3. */
+static inline TG_HD void tg_aug_pixel_bwd(const float *dy, int64_t C, int64_t P, int64_t src, int64_t dst,
+                                          int kept, float gm, const float *p, float *dx) {
+    float g2m = 0.0f;
+    for (int64_t c = 0; c < C; c++) g2m += tg_aug_color_bwd2(kept ? dy[c * P + dst] : 0.0f, gm, p);
+    g2m /= (float)C;
+    for (int64_t c = 0; c < C; c++)
+        dx[c * P + src] += tg_aug_color_bwd1(tg_aug_color_bwd2(kept ? dy[c * P + dst] : 0.0f, gm, p), g2m, p);
+}
+
 /* ---- pooling (lib/pool.c) -------------------------------------------------------------------
  * Output o of a pooled axis covers inputs o*s - pad .. o*s - pad + k - 1; input i is covered by
  * outputs lo..hi (empty when lo > hi). */

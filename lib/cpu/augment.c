@@ -19,18 +19,9 @@ void tg_cpu_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64
         mean[n] = xm;
         const int ty = (int)q[3], tx = (int)q[4];
         for (int h = 0; h < H; h++)
-            for (int w = 0; w < W; w++) {
-                const int64_t o = (int64_t)h * W + w;
-                if (!tg_aug_kept(h, w, (int)H, (int)W, q)) {
-                    for (int64_t c = 0; c < C; c++) ys[c * P + o] = 0.0f;
-                    continue;
-                }
-                const int64_t src = (int64_t)(h - ty) * W + (w - tx);
-                float pm = 0.0f;
-                for (int64_t c = 0; c < C; c++) pm += xs[c * P + src];
-                pm /= (float)C;
-                for (int64_t c = 0; c < C; c++) ys[c * P + o] = tg_aug_color(xs[c * P + src], pm, xm, q);
-            }
+            for (int w = 0; w < W; w++)
+                tg_aug_pixel_fwd(xs, C, P, (int64_t)h * W + w, (int64_t)(h - ty) * W + (w - tx),
+                                 tg_aug_kept(h, w, (int)H, (int)W, q), xm, q, ys);
     }
 }
 
@@ -55,12 +46,7 @@ void tg_cpu_augment_bwd(tg_ctx *ctx, const float *dy, int64_t N, int64_t C, int6
             for (int sw = 0; sw < W; sw++) {
                 const int h = sh + ty, w = sw + tx;
                 const int kept = tg_aug_kept(h, w, (int)H, (int)W, q);
-                const int64_t src = (int64_t)sh * W + sw, dst = kept ? (int64_t)h * W + w : 0;
-                float g2m = 0.0f;
-                for (int64_t c = 0; c < C; c++) g2m += tg_aug_color_bwd2(kept ? g[c * P + dst] : 0.0f, gm, q);
-                g2m /= (float)C;
-                for (int64_t c = 0; c < C; c++)
-                    d[c * P + src] += tg_aug_color_bwd1(tg_aug_color_bwd2(kept ? g[c * P + dst] : 0.0f, gm, q), g2m, q);
+                tg_aug_pixel_bwd(g, C, P, (int64_t)sh * W + sw, kept ? (int64_t)h * W + w : 0, kept, gm, q, d);
             }
     }
 }
