@@ -1,15 +1,16 @@
 /*
  * example.h — the few helpers every example program here writes otherwise: die with the
  * program's name (EXAMPLE_NAME, defined before including this), TRY for a library call that must
- * succeed, need for a result that must not be NULL, a monotonic clock, and splitmix64 (the
- * examples' own generator for data order, so it never disturbs the library's RNG). Header-only;
- * uses the public API alone.
+ * succeed, need for a result that must not be NULL, a monotonic clock, a whole-number check for
+ * command lines, and splitmix64 (the examples' own generator for data order, so it never disturbs
+ * the library's RNG). Header-only; uses the public API alone.
  */
 #ifndef EXAMPLE_H
 #define EXAMPLE_H
 
 #include <tensorgan.h>
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,6 +46,17 @@ static inline double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Whether v is a whole number in [lo, hi] (nothing else in it, no overflow); it goes to *out.
+ * Each program reports a refusal its own way. */
+static inline int parse_long(const char *v, long lo, long hi, long *out) {
+    char *e;
+    errno = 0;
+    const long x = strtol(v, &e, 10);
+    if (errno || e == v || *e || x < lo || x > hi) return 0;
+    *out = x;
+    return 1;
 }
 
 /* splitmix64 */

@@ -179,9 +179,8 @@ typedef struct {
 } opts;
 
 static long num(const char *opt, const char *v, long lo, long hi) {
-    char *e;
-    long x = strtol(v, &e, 10);
-    if (e == v || *e || x < lo || x > hi) die("%s wants a whole number in [%ld, %ld], got '%s'", opt, lo, hi, v);
+    long x;
+    if (!parse_long(v, lo, hi, &x)) die("%s wants a whole number in [%ld, %ld], got '%s'", opt, lo, hi, v);
     return x;
 }
 

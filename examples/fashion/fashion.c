@@ -73,10 +73,8 @@ static void batch(const idx_split *s, const int64_t *idx, int64_t B, float mean,
 
 
 static long num(const char *opt, const char *v, long lo, long hi) {
-    char *e;
-    errno = 0;
-    long x = strtol(v, &e, 10);
-    if (errno || e == v || *e || x < lo || x > hi) die("%s wants a whole number in [%ld, %ld], got '%s'", opt, lo, hi, v);
+    long x;
+    if (!parse_long(v, lo, hi, &x)) die("%s wants a whole number in [%ld, %ld], got '%s'", opt, lo, hi, v);
     return x;
 }
 

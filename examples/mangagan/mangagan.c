@@ -560,10 +560,8 @@ static double fnum(const char *opt, const char *v, double lo, double hi) {
 }
 
 static long num(const char *opt, const char *v, long lo, long hi) {
-    char *e;
-    errno = 0;
-    long x = strtol(v, &e, 10);
-    if (errno || e == v || *e || x < lo || x > hi) bad("%s wants a whole number in [%ld, %ld], got '%s'", opt, lo, hi, v);
+    long x;
+    if (!parse_long(v, lo, hi, &x)) bad("%s wants a whole number in [%ld, %ld], got '%s'", opt, lo, hi, v);
     return x;
 }
 
