@@ -382,7 +382,7 @@ tg_status tg_dist_barrier(tg_dist *d) {
 
 /* ---- gradient buckets ------------------------------------------------------------------------ */
 typedef struct {
-    int first, count;  /* parameters order[first .. first+count) */
+    int first, count;  /* parameters p[first .. first+count) */
     size_t n;          /* elements */
     int pending;       /* parameters whose gradient the armed pass has not finished yet */
     int started;
@@ -397,10 +397,8 @@ struct tg_dist_grads {
     tg_dist *d;
     tg_ctx *ctx;
     int n, nb;
-    tg_tensor **p;
-    int *order;     /* parameter indices, last parameter first */
-    int *bucket_of; /* per parameter */
-    char *ready;    /* per parameter: finished by the armed pass */
+    tg_tensor **p;  /* the parameters, last one first (the order backward finishes them) */
+    int *bucket_of; /* per p[] */
     bucket *b;
     int nccl;       /* this set reduces through NCCL */
 #ifdef TG_WITH_MPI
@@ -420,7 +418,7 @@ void tg_dist_grads_free(tg_dist_grads *g) {
 #ifdef TG_WITH_MPI
     free(g->ops);
 #endif
-    free(g->b), free(g->p), free(g->order), free(g->bucket_of), free(g->ready);
+    free(g->b), free(g->p), free(g->bucket_of);
     free(g);
 }
 
@@ -435,25 +433,21 @@ tg_dist_grads *tg_dist_grads_new(tg_dist *d, tg_tensor *const *p, int n, size_t 
     if (!g) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory"), NULL;
     g->d = d, g->ctx = p[0]->ctx, g->n = n;
     g->p = malloc(sizeof *g->p * (size_t)n);
-    g->order = malloc(sizeof *g->order * (size_t)n);
     g->bucket_of = malloc(sizeof *g->bucket_of * (size_t)n);
-    g->ready = calloc((size_t)n, 1);
     g->b = calloc((size_t)n, sizeof *g->b); /* at most one bucket per parameter */
-    if (!g->p || !g->order || !g->bucket_of || !g->ready || !g->b) goto nomem;
+    if (!g->p || !g->bucket_of || !g->b) goto nomem;
 #ifdef TG_WITH_MPI
     if (!(g->ops = calloc((size_t)n, sizeof *g->ops))) goto nomem;
 #endif
-    memcpy(g->p, p, sizeof *g->p * (size_t)n);
-    for (int i = 0; i < n; i++) g->order[i] = n - 1 - i;
     for (int i = 0; i < n; i++) {
-        const int k = g->order[i];
-        const size_t bytes = sizeof(float) * (size_t)p[k]->numel;
+        g->p[i] = p[n - 1 - i];
+        const size_t bytes = sizeof(float) * (size_t)g->p[i]->numel;
         bucket *cur = g->nb ? &g->b[g->nb - 1] : NULL;
         if (!cur || (cur->n * sizeof(float) + bytes > bucket_bytes && cur->n))
             cur = &g->b[g->nb++], cur->first = i;
         cur->count++;
-        cur->n += (size_t)p[k]->numel;
-        g->bucket_of[k] = (int)(cur - g->b);
+        cur->n += (size_t)g->p[i]->numel;
+        g->bucket_of[i] = (int)(cur - g->b);
     }
     if (!d->mpi) return g; /* a world of one: nothing to reduce */
 #ifdef TG_DIST_NCCL
@@ -517,7 +511,7 @@ static tg_status bucket_start(tg_dist_grads *g, bucket *b) {
     b->started = 1;
     size_t off = 0;
     for (int j = 0; j < b->count; j++) {
-        tg_tensor *t = g->p[g->order[b->first + j]];
+        tg_tensor *t = g->p[b->first + j];
         const int has = t->grad && t->grad_valid;
         if (g->nccl) {
             if (has) ctx->be->copy(ctx, b->dev + off, t->grad->data, t->numel);
@@ -545,13 +539,13 @@ static tg_status bucket_start(tg_dist_grads *g, bucket *b) {
 #endif
 }
 
-/* The tape's hook: a parameter's gradient is final; start its bucket when it was the last. */
+/* The tape's hook (once per leaf and pass): a parameter's gradient is final; start its bucket
+ * when it was the last. */
 static void on_grad_final(void *user, tg_tensor *leaf) {
     tg_dist_grads *g = user;
     if (g->err) return;
     for (int k = 0; k < g->n; k++) {
-        if (g->p[k] != leaf || g->ready[k]) continue;
-        g->ready[k] = 1;
+        if (g->p[k] != leaf) continue;
         bucket *b = &g->b[g->bucket_of[k]];
         if (--b->pending == 0 && !b->started) g->err = bucket_start(g, b);
         break;
@@ -564,7 +558,6 @@ static void on_grad_final(void *user, tg_tensor *leaf) {
 /* back to "nothing started": before an armed pass and after each sync */
 static void reset(tg_dist_grads *g) {
     for (int i = 0; i < g->nb; i++) g->b[i].started = 0, g->b[i].pending = g->b[i].count;
-    memset(g->ready, 0, (size_t)g->n);
 #ifdef TG_WITH_MPI
     g->nops = g->next = 0;
 #endif
@@ -607,7 +600,7 @@ tg_status tg_dist_grads_sync(tg_dist_grads *g) {
         bucket *b = &g->b[i];
         size_t off = 0;
         for (int j = 0; j < b->count && !st; j++) {
-            tg_tensor *t = g->p[g->order[b->first + j]];
+            tg_tensor *t = g->p[b->first + j];
             int acc;
             float *dst = tg_grad_write(ctx, t, &acc);
             if (!dst) {
