@@ -4,7 +4,8 @@
  * against naive double-precision loops written here. The shapes are large enough to reach what
  * the tiny op tests cannot: several slivers of lanes, K split into micro-kernel and packing
  * blocks, row runs of 16, 8 and 4 lanes, strided runs, gathers, padding at every edge, phases
- * with no taps (kernel smaller than the stride), and both "write" and "add into" outputs.
+ * with no taps (kernel smaller than the stride), phases batched into one GEMM call (kernel a
+ * multiple of the stride) with unequal pixel counts, and both "write" and "add into" outputs.
  */
 #include "testutil.h"
 
@@ -27,6 +28,11 @@ static const shape SHAPES[] = {
     {3, 4, 4, 4, 14, 4, 1, 0},    /* 1x1 output: its data gradient is the first G layer */
     {2, 3, 11, 9, 6, 1, 2, 0},    /* 1x1 kernel, stride 2: phases with no taps */
     {1, 4, 21, 17, 3, 5, 3, 2},   /* stride 3, kernel 5 */
+    /* data gradients whose s*s phases run as one batch of GEMMs (kernel a multiple of the
+     * stride) while the phases cover different numbers of pixels */
+    {2, 5, 13, 11, 6, 4, 2, 1},   /* 4x4/2, odd sizes */
+    {1, 3, 9, 7, 20, 2, 2, 0},    /* 2x2/2, no padding, odd sizes */
+    {1, 2, 14, 10, 3, 6, 3, 2},   /* 6x6/3 */
     {2, 3, 64, 64, 4, 4, 2, 1},   /* 3 input channels (the first D layer), Wo 32 */
     {1, 300, 6, 6, 9, 3, 1, 1},   /* K = 2700: more than one packing block in wgrad's K */
     /* wgrad with one or two slivers of columns and K >= 32768: split into chunks of K (on

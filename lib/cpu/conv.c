@@ -26,26 +26,37 @@ typedef struct {
 /* table lengths: rounded to 16, plus two slivers of padding (pack_b reads the next sliver's) */
 static int64_t padded(int64_t n) { return (n + 15) / 16 * 16 + 2 * TG_NR_MAX; }
 
-/* Carves the tables for K rows and N lanes, then the GEMM's own workspace, out of the
- * context's workspace. */
-static tg_status get_tables(tg_ctx *ctx, int64_t M, int64_t N, int64_t K, tables *t,
-                            const char *fn) {
-    const int64_t Np = padded(N), Kp = padded(K ? K : 1);
-    const size_t tab = (size_t)(Kp * 8 + N * 8 + Kp * 12 + Np * 12) + 256;
-    const size_t bytes = tab + tg_cpu_gemm_ws(M, K, omp_get_max_threads());
+/* Carves count sets of tables (K rows each, N[i] lanes), then the GEMM's own workspace for
+ * count GEMMs, out of the context's workspace. */
+static tg_status get_tables_n(tg_ctx *ctx, int64_t M, const int64_t *N, int count, int64_t K,
+                              tables *t, const char *fn) {
+    const int64_t Kp = padded(K ? K : 1);
+    size_t bytes = tg_cpu_gemm_ws(M, K, count, omp_get_max_threads()) + 64;
+    for (int i = 0; i < count; i++)
+        bytes += (size_t)(Kp * 8 + N[i] * 8 + Kp * 12 + padded(N[i]) * 12) + 256;
     char *ws = (char *)tg_workspace(ctx, bytes);
     if (!ws) return tg_fail(TG_ERR_NOMEM, fn, "cannot allocate a %zu-byte workspace", bytes);
-    t->a_off = (int64_t *)ws;
-    t->d_off = t->a_off + Kp;
-    t->roff = (int32_t *)(t->d_off + N);
-    t->rh = t->roff + Kp;
-    t->rw = t->rh + Kp;
-    t->loff = t->rw + Kp;
-    t->lh = t->loff + Np;
-    t->lw = t->lh + Np;
-    t->gemm_ws = (float *)(((uintptr_t)(t->lw + Np) + 63) & ~(uintptr_t)63);
-    for (int64_t q = N; q < Np; q++) t->loff[q] = 0, t->lh[q] = PAD_INVALID, t->lw[q] = PAD_INVALID;
+    for (int i = 0; i < count; i++) {
+        const int64_t Np = padded(N[i]);
+        t[i].a_off = (int64_t *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+        t[i].d_off = t[i].a_off + Kp;
+        t[i].roff = (int32_t *)(t[i].d_off + N[i]);
+        t[i].rh = t[i].roff + Kp;
+        t[i].rw = t[i].rh + Kp;
+        t[i].loff = t[i].rw + Kp;
+        t[i].lh = t[i].loff + Np;
+        t[i].lw = t[i].lh + Np;
+        ws = (char *)(t[i].lw + Np);
+        for (int64_t q = N[i]; q < Np; q++)
+            t[i].loff[q] = 0, t[i].lh[q] = PAD_INVALID, t[i].lw[q] = PAD_INVALID;
+    }
+    for (int i = 0; i < count; i++) t[i].gemm_ws = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
     return TG_OK;
+}
+
+static tg_status get_tables(tg_ctx *ctx, int64_t M, int64_t N, int64_t K, tables *t,
+                            const char *fn) {
+    return get_tables_n(ctx, M, &N, 1, K, t, fn);
 }
 
 /* int32 gather indices: every source must have fewer than 2^31 elements */
@@ -83,46 +94,68 @@ tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const float *x, int N, int C, int H, int 
 static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-/* dx [N,C,H,W] (=|+=) data gradient of a conv with w [Co,C,kh,kw] given dy [N,Co,Ho,Wo] */
+/* Phases first..first+count-1 (phase = rho*s + rw) of the data gradient below, as one batch of
+ * GEMMs (they must share K: count 1, or kh and kw multiples of s). Empty phases are skipped. */
+static tg_status bwd_data_phases(tg_ctx *ctx, const float *dy, int N, int Co, int Ho, int Wo,
+                                 const float *w, int C, int kh, int kw, int s, int p, int H, int W,
+                                 float *dx, int acc, int first, int count) {
+    const int64_t HW = (int64_t)H * W, P = (int64_t)Ho * Wo, KK = (int64_t)kh * kw;
+    int rho_[16], rw[16], Ti[16], Tj[16];
+    int64_t mlo[16], wlo[16], Mh[16], Mw[16], Nq[16];
+    int n = 0;
+    for (int ph = first; ph < first + count; ph++) {
+        const int r = ph / s, c = ph % s;
+        const int ti = r < kh ? (kh - r + s - 1) / s : 0, tj = c < kw ? (kw - c + s - 1) / s : 0;
+        const int64_t ml = ceil_div(p - r, s), mh = floor_div(H - 1 + p - r, s);
+        const int64_t wl = ceil_div(p - c, s), wh = floor_div(W - 1 + p - c, s);
+        if (mh < ml || wh < wl) continue;
+        rho_[n] = r, rw[n] = c, Ti[n] = ti, Tj[n] = tj, mlo[n] = ml, wlo[n] = wl;
+        Mh[n] = mh - ml + 1, Mw[n] = wh - wl + 1, Nq[n] = N * Mh[n] * Mw[n];
+        n++;
+    }
+    if (!n) return TG_OK;
+    const int64_t K = (int64_t)Co * Ti[0] * Tj[0];
+    tables t[16];
+    tg_status st = get_tables_n(ctx, C, Nq, n, K, t, "tg_conv_backward");
+    if (st) return st;
+    tg_gemm_tab g[16];
+    for (int i = 0; i < n; i++) {
+        for (int64_t k = 0; k < K; k++) {
+            const int u = (int)(k % Tj[i]), tt = (int)(k / Tj[i] % Ti[i]);
+            const int64_t co = k / ((int64_t)Ti[i] * Tj[i]);
+            t[i].a_off[k] = co * C * KK + (int64_t)(rho_[i] + s * tt) * kw + (rw[i] + s * u);
+            t[i].roff[k] = (int32_t)(co * P - (int64_t)tt * Wo - u);
+            t[i].rh[k] = -tt;
+            t[i].rw[k] = -u;
+        }
+        for (int64_t q = 0; q < Nq[i]; q++) {
+            const int64_t nn = q / (Mh[i] * Mw[i]), r = q % (Mh[i] * Mw[i]);
+            const int64_t m = mlo[i] + r / Mw[i], mw = wlo[i] + r % Mw[i];
+            t[i].loff[q] = (int32_t)(nn * Co * P + m * Wo + mw);
+            t[i].lh[q] = (int32_t)m;
+            t[i].lw[q] = (int32_t)mw;
+            t[i].d_off[q] = nn * C * HW + (s * m - p + rho_[i]) * W + (s * mw - p + rw[i]);
+        }
+        g[i] = (tg_gemm_tab){w, KK, t[i].a_off, dy, Ho, Wo, t[i].roff, t[i].rh, t[i].rw, t[i].loff,
+                             t[i].lh, t[i].lw, dx, HW, t[i].d_off, NULL, acc, C, Nq[i], K};
+    }
+    tg_cpu_gemm_batch(g, n, t[0].gemm_ws);
+    return TG_OK;
+}
+
+/* dx [N,C,H,W] (=|+=) data gradient of a conv with w [Co,C,kh,kw] given dy [N,Co,Ho,Wo]: one
+ * GEMM per phase (rho, rw); when every phase has the same K (kh and kw multiples of s, s <= 4)
+ * the phases run as one batch, which reads dy and writes dx once instead of s*s times */
 tg_status tg_cpu_conv_bwd_data(tg_ctx *ctx, const float *dy, int N, int Co, int Ho, int Wo,
                                    const float *w, int C, int kh, int kw, int s, int p, int H,
                                    int W, float *dx, int acc) {
     if (!small((int64_t)N * Co * Ho * Wo, (int64_t)N * C * H * W)) return TG_ERR_UNSUPPORTED;
-    const int64_t HW = (int64_t)H * W, P = (int64_t)Ho * Wo, KK = (int64_t)kh * kw;
-    for (int rho = 0; rho < s; rho++) {
-        for (int rw_ = 0; rw_ < s; rw_++) {
-            const int Ti = rho < kh ? (kh - rho + s - 1) / s : 0;
-            const int Tj = rw_ < kw ? (kw - rw_ + s - 1) / s : 0;
-            const int64_t mlo = ceil_div(p - rho, s), mhi = floor_div(H - 1 + p - rho, s);
-            const int64_t wlo = ceil_div(p - rw_, s), whi = floor_div(W - 1 + p - rw_, s);
-            const int64_t Mh = mhi - mlo + 1, Mw = whi - wlo + 1;
-            if (Mh <= 0 || Mw <= 0) continue;
-            const int64_t Nq = N * Mh * Mw, K = (int64_t)Co * Ti * Tj;
-            tables t;
-            tg_status st = get_tables(ctx, C, Nq, K, &t, "tg_conv_backward");
-            if (st) return st;
-            for (int64_t k = 0; k < K; k++) {
-                const int u = (int)(k % Tj), tt = (int)(k / Tj % Ti);
-                const int64_t co = k / ((int64_t)Ti * Tj);
-                t.a_off[k] = co * C * KK + (int64_t)(rho + s * tt) * kw + (rw_ + s * u);
-                t.roff[k] = (int32_t)(co * P - (int64_t)tt * Wo - u);
-                t.rh[k] = -tt;
-                t.rw[k] = -u;
-            }
-            for (int64_t q = 0; q < Nq; q++) {
-                const int64_t n = q / (Mh * Mw), r = q % (Mh * Mw);
-                const int64_t m = mlo + r / Mw, mw = wlo + r % Mw;
-                t.loff[q] = (int32_t)(n * Co * P + m * Wo + mw);
-                t.lh[q] = (int32_t)m;
-                t.lw[q] = (int32_t)mw;
-                t.d_off[q] = n * C * HW + (s * m - p + rho) * W + (s * mw - p + rw_);
-            }
-            tg_gemm_tab g = {w, KK, t.a_off, dy, Ho, Wo, t.roff, t.rh, t.rw, t.loff, t.lh, t.lw,
-                             dx, HW, t.d_off, NULL, acc, C, Nq, K};
-            tg_cpu_gemm(&g, t.gemm_ws);
-        }
-    }
-    return TG_OK;
+    if (s <= 4 && kh % s == 0 && kw % s == 0)
+        return bwd_data_phases(ctx, dy, N, Co, Ho, Wo, w, C, kh, kw, s, p, H, W, dx, acc, 0, s * s);
+    tg_status st = TG_OK;
+    for (int ph = 0; ph < s * s && !st; ph++)
+        st = bwd_data_phases(ctx, dy, N, Co, Ho, Wo, w, C, kh, kw, s, p, H, W, dx, acc, ph, 1);
+    return st;
 }
 
 /* dw [Co,C,kh,kw] (=|+=) weight gradient from x [N,C,H,W] and dy [N,Co,Ho,Wo] */

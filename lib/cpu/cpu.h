@@ -68,10 +68,15 @@ TG_INTERNAL unsigned tg_cpu_isa_supported(void);
 /* force a path (tests); returns false if the CPU cannot run it */
 TG_INTERNAL bool tg_cpu_isa_force(const char *name);
 
-/* Bytes of workspace tg_cpu_gemm needs for these sizes with nthreads threads. */
-TG_INTERNAL size_t tg_cpu_gemm_ws(int64_t M, int64_t K, int nthreads);
-/* Runs the GEMM; ws from tg_cpu_gemm_ws. */
+/* Bytes of workspace tg_cpu_gemm_batch needs for count GEMMs of these sizes with nthreads threads. */
+TG_INTERNAL size_t tg_cpu_gemm_ws(int64_t M, int64_t K, int count, int nthreads);
+/* Runs the GEMM; ws from tg_cpu_gemm_ws(M, K, 1, threads). */
 TG_INTERNAL void tg_cpu_gemm(const tg_gemm_tab *g, float *ws);
+/* Runs count GEMMs with the same M and K (N may differ) as one: column sliver j of each in turn,
+ * so GEMMs over the same source and destination (the s*s phases of a strided data gradient)
+ * share its cache lines instead of streaming it count times. Each result is computed exactly
+ * as tg_cpu_gemm computes it alone. ws from tg_cpu_gemm_ws(M, K, count, threads). */
+TG_INTERNAL void tg_cpu_gemm_batch(const tg_gemm_tab *g, int count, float *ws);
 
 /* The plain C epilogue (cpu.h's tg_cpu_isa.epilogue), for lanes an ISA does not vectorise. */
 TG_INTERNAL void tg_epilogue_scalar(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int nl,

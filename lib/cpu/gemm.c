@@ -144,10 +144,11 @@ static int64_t split_floats(const tg_cpu_isa *isa, int64_t M, int64_t K) {
     return SPLIT_NSL * nch * ns * isa->mr * isa->nr + 16;
 }
 
-size_t tg_cpu_gemm_ws(int64_t M, int64_t K, int nthreads) {
+size_t tg_cpu_gemm_ws(int64_t M, int64_t K, int count, int nthreads) {
     const tg_cpu_isa *isa = tg_cpu_isa_get();
     const int64_t per_thread = per_thread_floats(isa, M, K);
-    return (size_t)(round_up(M, isa->mr) * K + 16 + (int64_t)nthreads * per_thread + split_floats(isa, M, K)) *
+    const int64_t split = count == 1 ? split_floats(isa, M, K) : 0;
+    return (size_t)(count * round_up(round_up(M, isa->mr) * K, 16) + 16 + (int64_t)nthreads * per_thread + split) *
            sizeof(float);
 }
 
@@ -220,21 +221,24 @@ static void gemm_split_k(const tg_gemm_tab *g, const tg_cpu_isa *isa, const floa
     }
 }
 
-void tg_cpu_gemm(const tg_gemm_tab *g, float *ws) {
+void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
     const tg_cpu_isa *isa = tg_cpu_isa_get();
     const int mr = isa->mr, nr = isa->nr;
-    const int64_t M = g->M, N = g->N, K = g->K;
-    if (M <= 0 || N <= 0) return;
-    float *Ap = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    const int64_t M = gs[0].M, K = gs[0].K;
+    if (M <= 0) return;
+    float *Ap0 = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
     const int64_t ns = (M + mr - 1) / mr; /* slivers of A */
+    const int64_t apk = round_up(ns * mr * K, 16); /* floats of one packed A */
     const int64_t kbmax = K < KB_MAX ? K : KB_MAX;
     const int64_t per_thread = per_thread_floats(isa, M, K);
-    float *thread_ws = Ap + round_up(ns * mr * K, 16);
-    /* A packed whole: sliver s holds rows s*mr.. as [K][mr], zero rows past M. k outer, m inner:
-     * mr sequential read streams and one sequential write stream. */
-#pragma omp parallel for schedule(static) if (ns * K * mr > 65536)
-    for (int64_t s = 0; s < ns; s++) {
-        float *dst = Ap + s * K * mr;
+    float *thread_ws = Ap0 + count * apk;
+    /* Each A packed whole: sliver s holds rows s*mr.. as [K][mr], zero rows past M. k outer,
+     * m inner: mr sequential read streams and one sequential write stream. */
+#pragma omp parallel for schedule(static) if (count * ns * K * mr > 65536)
+    for (int64_t it = 0; it < count * ns; it++) {
+        const tg_gemm_tab *g = gs + it / ns;
+        const int64_t s = it % ns;
+        float *dst = Ap0 + (it / ns) * apk + s * K * mr;
         const float *rows[TG_MR_MAX];
         int valid = 0;
         for (int m = 0; m < mr; m++)
@@ -247,45 +251,58 @@ void tg_cpu_gemm(const tg_gemm_tab *g, float *ws) {
             for (; m < mr; m++) d[m] = 0.0f;
         }
     }
-    const int64_t nsl = (N + nr - 1) / nr;
-    if (nsl <= SPLIT_NSL && K >= SPLIT_MIN_K) {
-        gemm_split_k(g, isa, Ap, thread_ws, per_thread, nsl);
+    int64_t nsl_max = 0, work = 0;
+    for (int i = 0; i < count; i++) {
+        const int64_t nsl = (gs[i].N + nr - 1) / nr;
+        nsl_max = nsl > nsl_max ? nsl : nsl_max;
+        work += M * gs[i].N * (K ? K : 1);
+    }
+    if (count == 1 && nsl_max <= SPLIT_NSL && K >= SPLIT_MIN_K) {
+        gemm_split_k(gs, isa, Ap0, thread_ws, per_thread, nsl_max);
         return;
     }
-    const int64_t work = M * N * (K ? K : 1);
 #pragma omp parallel if (work > (int64_t)1 << 18)
     {
         float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
         Bs = (float *)(((uintptr_t)Bs + 63) & ~(uintptr_t)63);
         float *tiles = Bs + round_up(kbmax * nr, 16); /* ns tiles of mr x nr */
+        /* sliver j of every GEMM in turn: GEMMs that read the same source (the phases of a data
+         * gradient) find its lines still in cache, and write to the same output lines */
 #pragma omp for schedule(static)
-        for (int64_t j = 0; j < nsl; j++) {
-            const int64_t n0 = j * nr;
-            const int nl = (int)(N - n0 < nr ? N - n0 : nr);
-            if (K == 0) { /* C = 0 (+ bias) */
-                memset(tiles, 0, sizeof(float) * (size_t)(mr * nr));
-                for (int64_t s = 0; s < ns; s++)
-                    tg_epilogue_scalar(g, s * mr, (int)(M - s * mr < mr ? M - s * mr : mr), n0,
-                                       nl, tiles, nr, g->acc, g->bias);
-                continue;
-            }
-            for (int64_t k0 = 0; k0 < K; k0 += KB_MAX) {
-                const int64_t kb = K - k0 < KB_MAX ? K - k0 : KB_MAX;
-                isa->pack_b(g, k0, kb, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, Bs);
-                /* KC rows of B (in L1) against every A sliver (from L2), one C tile each */
-                for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
+        for (int64_t j = 0; j < nsl_max; j++) {
+            for (int i = 0; i < count; i++) {
+                const tg_gemm_tab *g = gs + i;
+                const float *Ap = Ap0 + i * apk;
+                const int64_t N = g->N, n0 = j * nr;
+                if (n0 >= N) continue;
+                const int nl = (int)(N - n0 < nr ? N - n0 : nr);
+                if (K == 0) { /* C = 0 (+ bias) */
+                    memset(tiles, 0, sizeof(float) * (size_t)(mr * nr));
                     for (int64_t s = 0; s < ns; s++)
-                        isa->kernel(kb - kc0 < KC ? kb - kc0 : KC, Ap + (s * K + k0 + kc0) * mr,
-                                    Bs + kc0 * nr, tiles + s * mr * nr, kc0 > 0);
-                for (int64_t s = 0; s < ns; s++) {
-                    const float *tile = tiles + s * mr * nr;
-                    const int mc = (int)(M - s * mr < mr ? M - s * mr : mr);
-                    const int acc = g->acc || k0 > 0;
-                    const float *bias = k0 == 0 ? g->bias : NULL;
-                    if (isa->epilogue) isa->epilogue(g, s * mr, mc, n0, nl, tile, acc, bias);
-                    else tg_epilogue_scalar(g, s * mr, mc, n0, nl, tile, nr, acc, bias);
+                        tg_epilogue_scalar(g, s * mr, (int)(M - s * mr < mr ? M - s * mr : mr), n0,
+                                           nl, tiles, nr, g->acc, g->bias);
+                    continue;
+                }
+                for (int64_t k0 = 0; k0 < K; k0 += KB_MAX) {
+                    const int64_t kb = K - k0 < KB_MAX ? K - k0 : KB_MAX;
+                    isa->pack_b(g, k0, kb, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, Bs);
+                    /* KC rows of B (in L1) against every A sliver (from L2), one C tile each */
+                    for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
+                        for (int64_t s = 0; s < ns; s++)
+                            isa->kernel(kb - kc0 < KC ? kb - kc0 : KC, Ap + (s * K + k0 + kc0) * mr,
+                                        Bs + kc0 * nr, tiles + s * mr * nr, kc0 > 0);
+                    for (int64_t s = 0; s < ns; s++) {
+                        const float *tile = tiles + s * mr * nr;
+                        const int mc = (int)(M - s * mr < mr ? M - s * mr : mr);
+                        const int acc = g->acc || k0 > 0;
+                        const float *bias = k0 == 0 ? g->bias : NULL;
+                        if (isa->epilogue) isa->epilogue(g, s * mr, mc, n0, nl, tile, acc, bias);
+                        else tg_epilogue_scalar(g, s * mr, mc, n0, nl, tile, nr, acc, bias);
+                    }
                 }
             }
         }
     }
 }
+
+void tg_cpu_gemm(const tg_gemm_tab *g, float *ws) { tg_cpu_gemm_batch(g, 1, ws); }
