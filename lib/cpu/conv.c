@@ -78,13 +78,16 @@ tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const float *x, int N, int C, int H, int 
         t.rh[k] = i - p;
         t.rw[k] = j - p;
     }
-    for (int64_t q = 0; q < NP; q++) {
-        const int64_t n = q / P, r = q % P, oh = r / Wo, ow = r % Wo;
-        t.loff[q] = (int32_t)(n * C * H * W + oh * s * W + ow * s);
-        t.lh[q] = (int32_t)(oh * s);
-        t.lw[q] = (int32_t)(ow * s);
-        t.d_off[q] = n * Co * P + r;
-    }
+#pragma omp parallel for collapse(2) if (NP > PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t oh = 0; oh < Ho; oh++)
+            for (int64_t ow = 0; ow < Wo; ow++) {
+                const int64_t r = oh * Wo + ow, q = n * P + r;
+                t.loff[q] = (int32_t)(n * C * H * W + oh * s * W + ow * s);
+                t.lh[q] = (int32_t)(oh * s);
+                t.lw[q] = (int32_t)(ow * s);
+                t.d_off[q] = n * Co * P + r;
+            }
     tg_gemm_tab g = {w, K, t.a_off, x, H, W, t.roff, t.rh, t.rw, t.loff, t.lh, t.lw,
                      y, P, t.d_off, bias, acc, Co, NP, K};
     tg_cpu_gemm(&g, t.gemm_ws);
@@ -128,14 +131,19 @@ static tg_status bwd_data_phases(tg_ctx *ctx, const float *dy, int N, int Co, in
             t[i].rh[k] = -tt;
             t[i].rw[k] = -u;
         }
-        for (int64_t q = 0; q < Nq[i]; q++) {
-            const int64_t nn = q / (Mh[i] * Mw[i]), r = q % (Mh[i] * Mw[i]);
-            const int64_t m = mlo[i] + r / Mw[i], mw = wlo[i] + r % Mw[i];
-            t[i].loff[q] = (int32_t)(nn * Co * P + m * Wo + mw);
-            t[i].lh[q] = (int32_t)m;
-            t[i].lw[q] = (int32_t)mw;
-            t[i].d_off[q] = nn * C * HW + (s * m - p + rho_[i]) * W + (s * mw - p + rw[i]);
-        }
+        tables *ti = &t[i];
+        const int64_t mh = Mh[i], mwn = Mw[i], ml = mlo[i], wl = wlo[i];
+        const int r0 = rho_[i], c0 = rw[i];
+#pragma omp parallel for collapse(2) if (Nq[i] > PAR_MIN)
+        for (int64_t nn = 0; nn < N; nn++)
+            for (int64_t a = 0; a < mh; a++)
+                for (int64_t b = 0; b < mwn; b++) {
+                    const int64_t q = (nn * mh + a) * mwn + b, m = ml + a, mw = wl + b;
+                    ti->loff[q] = (int32_t)(nn * Co * P + m * Wo + mw);
+                    ti->lh[q] = (int32_t)m;
+                    ti->lw[q] = (int32_t)mw;
+                    ti->d_off[q] = nn * C * HW + (s * m - p + r0) * W + (s * mw - p + c0);
+                }
         g[i] = (tg_gemm_tab){w, KK, t[i].a_off, dy, Ho, Wo, t[i].roff, t[i].rh, t[i].rw, t[i].loff,
                              t[i].lh, t[i].lw, dx, HW, t[i].d_off, NULL, acc, C, Nq[i], K};
     }
@@ -167,13 +175,16 @@ tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const float *x, int N, int C, int H, in
     tables t;
     tg_status st = get_tables(ctx, Co, Kc, NP, &t, "tg_conv_backward");
     if (st) return st;
-    for (int64_t q = 0; q < NP; q++) { /* GEMM rows: output pixels */
-        const int64_t n = q / P, r = q % P, oh = r / Wo, ow = r % Wo;
-        t.a_off[q] = n * Co * P + r;
-        t.roff[q] = (int32_t)(n * C * H * W + oh * s * W + ow * s);
-        t.rh[q] = (int32_t)(oh * s);
-        t.rw[q] = (int32_t)(ow * s);
-    }
+#pragma omp parallel for collapse(2) if (NP > PAR_MIN)
+    for (int64_t n = 0; n < N; n++) /* GEMM rows: output pixels */
+        for (int64_t oh = 0; oh < Ho; oh++)
+            for (int64_t ow = 0; ow < Wo; ow++) {
+                const int64_t r = oh * Wo + ow, q = n * P + r;
+                t.a_off[q] = n * Co * P + r;
+                t.roff[q] = (int32_t)(n * C * H * W + oh * s * W + ow * s);
+                t.rh[q] = (int32_t)(oh * s);
+                t.rw[q] = (int32_t)(ow * s);
+            }
     for (int64_t l = 0; l < Kc; l++) { /* GEMM lanes: kernel taps */
         const int j = (int)(l % kw), i = (int)(l / kw % kh);
         const int64_t c = l / ((int64_t)kh * kw);
