@@ -114,13 +114,22 @@ tg_status tg_tensor_read(const tg_tensor *t, float *dst, int64_t n) {
 }
 
 /* Counts the non-finite values of n floats in host memory; *first gets the first index. */
+/* A float is NaN or infinite when its exponent bits are all ones: counted branch-free (the loop
+ * vectorises, and runs on every thread for large tensors: it checks each gradient before each
+ * optimizer step), then the first one looked for only when there is one. */
 static int64_t count_nonfinite(const float *v, int64_t n, int64_t *first) {
     int64_t bad = 0;
+#pragma omp parallel for simd reduction(+ : bad) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, v + i, sizeof u);
+        bad += (u & 0x7f800000u) == 0x7f800000u;
+    }
     *first = -1;
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; bad && i < n; i++)
         if (!isfinite(v[i])) {
-            if (!bad) *first = i;
-            bad++;
+            *first = i;
+            break;
         }
     return bad;
 }

@@ -5,6 +5,7 @@
  */
 #include "testutil.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -167,6 +168,22 @@ static void test_nonfinite(void **state) {
     tg_ctx_clear_tape(ctx);
     tg_optim_free(o);
     tg_tensor_free(p), tg_tensor_free(t);
+    /* a large tensor (counted on several threads): every kind of non-finite value, the first of
+     * them far into it, and the largest finite float, which is not one of them */
+    const int64_t n = 300001;
+    float *v = malloc(sizeof(float) * (size_t)n);
+    assert_non_null(v);
+    for (int64_t i = 0; i < n; i++) v[i] = (float)(i % 7) - 3.0f;
+    v[5] = FLT_MAX, v[6] = -FLT_MAX;
+    tg_tensor *big = tg_tensor_new4(ctx, n, 0, 0, 0);
+    tg_tensor_write(big, v, n);
+    assert_int_equal(tg_tensor_check_finite(big), TG_OK);
+    v[150001] = -INFINITY, v[299999] = NAN, v[200000] = INFINITY, v[n - 1] = -NAN;
+    tg_tensor_write(big, v, n);
+    assert_int_equal(tg_tensor_check_finite(big), TG_ERR_NUMERIC);
+    EXPECT_MSG("tg_tensor_check_finite", "4 NaN/Inf values", "-inf", "index 150001");
+    tg_tensor_free(big);
+    free(v);
 }
 
 int main(void) {
