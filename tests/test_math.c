@@ -1,7 +1,7 @@
 /*
  * test_math.c — the shared per-element helpers of lib/tg_math.h on their own (the CUDA kernels
  * call the same functions): Philox4x32-10 known-answer vectors, activation derivatives against
- * finite differences, stability of sigmoid and BCE at extreme logits, one Adam element update,
+ * finite differences, tanh's approximation against tanh, stability of sigmoid and BCE at extreme logits, one Adam element update,
  * and the im2col index helper against the CPU backend's loop nest. Internal: includes lib/.
  */
 #include "testutil.h"
@@ -10,6 +10,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Random123's kat_vectors for philox4x32_10 with counter words 2,3 and key as we use them:
  * counter (0,0,0,0) key (0,0) -> 6627e8d5 e169c58d bc57ac4c 9b00dbd8 */
@@ -41,6 +42,28 @@ static void test_activations(void **state) {
     /* sigmoid saturates without overflow or NaN */
     assert_true(tg_sigmoidf(-1000.0f) == 0.0f && tg_sigmoidf(1000.0f) == 1.0f);
     assert_true(tg_unary_fwd1(TG_UN_TANH, 0, 50.0f) == 1.0f);
+}
+
+/* tg_tanhf (a rational approximation, so loops over it vectorise) against tanh in double over a
+ * sweep of every 97th float bit pattern of both signs, and at its special values */
+static void test_tanh_approx(void **state) {
+    (void)state;
+    double worst = 0.0;
+    for (uint32_t u = 0; u < 0x7f800000u; u += 97) {
+        float x;
+        memcpy(&x, &u, sizeof x);
+        for (int sign = 0; sign < 2; sign++) {
+            const float xs = sign ? -x : x;
+            const double ref = tanh((double)xs), err = fabs((double)tg_tanhf(xs) - ref);
+            const double rel = err / (fabs(ref) > 1e-30 ? fabs(ref) : 1e-30);
+            if (rel > worst) worst = rel;
+        }
+    }
+    if (worst > 5e-7) fail_msg("tg_tanhf is %g off tanh (relative)", worst);
+    assert_true(tg_tanhf(INFINITY) == 1.0f && tg_tanhf(-INFINITY) == -1.0f);
+    assert_true(tg_tanhf(100.0f) == 1.0f && tg_tanhf(-8.0f) == -1.0f);
+    assert_true(isnan(tg_tanhf(NAN)));
+    assert_true(tg_tanhf(1e-30f) == 1e-30f && signbit(tg_tanhf(-0.0f)));
 }
 
 static void test_bce(void **state) {
@@ -113,6 +136,7 @@ int main(void) {
         cmocka_unit_test(test_backend_tables_complete),
         cmocka_unit_test(test_philox_kat),
         cmocka_unit_test(test_activations),
+        cmocka_unit_test(test_tanh_approx),
         cmocka_unit_test(test_bce),
         cmocka_unit_test(test_adam_element),
         cmocka_unit_test(test_im2col_index),
