@@ -113,8 +113,8 @@ tg_status tg_tensor_read(const tg_tensor *t, float *dst, int64_t n) {
     return t->ctx->be->to_host(t->ctx, dst, t->data, (size_t)n * sizeof(float));
 }
 
-/* Counts the non-finite values of n floats in host memory; *first gets the first index. */
-/* A float is NaN or infinite when its exponent bits are all ones: counted branch-free (the loop
+/* Counts the non-finite values of n floats in host memory; *first gets the first index. A float
+ * is NaN or infinite when its exponent bits are all ones: counted branch-free (the loop
  * vectorises, and runs on every thread for large tensors: it checks each gradient before each
  * optimizer step), then the first one looked for only when there is one. */
 static int64_t count_nonfinite(const float *v, int64_t n, int64_t *first) {

@@ -131,7 +131,7 @@ static tg_status bwd_data_phases(tg_ctx *ctx, const float *dy, int N, int Co, in
             t[i].rh[k] = -tt;
             t[i].rw[k] = -u;
         }
-        tables *ti = &t[i];
+        tables *tb = &t[i];
         const int64_t mh = Mh[i], mwn = Mw[i], ml = mlo[i], wl = wlo[i];
         const int r0 = rho_[i], c0 = rw[i];
 #pragma omp parallel for collapse(2) if (Nq[i] > PAR_MIN)
@@ -139,10 +139,10 @@ static tg_status bwd_data_phases(tg_ctx *ctx, const float *dy, int N, int Co, in
             for (int64_t a = 0; a < mh; a++)
                 for (int64_t b = 0; b < mwn; b++) {
                     const int64_t q = (nn * mh + a) * mwn + b, m = ml + a, mw = wl + b;
-                    ti->loff[q] = (int32_t)(nn * Co * P + m * Wo + mw);
-                    ti->lh[q] = (int32_t)m;
-                    ti->lw[q] = (int32_t)mw;
-                    ti->d_off[q] = nn * C * HW + (s * m - p + r0) * W + (s * mw - p + c0);
+                    tb->loff[q] = (int32_t)(nn * Co * P + m * Wo + mw);
+                    tb->lh[q] = (int32_t)m;
+                    tb->lw[q] = (int32_t)mw;
+                    tb->d_off[q] = nn * C * HW + (s * m - p + r0) * W + (s * mw - p + c0);
                 }
         g[i] = (tg_gemm_tab){w, KK, t[i].a_off, dy, Ho, Wo, t[i].roff, t[i].rh, t[i].rw, t[i].loff,
                              t[i].lh, t[i].lw, dx, HW, t[i].d_off, NULL, acc, C, Nq[i], K};

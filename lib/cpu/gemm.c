@@ -225,7 +225,13 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
     const tg_cpu_isa *isa = tg_cpu_isa_get();
     const int mr = isa->mr, nr = isa->nr;
     const int64_t M = gs[0].M, K = gs[0].K;
-    if (M <= 0) return;
+    int64_t nsl_max = 0, work = 0; /* column slivers of the widest GEMM; multiply-adds */
+    for (int i = 0; i < count; i++) {
+        const int64_t nsl = (gs[i].N + nr - 1) / nr;
+        nsl_max = nsl > nsl_max ? nsl : nsl_max;
+        work += M * gs[i].N * (K ? K : 1);
+    }
+    if (M <= 0 || nsl_max <= 0) return;
     float *Ap0 = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
     const int64_t ns = (M + mr - 1) / mr; /* slivers of A */
     const int64_t apk = round_up(ns * mr * K, 16); /* floats of one packed A */
@@ -250,12 +256,6 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
             for (; m < valid; m++) d[m] = rows[m][o];
             for (; m < mr; m++) d[m] = 0.0f;
         }
-    }
-    int64_t nsl_max = 0, work = 0;
-    for (int i = 0; i < count; i++) {
-        const int64_t nsl = (gs[i].N + nr - 1) / nr;
-        nsl_max = nsl > nsl_max ? nsl : nsl_max;
-        work += M * gs[i].N * (K ? K : 1);
     }
     if (count == 1 && nsl_max <= SPLIT_NSL && K >= SPLIT_MIN_K) {
         gemm_split_k(gs, isa, Ap0, thread_ws, per_thread, nsl_max);
