@@ -33,7 +33,10 @@ static const shape SHAPES[] = {
     {2, 5, 13, 11, 6, 4, 2, 1},   /* 4x4/2, odd sizes */
     {1, 3, 9, 7, 20, 2, 2, 0},    /* 2x2/2, no padding, odd sizes */
     {1, 2, 14, 10, 3, 6, 3, 2},   /* 6x6/3 */
-    {2, 3, 64, 64, 4, 4, 2, 1},   /* 3 input channels (the first D layer), Wo 32 */
+    {2, 3, 64, 64, 4, 4, 2, 1},   /* 3 input channels (the first D layer), Wo 32; its data
+                                   * gradient (3 rows) reads B in place on AVX-512 */
+    {2, 6, 32, 40, 2, 3, 1, 1},   /* 2 output rows, Wo 40: slivers read in place and slivers
+                                   * whose lanes cross a row, packed, in one GEMM */
     {1, 300, 6, 6, 9, 3, 1, 1},   /* K = 2700: more than one packing block in wgrad's K */
     /* wgrad with one or two slivers of columns and K >= 32768: split into chunks of K (on
      * every path for 16 columns, on AVX-512's 48-lane slivers for 48), the last one partial */

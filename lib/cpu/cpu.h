@@ -51,6 +51,11 @@ typedef struct {
     /* tile rows m0..m0+mc, lanes n0..n0+nl into dst through the tables (NULL: the plain C one) */
     void (*epilogue)(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int nl,
                      const float *tile, int acc, const float *bias);
+    /* GEMMs of at most 4 rows (NULL: none): tile[MR][NR] for lanes n0.. over all K rows, reading
+     * B straight from the source instead of packing it (each packed element would serve at
+     * most 4 multiply-adds), with the kernel's sums in the kernel's order; returns false, having
+     * written nothing, when these lanes' shape is not one it reads directly */
+    bool (*small_m)(const tg_gemm_tab *g, const float *ap, int64_t n0, float *tile);
 } tg_cpu_isa;
 
 /* What cpuid and xgetbv say this x86 CPU and OS support (0 elsewhere): the one reading of them,

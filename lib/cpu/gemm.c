@@ -59,7 +59,7 @@ static void pack_b_generic(const tg_gemm_tab *g, int64_t k0, int64_t kc, const i
 }
 
 static const tg_cpu_isa isa_generic = {"generic", G_MR, G_NR, kernel_generic, pack_b_generic,
-                                       NULL};
+                                       NULL, NULL};
 const tg_cpu_isa *tg_cpu_isa_generic(void) { return &isa_generic; }
 
 /* ---- choosing a path ----------------------------------------------------------------------- */
@@ -281,6 +281,12 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
                     for (int64_t s = 0; s < ns; s++)
                         tg_epilogue_scalar(g, s * mr, (int)(M - s * mr < mr ? M - s * mr : mr), n0,
                                            nl, tiles, nr, g->acc, g->bias);
+                    continue;
+                }
+                /* at most 4 rows and one packing block: B read in place, summed as below */
+                if (M <= 4 && K <= KB_MAX && isa->small_m && isa->small_m(g, Ap, n0, tiles)) {
+                    if (isa->epilogue) isa->epilogue(g, 0, (int)M, n0, nl, tiles, g->acc, g->bias);
+                    else tg_epilogue_scalar(g, 0, (int)M, n0, nl, tiles, nr, g->acc, g->bias);
                     continue;
                 }
                 for (int64_t k0 = 0; k0 < K; k0 += KB_MAX) {

@@ -201,7 +201,64 @@ static void epilogue(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int n
     }
 }
 
-static const tg_cpu_isa isa = {"avx512", MR, NR, kernel, pack_b, epilogue};
+/* GEMMs of MS <= 4 rows (G's 3-channel output layer): when each group of 16 lanes is one run
+ * with step 1 along a source row (shape_of kind 1), every row k of B is loaded, masked at the
+ * image's edges, exactly as pack_b would pack it and multiplied at once, into MS x 3 accumulators
+ * in k order: the kernel's sums (fused multiply-adds from zero, k ascending) without the packed
+ * copy. Rows MS..MR-1 of the tile are left alone (the epilogue writes MS rows). */
+#define SMALL_M_FN(name, MS)                                                                    \
+    static void name(const tg_gemm_tab *g, const float *ap, int64_t n0, const int32_t *lo,     \
+                     const __m512i *lhv, const __m512i *lwv, float *tile) {                     \
+        const __m512i H = _mm512_set1_epi32(g->b_H), W = _mm512_set1_epi32(g->b_W);            \
+        const float *src = g->b_src;                                                            \
+        const int32_t next = g->b_loff[n0 + NR];                                                \
+        __m512 c[MS][3];                                                                        \
+        for (int m = 0; m < MS; m++) c[m][0] = c[m][1] = c[m][2] = _mm512_setzero_ps();         \
+        for (int64_t k = 0; k < g->K; k++) {                                                    \
+            const int32_t ro = g->b_roff[k];                                                    \
+            _mm_prefetch((const char *)(src + ro + next), _MM_HINT_T0);                         \
+            const __m512i rh = _mm512_set1_epi32(g->b_rh[k]), rw = _mm512_set1_epi32(g->b_rw[k]); \
+            __m512 b[3];                                                                        \
+            for (int v = 0; v < 3; v++) {                                                       \
+                const __mmask16 mk = _mm512_cmplt_epu32_mask(_mm512_add_epi32(lhv[v], rh), H) & \
+                                     _mm512_cmplt_epu32_mask(_mm512_add_epi32(lwv[v], rw), W);  \
+                b[v] = _mm512_maskz_loadu_ps(mk, src + ro + lo[16 * v]);                        \
+            }                                                                                   \
+            const float *ak = ap + k * MR;                                                      \
+            for (int m = 0; m < MS; m++) {                                                      \
+                const __m512 am = _mm512_set1_ps(ak[m]);                                        \
+                c[m][0] = _mm512_fmadd_ps(am, b[0], c[m][0]);                                   \
+                c[m][1] = _mm512_fmadd_ps(am, b[1], c[m][1]);                                   \
+                c[m][2] = _mm512_fmadd_ps(am, b[2], c[m][2]);                                   \
+            }                                                                                   \
+        }                                                                                       \
+        for (int m = 0; m < MS; m++)                                                            \
+            for (int v = 0; v < 3; v++) _mm512_store_ps(tile + m * NR + 16 * v, c[m][v]);       \
+    }
+SMALL_M_FN(small_m1, 1)
+SMALL_M_FN(small_m2, 2)
+SMALL_M_FN(small_m3, 3)
+SMALL_M_FN(small_m4, 4)
+
+static bool small_m(const tg_gemm_tab *g, const float *ap, int64_t n0, float *tile) {
+    const int32_t *lo = g->b_loff + n0, *lh = g->b_lh + n0, *lw = g->b_lw + n0;
+    __m512i lhv[3], lwv[3];
+    for (int v = 0; v < 3; v++) {
+        const group_shape gs = shape_of(lo + 16 * v, lh + 16 * v, lw + 16 * v);
+        if (gs.kind != 1 || gs.d != 1) return false;
+        lhv[v] = _mm512_loadu_si512(lh + 16 * v);
+        lwv[v] = _mm512_loadu_si512(lw + 16 * v);
+    }
+    switch (g->M) {
+    case 1: small_m1(g, ap, n0, lo, lhv, lwv, tile); break;
+    case 2: small_m2(g, ap, n0, lo, lhv, lwv, tile); break;
+    case 3: small_m3(g, ap, n0, lo, lhv, lwv, tile); break;
+    default: small_m4(g, ap, n0, lo, lhv, lwv, tile); break;
+    }
+    return true;
+}
+
+static const tg_cpu_isa isa = {"avx512", MR, NR, kernel, pack_b, epilogue, small_m};
 const tg_cpu_isa *tg_cpu_isa_avx512(void) { return &isa; }
 #else
 const tg_cpu_isa *tg_cpu_isa_avx512(void) { return NULL; }
