@@ -84,6 +84,54 @@ static inline __m512 run_load(const float *p, __mmask16 mask, int d, int n) {
     return _mm512_permutex2var_ps(lo, even, hi);
 }
 
+/* Rows k..k+15 of B read one source run: the same tap row, consecutive columns and offsets (a
+ * stride-1 weight gradient's 16 consecutive output pixels in one row) */
+static bool rows_run16(const tg_gemm_tab *g, int64_t k) {
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __mmask16 h = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(g->b_rh + k), _mm512_set1_epi32(g->b_rh[k]));
+    const __mmask16 w = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(g->b_rw + k),
+                                                _mm512_add_epi32(_mm512_set1_epi32(g->b_rw[k]), iota));
+    const __mmask16 o = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(g->b_roff + k),
+                                                _mm512_add_epi32(_mm512_set1_epi32(g->b_roff[k]), iota));
+    return (h & w & o) == 0xffff;
+}
+
+/* 16 rows (k..k+15, one run: rows_run16) x 16 lanes of B by transposing: each lane's 16 values
+ * are contiguous in the source, so one masked load per lane and a 16x16 transpose replace 16
+ * gathers (a 3x3 weight gradient's lanes, taps in runs of 3, otherwise gather). */
+static void pack_block_t(const tg_gemm_tab *g, int64_t k, const int32_t *loff, const int32_t *lh,
+                         const int32_t *lw, float *out) {
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i W = _mm512_set1_epi32(g->b_W);
+    const float *p = g->b_src + g->b_roff[k];
+    const int32_t rh = g->b_rh[k], rw = g->b_rw[k];
+    __m512 r[16], t[16], u[16];
+    for (int l = 0; l < 16; l++) {
+        const __mmask16 m = (uint32_t)(rh + lh[l]) < (uint32_t)g->b_H
+                                ? _mm512_cmplt_epu32_mask(_mm512_add_epi32(iota, _mm512_set1_epi32(rw + lw[l])), W)
+                                : 0;
+        r[l] = _mm512_maskz_loadu_ps(m, p + loff[l]);
+    }
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* u[4i+c], 128-bit lane j: column 4j+c of rows 4i..4i+3 */
+        u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) {
+        const __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88), v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        const __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88), v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        _mm512_store_ps(out + (c + 0) * NR, _mm512_shuffle_f32x4(v0, v2, 0x88));
+        _mm512_store_ps(out + (c + 8) * NR, _mm512_shuffle_f32x4(v0, v2, 0xDD));
+        _mm512_store_ps(out + (c + 4) * NR, _mm512_shuffle_f32x4(v1, v3, 0x88));
+        _mm512_store_ps(out + (c + 12) * NR, _mm512_shuffle_f32x4(v1, v3, 0xDD));
+    }
+}
+
 /* Lane tables are padded past N by two slivers (invalid lanes fail the bounds test; the next
  * sliver's entries are read for prefetching). */
 static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *loff,
@@ -100,6 +148,11 @@ static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *
         float *o = out + 16 * v;
         if (gs.kind == 0) {
             for (int64_t k = 0; k < kc; k++) {
+                if ((k & 15) == 0 && k + 16 <= kc && rows_run16(g, k0 + k)) {
+                    pack_block_t(g, k0 + k, lo_, lh_, lw_, o + k * NR);
+                    k += 15;
+                    continue;
+                }
                 /* the next sliver: four of its lanes (a 4x4 tap block spans four rows) */
                 const float *nx = src + g->b_roff[k0 + k];
                 _mm_prefetch((const char *)(nx + lo_[NR]), _MM_HINT_T0);
