@@ -176,6 +176,13 @@ void tg_epilogue_scalar(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, in
     }
 }
 
+/* A finished tile through the ISA's epilogue, or the plain C one where it has none */
+static void write_tile(const tg_cpu_isa *isa, const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0,
+                       int nl, const float *tile, int acc, const float *bias) {
+    if (isa->epilogue) isa->epilogue(g, m0, mc, n0, nl, tile, acc, bias);
+    else tg_epilogue_scalar(g, m0, mc, n0, nl, tile, isa->nr, acc, bias);
+}
+
 /* The split-K GEMM (see KSPLIT): item (j, c) multiplies column sliver j by rows [c KSPLIT,
  * (c+1) KSPLIT) into its own partial tiles; then each sliver's partials are summed in chunk
  * order and written through the epilogue. */
@@ -215,8 +222,7 @@ static void gemm_split_k(const tg_gemm_tab *g, const tg_cpu_isa *isa, const floa
                 for (int64_t e = 0; e < tile; e++) sum[e] += pc[e];
             }
             const int mc = (int)(M - s * mr < mr ? M - s * mr : mr);
-            if (isa->epilogue) isa->epilogue(g, s * mr, mc, n0, nl, sum, g->acc, g->bias);
-            else tg_epilogue_scalar(g, s * mr, mc, n0, nl, sum, nr, g->acc, g->bias);
+            write_tile(isa, g, s * mr, mc, n0, nl, sum, g->acc, g->bias);
         }
     }
 }
@@ -285,8 +291,7 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
                 }
                 /* at most 4 rows and one packing block: B read in place, summed as below */
                 if (M <= 4 && K <= KB_MAX && isa->small_m && isa->small_m(g, Ap, n0, tiles)) {
-                    if (isa->epilogue) isa->epilogue(g, 0, (int)M, n0, nl, tiles, g->acc, g->bias);
-                    else tg_epilogue_scalar(g, 0, (int)M, n0, nl, tiles, nr, g->acc, g->bias);
+                    write_tile(isa, g, 0, (int)M, n0, nl, tiles, g->acc, g->bias);
                     continue;
                 }
                 for (int64_t k0 = 0; k0 < K; k0 += KB_MAX) {
@@ -302,8 +307,7 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
                         const int mc = (int)(M - s * mr < mr ? M - s * mr : mr);
                         const int acc = g->acc || k0 > 0;
                         const float *bias = k0 == 0 ? g->bias : NULL;
-                        if (isa->epilogue) isa->epilogue(g, s * mr, mc, n0, nl, tile, acc, bias);
-                        else tg_epilogue_scalar(g, s * mr, mc, n0, nl, tile, nr, acc, bias);
+                        write_tile(isa, g, s * mr, mc, n0, nl, tile, acc, bias);
                     }
                 }
             }

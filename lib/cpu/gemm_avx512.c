@@ -73,6 +73,11 @@ static group_shape shape_of(const int32_t *loff, const int32_t *lh, const int32_
     return gs;
 }
 
+/* lanes whose source pixel (row rh + lh, column rw + lw) lies inside the H x W image */
+static inline __mmask16 in_image(__m512i lhv, __m512i lwv, __m512i rh, __m512i rw, __m512i H, __m512i W) {
+    return _mm512_cmplt_epu32_mask(_mm512_add_epi32(lhv, rh), H) & _mm512_cmplt_epu32_mask(_mm512_add_epi32(lwv, rw), W);
+}
+
 /* n (8 or 16) values src[base + d*l] for the lanes in mask (others 0), into a zmm's low lanes */
 static inline __m512 run_load(const float *p, __mmask16 mask, int d, int n) {
     if (d == 1) return _mm512_maskz_loadu_ps(mask, p);
@@ -160,8 +165,7 @@ static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *
                 _mm_prefetch((const char *)(nx + lo_[NR + 8]), _MM_HINT_T0);
                 _mm_prefetch((const char *)(nx + lo_[NR + 12]), _MM_HINT_T0);
                 const __m512i rh = _mm512_set1_epi32(g->b_rh[k0 + k]), rw = _mm512_set1_epi32(g->b_rw[k0 + k]);
-                const __mmask16 m = _mm512_cmplt_epu32_mask(_mm512_add_epi32(lhv, rh), H) &
-                                    _mm512_cmplt_epu32_mask(_mm512_add_epi32(lwv, rw), W);
+                const __mmask16 m = in_image(lhv, lwv, rh, rw, H, W);
                 const __m512i idx = _mm512_add_epi32(lov, _mm512_set1_epi32(g->b_roff[k0 + k]));
                 _mm512_store_ps(o + k * NR, _mm512_mask_i32gather_ps(zero, m, idx, src, 4));
             }
@@ -180,8 +184,7 @@ static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *
                 _mm_prefetch((const char *)(src + ro + lo_[NR + 12]), _MM_HINT_T0);
             }
             const __m512i rh = _mm512_set1_epi32(g->b_rh[k0 + k]), rw = _mm512_set1_epi32(g->b_rw[k0 + k]);
-            const __mmask16 m = _mm512_cmplt_epu32_mask(_mm512_add_epi32(lhv, rh), H) &
-                                _mm512_cmplt_epu32_mask(_mm512_add_epi32(lwv, rw), W);
+            const __mmask16 m = in_image(lhv, lwv, rh, rw, H, W);
             __m512 x;
             if (gs.kind == 1) {
                 x = m ? run_load(src + ro + lo_[0], m, gs.d, 16) : zero;
@@ -273,8 +276,7 @@ static void epilogue(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int n
             const __m512i rh = _mm512_set1_epi32(g->b_rh[k]), rw = _mm512_set1_epi32(g->b_rw[k]); \
             __m512 b[3];                                                                        \
             for (int v = 0; v < 3; v++) {                                                       \
-                const __mmask16 mk = _mm512_cmplt_epu32_mask(_mm512_add_epi32(lhv[v], rh), H) & \
-                                     _mm512_cmplt_epu32_mask(_mm512_add_epi32(lwv[v], rw), W);  \
+                const __mmask16 mk = in_image(lhv[v], lwv[v], rh, rw, H, W);                    \
                 b[v] = _mm512_maskz_loadu_ps(mk, src + ro + lo[16 * v]);                        \
             }                                                                                   \
             const float *ak = ap + k * MR;                                                      \
