@@ -84,16 +84,16 @@ CU_SRC       := $(wildcard cuda/*.cu)
 ifeq ($(WITH_CUDA),1)
   CFLAGS_ALL += -DTG_WITH_CUDA
   LIB_OBJ    += $(patsubst %.cu,$(BUILD)/%.cu.o,$(CU_SRC))
-  CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
-  PC_CUDA    := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+  # cuBLAS and NCCL are not linked: cuda/libs.cu opens them at the first CUDA context (a
+  # CPU-only run never maps them); the runtime is, for kernel launches
+  CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+  PC_CUDA    := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
 endif
 NVFLAGS      := -O3 -std=c++20 $(CUDA_ARCH) -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Ilib \
-                -DTG_WITH_CUDA -MMD -MP
+                -DTG_WITH_CUDA -DTG_CUDA_LIBDIR='"$(realpath $(CUDA_HOME)/lib64)"' -MMD -MP
 ifeq ($(WITH_NCCL),1)
   CFLAGS_ALL += -DTG_WITH_NCCL
   NVFLAGS    += -DTG_WITH_NCCL
-  CUDA_LIBS  += -lnccl
-  PC_CUDA    += -lnccl
 endif
 ifeq ($(WITH_MPI),1)
   CFLAGS_ALL += -DTG_WITH_MPI $(shell pkg-config --cflags $(MPI_PC))

@@ -30,8 +30,8 @@ static void note_blas(tg_ctx *ctx, cublasStatus_t e, const char *what) {
     tg_cuda_state *s = tg_cuda(ctx);
     if (s->err == TG_OK) {
         s->err = e == CUBLAS_STATUS_ALLOC_FAILED ? TG_ERR_NOMEM : TG_ERR_DEVICE;
-        snprintf(s->msg, sizeof s->msg, "%s: cuBLAS error %s (%s)", what, cublasGetStatusName(e),
-                 cublasGetStatusString(e));
+        snprintf(s->msg, sizeof s->msg, "%s: cuBLAS error %s (%s)", what, s->cublas->status_name(e),
+                 s->cublas->status_string(e));
     }
 }
 
@@ -64,21 +64,24 @@ static tg_status cuda_init(tg_ctx *ctx) {
         return tg_fail(TG_ERR_DEVICE, fn, "no CUDA device available (%s)",
                        e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
     }
+    const tg_cublas_api *cb = tg_cublas_api_get(fn);
+    if (!cb) return TG_ERR_DEVICE;
     tg_cuda_state *s = (tg_cuda_state *)calloc(1, sizeof *s);
     if (!s) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
+    s->cublas = cb;
     s->device = tg_cuda_default_device; /* 0 unless tg_dist_init chose one */
     if ((e = cudaSetDevice(s->device)) != cudaSuccess ||
         (e = cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         free(s);
         return tg_fail(TG_ERR_DEVICE, fn, "CUDA setup failed: %s", cudaGetErrorString(e));
     }
-    cublasStatus_t b = cublasCreate(&s->blas);
-    if (b == CUBLAS_STATUS_SUCCESS) b = cublasSetStream(s->blas, s->stream);
-    if (b == CUBLAS_STATUS_SUCCESS) b = cublasSetMathMode(s->blas, CUBLAS_PEDANTIC_MATH);
+    cublasStatus_t b = cb->create(&s->blas);
+    if (b == CUBLAS_STATUS_SUCCESS) b = cb->set_stream(s->blas, s->stream);
+    if (b == CUBLAS_STATUS_SUCCESS) b = cb->set_math_mode(s->blas, CUBLAS_PEDANTIC_MATH);
     if (b != CUBLAS_STATUS_SUCCESS) {
         cudaStreamDestroy(s->stream);
         free(s);
-        return tg_fail(TG_ERR_DEVICE, fn, "cuBLAS setup failed: %s", cublasGetStatusString(b));
+        return tg_fail(TG_ERR_DEVICE, fn, "cuBLAS setup failed: %s", cb->status_string(b));
     }
     ctx->be_state = s;
     cudaDeviceProp prop;
@@ -96,7 +99,7 @@ static void cuda_shutdown(tg_ctx *ctx) {
     if (!s) return;
     cudaStreamSynchronize(s->stream);
     if (s->items) cudaFree(s->items);
-    cublasDestroy(s->blas);
+    s->cublas->destroy(s->blas);
     cudaStreamDestroy(s->stream);
     free(s);
     ctx->be_state = NULL;
@@ -160,7 +163,7 @@ static void cuda_gemm(tg_ctx *ctx, int ta, int tb, int64_t M, int64_t N, int64_t
     const int tf32 = ctx->tf32 ? 1 : 0;
     if (tf32 != s->blas_tf32) {
         note_blas(ctx,
-                  cublasSetMathMode(s->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH),
+                  s->cublas->set_math_mode(s->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH),
                   "cublasSetMathMode");
         s->blas_tf32 = tf32;
     }
@@ -169,7 +172,7 @@ static void cuda_gemm(tg_ctx *ctx, int ta, int tb, int64_t M, int64_t N, int64_t
         return;
     }
     note_blas(ctx,
-              cublasSgemm(s->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+              s->cublas->sgemm(s->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                           (int)N, (int)M, (int)K, &alpha, B, (int)ldb, A, (int)lda, &beta, C,
                           (int)ldc),
               "cublasSgemm");

@@ -11,16 +11,57 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+struct tg_cublas_api;
+
 typedef struct {
     int device;
     cudaStream_t stream;
     cublasHandle_t blas;
+    const tg_cublas_api *cublas; /* its entry points (cuda/libs.cu) */
     int blas_tf32;          /* math mode last set on the handle */
     tg_status err;          /* first failure since the last check */
     char msg[320];
     void *items;            /* device copy of the optimizer's item table */
     size_t items_bytes;
 } tg_cuda_state;
+
+/* cuBLAS's entry points, opened at the first CUDA context (cuda/libs.cu) rather than linked, so
+ * a CPU-only program never maps libcublas/libcublasLt. X(field, symbol): the table's field and
+ * the library's symbol (the _v2 names the header's macros stand for). */
+#define TG_CUBLAS_ENTRIES(X)                                                                    \
+    X(create, cublasCreate_v2)                                                                  \
+    X(destroy, cublasDestroy_v2)                                                                \
+    X(set_stream, cublasSetStream_v2)                                                           \
+    X(set_math_mode, cublasSetMathMode)                                                         \
+    X(sgemm, cublasSgemm_v2)                                                                    \
+    X(status_name, cublasGetStatusName)                                                         \
+    X(status_string, cublasGetStatusString)
+#define TG_API_FIELD(field, sym) decltype(&sym) field;
+struct tg_cublas_api {
+    TG_CUBLAS_ENTRIES(TG_API_FIELD)
+};
+/* the table, loading the library on the first call; NULL (after tg_fail(fn, ...)) when it cannot
+ * be loaded or lacks an entry point */
+TG_INTERNAL const tg_cublas_api *tg_cublas_api_get(const char *fn);
+
+#ifdef TG_WITH_NCCL
+#include <nccl.h>
+#define TG_NCCL_ENTRIES(X)                                                                      \
+    X(get_version, ncclGetVersion)                                                              \
+    X(get_unique_id, ncclGetUniqueId)                                                           \
+    X(comm_init_rank, ncclCommInitRank)                                                         \
+    X(comm_destroy, ncclCommDestroy)                                                            \
+    X(comm_abort, ncclCommAbort)                                                                \
+    X(comm_get_async_error, ncclCommGetAsyncError)                                              \
+    X(all_reduce, ncclAllReduce)                                                                \
+    X(broadcast, ncclBroadcast)                                                                 \
+    X(error_string, ncclGetErrorString)
+struct tg_nccl_api {
+    TG_NCCL_ENTRIES(TG_API_FIELD)
+};
+/* as tg_cublas_api_get; fn NULL: no error recorded */
+TG_INTERNAL const tg_nccl_api *tg_nccl_api_get(const char *fn);
+#endif
 
 /* the GPU new contexts use (cuda/dist.cu; lib/dist.c sets it from the local rank) */
 extern "C" TG_INTERNAL int tg_cuda_default_device;

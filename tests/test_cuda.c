@@ -381,8 +381,32 @@ static void test_no_gpu_message(void **state) {
     assert_true(strlen(tg_last_error()) > 10);
 }
 
+/* cuBLAS and NCCL are opened at the first CUDA context (cuda/libs.cu): in a CUDA build every
+ * entry point resolves from the toolkit's libraries, which needs no GPU, so this runs everywhere
+ * the CUDA backend is built; a CPU-only build has no such libraries to load. */
+#ifdef TG_WITH_CUDA
+extern tg_status tg_cuda_libs_load(void); /* cuda/libs.cu's test hook */
+#endif
+static void test_libraries_resolve(void **state) {
+    (void)state;
+#ifdef TG_WITH_CUDA
+    if (tg_cuda_libs_load() != TG_OK) fail_msg("%s", tg_last_error());
+    /* loaded now, so mapped: what the CPU-only test in test_errors.c looks for is really there */
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    char line[512];
+    int mapped = 0;
+    while (fgets(line, sizeof line, f)) mapped |= strstr(line, "libcublas") != NULL;
+    fclose(f);
+    assert_true(mapped);
+#else
+    skip();
+#endif
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_libraries_resolve),
         cmocka_unit_test(test_batch_norm_running),
         cmocka_unit_test(test_op_table),
         cmocka_unit_test(test_rng),

@@ -7,6 +7,8 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static tg_ctx *ctx;
@@ -20,6 +22,23 @@ static int teardown(void **s) { (void)s; tg_ctx_clear_tape(ctx); tg_ctx_free(ctx
             if (!strstr(tg_last_error(), needles[k]))                                           \
                 fail_msg("message \"%s\" lacks \"%s\"", tg_last_error(), needles[k]);           \
     } while (0)
+
+/* A program that only uses CPU contexts never maps cuBLAS (cuda/libs.cu opens it at the first
+ * CUDA context): once linked, libcublas and libcublasLt were about 150 MB of every CPU run's
+ * resident memory. test_cuda.c checks the same reading of /proc/self/maps sees it once loaded. */
+static void test_cpu_maps_no_cuda_blas(void **state) {
+    (void)state;
+    tg_tensor *x = tg_tensor_new4(ctx, 2, 3, 8, 8), *w = tg_tensor_new4(ctx, 4, 3, 3, 3);
+    assert_non_null(tg_conv2d(ctx, x, w, NULL, 1, 1));
+    tg_ctx_clear_tape(ctx);
+    tg_tensor_free(x), tg_tensor_free(w);
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) skip(); /* not Linux */
+    char line[512];
+    while (fgets(line, sizeof line, f))
+        if (strstr(line, "libcublas") || strstr(line, "libnccl")) fail_msg("mapped: %s", line);
+    fclose(f);
+}
 
 static void test_shapes(void **state) {
     (void)state;
@@ -188,6 +207,7 @@ static void test_nonfinite(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cpu_maps_no_cuda_blas),
         cmocka_unit_test(test_nonfinite),
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_nulls_and_chaining),
