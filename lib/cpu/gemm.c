@@ -227,6 +227,50 @@ static void gemm_split_k(const tg_gemm_tab *g, const tg_cpu_isa *isa, const floa
     }
 }
 
+/* Column sliver j (lanes j*nr..) of every GEMM of a batch in turn: GEMMs that read the same
+ * source (the phases of a data gradient) find its lines still in cache, and write to the same
+ * output lines. Bs: this thread's packed-B buffer, tiles: its ns C tiles. */
+static void sliver(const tg_gemm_tab *gs, int count, const tg_cpu_isa *isa, const float *Ap0,
+                   int64_t apk, int64_t j, float *Bs, float *tiles) {
+    const int mr = isa->mr, nr = isa->nr;
+    const int64_t M = gs[0].M, K = gs[0].K, ns = (M + mr - 1) / mr;
+    for (int i = 0; i < count; i++) {
+        const tg_gemm_tab *g = gs + i;
+        const float *Ap = Ap0 + i * apk;
+        const int64_t N = g->N, n0 = j * nr;
+        if (n0 >= N) continue;
+        const int nl = (int)(N - n0 < nr ? N - n0 : nr);
+        if (K == 0) { /* C = 0 (+ bias) */
+            memset(tiles, 0, sizeof(float) * (size_t)(mr * nr));
+            for (int64_t s = 0; s < ns; s++)
+                tg_epilogue_scalar(g, s * mr, (int)(M - s * mr < mr ? M - s * mr : mr), n0, nl, tiles,
+                                   nr, g->acc, g->bias);
+            continue;
+        }
+        /* at most 4 rows and one packing block: B read in place, summed as below */
+        if (M <= 4 && K <= KB_MAX && isa->small_m && isa->small_m(g, Ap, n0, tiles)) {
+            write_tile(isa, g, 0, (int)M, n0, nl, tiles, g->acc, g->bias);
+            continue;
+        }
+        for (int64_t k0 = 0; k0 < K; k0 += KB_MAX) {
+            const int64_t kb = K - k0 < KB_MAX ? K - k0 : KB_MAX;
+            isa->pack_b(g, k0, kb, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, Bs);
+            /* KC rows of B (in L1) against every A sliver (from L2), one C tile each */
+            for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
+                for (int64_t s = 0; s < ns; s++)
+                    isa->kernel(kb - kc0 < KC ? kb - kc0 : KC, Ap + (s * K + k0 + kc0) * mr,
+                                Bs + kc0 * nr, tiles + s * mr * nr, kc0 > 0);
+            for (int64_t s = 0; s < ns; s++) {
+                const float *tile = tiles + s * mr * nr;
+                const int mc = (int)(M - s * mr < mr ? M - s * mr : mr);
+                const int acc = g->acc || k0 > 0;
+                const float *bias = k0 == 0 ? g->bias : NULL;
+                write_tile(isa, g, s * mr, mc, n0, nl, tile, acc, bias);
+            }
+        }
+    }
+}
+
 void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
     const tg_cpu_isa *isa = tg_cpu_isa_get();
     const int mr = isa->mr, nr = isa->nr;
@@ -245,12 +289,14 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
     const int64_t per_thread = per_thread_floats(isa, M, K);
     float *thread_ws = Ap0 + count * apk;
     /* Each A packed whole: sliver s holds rows s*mr.. as [K][mr], zero rows past M. k outer,
-     * m inner: mr sequential read streams and one sequential write stream. */
+     * m inner: mr sequential read streams and one sequential write stream. Sliver s of every
+     * GEMM in turn: the phases of a data gradient read different taps of the same weight rows,
+     * which the next phase then finds in cache instead of reading the tensor again. */
 #pragma omp parallel for schedule(static) if (count * ns * K * mr > 65536)
     for (int64_t it = 0; it < count * ns; it++) {
-        const tg_gemm_tab *g = gs + it / ns;
-        const int64_t s = it % ns;
-        float *dst = Ap0 + (it / ns) * apk + s * K * mr;
+        const tg_gemm_tab *g = gs + it % count;
+        const int64_t s = it / count;
+        float *dst = Ap0 + (it % count) * apk + s * K * mr;
         const float *rows[TG_MR_MAX];
         int valid = 0;
         for (int m = 0; m < mr; m++)
@@ -272,46 +318,16 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
         float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
         Bs = (float *)(((uintptr_t)Bs + 63) & ~(uintptr_t)63);
         float *tiles = Bs + round_up(kbmax * nr, 16); /* ns tiles of mr x nr */
-        /* sliver j of every GEMM in turn: GEMMs that read the same source (the phases of a data
-         * gradient) find its lines still in cache, and write to the same output lines */
-#pragma omp for schedule(static)
-        for (int64_t j = 0; j < nsl_max; j++) {
-            for (int i = 0; i < count; i++) {
-                const tg_gemm_tab *g = gs + i;
-                const float *Ap = Ap0 + i * apk;
-                const int64_t N = g->N, n0 = j * nr;
-                if (n0 >= N) continue;
-                const int nl = (int)(N - n0 < nr ? N - n0 : nr);
-                if (K == 0) { /* C = 0 (+ bias) */
-                    memset(tiles, 0, sizeof(float) * (size_t)(mr * nr));
-                    for (int64_t s = 0; s < ns; s++)
-                        tg_epilogue_scalar(g, s * mr, (int)(M - s * mr < mr ? M - s * mr : mr), n0,
-                                           nl, tiles, nr, g->acc, g->bias);
-                    continue;
-                }
-                /* at most 4 rows and one packing block: B read in place, summed as below */
-                if (M <= 4 && K <= KB_MAX && isa->small_m && isa->small_m(g, Ap, n0, tiles)) {
-                    write_tile(isa, g, 0, (int)M, n0, nl, tiles, g->acc, g->bias);
-                    continue;
-                }
-                for (int64_t k0 = 0; k0 < K; k0 += KB_MAX) {
-                    const int64_t kb = K - k0 < KB_MAX ? K - k0 : KB_MAX;
-                    isa->pack_b(g, k0, kb, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, Bs);
-                    /* KC rows of B (in L1) against every A sliver (from L2), one C tile each */
-                    for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
-                        for (int64_t s = 0; s < ns; s++)
-                            isa->kernel(kb - kc0 < KC ? kb - kc0 : KC, Ap + (s * K + k0 + kc0) * mr,
-                                        Bs + kc0 * nr, tiles + s * mr * nr, kc0 > 0);
-                    for (int64_t s = 0; s < ns; s++) {
-                        const float *tile = tiles + s * mr * nr;
-                        const int mc = (int)(M - s * mr < mr ? M - s * mr : mr);
-                        const int acc = g->acc || k0 > 0;
-                        const float *bias = k0 == 0 ? g->bias : NULL;
-                        write_tile(isa, g, s * mr, mc, n0, nl, tile, acc, bias);
-                    }
-                }
-            }
-        }
+        /* Most slivers in static blocks (a thread's next sliver is its own, which the B packer
+         * prefetches); the last eighth handed out one at a time, so a thread that ran slower
+         * (the other core busier, its slivers' memory farther) does not leave the other waiting
+         * at the end: that wait was 5% of a two-thread seed step. Which thread computes a sliver
+         * does not change its values. */
+        const int64_t nstat = omp_get_num_threads() > 1 ? nsl_max - nsl_max / 8 : nsl_max;
+#pragma omp for schedule(static) nowait
+        for (int64_t j = 0; j < nstat; j++) sliver(gs, count, isa, Ap0, apk, j, Bs, tiles);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t j = nstat; j < nsl_max; j++) sliver(gs, count, isa, Ap0, apk, j, Bs, tiles);
     }
 }
 
