@@ -40,8 +40,8 @@ typedef struct {
 struct tg_cublas_api {
     TG_CUBLAS_ENTRIES(TG_API_FIELD)
 };
-/* the table, loading the library on the first call; NULL (after tg_fail(fn, ...)) when it cannot
- * be loaded or lacks an entry point */
+/* the table, loading the library on the first call; NULL when it cannot be loaded or lacks an
+ * entry point, after tg_fail(fn, ...) unless fn is NULL */
 TG_INTERNAL const tg_cublas_api *tg_cublas_api_get(const char *fn);
 
 #ifdef TG_WITH_NCCL
@@ -59,7 +59,7 @@ TG_INTERNAL const tg_cublas_api *tg_cublas_api_get(const char *fn);
 struct tg_nccl_api {
     TG_NCCL_ENTRIES(TG_API_FIELD)
 };
-/* as tg_cublas_api_get; fn NULL: no error recorded */
+/* as tg_cublas_api_get */
 TG_INTERNAL const tg_nccl_api *tg_nccl_api_get(const char *fn);
 #endif
 

@@ -31,71 +31,77 @@ static void *open_lib(const char *soname, char *err, size_t n) {
     return dlopen(path, RTLD_NOW | RTLD_LOCAL);
 }
 
-/* One entry point into its slot of the table; on a missing one, err names it. */
+/* One entry point into its slot of the table; on a missing one, e (of size n) names it. */
 #define TG_RESOLVE(api, field, sym)                                                             \
     if (ok && !((api).field = (decltype((api).field))dlsym(h, #sym))) {                         \
-        snprintf(e, sizeof e, "symbol %s missing", #sym);                                       \
+        snprintf(e, n, "symbol %s missing", #sym);                                              \
         ok = false;                                                                             \
     }
 
-/* ---- cuBLAS ---------------------------------------------------------------------------------- */
-static tg_cublas_api cublas_api;
-static bool cublas_ok;
-static char cublas_err[256];
-static const char *const cublas_soname = "libcublas.so." TG_STR(CUBLAS_VER_MAJOR);
-static pthread_once_t cublas_once = PTHREAD_ONCE_INIT;
+/* One library: whether its table is filled, and if not, why. */
+typedef struct {
+    const char *soname;
+    bool ok;
+    char err[256];
+} lib_state;
 
-static void cublas_load(void) {
+/* Opens L's library and fills its table with fill(handle); the handle stays open for the life of
+ * the process, as a linked library would. */
+static void load_lib(lib_state *L, bool (*fill)(void *h, char *e, size_t n)) {
     char e[200] = "";
-    void *h = open_lib(cublas_soname, e, sizeof e);
+    void *h = open_lib(L->soname, e, sizeof e);
     if (!h) {
-        snprintf(cublas_err, sizeof cublas_err, "cannot load %s (%s)", cublas_soname, e);
+        snprintf(L->err, sizeof L->err, "cannot load %s (%s)", L->soname, e);
         return;
     }
+    L->ok = fill(h, e, sizeof e);
+    if (!L->ok) snprintf(L->err, sizeof L->err, "%s: %s", L->soname, e);
+}
+
+/* Whether L loaded; if not and fn is given, the failure is recorded under fn. */
+static bool lib_ready(const lib_state *L, const char *fn, const char *what) {
+    if (L->ok) return true;
+    if (fn) tg_fail(TG_ERR_DEVICE, fn, "%s; install the CUDA toolkit's %s or set LD_LIBRARY_PATH", L->err, what);
+    return false;
+}
+
+/* ---- cuBLAS ---------------------------------------------------------------------------------- */
+static tg_cublas_api cublas_api;
+static lib_state cublas_lib = {"libcublas.so." TG_STR(CUBLAS_VER_MAJOR), false, ""};
+static pthread_once_t cublas_once = PTHREAD_ONCE_INIT;
+
+static bool cublas_fill(void *h, char *e, size_t n) {
     bool ok = true;
 #define TG_CUBLAS_RESOLVE(field, sym) TG_RESOLVE(cublas_api, field, sym)
     TG_CUBLAS_ENTRIES(TG_CUBLAS_RESOLVE)
 #undef TG_CUBLAS_RESOLVE
-    cublas_ok = ok;
-    if (!ok) snprintf(cublas_err, sizeof cublas_err, "%s: %s", cublas_soname, e);
-    /* the handle stays open for the life of the process, as a linked library would */
+    return ok;
 }
+static void cublas_load(void) { load_lib(&cublas_lib, cublas_fill); }
 
 const tg_cublas_api *tg_cublas_api_get(const char *fn) {
     pthread_once(&cublas_once, cublas_load);
-    if (cublas_ok) return &cublas_api;
-    tg_fail(TG_ERR_DEVICE, fn, "%s; install the CUDA toolkit's cuBLAS or set LD_LIBRARY_PATH", cublas_err);
-    return NULL;
+    return lib_ready(&cublas_lib, fn, "cuBLAS") ? &cublas_api : NULL;
 }
 
 /* ---- NCCL ------------------------------------------------------------------------------------ */
 #ifdef TG_WITH_NCCL
 static tg_nccl_api nccl_api;
-static bool nccl_ok;
-static char nccl_err[256];
-static const char *const nccl_soname = "libnccl.so." TG_STR(NCCL_MAJOR);
+static lib_state nccl_lib = {"libnccl.so." TG_STR(NCCL_MAJOR), false, ""};
 static pthread_once_t nccl_once = PTHREAD_ONCE_INIT;
 
-static void nccl_load(void) {
-    char e[200] = "";
-    void *h = open_lib(nccl_soname, e, sizeof e);
-    if (!h) {
-        snprintf(nccl_err, sizeof nccl_err, "cannot load %s (%s)", nccl_soname, e);
-        return;
-    }
+static bool nccl_fill(void *h, char *e, size_t n) {
     bool ok = true;
 #define TG_NCCL_RESOLVE(field, sym) TG_RESOLVE(nccl_api, field, sym)
     TG_NCCL_ENTRIES(TG_NCCL_RESOLVE)
 #undef TG_NCCL_RESOLVE
-    nccl_ok = ok;
-    if (!ok) snprintf(nccl_err, sizeof nccl_err, "%s: %s", nccl_soname, e);
+    return ok;
 }
+static void nccl_load(void) { load_lib(&nccl_lib, nccl_fill); }
 
 const tg_nccl_api *tg_nccl_api_get(const char *fn) {
     pthread_once(&nccl_once, nccl_load);
-    if (nccl_ok) return &nccl_api;
-    if (fn) tg_fail(TG_ERR_DEVICE, fn, "%s; install the CUDA toolkit's NCCL or set LD_LIBRARY_PATH", nccl_err);
-    return NULL;
+    return lib_ready(&nccl_lib, fn, "NCCL") ? &nccl_api : NULL;
 }
 #endif
 
