@@ -42,6 +42,10 @@ static const shape SHAPES[] = {
      * every path for 16 columns, on AVX-512's 48-lane slivers for 48), the last one partial */
     {6, 1, 128, 200, 3, 4, 2, 1}, /* 16 columns, K = 6 x 64 x 100 = 38400 */
     {8, 3, 128, 128, 5, 4, 2, 1}, /* 48 columns (the first D layer's), K = 32768 */
+    /* packed A over 2 MiB: the slivers go through K a panel at a time */
+    {10, 8, 128, 128, 16, 4, 2, 1}, /* wgrad: 16 rows, K = 10 x 64 x 64 = 40960, 128 columns */
+    {1, 256, 8, 8, 256, 3, 1, 1},   /* forward and data grad: 256 rows, K = 2304, panels of
+                                     * 2048 rows and 256 */
 };
 
 static int out_size(int h, int k, int s, int p) { return (h + 2 * p - k) / s + 1; }

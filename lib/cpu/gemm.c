@@ -19,6 +19,9 @@
  * into chunks of KSPLIT rows whose partial products are summed in chunk order. The cut depends on
  * the shape alone, never on the thread count, so results stay the same on any number of threads. */
 #define KSPLIT 8192
+/* Packed A larger than this goes a panel at a time (see tg_cpu_gemm_batch): 2 MiB, twice this
+ * core's L2 and a small share of the L3 */
+#define A_PANEL ((int64_t)2 << 20)
 #define SPLIT_NSL 2
 #define SPLIT_MIN_K (4 * KSPLIT)
 
@@ -229,9 +232,12 @@ static void gemm_split_k(const tg_gemm_tab *g, const tg_cpu_isa *isa, const floa
 
 /* Column sliver j (lanes j*nr..) of every GEMM of a batch in turn: GEMMs that read the same
  * source (the phases of a data gradient) find its lines still in cache, and write to the same
- * output lines. Bs: this thread's packed-B buffer, tiles: its ns C tiles. */
+ * output lines. Rows [k_lo, k_hi) of B, in blocks of kblk rows: each block is packed, multiplied
+ * into the C tiles and written (added from the second block on). Bs: this thread's packed-B
+ * buffer, tiles: its ns C tiles. */
 static void sliver(const tg_gemm_tab *gs, int count, const tg_cpu_isa *isa, const float *Ap0,
-                   int64_t apk, int64_t j, float *Bs, float *tiles) {
+                   int64_t apk, int64_t j, float *Bs, float *tiles, int64_t k_lo, int64_t k_hi,
+                   int64_t kblk) {
     const int mr = isa->mr, nr = isa->nr;
     const int64_t M = gs[0].M, K = gs[0].K, ns = (M + mr - 1) / mr;
     for (int i = 0; i < count; i++) {
@@ -240,7 +246,7 @@ static void sliver(const tg_gemm_tab *gs, int count, const tg_cpu_isa *isa, cons
         const int64_t N = g->N, n0 = j * nr;
         if (n0 >= N) continue;
         const int nl = (int)(N - n0 < nr ? N - n0 : nr);
-        if (K == 0) { /* C = 0 (+ bias) */
+        if (K == 0 && k_lo == 0) { /* C = 0 (+ bias) */
             memset(tiles, 0, sizeof(float) * (size_t)(mr * nr));
             for (int64_t s = 0; s < ns; s++)
                 tg_epilogue_scalar(g, s * mr, (int)(M - s * mr < mr ? M - s * mr : mr), n0, nl, tiles,
@@ -248,12 +254,13 @@ static void sliver(const tg_gemm_tab *gs, int count, const tg_cpu_isa *isa, cons
             continue;
         }
         /* at most 4 rows and one packing block: B read in place, summed as below */
-        if (M <= 4 && K <= KB_MAX && isa->small_m && isa->small_m(g, Ap, n0, tiles)) {
+        if (M <= 4 && K <= KB_MAX && k_lo == 0 && k_hi == K && isa->small_m &&
+            isa->small_m(g, Ap, n0, tiles)) {
             write_tile(isa, g, 0, (int)M, n0, nl, tiles, g->acc, g->bias);
             continue;
         }
-        for (int64_t k0 = 0; k0 < K; k0 += KB_MAX) {
-            const int64_t kb = K - k0 < KB_MAX ? K - k0 : KB_MAX;
+        for (int64_t k0 = k_lo; k0 < k_hi; k0 += kblk) {
+            const int64_t kb = k_hi - k0 < kblk ? k_hi - k0 : kblk;
             isa->pack_b(g, k0, kb, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, Bs);
             /* KC rows of B (in L1) against every A sliver (from L2), one C tile each */
             for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
@@ -313,6 +320,17 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
         gemm_split_k(gs, isa, Ap0, thread_ws, per_thread, nsl_max);
         return;
     }
+    /* Every column sliver reads all of packed A. Where A is larger than A_PANEL bytes it would
+     * come from memory once per sliver; instead the slivers go through K a panel of A at a time
+     * (blocks of kblk rows), so each panel is read from memory once and from cache by the
+     * other slivers. The block size depends on the shape only, never on the thread count. */
+    int64_t kblk = KB_MAX, kpanel = K;
+    if (count == 1 && M > 4 && ns * mr * K * (int64_t)sizeof(float) > A_PANEL) {
+        kblk = A_PANEL / (ns * mr * (int64_t)sizeof(float)) / KC * KC;
+        kblk = kblk < KC ? KC : kblk > KB_MAX ? KB_MAX : kblk;
+        kpanel = kblk;
+    }
+    const int64_t npanel = K > kpanel ? (K + kpanel - 1) / kpanel : 1;
 #pragma omp parallel if (work > (int64_t)1 << 18)
     {
         float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
@@ -324,10 +342,16 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
          * at the end: that wait was 5% of a two-thread seed step. Which thread computes a sliver
          * does not change its values. */
         const int64_t nstat = omp_get_num_threads() > 1 ? nsl_max - nsl_max / 8 : nsl_max;
+        /* A panel at a time (see A_PANEL): the same static schedule in every panel gives each
+         * thread the same slivers, so a sliver's blocks still go in order on one thread */
+        for (int64_t p = 0; p < npanel; p++) {
+            const int64_t k_lo = p * kpanel, k_hi = K - k_lo < kpanel ? K : k_lo + kpanel;
 #pragma omp for schedule(static) nowait
-        for (int64_t j = 0; j < nstat; j++) sliver(gs, count, isa, Ap0, apk, j, Bs, tiles);
+            for (int64_t j = 0; j < nstat; j++)
+                sliver(gs, count, isa, Ap0, apk, j, Bs, tiles, k_lo, k_hi, kblk);
+        }
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t j = nstat; j < nsl_max; j++) sliver(gs, count, isa, Ap0, apk, j, Bs, tiles);
+        for (int64_t j = nstat; j < nsl_max; j++) sliver(gs, count, isa, Ap0, apk, j, Bs, tiles, 0, K, kblk);
     }
 }
 
