@@ -136,7 +136,8 @@ static void bn_act_backward(tg_ctx *ctx, tg_node *nd) {
     float *dg = gamma ? tg_grad_of(ctx, gamma) : NULL;
     float *db = beta ? tg_grad_of(ctx, beta) : NULL;
     if (!dx && !dg && !db) return;
-    ctx->be->bn_act_bwd(ctx, x->data, z->data, z->grad->data, N, C, P, gamma ? gamma->data : NULL,
+    ctx->be->bn_act_bwd(ctx, x->data, beta ? beta->data : NULL, z->grad->data, N, C, P,
+                        gamma ? gamma->data : NULL,
                         nd->saved[0]->data, nd->saved[1]->data, nd->p.bn.training,
                         nd->p.bn.slope, dx, dg, db, acc);
 }

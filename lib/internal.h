@@ -182,8 +182,9 @@ struct tg_backend_ops {
                        const float *gamma, const float *beta, float eps, float momentum,
                        float *running_mean, float *running_var, int training, float *mean,
                        float *invstd, float slope, float *z);
-    /* backward through both: dy = dz * act'(z) (z > 0 exactly when y > 0), then bn_bwd */
-    void (*bn_act_bwd)(tg_ctx *ctx, const float *x, const float *z, const float *dz, int64_t N,
+    /* backward through both: dy = dz * act'(y) with y = the BN output recomputed from x, mean,
+     * invstd, gamma and beta (bit for bit the forward's y, so z is not read), then bn_bwd */
+    void (*bn_act_bwd)(tg_ctx *ctx, const float *x, const float *beta, const float *dz, int64_t N,
                        int64_t C, int64_t P, const float *gamma, const float *mean,
                        const float *invstd, int training, float slope, float *dx, float *dgamma,
                        float *dbeta, int acc);

@@ -47,29 +47,56 @@ void tg_cpu_bn_fwd_apply(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int6
         }
 }
 
-/* Per-channel batch statistics (biased variance) in double, and the running-buffer update. */
-static void bn_stats(const float *x, int64_t N, int64_t C, int64_t P, float eps, float momentum,
-                     float *running_mean, float *running_var, float *mean, float *invstd) {
+/* One channel's batch statistics (biased variance) in double, and its running-buffer update. */
+static void bn_stats_channel(const float *x, int64_t N, int64_t C, int64_t P, int64_t c, float eps,
+                             float momentum, float *running_mean, float *running_var, float *mean,
+                             float *invstd) {
     const double M = (double)N * (double)P;
+    const double mu = sum_channel(x, N, C, P, c) / M;
+    double ss = 0.0;
+    for (int64_t n = 0; n < N; n++) {
+        const float *restrict xp = x + (n * C + c) * P;
+#pragma omp simd reduction(+ : ss)
+        for (int64_t p = 0; p < P; p++) {
+            const double d = xp[p] - mu;
+            ss += d * d;
+        }
+    }
+    const double var = ss / M;
+    mean[c] = (float)mu;
+    invstd[c] = tg_bn_invstd1(var, eps);
+    if (running_mean) {
+        running_mean[c] = tg_bn_running1(running_mean[c], mu, momentum);
+        running_var[c] = tg_bn_running1(running_var[c], tg_bn_unbiased(ss, M), momentum);
+    }
+}
+
+/* One channel of the output: bn(x), or act(bn(x)) with act's slope when act is set */
+static void bn_apply_channel(const float *x, int64_t N, int64_t C, int64_t P, int64_t c,
+                             const float *mean, const float *invstd, const float *gamma,
+                             const float *beta, int act, float slope, float *y) {
+    const float m = mean[c], is = invstd[c];
+    const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+    for (int64_t n = 0; n < N; n++) {
+        const float *restrict xp = x + (n * C + c) * P;
+        float *restrict yp = y + (n * C + c) * P;
+        if (!act)
+            for (int64_t p = 0; p < P; p++) yp[p] = tg_bn_fwd1(xp[p], m, is, g, b);
+        else
+            for (int64_t p = 0; p < P; p++) yp[p] = tg_act_fwd1(tg_bn_fwd1(xp[p], m, is, g, b), slope);
+    }
+}
+
+/* Training: each channel's statistics, then its output while the channel's planes (N x P floats,
+ * 256 KiB for a 32 x 32 layer of batch 64) are still in cache: x is read from memory once. */
+static void bn_train_channels(const float *x, int64_t N, int64_t C, int64_t P, const float *gamma,
+                              const float *beta, float eps, float momentum, float *running_mean,
+                              float *running_var, float *mean, float *invstd, int act, float slope,
+                              float *y) {
 #pragma omp parallel for if (N * C * P > PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
-        const double mu = sum_channel(x, N, C, P, c) / M;
-        double ss = 0.0;
-        for (int64_t n = 0; n < N; n++) {
-            const float *restrict xp = x + (n * C + c) * P;
-#pragma omp simd reduction(+ : ss)
-            for (int64_t p = 0; p < P; p++) {
-                const double d = xp[p] - mu;
-                ss += d * d;
-            }
-        }
-        const double var = ss / M;
-        mean[c] = (float)mu;
-        invstd[c] = tg_bn_invstd1(var, eps);
-        if (running_mean) {
-            running_mean[c] = tg_bn_running1(running_mean[c], mu, momentum);
-            running_var[c] = tg_bn_running1(running_var[c], tg_bn_unbiased(ss, M), momentum);
-        }
+        bn_stats_channel(x, N, C, P, c, eps, momentum, running_mean, running_var, mean, invstd);
+        bn_apply_channel(x, N, C, P, c, mean, invstd, gamma, beta, act, slope, y);
     }
 }
 
@@ -77,8 +104,9 @@ void tg_cpu_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int6
                              const float *gamma, const float *beta, float eps, float momentum,
                              float *running_mean, float *running_var, float *mean, float *invstd,
                              float *y) {
-    bn_stats(x, N, C, P, eps, momentum, running_mean, running_var, mean, invstd);
-    tg_cpu_bn_fwd_apply(ctx, x, N, C, P, mean, invstd, gamma, beta, y);
+    (void)ctx;
+    bn_train_channels(x, N, C, P, gamma, beta, eps, momentum, running_mean, running_var, mean,
+                      invstd, 0, 0.0f, y);
 }
 
 void tg_cpu_bn_act_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
@@ -86,7 +114,11 @@ void tg_cpu_bn_act_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_
                            float *running_mean, float *running_var, int training, float *mean,
                            float *invstd, float slope, float *z) {
     (void)ctx;
-    if (training) bn_stats(x, N, C, P, eps, momentum, running_mean, running_var, mean, invstd);
+    if (training) {
+        bn_train_channels(x, N, C, P, gamma, beta, eps, momentum, running_mean, running_var, mean,
+                          invstd, 1, slope, z);
+        return;
+    }
 #pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {
@@ -105,16 +137,17 @@ void tg_cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float
 }
 
 
-/* BatchNorm's backward over one channel c, in two passes: the sums of dy and dy*xhat, then dx.
- * DY is the upstream gradient at p, an expression over zp/dp: dp[p] for the plain op, act'(z)*dz
- * for the fused one (recomputed in both passes rather than stored). training/acc and the
+/* BatchNorm's backward over one channel c, in two passes: the sums of dy and dy*xhat, then dx
+ * (the second finds the channel's planes in cache). DY is the upstream gradient at p, an
+ * expression over xp/dp: dp[p] for the plain op, act'(y)*dz for the fused one, with y the BN
+ * output recomputed from x (the forward's value bit for bit: the same formula, and this code is
+ * built without floating-point contraction), so the activation's output is never read. training/acc and the
  * activation are fixed per loop, so each inner loop is branch-free and vectorises. Expects x, z,
- * dz, dx, dgamma, dbeta, N, C, P, mean/invstd values mu/is, g, inv_m, training, acc in scope. */
+ * dz, dx, dgamma, dbeta, N, C, P, mean/invstd values mu/is, g, b, inv_m, training, acc in scope. */
 #define BN_SUMS(DY)                                                                             \
     for (int64_t n = 0; n < N; n++) {                                                           \
-        const float *restrict xp = x + (n * C + c) * P, *restrict zp = z + (n * C + c) * P;     \
+        const float *restrict xp = x + (n * C + c) * P;                                         \
         const float *restrict dp = dz + (n * C + c) * P;                                        \
-        (void)zp;                                                                               \
         _Pragma("omp simd reduction(+ : sdy, sdyx)") for (int64_t p = 0; p < P; p++) {          \
             const float dy = DY;                                                                \
             sdy += dy;                                                                          \
@@ -123,10 +156,10 @@ void tg_cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float
     }
 #define BN_DX(DY, EXPR)                                                                         \
     for (int64_t n = 0; n < N; n++) {                                                           \
-        const float *restrict xp = x + (n * C + c) * P, *restrict zp = z + (n * C + c) * P;     \
+        const float *restrict xp = x + (n * C + c) * P;                                         \
         const float *restrict dp = dz + (n * C + c) * P;                                        \
         float *restrict dxp = dx + (n * C + c) * P;                                             \
-        (void)xp, (void)zp; /* the evaluation-mode formula does not read x */                   \
+        (void)xp; /* the evaluation-mode formula of the plain op does not read x */             \
         for (int64_t p = 0; p < P; p++) {                                                       \
             const float dy = DY;                                                                \
             EXPR;                                                                               \
@@ -155,7 +188,6 @@ void tg_cpu_bn_bwd(tg_ctx *ctx, const float *x, const float *dz, int64_t N, int6
                        int training, float *dx, float *dgamma, float *dbeta, int acc) {
     (void)ctx;
     const float inv_m = 1.0f / (float)(N * P);
-    const float *z = dz; /* no activation: z is not read */
 #pragma omp parallel for if (N * C * P > PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
@@ -164,9 +196,9 @@ void tg_cpu_bn_bwd(tg_ctx *ctx, const float *x, const float *dz, int64_t N, int6
     }
 }
 
-/* dy = act'(z) * dz is recomputed in both passes rather than stored (tg_act_grad1's formula,
- * with the ReLU/LeakyReLU choice taken once per call). */
-void tg_cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *z, const float *dz,
+/* dy = act'(y) * dz, recomputed in both passes rather than stored (tg_act_grad1's formula on y,
+ * which has z's sign, with the ReLU/LeakyReLU choice taken once per call). */
+void tg_cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *beta, const float *dz,
                            int64_t N, int64_t C, int64_t P, const float *gamma, const float *mean,
                            const float *invstd, int training, float slope, float *dx,
                            float *dgamma, float *dbeta, int acc) {
@@ -175,8 +207,11 @@ void tg_cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *z, const float 
 #pragma omp parallel for if (N * C * P > PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
+        const float b = beta ? beta[c] : 0.0f;
         double sdy = 0.0, sdyx = 0.0;
-        if (slope == 0.0f) BN_CHANNEL(tg_unary_bwd1(TG_UN_RELU, slope, zp[p], zp[p], dp[p]));
-        else BN_CHANNEL(tg_unary_bwd1(TG_UN_LEAKY_RELU, slope, zp[p], zp[p], dp[p]));
+#define Y tg_bn_fwd1(xp[p], mu, is, g, b)
+        if (slope == 0.0f) BN_CHANNEL(tg_unary_bwd1(TG_UN_RELU, slope, Y, Y, dp[p]));
+        else BN_CHANNEL(tg_unary_bwd1(TG_UN_LEAKY_RELU, slope, Y, Y, dp[p]));
+#undef Y
     }
 }

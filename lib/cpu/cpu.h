@@ -157,7 +157,7 @@ TG_INTERNAL void tg_cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, floa
 TG_INTERNAL void tg_cpu_bn_bwd(tg_ctx *ctx, const float *x, const float *dz, int64_t N, int64_t C,
     int64_t P, const float *gamma, const float *mean, const float *invstd, int training, float *dx,
     float *dgamma, float *dbeta, int acc);
-TG_INTERNAL void tg_cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *z, const float *dz,
+TG_INTERNAL void tg_cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *beta, const float *dz,
     int64_t N, int64_t C, int64_t P, const float *gamma, const float *mean, const float *invstd, int
     training, float slope, float *dx, float *dgamma, float *dbeta, int acc);
 /* BCE with logits (lib/cpu/loss.c) */
