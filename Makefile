@@ -71,7 +71,7 @@ CUDA_ARCH    ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,cod
                 -gencode arch=compute_90,code=compute_90
 
 WARN         := -Wall -Wextra -Wshadow -Wno-unused-parameter
-CFLAGS_ALL   := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -fopenmp -fPIC \
+CFLAGS_ALL   := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -ffp-contract=off -fopenmp -fPIC \
                 -fvisibility=hidden -Iinclude -Ilib $(SANFLAGS) $(CFLAGS)
 LIBS_PRIV    := -fopenmp -lpng -ljpeg -llzma -lm -ldl -lpthread
 

@@ -140,10 +140,11 @@ void tg_cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float
 /* BatchNorm's backward over one channel c, in two passes: the sums of dy and dy*xhat, then dx
  * (the second finds the channel's planes in cache). DY is the upstream gradient at p, an
  * expression over xp/dp: dp[p] for the plain op, act'(y)*dz for the fused one, with y the BN
- * output recomputed from x (the forward's value bit for bit: the same formula, and this code is
- * built without floating-point contraction), so the activation's output is never read. training/acc and the
- * activation are fixed per loop, so each inner loop is branch-free and vectorises. Expects x, z,
- * dz, dx, dgamma, dbeta, N, C, P, mean/invstd values mu/is, g, b, inv_m, training, acc in scope. */
+ * output recomputed from x (the forward's value bit for bit: the same formula, and the library
+ * is built with -ffp-contract=off), so the activation's output is never read. training/acc and
+ * the activation are fixed per loop, so each inner loop is branch-free and vectorises. Expects
+ * x, dz, dx, dgamma, dbeta, N, C, P, mean/invstd values mu/is, g, inv_m, training, acc (and b
+ * for the fused op) in scope. */
 #define BN_SUMS(DY)                                                                             \
     for (int64_t n = 0; n < N; n++) {                                                           \
         const float *restrict xp = x + (n * C + c) * P;                                         \
