@@ -32,19 +32,35 @@ void tg_cpu_channel_sum(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64
 }
 
 
+/* One plane (P floats of channel c) of the output: bn(x), or act(bn(x)) with act's slope when
+ * act is set; every forward path writes its output through this loop. */
+static void bn_apply_plane(const float *restrict xp, float *restrict yp, int64_t P,
+                           const float *mean, const float *invstd, const float *gamma,
+                           const float *beta, int64_t c, int act, float slope) {
+    const float m = mean[c], is = invstd[c];
+    const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
+    if (!act)
+        for (int64_t p = 0; p < P; p++) yp[p] = tg_bn_fwd1(xp[p], m, is, g, b);
+    else
+        for (int64_t p = 0; p < P; p++) yp[p] = tg_act_fwd1(tg_bn_fwd1(xp[p], m, is, g, b), slope);
+}
+
+/* Every plane, (n, c) pairs split over the threads */
+static void bn_apply_all(const float *x, int64_t N, int64_t C, int64_t P, const float *mean,
+                         const float *invstd, const float *gamma, const float *beta, int act,
+                         float slope, float *y) {
+#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t c = 0; c < C; c++)
+            bn_apply_plane(x + (n * C + c) * P, y + (n * C + c) * P, P, mean, invstd, gamma, beta,
+                           c, act, slope);
+}
+
 void tg_cpu_bn_fwd_apply(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
                              const float *mean, const float *invstd, const float *gamma,
                              const float *beta, float *y) {
     (void)ctx;
-#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < C; c++) {
-            const float m = mean[c], is = invstd[c];
-            const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
-            const float *xp = x + (n * C + c) * P;
-            float *yp = y + (n * C + c) * P;
-            for (int64_t p = 0; p < P; p++) yp[p] = tg_bn_fwd1(xp[p], m, is, g, b);
-        }
+    bn_apply_all(x, N, C, P, mean, invstd, gamma, beta, 0, 0.0f, y);
 }
 
 /* One channel's batch statistics (biased variance) in double, and its running-buffer update. */
@@ -71,22 +87,6 @@ static void bn_stats_channel(const float *x, int64_t N, int64_t C, int64_t P, in
     }
 }
 
-/* One channel of the output: bn(x), or act(bn(x)) with act's slope when act is set */
-static void bn_apply_channel(const float *x, int64_t N, int64_t C, int64_t P, int64_t c,
-                             const float *mean, const float *invstd, const float *gamma,
-                             const float *beta, int act, float slope, float *y) {
-    const float m = mean[c], is = invstd[c];
-    const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
-    for (int64_t n = 0; n < N; n++) {
-        const float *restrict xp = x + (n * C + c) * P;
-        float *restrict yp = y + (n * C + c) * P;
-        if (!act)
-            for (int64_t p = 0; p < P; p++) yp[p] = tg_bn_fwd1(xp[p], m, is, g, b);
-        else
-            for (int64_t p = 0; p < P; p++) yp[p] = tg_act_fwd1(tg_bn_fwd1(xp[p], m, is, g, b), slope);
-    }
-}
-
 /* Training: each channel's statistics, then its output while the channel's planes (N x P floats,
  * 256 KiB for a 32 x 32 layer of batch 64) are still in cache: x is read from memory once. */
 static void bn_train_channels(const float *x, int64_t N, int64_t C, int64_t P, const float *gamma,
@@ -96,7 +96,9 @@ static void bn_train_channels(const float *x, int64_t N, int64_t C, int64_t P, c
 #pragma omp parallel for if (N * C * P > PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         bn_stats_channel(x, N, C, P, c, eps, momentum, running_mean, running_var, mean, invstd);
-        bn_apply_channel(x, N, C, P, c, mean, invstd, gamma, beta, act, slope, y);
+        for (int64_t n = 0; n < N; n++)
+            bn_apply_plane(x + (n * C + c) * P, y + (n * C + c) * P, P, mean, invstd, gamma, beta,
+                           c, act, slope);
     }
 }
 
@@ -114,21 +116,11 @@ void tg_cpu_bn_act_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_
                            float *running_mean, float *running_var, int training, float *mean,
                            float *invstd, float slope, float *z) {
     (void)ctx;
-    if (training) {
+    if (training)
         bn_train_channels(x, N, C, P, gamma, beta, eps, momentum, running_mean, running_var, mean,
                           invstd, 1, slope, z);
-        return;
-    }
-#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < C; c++) {
-            const float m = mean[c], is = invstd[c];
-            const float g = gamma ? gamma[c] : 1.0f, b = beta ? beta[c] : 0.0f;
-            const float *restrict xp = x + (n * C + c) * P;
-            float *restrict zp = z + (n * C + c) * P;
-            for (int64_t p = 0; p < P; p++)
-                zp[p] = tg_act_fwd1(tg_bn_fwd1(xp[p], m, is, g, b), slope);
-        }
+    else
+        bn_apply_all(x, N, C, P, mean, invstd, gamma, beta, 1, slope, z);
 }
 
 void tg_cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float *invstd) {
