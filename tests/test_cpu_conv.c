@@ -46,6 +46,14 @@ static const shape SHAPES[] = {
     {10, 8, 128, 128, 16, 4, 2, 1}, /* wgrad: 16 rows, K = 10 x 64 x 64 = 40960, 128 columns */
     {1, 256, 8, 8, 256, 3, 1, 1},   /* forward and data grad: 256 rows, K = 2304, panels of
                                      * 2048 rows and 256 */
+    /* 4x4/2 data gradients with at least 16 channels each side: Winograd F(2x2, 2x2) where it
+     * is on (phase grids of odd sizes leave half tiles; Co > 256 takes two row blocks) */
+    {2, 24, 32, 32, 40, 4, 2, 1}, /* phases 16x16: tile rows of 8 (AVX-512 reads them as runs) */
+    {1, 16, 64, 62, 16, 4, 2, 1}, /* tile rows of 16 and 15 */
+    {3, 16, 13, 11, 20, 4, 2, 1}, /* odd sizes: phases of 7x6, 6x5, ... */
+    {1, 20, 10, 10, 300, 4, 2, 1},/* K = 300: two row blocks */
+    {2, 17, 12, 14, 16, 4, 2, 2}, /* padding 2 */
+    {2, 16, 9, 9, 18, 4, 2, 0},   /* no padding */
 };
 
 static int out_size(int h, int k, int s, int p) { return (h + 2 * p - k) / s + 1; }
@@ -117,8 +125,14 @@ static void run_isa(const char *name, unsigned bit) {
     }
     assert_true(tg_cpu_isa_force(name));
     tg_ctx *ctx = tg_ctx_new(TG_CPU, 1);
-    tu_seed(99);
-    for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) check_shape(ctx, &SHAPES[i], name);
+    for (int wino = 0; wino < 2; wino++) { /* data gradients direct, then Winograd where it applies */
+        char what[64];
+        snprintf(what, sizeof what, "%s, winograd %s", name, wino ? "on" : "off");
+        tg_cpu_winograd_force(wino);
+        tu_seed(99);
+        for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) check_shape(ctx, &SHAPES[i], what);
+    }
+    tg_cpu_winograd_force(-1);
     tg_ctx_free(ctx);
 }
 

@@ -158,6 +158,8 @@ tg_status tg_cpu_conv_bwd_data(tg_ctx *ctx, const float *dy, int N, int Co, int 
                                    const float *w, int C, int kh, int kw, int s, int p, int H,
                                    int W, float *dx, int acc) {
     if (!small((int64_t)N * Co * Ho * Wo, (int64_t)N * C * H * W)) return TG_ERR_UNSUPPORTED;
+    if (tg_cpu_winograd_applies(C, Co, kh, kw, s))
+        return tg_cpu_conv_bwd_data_wino(ctx, dy, N, Co, Ho, Wo, w, C, p, H, W, dx, acc);
     if (s <= 4 && kh % s == 0 && kw % s == 0)
         return bwd_data_phases(ctx, dy, N, Co, Ho, Wo, w, C, kh, kw, s, p, H, W, dx, acc, 0, s * s);
     tg_status st = TG_OK;

@@ -62,7 +62,7 @@ static void pack_b_generic(const tg_gemm_tab *g, int64_t k0, int64_t kc, const i
 }
 
 static const tg_cpu_isa isa_generic = {"generic", G_MR, G_NR, kernel_generic, pack_b_generic,
-                                       NULL, NULL};
+                                       NULL, NULL, NULL, NULL};
 const tg_cpu_isa *tg_cpu_isa_generic(void) { return &isa_generic; }
 
 /* ---- choosing a path ----------------------------------------------------------------------- */

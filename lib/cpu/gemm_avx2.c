@@ -68,7 +68,7 @@ static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *
     }
 }
 
-static const tg_cpu_isa isa = {"avx2", MR, NR, kernel, pack_b, NULL, NULL};
+static const tg_cpu_isa isa = {"avx2", MR, NR, kernel, pack_b, NULL, NULL, NULL, NULL};
 const tg_cpu_isa *tg_cpu_isa_avx2(void) { return &isa; }
 #else
 const tg_cpu_isa *tg_cpu_isa_avx2(void) { return NULL; }

@@ -313,7 +313,150 @@ static bool small_m(const tg_gemm_tab *g, const float *ap, int64_t n0, float *ti
     return true;
 }
 
-static const tg_cpu_isa isa = {"avx512", MR, NR, kernel, pack_b, epilogue, small_m};
+/* B^T d B of 16 tiles (d: their 3x3 patches, row-major) into row k of the nine planes */
+static inline void wino_store_v(const __m512 *d, float *o, int k) {
+    __m512 x[9];
+    for (int j = 0; j < 3; j++) { /* B^T d */
+        x[j] = _mm512_sub_ps(d[j], d[3 + j]);
+        x[3 + j] = d[3 + j];
+        x[6 + j] = _mm512_sub_ps(d[6 + j], d[3 + j]);
+    }
+    for (int i = 0; i < 3; i++) { /* (B^T d) B */
+        _mm512_store_ps(o + (3 * i + 0) * TG_WINO_PLANE(NR) + k * NR, _mm512_sub_ps(x[3 * i], x[3 * i + 1]));
+        _mm512_store_ps(o + (3 * i + 1) * TG_WINO_PLANE(NR) + k * NR, x[3 * i + 1]);
+        _mm512_store_ps(o + (3 * i + 2) * TG_WINO_PLANE(NR) + k * NR, _mm512_sub_ps(x[3 * i + 2], x[3 * i + 1]));
+    }
+}
+
+/* Lanes l0..l0+7 are 8 neighbouring tiles of one tile row: each reads the next one's patch two
+ * columns further on. t: in_off, in_h or in_w; step: 2 for in_off and in_w, 0 for in_h. */
+static bool run8(const int32_t *t, int l0, int step) {
+    for (int l = 1; l < 8; l++)
+        if (t[l0 + l] != t[l0] + step * l) return false;
+    return true;
+}
+
+/* Winograd input transform (winograd.c). Where each half of a group of 16 tiles is a run of 8
+ * tiles along one tile row (tile rows of 8 or more: the 32x32 and larger outputs), a patch row
+ * of the run is 17 consecutive floats of dy: two masked loads (at columns 0 and 2) per half
+ * and three permutes give its three columns for all 16 tiles. Other groups read each of the 9
+ * patch elements with one masked gather (the masks and offsets do not depend on the row of dy,
+ * so they are made once per group). Then B^T d B in registers. */
+static void wino_pack(const tg_wino_phase *ph, int64_t k0, int kc, int64_t q0, int nlanes, float *out) {
+    (void)nlanes; /* lanes past the last tile are invalid in the tables: read as zero */
+    const __m512i Ho = _mm512_set1_epi32(ph->Ho), Wo = _mm512_set1_epi32(ph->Wo);
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512 zero = _mm512_setzero_ps();
+    for (int v = 0; v < NR / 16; v++) {
+        const int64_t q = q0 + 16 * v;
+        const int32_t *io = ph->in_off + q, *ih = ph->in_h + q, *iw = ph->in_w + q;
+        float *o = out + 16 * v;
+        if (run8(io, 0, 2) && run8(io, 8, 2) && run8(ih, 0, 0) && run8(ih, 8, 0) && run8(iw, 0, 2) &&
+            run8(iw, 8, 2)) {
+            __mmask16 m[2][3][2]; /* half, patch row, load at column 0 or 2 */
+            for (int hf = 0; hf < 2; hf++)
+                for (int i = 0; i < 3; i++) {
+                    const bool row_in = (uint32_t)(ih[8 * hf] + i) < (uint32_t)ph->Ho;
+                    for (int c = 0; c < 2; c++)
+                        m[hf][i][c] = row_in ? _mm512_cmplt_epu32_mask(_mm512_add_epi32(iota, _mm512_set1_epi32(iw[8 * hf] + 2 * c)), Wo) : 0;
+                }
+            for (int k = 0; k < kc; k++) {
+                const float *src = ph->dy + (k0 + k) * ph->P;
+                __m512 d[9];
+                for (int i = 0; i < 3; i++) {
+                    const float *p0 = src + io[0] + i * ph->Wo, *p1 = src + io[8] + i * ph->Wo;
+                    const __m512 a = _mm512_maskz_loadu_ps(m[0][i][0], p0), b = _mm512_maskz_loadu_ps(m[1][i][0], p1);
+                    const __m512 a2 = _mm512_maskz_loadu_ps(m[0][i][1], p0 + 2), b2 = _mm512_maskz_loadu_ps(m[1][i][1], p1 + 2);
+                    d[3 * i] = _mm512_permutex2var_ps(a, even, b);
+                    d[3 * i + 1] = _mm512_permutex2var_ps(a, odd, b);
+                    d[3 * i + 2] = _mm512_permutex2var_ps(a2, even, b2);
+                }
+                wino_store_v(d, o, k);
+            }
+            continue;
+        }
+        const __m512i off = _mm512_loadu_si512(io), h = _mm512_loadu_si512(ih), w = _mm512_loadu_si512(iw);
+        __m512i idx[9];
+        __mmask16 mk[9];
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++) {
+                idx[3 * i + j] = _mm512_add_epi32(off, _mm512_set1_epi32(i * ph->Wo + j));
+                mk[3 * i + j] = _mm512_cmplt_epu32_mask(_mm512_add_epi32(h, _mm512_set1_epi32(i)), Ho) &
+                                _mm512_cmplt_epu32_mask(_mm512_add_epi32(w, _mm512_set1_epi32(j)), Wo);
+            }
+        for (int k = 0; k < kc; k++) {
+            const float *src = ph->dy + (k0 + k) * ph->P;
+            __m512 d[9];
+            for (int e = 0; e < 9; e++) d[e] = _mm512_mask_i32gather_ps(zero, mk[e], idx[e], src, 4);
+            wino_store_v(d, o, k);
+        }
+    }
+}
+
+/* Winograd output transform: A^T M A of 16 tiles in registers. Where each half of the group is
+ * a run of 8 tiles along a tile row, a run's two outputs per tile row interleave into 16
+ * values two columns apart in dx: stored as even-lane masked stores over 32 floats. Other
+ * groups store each of the 4 outputs with one masked scatter. */
+static void wino_out(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0, int nl, const float *tiles) {
+    const int32_t W2 = 2 * ph->W;
+    const __m512i il0 = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i il1 = _mm512_add_epi32(il0, _mm512_set1_epi32(8)); /* lanes 8..15 */
+    const __m512i lo_idx = _mm512_set_epi32(0, 7, 0, 6, 0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0);
+    const __m512i hi_idx = _mm512_set_epi32(0, 15, 0, 14, 0, 13, 0, 12, 0, 11, 0, 10, 0, 9, 0, 8);
+    for (int v = 0; v < NR / 16 && 16 * v < nl; v++) {
+        const int64_t q = q0 + 16 * v;
+        const int32_t *oo = ph->out_off + q;
+        const __m512i bits = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ph->out_mask + q)));
+        __mmask16 mk[4];
+        for (int ab = 0; ab < 4; ab++) mk[ab] = _mm512_test_epi32_mask(bits, _mm512_set1_epi32(1 << ab));
+        const bool runs = run8(oo, 0, 4) && run8(oo, 8, 4);
+        __m512i idx[4];
+        uint32_t zm[2][2] = {{0}}; /* runs: half, tile row a -> mask of the 16 interleaved outputs */
+        for (int ab = 0; ab < 4; ab++) idx[ab] = _mm512_add_epi32(_mm512_loadu_si512(oo), _mm512_set1_epi32((ab >> 1) * W2 + 2 * (ab & 1)));
+        for (int hf = 0; hf < 2; hf++)
+            for (int a = 0; a < 2; a++)
+                zm[hf][a] = _pdep_u32((mk[2 * a] >> (8 * hf)) & 0xff, 0x5555) | _pdep_u32((mk[2 * a + 1] >> (8 * hf)) & 0xff, 0xAAAA);
+        for (int m = 0; m < mc; m++) {
+            float *d = ph->dx + (ch0 + m) * ph->HW;
+            __m512 M[9], t[6], y[4];
+            for (int e = 0; e < 9; e++) M[e] = _mm512_load_ps(tiles + (e * MR + m) * NR + 16 * v);
+            for (int j = 0; j < 3; j++) { /* A^T M */
+                t[j] = _mm512_add_ps(M[j], M[3 + j]);
+                t[3 + j] = _mm512_add_ps(M[3 + j], M[6 + j]);
+            }
+            for (int a = 0; a < 2; a++) { /* (A^T M) A */
+                y[2 * a] = _mm512_add_ps(t[3 * a], t[3 * a + 1]);
+                y[2 * a + 1] = _mm512_add_ps(t[3 * a + 1], t[3 * a + 2]);
+            }
+            if (!runs) {
+                for (int ab = 0; ab < 4; ab++) {
+                    if (ph->acc)
+                        y[ab] = _mm512_add_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), mk[ab], idx[ab], d, 4), y[ab]);
+                    _mm512_mask_i32scatter_ps(d, mk[ab], idx[ab], y[ab], 4);
+                }
+                continue;
+            }
+            for (int hf = 0; hf < 2; hf++)
+                for (int a = 0; a < 2; a++) {
+                    const __m512 z = _mm512_permutex2var_ps(y[2 * a], hf ? il1 : il0, y[2 * a + 1]);
+                    float *p = d + oo[8 * hf] + a * W2;
+                    const __mmask16 mlo = (__mmask16)_pdep_u32(zm[hf][a] & 0xff, 0x5555);
+                    const __mmask16 mhi = (__mmask16)_pdep_u32(zm[hf][a] >> 8, 0x5555);
+                    __m512 lo = _mm512_permutexvar_ps(lo_idx, z), hi = _mm512_permutexvar_ps(hi_idx, z);
+                    if (ph->acc) {
+                        lo = _mm512_add_ps(_mm512_maskz_loadu_ps(mlo, p), lo);
+                        hi = _mm512_add_ps(_mm512_maskz_loadu_ps(mhi, p + 16), hi);
+                    }
+                    _mm512_mask_storeu_ps(p, mlo, lo);
+                    _mm512_mask_storeu_ps(p + 16, mhi, hi);
+                }
+        }
+    }
+}
+
+static const tg_cpu_isa isa = {"avx512", MR, NR, kernel, pack_b, epilogue, small_m, wino_pack, wino_out};
 const tg_cpu_isa *tg_cpu_isa_avx512(void) { return &isa; }
 #else
 const tg_cpu_isa *tg_cpu_isa_avx512(void) { return NULL; }
