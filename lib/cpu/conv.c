@@ -8,6 +8,8 @@
  *                col2im scatter-add)
  *   weight grad  dw[co,c,i,j]   = sum_{n,oh,ow} dy[n,co,oh,ow] x[n,c,oh*s-p+i,ow*s-p+j]
  * ConvTranspose2D uses the same three with the roles of x and dy swapped (lib/conv.c).
+ * A 4x4, stride-2 data gradient with enough channels goes to winograd.c instead (F(2x2, 2x2) per
+ * phase, 9/16 of the multiply-adds).
  * Pairs with cuda/conv.cu (which keeps im2col + cuBLAS).
  */
 #include "cpu.h"
