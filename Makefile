@@ -234,7 +234,7 @@ bench: $(BUILD)/examples/mangagan
 	$(BUILD)/examples/mangagan bench --recipe seed --device cpu --steps 5 --warmup 1
 	$(BUILD)/examples/mangagan bench --recipe dcgan --device cpu --steps 5 --warmup 1
 
-# About eight minutes on a 2-core CPU (a GPU is used when there is one): the modern recipe at half
+# About six and a half minutes on a 2-core CPU (a GPU is used when there is one): the modern recipe at half
 # width on the bundled faces, scored against the held-out faces every 500 steps; the last grid is
 # demo-out/samples/step-002000.png, the plot demo-out/samples/losses.png. The seed recipe is one
 # flag away: make demo DEMO_ARGS="--recipe seed --width 32 --steps 1000 --eval-every 500".
