@@ -1,9 +1,10 @@
 /*
- * conv_phases.c (make bench-conv) — the 4x4, stride-2 data gradients of a width-64 DCGAN at batch
- * 64 (they are also the generator's ConvTranspose2D forwards), direct (phases as one batch of
- * GEMMs) against Winograd F(2x2, 2x2) (lib/cpu/winograd.c), alternating, best of REPS calls
- * each, on OMP_NUM_THREADS threads. Prints milliseconds and GFLOP/s counted as the direct
- * pass's multiply-adds. Built on the static library's internal entry points (lib/cpu/cpu.h).
+ * conv_phases.c (make bench-conv) — the 4x4, stride-2 convolution passes of a width-64 DCGAN at
+ * batch 64 with at least 64 channels: forward (also the generator's ConvTranspose2D data
+ * gradients) and data gradient (also its ConvTranspose2D forwards), direct against Winograd
+ * F(2x2, 2x2) (lib/cpu/winograd.c), alternating, best of REPS calls each, on OMP_NUM_THREADS
+ * threads. Prints milliseconds and GFLOP/s counted as the direct pass's multiply-adds. Built on
+ * the static library's internal entry points (lib/cpu/cpu.h).
  */
 #include "cpu/cpu.h"
 #include "tg_omp.h"
@@ -32,20 +33,25 @@ int main(void) {
         srand(1);
         for (size_t i = 0; i < ny; i++) dy[i] = (float)rand() / RAND_MAX - 0.5f;
         for (size_t i = 0; i < nw; i++) w[i] = (float)rand() / RAND_MAX - 0.5f;
+        for (size_t i = 0; i < nx; i++) dx[i] = (float)rand() / RAND_MAX - 0.5f;
         const double flop = 2.0 * N * C * H * H * Co * 4;
-        for (int round = 0; round < ROUNDS; round++)
-            for (int wino = 0; wino < 2; wino++) {
-                tg_cpu_winograd_force(wino);
-                double best = 1e30;
-                for (int it = 0; it <= REPS; it++) { /* the first call warms up */
-                    const double t0 = now();
-                    if (tg_cpu_conv_bwd_data(ctx, dy, N, Co, Ho, Ho, w, C, 4, 4, 2, 1, H, H, dx, 0)) return 1;
-                    const double t = now() - t0;
-                    if (it && t < best) best = t;
+        for (int pass = 0; pass < 2; pass++)
+            for (int round = 0; round < ROUNDS; round++)
+                for (int wino = 0; wino < 2; wino++) {
+                    tg_cpu_winograd_force(wino);
+                    double best = 1e30;
+                    for (int it = 0; it <= REPS; it++) { /* the first call warms up */
+                        const double t0 = now();
+                        const tg_status st = pass ? tg_cpu_conv_bwd_data(ctx, dy, N, Co, Ho, Ho, w, C, 4, 4, 2, 1, H, H, dx, 0)
+                                                  : tg_cpu_conv_fwd(ctx, dx, N, C, H, H, w, Co, 4, 4, 2, 1, Ho, Ho, NULL, dy, 0);
+                        if (st) return 1;
+                        const double t = now() - t0;
+                        if (it && t < best) best = t;
+                    }
+                    printf("  %s [%d,%d,%d,%d] <-> [%d,%d,%d,%d], round %d, %-9s %7.2f ms  %5.0f GFLOP/s\n",
+                           pass ? "data grad" : "forward  ", N, C, H, H, N, Co, Ho, Ho, round + 1,
+                           wino ? "winograd" : "direct", best * 1e3, flop / best * 1e-9);
                 }
-                printf("  dx [%d,%d,%d,%d] from dy [%d,%d,%d,%d], round %d, %-9s %7.2f ms  %5.0f GFLOP/s\n", N, C,
-                       H, H, N, Co, Ho, Ho, round + 1, wino ? "winograd" : "direct", best * 1e3, flop / best * 1e-9);
-            }
         free(dy), free(w), free(dx);
     }
     tg_ctx_free(ctx);

@@ -8,8 +8,8 @@
  *                col2im scatter-add)
  *   weight grad  dw[co,c,i,j]   = sum_{n,oh,ow} dy[n,co,oh,ow] x[n,c,oh*s-p+i,ow*s-p+j]
  * ConvTranspose2D uses the same three with the roles of x and dy swapped (lib/conv.c).
- * A 4x4, stride-2 data gradient with enough channels goes to winograd.c instead (F(2x2, 2x2) per
- * phase, 9/16 of the multiply-adds).
+ * 4x4, stride-2 forward passes and data gradients with enough channels go to winograd.c instead
+ * (F(2x2, 2x2), 9/16 of the multiply-adds).
  * Pairs with cuda/conv.cu (which keeps im2col + cuBLAS).
  */
 #include "cpu.h"
@@ -69,6 +69,8 @@ tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const float *x, int N, int C, int H, int 
                               const float *bias, float *y, int acc) {
     const int64_t P = (int64_t)Ho * Wo, NP = N * P, K = (int64_t)C * kh * kw;
     if (!small((int64_t)N * C * H * W, NP * Co)) return TG_ERR_UNSUPPORTED;
+    if (tg_cpu_winograd_applies(C, Co, kh, kw, s))
+        return tg_cpu_conv_fwd_wino(ctx, x, N, C, H, W, w, Co, p, Ho, Wo, bias, y, acc);
     tables t;
     tg_status st = get_tables(ctx, Co, NP, K, &t, "tg_conv2d");
     if (st) return st;

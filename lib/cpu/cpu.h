@@ -38,24 +38,29 @@ typedef struct {
     int64_t M, N, K;
 } tg_gemm_tab;
 
-/* One phase of a Winograd F(2x2, 2x2) data gradient (winograd.c): where each tile of 2x2
- * outputs reads its 3x3 patch of dy and writes its outputs. Lane tables are padded past the
- * last tile by two slivers (in_h, in_w invalid, out_mask 0). */
-#define TG_WINO_KC 256 /* rows of dy per transformed block: 9 planes of TG_WINO_KC x NR */
+/* One Winograd F(2x2, 2x2) problem (winograd.c): where each tile of 2x2 outputs reads its 3x3
+ * patch for each row k of the GEMM, and where it writes its outputs. Patch element (i, j) of
+ * lane l in row k: src[roff[k] + in_off[l] + ds*(i*W + j)], 0 unless row rh[k] + in_h[l] + ds*i
+ * and column rw[k] + in_w[l] + ds*j lie inside H x W. Lane tables are padded past the last
+ * tile by two slivers (in_h, in_w invalid, out_mask 0). */
+#define TG_WINO_KC 256 /* rows per transformed block: 9 planes of TG_WINO_KC x NR */
 /* floats from one plane to the next: a cache line more than a plane, so that the nine stores of
  * a transformed row do not all fall in the same L1 set (planes are 48 KiB on AVX-512) */
 #define TG_WINO_PLANE(nr) ((int64_t)TG_WINO_KC * (nr) + 16)
 typedef struct {
-    const float *dy;
-    int32_t Ho, Wo;
-    int64_t P;                            /* Ho * Wo: dy's channel stride */
-    const int32_t *in_off, *in_h, *in_w;  /* patch's top-left: offset in dy (channel 0), row, col */
-    float *dx;
-    int64_t HW;                           /* dx's channel stride */
-    int32_t W;                            /* output (a, b) of a tile: out_off + 2aW + 2b */
-    const int32_t *out_off;               /* offset in dx (channel 0) of output (0, 0) */
-    const uint8_t *out_mask;              /* bit 2a+b: output (a, b) lies inside dx */
-    int acc;                              /* add into dx instead of overwriting it */
+    const float *src;
+    int32_t H, W;                         /* the source plane's bounds */
+    int32_t ds;                           /* 1: patch elements adjacent (data gradient phases,
+                                           * rh = rw = 0); 2: every other pixel (forward) */
+    const int32_t *roff, *rh, *rw;        /* [K] */
+    const int32_t *in_off, *in_h, *in_w;  /* [tiles] the patch's element (0, 0) */
+    float *dst;
+    int64_t d_cs;                         /* dst's channel (GEMM row) stride */
+    int32_t orow, ocol;                   /* output (a, b) of a tile: out_off + a*orow + b*ocol */
+    const int32_t *out_off;               /* [tiles] offset in dst (channel 0) of output (0, 0) */
+    const uint8_t *out_mask;              /* [tiles] bit 2a+b: output (a, b) exists */
+    const float *bias;                    /* [M] or NULL */
+    int acc;                              /* add into dst instead of overwriting it */
 } tg_wino_phase;
 
 /* One instruction-set path: micro-kernel shape and its two hot loops. */
@@ -77,9 +82,9 @@ typedef struct {
      * written nothing, when these lanes' shape is not one it reads directly */
     bool (*small_m)(const tg_gemm_tab *g, const float *ap, int64_t n0, float *tile);
     /* Winograd transforms (NULL: the plain C ones, and Winograd only when forced): rows
-     * k0..k0+kc of dy for tiles q0..q0+NR (nlanes valid, the rest zero) as the nine planes
+     * k0..k0+kc for tiles q0..q0+NR (nlanes valid, the rest zero) as the nine planes
      * V_e = (B^T d B)_e, out[e*TG_WINO_PLANE(NR) + k*NR + lane]; and the output transform of the
-     * nine tiles[e][MR][NR] of channels ch0..ch0+mc, tiles q0..q0+nl, into dx */
+     * nine tiles[e][MR][NR] of rows ch0..ch0+mc, tiles q0..q0+nl, into dst */
     void (*wino_pack)(const tg_wino_phase *ph, int64_t k0, int kc, int64_t q0, int nlanes,
                       float *out);
     void (*wino_out)(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0, int nl,
@@ -130,12 +135,15 @@ TG_INTERNAL tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const float *x, int N, int 
                                         const float *dy, int Co, int Ho, int Wo, int kh, int kw,
                                         int s, int p, float *dw, int acc);
 
-/* The data gradient of a 4x4, stride-2 convolution as Winograd F(2x2, 2x2) (winograd.c), when
- * tg_cpu_winograd_applies says so; conv.c's tg_cpu_conv_bwd_data calls it. */
+/* 4x4, stride-2 convolution passes as Winograd F(2x2, 2x2) (winograd.c), when
+ * tg_cpu_winograd_applies says so; conv.c's tg_cpu_conv_fwd and tg_cpu_conv_bwd_data call them. */
 TG_INTERNAL bool tg_cpu_winograd_applies(int C, int Co, int kh, int kw, int s);
 TG_INTERNAL tg_status tg_cpu_conv_bwd_data_wino(tg_ctx *ctx, const float *dy, int N, int Co,
                                                 int Ho, int Wo, const float *w, int C, int p,
                                                 int H, int W, float *dx, int acc);
+TG_INTERNAL tg_status tg_cpu_conv_fwd_wino(tg_ctx *ctx, const float *x, int N, int C, int H,
+                                           int W, const float *w, int Co, int p, int Ho, int Wo,
+                                           const float *bias, float *y, int acc);
 /* tests: 1 use Winograd wherever it applies, 0 never, -1 as TG_CPU_WINOGRAD / the ISA decide */
 TG_INTERNAL void tg_cpu_winograd_force(int on);
 /* the plain C transforms, shared by the ISA files for what they do not vectorise */

@@ -336,37 +336,83 @@ static bool run8(const int32_t *t, int l0, int step) {
     return true;
 }
 
-/* Winograd input transform (winograd.c). Where each half of a group of 16 tiles is a run of 8
- * tiles along one tile row (tile rows of 8 or more: the 32x32 and larger outputs), a patch row
- * of the run is 17 consecutive floats of dy: two masked loads (at columns 0 and 2) per half
- * and three permutes give its three columns for all 16 tiles. Other groups read each of the 9
- * patch elements with one masked gather (the masks and offsets do not depend on the row of dy,
- * so they are made once per group). Then B^T d B in registers. */
+/* The forward pass's patches (ds 2) for 16 tiles that are two runs of 8 neighbouring tiles along
+ * a tile row: a patch row of run t reads every other pixel of 33 consecutive floats of x (tile
+ * u of the run: columns 4u, 4u + 2, 4u + 4). Two masked loads of 16 and one float per half and
+ * patch row; the three columns are picked by permutes and the halves joined. The row's input
+ * phase (rh, rw) changes the masks from row to row. */
+static void pack_runs_ds2(const tg_wino_phase *ph, int64_t k0, int kc, const int32_t *io,
+                          const int32_t *ih, const int32_t *iw, float *o) {
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i Wv = _mm512_set1_epi32(ph->W);
+    /* low 8 lanes: elements 4u (j 0), 4u + 2 (j 1), 4u + 4 (j 2; u = 7 takes the extra float) */
+    const __m512i j0 = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0);
+    const __m512i j1 = _mm512_add_epi32(j0, _mm512_set1_epi32(2));
+    const __m512i j2 = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4);
+    for (int k = 0; k < kc; k++) {
+        const int32_t rh = ph->rh[k0 + k], rw = ph->rw[k0 + k];
+        const float *src = ph->src + ph->roff[k0 + k];
+        __m512 half[2][9];
+        for (int hf = 0; hf < 2; hf++) {
+            const int32_t cb = iw[8 * hf] + rw;
+            const __mmask16 c0 = _mm512_cmplt_epu32_mask(_mm512_add_epi32(iota, _mm512_set1_epi32(cb)), Wv);
+            const __mmask16 c1 = _mm512_cmplt_epu32_mask(_mm512_add_epi32(iota, _mm512_set1_epi32(cb + 16)), Wv);
+            const bool last = (uint32_t)(cb + 32) < (uint32_t)ph->W;
+            for (int i = 0; i < 3; i++) {
+                __m512 *d = half[hf] + 3 * i;
+                if ((uint32_t)(ih[8 * hf] + rh + 2 * i) >= (uint32_t)ph->H) {
+                    d[0] = d[1] = d[2] = _mm512_setzero_ps();
+                    continue;
+                }
+                const float *p = src + io[8 * hf] + 2 * i * ph->W;
+                const __m512 lo = _mm512_maskz_loadu_ps(c0, p), hi = _mm512_maskz_loadu_ps(c1, p + 16);
+                d[0] = _mm512_permutex2var_ps(lo, j0, hi);
+                d[1] = _mm512_permutex2var_ps(lo, j1, hi);
+                d[2] = _mm512_mask_mov_ps(_mm512_permutex2var_ps(lo, j2, hi), 0x80,
+                                          _mm512_set1_ps(last ? p[32] : 0.0f));
+            }
+        }
+        __m512 d[9];
+        for (int e = 0; e < 9; e++) /* tiles 0..7 from the first half, 8..15 from the second */
+            d[e] = _mm512_insertf32x8(half[0][e], _mm512_castps512_ps256(half[1][e]), 1);
+        wino_store_v(d, o, k);
+    }
+}
+
+/* Winograd input transform (winograd.c). Data gradient phases (ds 1): where each half of a
+ * group of 16 tiles is a run of 8 tiles along one tile row (tile rows of 8 or more: the 32x32
+ * and larger outputs), a patch row of the run is 17 consecutive floats of dy: two masked loads
+ * (at columns 0 and 2) per half and three permutes give its three columns for all 16 tiles.
+ * The forward pass's runs (ds 2) go through pack_runs_ds2.
+ * Otherwise each of the 9 patch elements of 16 tiles is one masked gather (for ds 1 the masks
+ * and offsets do not depend on the row, so they are made once per group). Then B^T d B in
+ * registers. */
 static void wino_pack(const tg_wino_phase *ph, int64_t k0, int kc, int64_t q0, int nlanes, float *out) {
     (void)nlanes; /* lanes past the last tile are invalid in the tables: read as zero */
-    const __m512i Ho = _mm512_set1_epi32(ph->Ho), Wo = _mm512_set1_epi32(ph->Wo);
+    const __m512i Hv = _mm512_set1_epi32(ph->H), Wv = _mm512_set1_epi32(ph->W);
     const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     const __m512 zero = _mm512_setzero_ps();
+    const int ds = ph->ds;
     for (int v = 0; v < NR / 16; v++) {
         const int64_t q = q0 + 16 * v;
         const int32_t *io = ph->in_off + q, *ih = ph->in_h + q, *iw = ph->in_w + q;
         float *o = out + 16 * v;
-        if (run8(io, 0, 2) && run8(io, 8, 2) && run8(ih, 0, 0) && run8(ih, 8, 0) && run8(iw, 0, 2) &&
-            run8(iw, 8, 2)) {
+        if (ds == 1 && run8(io, 0, 2) && run8(io, 8, 2) && run8(ih, 0, 0) && run8(ih, 8, 0) &&
+            run8(iw, 0, 2) && run8(iw, 8, 2)) {
             __mmask16 m[2][3][2]; /* half, patch row, load at column 0 or 2 */
             for (int hf = 0; hf < 2; hf++)
                 for (int i = 0; i < 3; i++) {
-                    const bool row_in = (uint32_t)(ih[8 * hf] + i) < (uint32_t)ph->Ho;
+                    const bool row_in = (uint32_t)(ih[8 * hf] + i) < (uint32_t)ph->H;
                     for (int c = 0; c < 2; c++)
-                        m[hf][i][c] = row_in ? _mm512_cmplt_epu32_mask(_mm512_add_epi32(iota, _mm512_set1_epi32(iw[8 * hf] + 2 * c)), Wo) : 0;
+                        m[hf][i][c] = row_in ? _mm512_cmplt_epu32_mask(_mm512_add_epi32(iota, _mm512_set1_epi32(iw[8 * hf] + 2 * c)), Wv) : 0;
                 }
             for (int k = 0; k < kc; k++) {
-                const float *src = ph->dy + (k0 + k) * ph->P;
+                const float *src = ph->src + ph->roff[k0 + k];
                 __m512 d[9];
                 for (int i = 0; i < 3; i++) {
-                    const float *p0 = src + io[0] + i * ph->Wo, *p1 = src + io[8] + i * ph->Wo;
+                    const float *p0 = src + io[0] + i * ph->W, *p1 = src + io[8] + i * ph->W;
                     const __m512 a = _mm512_maskz_loadu_ps(m[0][i][0], p0), b = _mm512_maskz_loadu_ps(m[1][i][0], p1);
                     const __m512 a2 = _mm512_maskz_loadu_ps(m[0][i][1], p0 + 2), b2 = _mm512_maskz_loadu_ps(m[1][i][1], p1 + 2);
                     d[3 * i] = _mm512_permutex2var_ps(a, even, b);
@@ -377,30 +423,43 @@ static void wino_pack(const tg_wino_phase *ph, int64_t k0, int kc, int64_t q0, i
             }
             continue;
         }
+        if (ds == 2 && run8(io, 0, 4) && run8(io, 8, 4) && run8(ih, 0, 0) && run8(ih, 8, 0) &&
+            run8(iw, 0, 4) && run8(iw, 8, 4)) {
+            pack_runs_ds2(ph, k0, kc, io, ih, iw, o);
+            continue;
+        }
         const __m512i off = _mm512_loadu_si512(io), h = _mm512_loadu_si512(ih), w = _mm512_loadu_si512(iw);
         __m512i idx[9];
-        __mmask16 mk[9];
         for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 3; j++) {
-                idx[3 * i + j] = _mm512_add_epi32(off, _mm512_set1_epi32(i * ph->Wo + j));
-                mk[3 * i + j] = _mm512_cmplt_epu32_mask(_mm512_add_epi32(h, _mm512_set1_epi32(i)), Ho) &
-                                _mm512_cmplt_epu32_mask(_mm512_add_epi32(w, _mm512_set1_epi32(j)), Wo);
-            }
+            for (int j = 0; j < 3; j++) idx[3 * i + j] = _mm512_add_epi32(off, _mm512_set1_epi32(ds * (i * ph->W + j)));
+        __mmask16 rows[3] = {0, 0, 0}, cols[3] = {0, 0, 0};
+        int32_t rh_last = 0, rw_last = 0;
         for (int k = 0; k < kc; k++) {
-            const float *src = ph->dy + (k0 + k) * ph->P;
+            const int32_t rh = ph->rh[k0 + k], rw = ph->rw[k0 + k];
+            if (k == 0 || rh != rh_last || rw != rw_last) { /* rows in or out of the image */
+                for (int i = 0; i < 3; i++) {
+                    rows[i] = _mm512_cmplt_epu32_mask(_mm512_add_epi32(h, _mm512_set1_epi32(rh + ds * i)), Hv);
+                    cols[i] = _mm512_cmplt_epu32_mask(_mm512_add_epi32(w, _mm512_set1_epi32(rw + ds * i)), Wv);
+                }
+                rh_last = rh, rw_last = rw;
+            }
+            const float *src = ph->src + ph->roff[k0 + k];
             __m512 d[9];
-            for (int e = 0; e < 9; e++) d[e] = _mm512_mask_i32gather_ps(zero, mk[e], idx[e], src, 4);
+            for (int i = 0; i < 3; i++)
+                for (int j = 0; j < 3; j++)
+                    d[3 * i + j] = _mm512_mask_i32gather_ps(zero, rows[i] & cols[j], idx[3 * i + j], src, 4);
             wino_store_v(d, o, k);
         }
     }
 }
 
-/* Winograd output transform: A^T M A of 16 tiles in registers. Where each half of the group is
- * a run of 8 tiles along a tile row, a run's two outputs per tile row interleave into 16
- * values two columns apart in dx: stored as even-lane masked stores over 32 floats. Other
- * groups store each of the 4 outputs with one masked scatter. */
+/* Winograd output transform: A^T M A of 16 tiles in registers, plus the bias. Where each half of
+ * the group is a run of 8 tiles along a tile row, a run's two outputs per tile row interleave
+ * into 16 values ocol apart in dst: one vector store (ocol 1, the forward pass) or even-lane
+ * masked stores over 32 floats (ocol 2, a data gradient phase). Other groups store each of the
+ * 4 outputs with one masked scatter. */
 static void wino_out(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0, int nl, const float *tiles) {
-    const int32_t W2 = 2 * ph->W;
+    const int32_t orow = ph->orow, ocol = ph->ocol;
     const __m512i il0 = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i il1 = _mm512_add_epi32(il0, _mm512_set1_epi32(8)); /* lanes 8..15 */
     const __m512i lo_idx = _mm512_set_epi32(0, 7, 0, 6, 0, 5, 0, 4, 0, 3, 0, 2, 0, 1, 0, 0);
@@ -411,24 +470,25 @@ static void wino_out(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0, i
         const __m512i bits = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ph->out_mask + q)));
         __mmask16 mk[4];
         for (int ab = 0; ab < 4; ab++) mk[ab] = _mm512_test_epi32_mask(bits, _mm512_set1_epi32(1 << ab));
-        const bool runs = run8(oo, 0, 4) && run8(oo, 8, 4);
+        const bool runs = (ocol == 1 || ocol == 2) && run8(oo, 0, 2 * ocol) && run8(oo, 8, 2 * ocol);
         __m512i idx[4];
         uint32_t zm[2][2] = {{0}}; /* runs: half, tile row a -> mask of the 16 interleaved outputs */
-        for (int ab = 0; ab < 4; ab++) idx[ab] = _mm512_add_epi32(_mm512_loadu_si512(oo), _mm512_set1_epi32((ab >> 1) * W2 + 2 * (ab & 1)));
+        for (int ab = 0; ab < 4; ab++) idx[ab] = _mm512_add_epi32(_mm512_loadu_si512(oo), _mm512_set1_epi32((ab >> 1) * orow + (ab & 1) * ocol));
         for (int hf = 0; hf < 2; hf++)
             for (int a = 0; a < 2; a++)
                 zm[hf][a] = _pdep_u32((mk[2 * a] >> (8 * hf)) & 0xff, 0x5555) | _pdep_u32((mk[2 * a + 1] >> (8 * hf)) & 0xff, 0xAAAA);
         for (int m = 0; m < mc; m++) {
-            float *d = ph->dx + (ch0 + m) * ph->HW;
+            float *d = ph->dst + (ch0 + m) * ph->d_cs;
+            const __m512 bias = _mm512_set1_ps(ph->bias ? ph->bias[ch0 + m] : 0.0f);
             __m512 M[9], t[6], y[4];
             for (int e = 0; e < 9; e++) M[e] = _mm512_load_ps(tiles + (e * MR + m) * NR + 16 * v);
             for (int j = 0; j < 3; j++) { /* A^T M */
                 t[j] = _mm512_add_ps(M[j], M[3 + j]);
                 t[3 + j] = _mm512_add_ps(M[3 + j], M[6 + j]);
             }
-            for (int a = 0; a < 2; a++) { /* (A^T M) A */
-                y[2 * a] = _mm512_add_ps(t[3 * a], t[3 * a + 1]);
-                y[2 * a + 1] = _mm512_add_ps(t[3 * a + 1], t[3 * a + 2]);
+            for (int a = 0; a < 2; a++) { /* (A^T M) A + bias */
+                y[2 * a] = _mm512_add_ps(_mm512_add_ps(t[3 * a], t[3 * a + 1]), bias);
+                y[2 * a + 1] = _mm512_add_ps(_mm512_add_ps(t[3 * a + 1], t[3 * a + 2]), bias);
             }
             if (!runs) {
                 for (int ab = 0; ab < 4; ab++) {
@@ -441,7 +501,12 @@ static void wino_out(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0, i
             for (int hf = 0; hf < 2; hf++)
                 for (int a = 0; a < 2; a++) {
                     const __m512 z = _mm512_permutex2var_ps(y[2 * a], hf ? il1 : il0, y[2 * a + 1]);
-                    float *p = d + oo[8 * hf] + a * W2;
+                    float *p = d + oo[8 * hf] + a * orow;
+                    if (ocol == 1) {
+                        const __mmask16 mz = (__mmask16)zm[hf][a];
+                        _mm512_mask_storeu_ps(p, mz, ph->acc ? _mm512_add_ps(_mm512_maskz_loadu_ps(mz, p), z) : z);
+                        continue;
+                    }
                     const __mmask16 mlo = (__mmask16)_pdep_u32(zm[hf][a] & 0xff, 0x5555);
                     const __mmask16 mhi = (__mmask16)_pdep_u32(zm[hf][a] >> 8, 0x5555);
                     __m512 lo = _mm512_permutexvar_ps(lo_idx, z), hi = _mm512_permutexvar_ps(hi_idx, z);

@@ -1,17 +1,20 @@
 /*
- * winograd.c (CPU) — the data gradient of a 4x4, stride-2 convolution (DCGAN's; it is also the
- * forward pass of ConvTranspose2D) as Winograd F(2x2, 2x2) on each of its four phases.
+ * winograd.c (CPU) — 4x4, stride-2 convolutions (DCGAN's) as Winograd F(2x2, 2x2): the data
+ * gradient (which is also ConvTranspose2D's forward) and the forward pass (which is also
+ * ConvTranspose2D's data gradient).
  *
- * Phase (r, c) of dx (rows h = 2m - p + r, columns 2mw - p + c; conv.c) is a stride-1 2x2
- * correlation of dy with g[a][b] = w[co][ch][r + 2(1-a)][c + 2(1-b)]:
- *   dx(m, mw) = sum_{co,a,b} g[a][b] dy[m - 1 + a][mw - 1 + b].
- * A tile of 2x2 outputs reads a 3x3 patch d of dy; F(2x2, 2x2) computes it as
- *   Y = A^T [ sum_co (G g G^T) . (B^T d B) ] A,
+ * Both are sums of stride-1 2x2 correlations. The data gradient's phase (r, c) of dx (rows
+ * h = 2m - p + r, columns 2mw - p + c; conv.c) correlates dy with g[a][b] = w[co][ch][r + 2(1-a)]
+ * [c + 2(1-b)]: dx(m, mw) = sum_{co,a,b} g[a][b] dy[m - 1 + a][mw - 1 + b]. The forward pass
+ * splits x into its four input phases x_rs[c][u][v] = x[c][2u + r - p][2v + s - p]:
+ * y(oh, ow) = sum_{c,r,s,a,b} w[co][c][2a + r][2b + s] x_rs[c][oh + a][ow + b], one correlation
+ * over K = 4C rows. A tile of 2x2 outputs reads a 3x3 patch d; F(2x2, 2x2) computes it as
+ *   Y = A^T [ sum_k (G g G^T) . (B^T d B) ] A,
  *   B^T = [1 -1 0; 0 1 0; 0 -1 1],  G = [1 0; 1 1; 0 1],  A^T = [1 1 0; 0 1 1],
- * i.e. 9 GEMMs per phase (element e of the 3x3 transforms: M_e[ch][tile] = sum_co U_e[ch][co]
- * V_e[co][tile]) of K = Co instead of one of K = 4 Co with four times the lanes: 9/16 of the
- * multiply-adds. The transforms only add and subtract, so the rounding stays close to the direct
- * sum's (test_cpu_conv compares both with double-precision loops).
+ * i.e. 9 GEMMs (element e of the 3x3 transforms: M_e[row][tile] = sum_k U_e[row][k] V_e[k][tile])
+ * instead of one with four times the lanes and K: 9/16 of the multiply-adds. The transforms
+ * only add and subtract, so the rounding stays close to the direct sum's (test_cpu_conv compares
+ * both with double-precision loops).
  *
  * The transformed input V is never materialised: each thread transforms KC rows of its sliver of
  * tiles into nine packed planes (the ISA's wino_pack, or the plain C one here), multiplies them
@@ -35,18 +38,20 @@
 /* ---- the plain C transforms ------------------------------------------------------------------ */
 void tg_wino_pack_scalar(const tg_wino_phase *ph, int64_t k0, int kc, int64_t q0, int nlanes,
                          int nr, float *out) {
-    const uint32_t Ho = (uint32_t)ph->Ho, Wo = (uint32_t)ph->Wo;
+    const uint32_t H = (uint32_t)ph->H, W = (uint32_t)ph->W;
+    const int ds = ph->ds;
     for (int k = 0; k < kc; k++) {
-        const float *src = ph->dy + (k0 + k) * ph->P;
+        const float *src = ph->src + ph->roff[k0 + k];
+        const int32_t rh = ph->rh[k0 + k], rw = ph->rw[k0 + k];
         for (int l = 0; l < nr; l++) {
             float d[3][3] = {{0}};
             if (l < nlanes) {
                 const int64_t q = q0 + l;
-                const int32_t h = ph->in_h[q], w = ph->in_w[q], o = ph->in_off[q];
+                const int32_t h = rh + ph->in_h[q], w = rw + ph->in_w[q], o = ph->in_off[q];
                 for (int i = 0; i < 3; i++)
                     for (int j = 0; j < 3; j++)
-                        if ((uint32_t)(h + i) < Ho && (uint32_t)(w + j) < Wo)
-                            d[i][j] = src[(int64_t)o + i * ph->Wo + j];
+                        if ((uint32_t)(h + ds * i) < H && (uint32_t)(w + ds * j) < W)
+                            d[i][j] = src[(int64_t)o + ds * (i * ph->W + j)];
             }
             float x[3][3]; /* B^T d */
             for (int j = 0; j < 3; j++) {
@@ -65,9 +70,9 @@ void tg_wino_pack_scalar(const tg_wino_phase *ph, int64_t k0, int kc, int64_t q0
 
 void tg_wino_out_scalar(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0, int nl,
                         const float *tiles, int mr, int nr) {
-    const int64_t W2 = 2 * (int64_t)ph->W;
     for (int m = 0; m < mc; m++) {
-        float *d = ph->dx + (ch0 + m) * ph->HW;
+        float *d = ph->dst + (ch0 + m) * ph->d_cs;
+        const float bias = ph->bias ? ph->bias[ch0 + m] : 0.0f;
         for (int l = 0; l < nl; l++) {
             float M[9];
             for (int e = 0; e < 9; e++) M[e] = tiles[(e * mr + m) * nr + l];
@@ -78,12 +83,13 @@ void tg_wino_out_scalar(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0
             }
             const int64_t q = q0 + l;
             const int mask = ph->out_mask[q];
-            float *o = d + ph->out_off[q];
-            for (int a = 0; a < 2; a++) { /* (A^T M) A */
-                const float y0 = t[a][0] + t[a][1], y1 = t[a][1] + t[a][2];
-                if (mask & (1 << (2 * a))) o[a * W2] = ph->acc ? o[a * W2] + y0 : y0;
-                if (mask & (2 << (2 * a))) o[a * W2 + 2] = ph->acc ? o[a * W2 + 2] + y1 : y1;
-            }
+            for (int a = 0; a < 2; a++) /* (A^T M) A, plus the bias, into dst */
+                for (int b = 0; b < 2; b++) {
+                    if (!(mask & (1 << (2 * a + b)))) continue;
+                    float *o = d + ph->out_off[q] + a * ph->orow + b * ph->ocol;
+                    const float y = (t[a][b] + t[a][b + 1]) + bias;
+                    *o = ph->acc ? *o + y : y;
+                }
         }
     }
 }
@@ -113,15 +119,61 @@ static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
-/* One phase's tiles and where its sums go */
+/* One problem's tiles (a data gradient phase, or the whole forward pass) */
 typedef struct {
-    int r, c;
-    int64_t ml, wl, mh, wh, th, tw, T, nsl;
+    int r, c;             /* data gradient: the phase */
+    int64_t T, nsl;       /* tiles, slivers of them */
     tg_wino_phase ph;
-    float *Ap; /* 9 packed transformed weight matrices, each [ns][K][mr] */
+    float *Ap;            /* 9 packed transformed weight matrices, apk floats apart */
 } phase;
 
-/* Sliver j of one phase: KC rows of dy at a time transformed and multiplied into 9 tiles per A
+/* Memory of one call: the problems' tables, their packed A, per-thread planes and tiles */
+typedef struct {
+    int64_t apk, per_thread;
+    float *Ap0, *thread_ws;
+    char *tab;
+} wino_ws;
+
+static tg_status ws_get(tg_ctx *ctx, const tg_cpu_isa *isa, int nph, const int64_t *T, int64_t M,
+                        int64_t K, wino_ws *ws, const char *fn) {
+    const int mr = isa->mr, nr = isa->nr, nt = omp_get_max_threads();
+    const int64_t ns = (M + mr - 1) / mr;
+    /* floats of one packed transformed matrix, plus a cache line: the 36 matrices are written
+     * together, and at a multiple of 4 KiB apart they would all fall in the same L1 sets */
+    ws->apk = round_up(ns * mr * K, 16) + 16;
+    ws->per_thread = round_up(9 * TG_WINO_PLANE(nr), 16) + ns * 9 * mr * nr + 16;
+    size_t tab = (size_t)K * 12 + 256; /* up to three row tables, each aligned */
+    for (int i = 0; i < nph; i++) tab += (size_t)(round_up(T[i], 16) + 2 * TG_NR_MAX) * 17 + 64;
+    const size_t bytes = tab + (size_t)(nph * 9 * ws->apk + (int64_t)nt * ws->per_thread + 32) * sizeof(float);
+    char *p = (char *)tg_workspace(ctx, bytes);
+    if (!p) return tg_fail(TG_ERR_NOMEM, fn, "cannot allocate a %zu-byte workspace", bytes);
+    ws->Ap0 = (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+    ws->thread_ws = ws->Ap0 + nph * 9 * ws->apk;
+    ws->tab = (char *)(ws->thread_ws + (int64_t)nt * ws->per_thread + 16);
+    return TG_OK;
+}
+
+/* 64-byte aligned int32 tables out of the call's table memory */
+static int32_t *tab_i32(wino_ws *ws, int64_t n) {
+    int32_t *t = (int32_t *)(((uintptr_t)ws->tab + 63) & ~(uintptr_t)63);
+    ws->tab = (char *)(t + n);
+    return t;
+}
+
+/* A problem's lane tables: T tiles padded by two slivers of invalid lanes */
+static void lanes_get(wino_ws *ws, int64_t T, int32_t **in_off, int32_t **in_h, int32_t **in_w,
+                      int32_t **out_off, uint8_t **out_mask) {
+    const int64_t Tp = round_up(T, 16) + 2 * TG_NR_MAX;
+    *in_off = tab_i32(ws, Tp), *in_h = tab_i32(ws, Tp), *in_w = tab_i32(ws, Tp);
+    *out_off = tab_i32(ws, Tp);
+    *out_mask = (uint8_t *)ws->tab;
+    ws->tab += Tp;
+    for (int64_t q = T; q < Tp; q++)
+        (*in_off)[q] = 0, (*in_h)[q] = PAD_INVALID, (*in_w)[q] = PAD_INVALID, (*out_off)[q] = 0,
+        (*out_mask)[q] = 0;
+}
+
+/* Sliver j of one problem: KC rows at a time transformed and multiplied into 9 tiles per A
  * sliver, then written through the output transform. */
 static void wino_sliver(const phase *P, const tg_cpu_isa *isa, int64_t K, int64_t M, int64_t apk,
                         int64_t j, float *Bs, float *tiles) {
@@ -144,39 +196,66 @@ static void wino_sliver(const phase *P, const tg_cpu_isa *isa, int64_t K, int64_
     }
 }
 
-/* The mr channels of A sliver s and output channel k: their 16 taps transposed to [tap][mr]
- * (so the sums below run along channels, which the compiler vectorises), then U_e = G g G^T for
- * every phase, stored where the kernel reads them. */
-static inline void wino_weights_mr(const float *w, int C, int64_t K, const int mr, int64_t s,
-                                   int64_t k, int64_t apk, const phase *ph, int nph) {
+/* The GEMMs of nph problems with packed A: sliver j of every problem in turn (a data gradient's
+ * phases of one sliver read overlapping dy), static blocks, the last eighth one at a time (as in
+ * tg_cpu_gemm_batch) */
+static void wino_multiply(const phase *ph, int nph, const tg_cpu_isa *isa, int64_t M, int64_t K,
+                          const wino_ws *ws) {
+    const int nr = isa->nr;
+    int64_t nsl_max = 0;
+    for (int i = 0; i < nph; i++) nsl_max = ph[i].nsl > nsl_max ? ph[i].nsl : nsl_max;
+    const int64_t nitems = nsl_max * nph;
+#pragma omp parallel if (M * K * nsl_max * nr * nph > ((int64_t)1 << 18))
+    {
+        float *Bs = ws->thread_ws + (int64_t)omp_get_thread_num() * ws->per_thread;
+        float *tiles = Bs + round_up(9 * TG_WINO_PLANE(nr), 16);
+        const int64_t nstat = omp_get_num_threads() > 1 ? nitems - nitems / 8 : nitems;
+#pragma omp for schedule(static) nowait
+        for (int64_t it = 0; it < nstat; it++)
+            if (it / nph < ph[it % nph].nsl) wino_sliver(&ph[it % nph], isa, K, M, ws->apk, it / nph, Bs, tiles);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t it = nstat; it < nitems; it++)
+            if (it / nph < ph[it % nph].nsl) wino_sliver(&ph[it % nph], isa, K, M, ws->apk, it / nph, Bs, tiles);
+    }
+}
+
+/* U = G g G^T of mr weight rows for one GEMM row k: g00..g11 [mr] each are g[a][b] of the
+ * rows, the nine results go to o[e*apk + m] */
+static inline void u_store(const float *g00, const float *g01, const float *g10, const float *g11,
+                           const int mr, int64_t apk, float *o) {
+    for (int m = 0; m < mr; m++) {
+        const float a0 = g00[m], a1 = g00[m] + g10[m], a2 = g10[m]; /* G g, column 0 */
+        const float b0 = g01[m], b1 = g01[m] + g11[m], b2 = g11[m]; /* column 1 */
+        o[0 * apk + m] = a0, o[1 * apk + m] = a0 + b0, o[2 * apk + m] = b0;
+        o[3 * apk + m] = a1, o[4 * apk + m] = a1 + b1, o[5 * apk + m] = b1;
+        o[6 * apk + m] = a2, o[7 * apk + m] = a2 + b2, o[8 * apk + m] = b2;
+    }
+}
+
+/* The data gradient's A: GEMM rows are input channels ch (sliver s), K its output channels k.
+ * The 16 taps of the mr channels are transposed to [tap][mr] (so the sums run along channels,
+ * which the compiler vectorises), then U_e for every phase goes where the kernel reads it. */
+static inline void bwd_weights_mr(const float *w, int C, int64_t K, const int mr, int64_t s,
+                                  int64_t k, int64_t apk, const phase *ph, int nph) {
     float gt[16][TG_MR_MAX];
     for (int m = 0; m < mr; m++) {
         const int64_t ch = s * mr + m;
         for (int t = 0; t < 16; t++) gt[t][m] = ch < C ? w[(k * C + ch) * 16 + t] : 0.0f;
     }
-    for (int i = 0; i < nph; i++) {
+    for (int i = 0; i < nph; i++) { /* g[a][b] = tap (r + 2(1-a), c + 2(1-b)) */
         const int r = ph[i].r, c = ph[i].c;
-        /* g[a][b] = tap (r + 2(1-a), c + 2(1-b)) */
-        const float *g00 = gt[(r + 2) * 4 + c + 2], *g01 = gt[(r + 2) * 4 + c];
-        const float *g10 = gt[r * 4 + c + 2], *g11 = gt[r * 4 + c];
-        float *o = ph[i].Ap + (s * K + k) * mr;
-        for (int m = 0; m < mr; m++) {
-            const float a0 = g00[m], a1 = g00[m] + g10[m], a2 = g10[m]; /* G g, column 0 */
-            const float b0 = g01[m], b1 = g01[m] + g11[m], b2 = g11[m]; /* column 1 */
-            o[0 * apk + m] = a0, o[1 * apk + m] = a0 + b0, o[2 * apk + m] = b0;
-            o[3 * apk + m] = a1, o[4 * apk + m] = a1 + b1, o[5 * apk + m] = b1;
-            o[6 * apk + m] = a2, o[7 * apk + m] = a2 + b2, o[8 * apk + m] = b2;
-        }
+        u_store(gt[(r + 2) * 4 + c + 2], gt[(r + 2) * 4 + c], gt[r * 4 + c + 2], gt[r * 4 + c], mr, apk,
+                ph[i].Ap + (s * K + k) * mr);
     }
 }
 
-static void wino_weights(const float *w, int C, int64_t K, int mr, int64_t s, int64_t k,
-                         int64_t apk, const phase *ph, int nph) {
+static void bwd_weights(const float *w, int C, int64_t K, int mr, int64_t s, int64_t k, int64_t apk,
+                        const phase *ph, int nph) {
     switch (mr) { /* the kernels' row counts as constants */
-    case 8: wino_weights_mr(w, C, K, 8, s, k, apk, ph, nph); break;
-    case 6: wino_weights_mr(w, C, K, 6, s, k, apk, ph, nph); break;
-    case 4: wino_weights_mr(w, C, K, 4, s, k, apk, ph, nph); break;
-    default: wino_weights_mr(w, C, K, mr, s, k, apk, ph, nph); break;
+    case 8: bwd_weights_mr(w, C, K, 8, s, k, apk, ph, nph); break;
+    case 6: bwd_weights_mr(w, C, K, 6, s, k, apk, ph, nph); break;
+    case 4: bwd_weights_mr(w, C, K, 4, s, k, apk, ph, nph); break;
+    default: bwd_weights_mr(w, C, K, mr, s, k, apk, ph, nph); break;
     }
 }
 
@@ -184,83 +263,119 @@ tg_status tg_cpu_conv_bwd_data_wino(tg_ctx *ctx, const float *dy, int N, int Co,
                                     const float *w, int C, int p, int H, int W, float *dx,
                                     int acc) {
     const tg_cpu_isa *isa = tg_cpu_isa_get();
-    const int mr = isa->mr, nr = isa->nr, nt = omp_get_max_threads();
+    const int mr = isa->mr, nr = isa->nr;
     const int64_t M = C, K = Co, ns = (M + mr - 1) / mr, P = (int64_t)Ho * Wo, HW = (int64_t)H * W;
-    /* floats of one packed transformed matrix, plus a cache line: the 36 matrices are written
-     * together, and at a multiple of 4 KiB apart they would all fall in the same L1 sets */
-    const int64_t apk = round_up(ns * mr * K, 16) + 16;
     phase ph[4];
+    int64_t ml[4], wl[4], mh[4], wh[4], th[4], tw[4], T[4];
     int nph = 0;
-    int64_t lanes = 0, nsl_max = 0;
     for (int r = 0; r < 2; r++)
         for (int c = 0; c < 2; c++) {
-            phase *f = &ph[nph];
-            f->r = r, f->c = c;
-            f->ml = ceil_div(p - r, 2), f->mh = floor_div(H - 1 + p - r, 2);
-            f->wl = ceil_div(p - c, 2), f->wh = floor_div(W - 1 + p - c, 2);
-            if (f->mh < f->ml || f->wh < f->wl) continue;
-            f->th = (f->mh - f->ml + 2) / 2, f->tw = (f->wh - f->wl + 2) / 2;
-            f->T = N * f->th * f->tw;
-            f->nsl = (f->T + nr - 1) / nr;
-            nsl_max = f->nsl > nsl_max ? f->nsl : nsl_max;
-            lanes += round_up(f->T, 16) + 2 * TG_NR_MAX;
+            const int i = nph;
+            ml[i] = ceil_div(p - r, 2), mh[i] = floor_div(H - 1 + p - r, 2);
+            wl[i] = ceil_div(p - c, 2), wh[i] = floor_div(W - 1 + p - c, 2);
+            if (mh[i] < ml[i] || wh[i] < wl[i]) continue;
+            th[i] = (mh[i] - ml[i] + 2) / 2, tw[i] = (wh[i] - wl[i] + 2) / 2;
+            T[i] = N * th[i] * tw[i];
+            ph[i].r = r, ph[i].c = c, ph[i].T = T[i], ph[i].nsl = (T[i] + nr - 1) / nr;
             nph++;
         }
     if (!nph) return TG_OK;
-    const int64_t per_thread = round_up(9 * TG_WINO_PLANE(nr), 16) + ns * 9 * mr * nr + 16;
-    const size_t bytes = (size_t)(lanes * 17 + 256 * nph) +
-                         (size_t)(nph * 9 * apk + (int64_t)nt * per_thread + 32) * sizeof(float);
-    char *ws = (char *)tg_workspace(ctx, bytes);
-    if (!ws) return tg_fail(TG_ERR_NOMEM, "tg_conv_backward", "cannot allocate a %zu-byte workspace", bytes);
-    float *fws = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
-    float *Ap0 = fws, *thread_ws = fws + nph * 9 * apk;
-    char *tab = (char *)(thread_ws + (int64_t)nt * per_thread + 16);
+    wino_ws ws;
+    tg_status st = ws_get(ctx, isa, nph, T, M, K, &ws, "tg_conv_backward");
+    if (st) return st;
+    int32_t *roff = tab_i32(&ws, K), *rzero = tab_i32(&ws, K); /* row k: channel k of dy */
+    for (int64_t k = 0; k < K; k++) roff[k] = (int32_t)(k * P), rzero[k] = 0;
     for (int i = 0; i < nph; i++) {
-        phase *f = &ph[i];
-        const int64_t Tp = round_up(f->T, 16) + 2 * TG_NR_MAX;
-        int32_t *t32 = (int32_t *)(((uintptr_t)tab + 63) & ~(uintptr_t)63);
-        int32_t *in_off = t32, *in_h = t32 + Tp, *in_w = t32 + 2 * Tp, *out_off = t32 + 3 * Tp;
-        uint8_t *out_mask = (uint8_t *)(t32 + 4 * Tp);
-        tab = (char *)(out_mask + Tp);
-        const int64_t th = f->th, tw = f->tw, ml = f->ml, wl = f->wl, mh = f->mh, wh = f->wh;
-        const int r = f->r, c = f->c;
-#pragma omp parallel for collapse(2) if (f->T > PAR_MIN)
+        int32_t *in_off, *in_h, *in_w, *out_off;
+        uint8_t *out_mask;
+        lanes_get(&ws, T[i], &in_off, &in_h, &in_w, &out_off, &out_mask);
+        const int64_t th_ = th[i], tw_ = tw[i], ml_ = ml[i], wl_ = wl[i], mh_ = mh[i], wh_ = wh[i];
+        const int r = ph[i].r, c = ph[i].c;
+#pragma omp parallel for collapse(2) if (T[i] > PAR_MIN)
         for (int64_t n = 0; n < N; n++)
-            for (int64_t a = 0; a < th; a++)
-                for (int64_t b = 0; b < tw; b++) {
-                    const int64_t q = (n * th + a) * tw + b, m0 = ml + 2 * a, w0 = wl + 2 * b;
+            for (int64_t a = 0; a < th_; a++)
+                for (int64_t b = 0; b < tw_; b++) {
+                    const int64_t q = (n * th_ + a) * tw_ + b, m0 = ml_ + 2 * a, w0 = wl_ + 2 * b;
                     in_h[q] = (int32_t)(m0 - 1);
                     in_w[q] = (int32_t)(w0 - 1);
                     in_off[q] = (int32_t)(n * Co * P + (m0 - 1) * Wo + (w0 - 1));
                     out_off[q] = (int32_t)(n * C * HW + (2 * m0 - p + r) * W + (2 * w0 - p + c));
-                    out_mask[q] = (uint8_t)(1 | (w0 + 1 <= wh ? 2 : 0) | (m0 + 1 <= mh ? 4 : 0) |
-                                            (m0 + 1 <= mh && w0 + 1 <= wh ? 8 : 0));
+                    out_mask[q] = (uint8_t)(1 | (w0 + 1 <= wh_ ? 2 : 0) | (m0 + 1 <= mh_ ? 4 : 0) |
+                                            (m0 + 1 <= mh_ && w0 + 1 <= wh_ ? 8 : 0));
                 }
-        for (int64_t q = f->T; q < Tp; q++)
-            in_off[q] = 0, in_h[q] = PAD_INVALID, in_w[q] = PAD_INVALID, out_off[q] = 0, out_mask[q] = 0;
-        f->ph = (tg_wino_phase){dy, Ho, Wo, P, in_off, in_h, in_w, dx, HW, W, out_off, out_mask, acc};
-        f->Ap = Ap0 + i * 9 * apk;
+        ph[i].ph = (tg_wino_phase){dy, Ho, Wo, 1, roff, rzero, rzero, in_off, in_h, in_w,
+                                   dx, HW, 2 * W, 2, out_off, out_mask, NULL, acc};
+        ph[i].Ap = ws.Ap0 + i * 9 * ws.apk;
     }
-    /* U_e = G g G^T for each phase, channel and output channel, packed as the kernel reads A:
-     * sliver s of matrix e holds rows (channels) s*mr.. as [K][mr], zero past C */
 #pragma omp parallel for schedule(static) if (ns * K * mr > 4096)
-    for (int64_t sk = 0; sk < ns * K; sk++)
-        wino_weights(w, C, K, mr, sk / K, sk % K, apk, ph, nph);
-    /* items: sliver j of every phase in turn (the phases of one sliver read overlapping dy) */
-    const int64_t nitems = nsl_max * nph;
-#pragma omp parallel if (M * K * nsl_max * nr * nph > ((int64_t)1 << 18))
-    {
-        float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
-        Bs = (float *)(((uintptr_t)Bs + 63) & ~(uintptr_t)63);
-        float *tiles = Bs + round_up(9 * TG_WINO_PLANE(nr), 16);
-        /* static blocks, the last eighth one at a time (as in tg_cpu_gemm_batch) */
-        const int64_t nstat = omp_get_num_threads() > 1 ? nitems - nitems / 8 : nitems;
-#pragma omp for schedule(static) nowait
-        for (int64_t it = 0; it < nstat; it++)
-            if (it / nph < ph[it % nph].nsl) wino_sliver(&ph[it % nph], isa, K, M, apk, it / nph, Bs, tiles);
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t it = nstat; it < nitems; it++)
-            if (it / nph < ph[it % nph].nsl) wino_sliver(&ph[it % nph], isa, K, M, apk, it / nph, Bs, tiles);
+    for (int64_t sk = 0; sk < ns * K; sk++) bwd_weights(w, C, K, mr, sk / K, sk % K, ws.apk, ph, nph);
+    wino_multiply(ph, nph, isa, M, K, &ws);
+    return TG_OK;
+}
+
+/* The forward pass's A: GEMM rows are output channels co (sliver s), K runs over (c, r, s) of the
+ * input channels and their four input phases; g[a][b] = tap (2a + r, 2b + s). */
+static inline void fwd_weights_mr(const float *w, int C, int64_t Co, const int mr, int64_t s,
+                                  int64_t c, int64_t K, int64_t apk, float *Ap) {
+    float gt[16][TG_MR_MAX];
+    for (int m = 0; m < mr; m++) {
+        const int64_t co = s * mr + m;
+        for (int t = 0; t < 16; t++) gt[t][m] = co < Co ? w[(co * C + c) * 16 + t] : 0.0f;
     }
+    for (int r = 0; r < 2; r++)
+        for (int sc = 0; sc < 2; sc++)
+            u_store(gt[r * 4 + sc], gt[r * 4 + 2 + sc], gt[(2 + r) * 4 + sc], gt[(2 + r) * 4 + 2 + sc], mr,
+                    apk, Ap + (s * K + 4 * c + 2 * r + sc) * mr);
+}
+
+static void fwd_weights(const float *w, int C, int64_t Co, int mr, int64_t s, int64_t c, int64_t K,
+                        int64_t apk, float *Ap) {
+    switch (mr) {
+    case 8: fwd_weights_mr(w, C, Co, 8, s, c, K, apk, Ap); break;
+    case 6: fwd_weights_mr(w, C, Co, 6, s, c, K, apk, Ap); break;
+    case 4: fwd_weights_mr(w, C, Co, 4, s, c, K, apk, Ap); break;
+    default: fwd_weights_mr(w, C, Co, mr, s, c, K, apk, Ap); break;
+    }
+}
+
+tg_status tg_cpu_conv_fwd_wino(tg_ctx *ctx, const float *x, int N, int C, int H, int W,
+                               const float *w, int Co, int p, int Ho, int Wo, const float *bias,
+                               float *y, int acc) {
+    const tg_cpu_isa *isa = tg_cpu_isa_get();
+    const int mr = isa->mr, nr = isa->nr;
+    const int64_t M = Co, K = 4 * (int64_t)C, ns = (M + mr - 1) / mr, HW = (int64_t)H * W,
+                  P = (int64_t)Ho * Wo, th = (Ho + 1) / 2, tw = (Wo + 1) / 2, T = N * th * tw;
+    phase ph = {0, 0, T, (T + nr - 1) / nr, {0}, NULL};
+    wino_ws ws;
+    tg_status st = ws_get(ctx, isa, 1, &T, M, K, &ws, "tg_conv2d");
+    if (st) return st;
+    /* row (c, r, s): input phase (r, s) of channel c, pixel (2u + r - p, 2v + s - p) */
+    int32_t *roff = tab_i32(&ws, K), *rh = tab_i32(&ws, K), *rw = tab_i32(&ws, K);
+    for (int64_t k = 0; k < K; k++) {
+        const int r = (int)(k / 2 % 2), sc = (int)(k % 2);
+        rh[k] = r - p, rw[k] = sc - p;
+        roff[k] = (int32_t)(k / 4 * HW + (int64_t)(r - p) * W + (sc - p));
+    }
+    int32_t *in_off, *in_h, *in_w, *out_off;
+    uint8_t *out_mask;
+    lanes_get(&ws, T, &in_off, &in_h, &in_w, &out_off, &out_mask);
+#pragma omp parallel for collapse(2) if (T > PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t a = 0; a < th; a++)
+            for (int64_t b = 0; b < tw; b++) { /* tile: outputs (2a.., 2b..), patch rows 2(2a + i) */
+                const int64_t q = (n * th + a) * tw + b;
+                in_h[q] = (int32_t)(4 * a);
+                in_w[q] = (int32_t)(4 * b);
+                in_off[q] = (int32_t)(n * C * HW + 4 * a * W + 4 * b);
+                out_off[q] = (int32_t)(n * Co * P + 2 * a * Wo + 2 * b);
+                out_mask[q] = (uint8_t)(1 | (2 * b + 1 < Wo ? 2 : 0) | (2 * a + 1 < Ho ? 4 : 0) |
+                                        (2 * a + 1 < Ho && 2 * b + 1 < Wo ? 8 : 0));
+            }
+    ph.ph = (tg_wino_phase){x, H, W, 2, roff, rh, rw, in_off, in_h, in_w,
+                            y, P, Wo, 1, out_off, out_mask, bias, acc};
+    ph.Ap = ws.Ap0;
+#pragma omp parallel for schedule(static) if (ns * C * mr > 1024)
+    for (int64_t sc = 0; sc < ns * C; sc++) fwd_weights(w, C, Co, mr, sc / C, sc % C, K, ws.apk, ph.Ap);
+    wino_multiply(&ph, 1, isa, M, K, &ws);
     return TG_OK;
 }
