@@ -46,10 +46,12 @@ static const shape SHAPES[] = {
     {10, 8, 128, 128, 16, 4, 2, 1}, /* wgrad: 16 rows, K = 10 x 64 x 64 = 40960, 128 columns */
     {1, 256, 8, 8, 256, 3, 1, 1},   /* forward and data grad: 256 rows, K = 2304, panels of
                                      * 2048 rows and 256 */
-    /* 4x4/2 data gradients with at least 16 channels each side: Winograd F(2x2, 2x2) where it
-     * is on (phase grids of odd sizes leave half tiles; Co > 256 takes two row blocks) */
+    /* 4x4/2 convolutions with at least 16 channels each side: Winograd F(2x2, 2x2) where it is
+     * on (grids of odd sizes leave half tiles; K > 256 takes two row blocks) */
     {2, 24, 32, 32, 40, 4, 2, 1}, /* phases 16x16: tile rows of 8 (AVX-512 reads them as runs) */
     {1, 16, 64, 62, 16, 4, 2, 1}, /* tile rows of 16 and 15 */
+    {2, 16, 16, 16, 24, 4, 2, 1}, /* tile rows of 4 (forward and data gradient) */
+    {2, 16, 20, 24, 16, 4, 2, 1}, /* tile rows of 6: runs of 4 cross rows */
     {3, 16, 13, 11, 20, 4, 2, 1}, /* odd sizes: phases of 7x6, 6x5, ... */
     {1, 20, 10, 10, 300, 4, 2, 1},/* K = 300: two row blocks */
     {2, 17, 12, 14, 16, 4, 2, 2}, /* padding 2 */

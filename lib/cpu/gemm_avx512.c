@@ -336,6 +336,50 @@ static bool run8(const int32_t *t, int l0, int step) {
     return true;
 }
 
+/* The 16 lanes are four runs of 4 neighbouring tiles along tile rows (data gradient phases
+ * whose tile rows are 4 to 7 tiles wide) */
+static bool run4x4(const int32_t *io, const int32_t *ih, const int32_t *iw) {
+    for (int l0 = 0; l0 < 16; l0 += 4)
+        for (int l = 1; l < 4; l++)
+            if (io[l0 + l] != io[l0] + 2 * l || ih[l0 + l] != ih[l0] || iw[l0 + l] != iw[l0] + 2 * l) return false;
+    return true;
+}
+
+/* Data gradient patches (ds 1) of four runs of 4 tiles: a patch row of a run is 9 consecutive
+ * floats of dy; two masked 8-float loads per run (at columns 0 and 2), joined in pairs of runs,
+ * and three permutes give the three columns of all 16 tiles. */
+static void pack_runs4_ds1(const tg_wino_phase *ph, int64_t k0, int kc, const int32_t *io,
+                           const int32_t *ih, const int32_t *iw, float *o) {
+    const __m256i iota = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
+    const __m256i Wv = _mm256_set1_epi32(ph->W);
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    __mmask8 m[4][3][2]; /* run, patch row, load at column 0 or 2 (rh = rw = 0 for ds 1) */
+    for (int r = 0; r < 4; r++)
+        for (int i = 0; i < 3; i++) {
+            const bool row_in = (uint32_t)(ih[4 * r] + i) < (uint32_t)ph->H;
+            for (int c = 0; c < 2; c++)
+                m[r][i][c] = row_in ? _mm256_cmplt_epu32_mask(_mm256_add_epi32(iota, _mm256_set1_epi32(iw[4 * r] + 2 * c)), Wv) : 0;
+        }
+    for (int k = 0; k < kc; k++) {
+        const float *src = ph->src + ph->roff[k0 + k];
+        __m512 d[9];
+        for (int i = 0; i < 3; i++) {
+            __m512 x[2][2]; /* pair of runs, column 0 or 2 */
+            for (int pr = 0; pr < 2; pr++)
+                for (int c = 0; c < 2; c++) {
+                    const float *pa = src + io[8 * pr] + i * ph->W + 2 * c, *pb = src + io[8 * pr + 4] + i * ph->W + 2 * c;
+                    x[pr][c] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_maskz_loadu_ps(m[2 * pr][i][c], pa)),
+                                                  _mm256_maskz_loadu_ps(m[2 * pr + 1][i][c], pb), 1);
+                }
+            d[3 * i] = _mm512_permutex2var_ps(x[0][0], even, x[1][0]);
+            d[3 * i + 1] = _mm512_permutex2var_ps(x[0][0], odd, x[1][0]);
+            d[3 * i + 2] = _mm512_permutex2var_ps(x[0][1], even, x[1][1]);
+        }
+        wino_store_v(d, o, k);
+    }
+}
+
 /* The forward pass's patches (ds 2) for 16 tiles that are two runs of 8 neighbouring tiles along
  * a tile row: a patch row of run t reads every other pixel of 33 consecutive floats of x (tile
  * u of the run: columns 4u, 4u + 2, 4u + 4). Two masked loads of 16 and one float per half and
@@ -423,6 +467,10 @@ static void wino_pack(const tg_wino_phase *ph, int64_t k0, int kc, int64_t q0, i
             }
             continue;
         }
+        if (ds == 1 && run4x4(io, ih, iw)) {
+            pack_runs4_ds1(ph, k0, kc, io, ih, iw, o);
+            continue;
+        }
         if (ds == 2 && run8(io, 0, 4) && run8(io, 8, 4) && run8(ih, 0, 0) && run8(ih, 8, 0) &&
             run8(iw, 0, 4) && run8(iw, 8, 4)) {
             pack_runs_ds2(ph, k0, kc, io, ih, iw, o);
@@ -453,11 +501,11 @@ static void wino_pack(const tg_wino_phase *ph, int64_t k0, int kc, int64_t q0, i
     }
 }
 
-/* Winograd output transform: A^T M A of 16 tiles in registers, plus the bias. Where each half of
- * the group is a run of 8 tiles along a tile row, a run's two outputs per tile row interleave
- * into 16 values ocol apart in dst: one vector store (ocol 1, the forward pass) or even-lane
- * masked stores over 32 floats (ocol 2, a data gradient phase). Other groups store each of the
- * 4 outputs with one masked scatter. */
+/* Winograd output transform: A^T M A of 16 tiles in registers, plus the bias. Where each quarter
+ * of the group is a run of 4 tiles along a tile row, a run's two outputs per tile row interleave
+ * into 8 values ocol apart in dst: ymm-sized masked stores (ocol 1, the forward pass) or
+ * even-lane masked stores over 16 floats (ocol 2, a data gradient phase). Other groups store
+ * each of the 4 outputs with one masked scatter. */
 static void wino_out(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0, int nl, const float *tiles) {
     const int32_t orow = ph->orow, ocol = ph->ocol;
     const __m512i il0 = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -470,9 +518,11 @@ static void wino_out(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0, i
         const __m512i bits = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(ph->out_mask + q)));
         __mmask16 mk[4];
         for (int ab = 0; ab < 4; ab++) mk[ab] = _mm512_test_epi32_mask(bits, _mm512_set1_epi32(1 << ab));
-        const bool runs = (ocol == 1 || ocol == 2) && run8(oo, 0, 2 * ocol) && run8(oo, 8, 2 * ocol);
+        bool runs = ocol == 1 || ocol == 2;
+        for (int l0 = 0; l0 < 16 && runs; l0 += 4)
+            for (int l = 1; l < 4 && runs; l++) runs = oo[l0 + l] == oo[l0] + 2 * ocol * l;
         __m512i idx[4];
-        uint32_t zm[2][2] = {{0}}; /* runs: half, tile row a -> mask of the 16 interleaved outputs */
+        uint32_t zm[2][2] = {{0}}; /* runs: lanes 8hf.., tile row a -> mask of the 16 interleaved outputs */
         for (int ab = 0; ab < 4; ab++) idx[ab] = _mm512_add_epi32(_mm512_loadu_si512(oo), _mm512_set1_epi32((ab >> 1) * orow + (ab & 1) * ocol));
         for (int hf = 0; hf < 2; hf++)
             for (int a = 0; a < 2; a++)
@@ -500,22 +550,29 @@ static void wino_out(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0, i
             }
             for (int hf = 0; hf < 2; hf++)
                 for (int a = 0; a < 2; a++) {
+                    /* z: the outputs of lanes 8hf..8hf+7, (y0, y1) of each tile in turn; its two
+                     * halves belong to the runs of lanes 8hf.. and 8hf+4.. */
                     const __m512 z = _mm512_permutex2var_ps(y[2 * a], hf ? il1 : il0, y[2 * a + 1]);
-                    float *p = d + oo[8 * hf] + a * orow;
+                    float *p0 = d + oo[8 * hf] + a * orow, *p1 = d + oo[8 * hf + 4] + a * orow;
+                    const uint32_t m0 = zm[hf][a] & 0xff, m1 = zm[hf][a] >> 8;
                     if (ocol == 1) {
-                        const __mmask16 mz = (__mmask16)zm[hf][a];
-                        _mm512_mask_storeu_ps(p, mz, ph->acc ? _mm512_add_ps(_mm512_maskz_loadu_ps(mz, p), z) : z);
+                        __m256 z0 = _mm512_castps512_ps256(z), z1 = _mm512_extractf32x8_ps(z, 1);
+                        if (ph->acc) {
+                            z0 = _mm256_add_ps(_mm256_maskz_loadu_ps((__mmask8)m0, p0), z0);
+                            z1 = _mm256_add_ps(_mm256_maskz_loadu_ps((__mmask8)m1, p1), z1);
+                        }
+                        _mm256_mask_storeu_ps(p0, (__mmask8)m0, z0);
+                        _mm256_mask_storeu_ps(p1, (__mmask8)m1, z1);
                         continue;
                     }
-                    const __mmask16 mlo = (__mmask16)_pdep_u32(zm[hf][a] & 0xff, 0x5555);
-                    const __mmask16 mhi = (__mmask16)_pdep_u32(zm[hf][a] >> 8, 0x5555);
+                    const __mmask16 mlo = (__mmask16)_pdep_u32(m0, 0x5555), mhi = (__mmask16)_pdep_u32(m1, 0x5555);
                     __m512 lo = _mm512_permutexvar_ps(lo_idx, z), hi = _mm512_permutexvar_ps(hi_idx, z);
                     if (ph->acc) {
-                        lo = _mm512_add_ps(_mm512_maskz_loadu_ps(mlo, p), lo);
-                        hi = _mm512_add_ps(_mm512_maskz_loadu_ps(mhi, p + 16), hi);
+                        lo = _mm512_add_ps(_mm512_maskz_loadu_ps(mlo, p0), lo);
+                        hi = _mm512_add_ps(_mm512_maskz_loadu_ps(mhi, p1), hi);
                     }
-                    _mm512_mask_storeu_ps(p, mlo, lo);
-                    _mm512_mask_storeu_ps(p + 16, mhi, hi);
+                    _mm512_mask_storeu_ps(p0, mlo, lo);
+                    _mm512_mask_storeu_ps(p1, mhi, hi);
                 }
         }
     }
