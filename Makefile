@@ -140,6 +140,7 @@ $(BUILD)/%.cpu.o: %.c $(FLAGS_STAMP) | deps-check
 
 # The CPU GEMM's per-ISA files are compiled for their ISA and only called after cpuid agrees.
 $(BUILD)/lib/cpu/gemm_avx512.cpu.o: ISAFLAGS := -mavx512f -mavx512vl -mavx512dq -mavx2 -mfma -mbmi2
+$(BUILD)/lib/cpu/winograd_avx512.cpu.o: ISAFLAGS := -mavx512f -mavx512vl -mavx512dq -mavx2 -mfma -mbmi2
 $(BUILD)/lib/cpu/gemm_avx2.cpu.o: ISAFLAGS := -mavx2 -mfma
 
 # .cu.o: cuda/conv.cu and lib/conv.c must not share an archive member name

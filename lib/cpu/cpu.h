@@ -21,6 +21,8 @@
 
 #define TG_NR_MAX 48
 #define TG_MR_MAX 16
+#define TG_AVX512_MR 8  /* the AVX-512 micro-kernel's tile (gemm_avx512.c, winograd_avx512.c) */
+#define TG_AVX512_NR 48
 
 typedef struct {
     const float *a_src;
@@ -146,6 +148,11 @@ TG_INTERNAL tg_status tg_cpu_conv_fwd_wino(tg_ctx *ctx, const float *x, int N, i
                                            const float *bias, float *y, int acc);
 /* tests: 1 use Winograd wherever it applies, 0 never, -1 as TG_CPU_WINOGRAD / the ISA decide */
 TG_INTERNAL void tg_cpu_winograd_force(int on);
+/* the AVX-512 transforms (winograd_avx512.c; not compiled in without AVX-512 support) */
+TG_INTERNAL void tg_wino_pack_avx512(const tg_wino_phase *ph, int64_t k0, int kc, int64_t q0,
+                                     int nlanes, float *out);
+TG_INTERNAL void tg_wino_out_avx512(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0,
+                                    int nl, const float *tiles);
 /* the plain C transforms, shared by the ISA files for what they do not vectorise */
 TG_INTERNAL void tg_wino_pack_scalar(const tg_wino_phase *ph, int64_t k0, int kc, int64_t q0,
                                      int nlanes, int nr, float *out);

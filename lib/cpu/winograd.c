@@ -30,7 +30,6 @@
 #include "../tg_omp.h"
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
 #define KC TG_WINO_KC
 #define PAD_INVALID (-(1 << 29))
