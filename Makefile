@@ -138,10 +138,10 @@ $(BUILD)/%.cpu.o: %.c $(FLAGS_STAMP) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -fno-trapping-math -fno-math-errno $(ISAFLAGS) -MMD -MP -c $< -o $@
 
-# The CPU GEMM's per-ISA files are compiled for their ISA and only called after cpuid agrees.
-$(BUILD)/lib/cpu/gemm_avx512.cpu.o: ISAFLAGS := -mavx512f -mavx512vl -mavx512dq -mavx2 -mfma -mbmi2
-$(BUILD)/lib/cpu/winograd_avx512.cpu.o: ISAFLAGS := -mavx512f -mavx512vl -mavx512dq -mavx2 -mfma -mbmi2
-$(BUILD)/lib/cpu/gemm_avx2.cpu.o: ISAFLAGS := -mavx2 -mfma
+# The CPU backend's per-ISA files (lib/cpu/*_avx512.c, *_avx2.c) are compiled for their ISA and
+# only called after cpuid agrees (tests/fuzz/run.sh gives them the same flags).
+$(BUILD)/lib/cpu/%_avx512.cpu.o: ISAFLAGS := -mavx512f -mavx512vl -mavx512dq -mavx2 -mfma -mbmi2
+$(BUILD)/lib/cpu/%_avx2.cpu.o: ISAFLAGS := -mavx2 -mfma
 
 # .cu.o: cuda/conv.cu and lib/conv.c must not share an archive member name
 $(BUILD)/%.cu.o: %.cu $(FLAGS_STAMP) | deps-check

@@ -6,6 +6,9 @@
  * blocks, row runs of 16, 8 and 4 lanes, strided runs, gathers, padding at every edge, phases
  * with no taps (kernel smaller than the stride), phases batched into one GEMM call (kernel a
  * multiple of the stride) with unequal pixel counts, and both "write" and "add into" outputs.
+ * Every shape runs twice: with the direct passes, and with Winograd F(2x2, 2x2) forced on for
+ * the 4x4 stride-2 forward passes and data gradients it applies to (winograd.c) — tile rows of
+ * 2 to 16 tiles, half tiles at odd edges, several row blocks.
  */
 #include "testutil.h"
 
@@ -56,6 +59,7 @@ static const shape SHAPES[] = {
     {1, 20, 10, 10, 300, 4, 2, 1},/* K = 300: two row blocks */
     {2, 17, 12, 14, 16, 4, 2, 2}, /* padding 2 */
     {2, 16, 9, 9, 18, 4, 2, 0},   /* no padding */
+    {3, 16, 2, 3, 17, 4, 2, 1},   /* 1x1 output, phases of one pixel */
 };
 
 static int out_size(int h, int k, int s, int p) { return (h + 2 * p - k) / s + 1; }
@@ -127,7 +131,7 @@ static void run_isa(const char *name, unsigned bit) {
     }
     assert_true(tg_cpu_isa_force(name));
     tg_ctx *ctx = tg_ctx_new(TG_CPU, 1);
-    for (int wino = 0; wino < 2; wino++) { /* data gradients direct, then Winograd where it applies */
+    for (int wino = 0; wino < 2; wino++) { /* every pass direct, then Winograd where it applies */
         char what[64];
         snprintf(what, sizeof what, "%s, winograd %s", name, wino ? "on" : "off");
         tg_cpu_winograd_force(wino);
