@@ -69,7 +69,7 @@ tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const float *x, int N, int C, int H, int 
                               const float *bias, float *y, int acc) {
     const int64_t P = (int64_t)Ho * Wo, NP = N * P, K = (int64_t)C * kh * kw;
     if (!small((int64_t)N * C * H * W, NP * Co)) return TG_ERR_UNSUPPORTED;
-    if (tg_cpu_winograd_applies(C, Co, kh, kw, s))
+    if (tg_cpu_winograd_applies(C, Co, kh, kw, s, N * (int64_t)((Ho + 1) / 2) * ((Wo + 1) / 2)))
         return tg_cpu_conv_fwd_wino(ctx, x, N, C, H, W, w, Co, p, Ho, Wo, bias, y, acc);
     tables t;
     tg_status st = get_tables(ctx, Co, NP, K, &t, "tg_conv2d");
@@ -162,7 +162,7 @@ tg_status tg_cpu_conv_bwd_data(tg_ctx *ctx, const float *dy, int N, int Co, int 
                                    const float *w, int C, int kh, int kw, int s, int p, int H,
                                    int W, float *dx, int acc) {
     if (!small((int64_t)N * Co * Ho * Wo, (int64_t)N * C * H * W)) return TG_ERR_UNSUPPORTED;
-    if (tg_cpu_winograd_applies(C, Co, kh, kw, s))
+    if (tg_cpu_winograd_applies(C, Co, kh, kw, s, N * (int64_t)((H + 3) / 4) * ((W + 3) / 4)))
         return tg_cpu_conv_bwd_data_wino(ctx, dy, N, Co, Ho, Wo, w, C, p, H, W, dx, acc);
     if (s <= 4 && kh % s == 0 && kw % s == 0)
         return bwd_data_phases(ctx, dy, N, Co, Ho, Wo, w, C, kh, kw, s, p, H, W, dx, acc, 0, s * s);

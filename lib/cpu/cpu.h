@@ -83,7 +83,7 @@ typedef struct {
      * most 4 multiply-adds), with the kernel's sums in the kernel's order; returns false, having
      * written nothing, when these lanes' shape is not one it reads directly */
     bool (*small_m)(const tg_gemm_tab *g, const float *ap, int64_t n0, float *tile);
-    /* Winograd transforms (NULL: the plain C ones, and Winograd only when forced): rows
+    /* Winograd transforms (NULL: the plain C ones in winograd.c): rows
      * k0..k0+kc for tiles q0..q0+NR (nlanes valid, the rest zero) as the nine planes
      * V_e = (B^T d B)_e, out[e*TG_WINO_PLANE(NR) + k*NR + lane]; and the output transform of the
      * nine tiles[e][MR][NR] of rows ch0..ch0+mc, tiles q0..q0+nl, into dst */
@@ -139,14 +139,15 @@ TG_INTERNAL tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const float *x, int N, int 
 
 /* 4x4, stride-2 convolution passes as Winograd F(2x2, 2x2) (winograd.c), when
  * tg_cpu_winograd_applies says so; conv.c's tg_cpu_conv_fwd and tg_cpu_conv_bwd_data call them. */
-TG_INTERNAL bool tg_cpu_winograd_applies(int C, int Co, int kh, int kw, int s);
+TG_INTERNAL bool tg_cpu_winograd_applies(int C, int Co, int kh, int kw, int s, int64_t tiles);
 TG_INTERNAL tg_status tg_cpu_conv_bwd_data_wino(tg_ctx *ctx, const float *dy, int N, int Co,
                                                 int Ho, int Wo, const float *w, int C, int p,
                                                 int H, int W, float *dx, int acc);
 TG_INTERNAL tg_status tg_cpu_conv_fwd_wino(tg_ctx *ctx, const float *x, int N, int C, int H,
                                            int W, const float *w, int Co, int p, int Ho, int Wo,
                                            const float *bias, float *y, int acc);
-/* tests: 1 use Winograd wherever it applies, 0 never, -1 as TG_CPU_WINOGRAD / the ISA decide */
+/* tests: 1 use Winograd wherever the shape allows, 0 never, -1 as TG_CPU_WINOGRAD / the tile
+ * count decide */
 TG_INTERNAL void tg_cpu_winograd_force(int on);
 /* the AVX-512 transforms (winograd_avx512.c; not compiled in without AVX-512 support) */
 TG_INTERNAL void tg_wino_pack_avx512(const tg_wino_phase *ph, int64_t k0, int kc, int64_t q0,

@@ -22,8 +22,10 @@
  * block turns the nine tiles into the 2x2 outputs (wino_out). Each output is computed by one
  * thread in a fixed order: results do not depend on the thread count.
  *
- * Used when the ISA has vector transforms (AVX-512) and both channel counts are at least 16;
- * TG_CPU_WINOGRAD=0 turns it off, =1 forces it on every path (tests run both).
+ * Used on every instruction-set path (AVX-512 has vector transforms, AVX2 and plain C use the
+ * C ones here) when both channel counts are at least 16 and there are at least MIN_TILES tiles
+ * per problem; TG_CPU_WINOGRAD=0 turns it off, =1 forces it on wherever the shape allows (tests
+ * run both).
  */
 #include "cpu.h"
 
@@ -107,10 +109,17 @@ void tg_cpu_winograd_force(int on) {
     mode = on;
 }
 
-bool tg_cpu_winograd_applies(int C, int Co, int kh, int kw, int s) {
+/* Below this many tiles per problem (phase, or forward pass) the weight transform — 9 matrices
+ * of C x Co per problem, whatever the batch — outweighs what the GEMMs save. 256 is about the
+ * break-even (make bench-conv, batch 64: the 256-channel layers, 256 tiles per problem, gain
+ * 2-10% on AVX-512 and lose 2-7% on AVX2 with the plain C transforms; the 64- and 128-channel
+ * ones, 1024-4096 tiles, gain 1.5-1.9x on both). */
+#define MIN_TILES 256
+
+bool tg_cpu_winograd_applies(int C, int Co, int kh, int kw, int s, int64_t tiles) {
     pthread_once(&mode_once, mode_read);
     if (kh != 4 || kw != 4 || s != 2 || C < 16 || Co < 16) return false;
-    return mode == 1 || (mode == -1 && tg_cpu_isa_get()->wino_pack != NULL);
+    return mode == 1 || (mode == -1 && tiles >= MIN_TILES);
 }
 
 /* ---- the driver ------------------------------------------------------------------------------ */
