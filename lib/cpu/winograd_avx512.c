@@ -125,8 +125,9 @@ static void pack_runs_ds2(const tg_wino_phase *ph, int64_t k0, int kc, const int
 /* Winograd input transform (winograd.c). Data gradient phases (ds 1): where each half of a
  * group of 16 tiles is a run of 8 tiles along one tile row (tile rows of 8 or more: the 32x32
  * and larger outputs), a patch row of the run is 17 consecutive floats of dy: two masked loads
- * (at columns 0 and 2) per half and three permutes give its three columns for all 16 tiles.
- * The forward pass's runs (ds 2) go through pack_runs_ds2.
+ * (at columns 0 and 2) per half and three permutes give its three columns for all 16 tiles;
+ * four runs of 4 go through pack_runs4_ds1, the forward pass's runs of 8 (ds 2) through
+ * pack_runs_ds2. The run paths for ds 1 take rh = rw = 0, as the phases' tables have.
  * Otherwise each of the 9 patch elements of 16 tiles is one masked gather (for ds 1 the masks
  * and offsets do not depend on the row, so they are made once per group). Then B^T d B in
  * registers. */
