@@ -218,13 +218,14 @@ $(BUILD)/examples/mangagan: examples/mangagan/mangagan.c examples/mangagan/plot.
 bench-compare: $(BUILD)/examples/mangagan
 	BUILD=$(BUILD) sh bench/compare.sh
 
-# the 4x4/2 data gradients direct against Winograd (lib/cpu/winograd.c), alternating
+# the 4x4/2 forward passes and data gradients direct against Winograd (lib/cpu/winograd.c),
+# alternating
 .PHONY: bench-conv
 bench-conv: $(BUILD)/bench/conv_phases
 	$(BUILD)/bench/conv_phases
 $(BUILD)/bench/conv_phases: bench/conv_phases.c $(STLIB) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Ilib -o $@ $< $(STLIB) $(CUDA_LIBS) $(LIBS_PRIV)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(STLIB) $(CUDA_LIBS) $(LIBS_PRIV)
 
 # data-parallel training: 2 ranks x 1 thread against 1 rank x 2 threads, and the all-reduce alone
 .PHONY: bench-dist

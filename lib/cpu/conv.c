@@ -98,9 +98,6 @@ tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const float *x, int N, int C, int H, int 
     return TG_OK;
 }
 
-static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
 /* Phases first..first+count-1 (phase = rho*s + rw) of the data gradient below, as one batch of
  * GEMMs (they must share K: count 1, or kh and kw multiples of s). Empty phases are skipped. */
 static tg_status bwd_data_phases(tg_ctx *ctx, const float *dy, int N, int Co, int Ho, int Wo,
@@ -113,8 +110,9 @@ static tg_status bwd_data_phases(tg_ctx *ctx, const float *dy, int N, int Co, in
     for (int ph = first; ph < first + count; ph++) {
         const int r = ph / s, c = ph % s;
         const int ti = r < kh ? (kh - r + s - 1) / s : 0, tj = c < kw ? (kw - c + s - 1) / s : 0;
-        const int64_t ml = ceil_div(p - r, s), mh = floor_div(H - 1 + p - r, s);
-        const int64_t wl = ceil_div(p - c, s), wh = floor_div(W - 1 + p - c, s);
+        int64_t ml, mh, wl, wh;
+        tg_phase_range(H, s, p, r, &ml, &mh);
+        tg_phase_range(W, s, p, c, &wl, &wh);
         if (mh < ml || wh < wl) continue;
         rho_[n] = r, rw[n] = c, Ti[n] = ti, Tj[n] = tj, mlo[n] = ml, wlo[n] = wl;
         Mh[n] = mh - ml + 1, Mw[n] = wh - wl + 1, Nq[n] = N * Mh[n] * Mw[n];

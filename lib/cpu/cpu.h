@@ -19,6 +19,18 @@
 
 #include "../internal.h"
 
+/* x rounded up to a multiple of m (workspace sizes and offsets) */
+static inline int64_t tg_round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/* Phase r of a stride-s data gradient (conv.c, winograd.c) holds the outputs h = s*m - p + r
+ * with 0 <= h < H: m runs over [*lo, *hi], none when *hi < *lo. */
+static inline void tg_phase_range(int64_t H, int64_t s, int64_t p, int64_t r, int64_t *lo,
+                                  int64_t *hi) {
+    const int64_t a = p - r, b = H - 1 + p - r; /* lo = ceil(a / s), hi = floor(b / s) */
+    *lo = a >= 0 ? (a + s - 1) / s : -((-a) / s);
+    *hi = b >= 0 ? b / s : -((-b + s - 1) / s);
+}
+
 #define TG_NR_MAX 48
 #define TG_MR_MAX 16
 #define TG_AVX512_MR 8  /* the AVX-512 micro-kernel's tile (gemm_avx512.c, winograd_avx512.c) */

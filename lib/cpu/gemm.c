@@ -132,12 +132,11 @@ bool tg_cpu_isa_force(const char *name) {
 }
 
 /* ---- the driver ---------------------------------------------------------------------------- */
-static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 /* per thread: the packed B sliver, then one C tile per A sliver */
 static int64_t per_thread_floats(const tg_cpu_isa *isa, int64_t M, int64_t K) {
     const int64_t kb = K < KB_MAX ? K : KB_MAX, ns = (M + isa->mr - 1) / isa->mr;
-    return round_up(kb * isa->nr, 16) + ns * isa->mr * isa->nr + 16;
+    return tg_round_up(kb * isa->nr, 16) + ns * isa->mr * isa->nr + 16;
 }
 
 /* split-K partial tiles: SPLIT_NSL slivers x chunks x A slivers x one tile */
@@ -151,7 +150,7 @@ size_t tg_cpu_gemm_ws(int64_t M, int64_t K, int count, int nthreads) {
     const tg_cpu_isa *isa = tg_cpu_isa_get();
     const int64_t per_thread = per_thread_floats(isa, M, K);
     const int64_t split = count == 1 ? split_floats(isa, M, K) : 0;
-    return (size_t)(count * round_up(round_up(M, isa->mr) * K, 16) + 16 + (int64_t)nthreads * per_thread + split) *
+    return (size_t)(count * tg_round_up(tg_round_up(M, isa->mr) * K, 16) + 16 + (int64_t)nthreads * per_thread + split) *
            sizeof(float);
 }
 
@@ -291,7 +290,7 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
     if (M <= 0 || nsl_max <= 0) return;
     float *Ap0 = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
     const int64_t ns = (M + mr - 1) / mr; /* slivers of A */
-    const int64_t apk = round_up(ns * mr * K, 16); /* floats of one packed A */
+    const int64_t apk = tg_round_up(ns * mr * K, 16); /* floats of one packed A */
     const int64_t kbmax = K < KB_MAX ? K : KB_MAX;
     const int64_t per_thread = per_thread_floats(isa, M, K);
     float *thread_ws = Ap0 + count * apk;
@@ -335,7 +334,7 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
     {
         float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
         Bs = (float *)(((uintptr_t)Bs + 63) & ~(uintptr_t)63);
-        float *tiles = Bs + round_up(kbmax * nr, 16); /* ns tiles of mr x nr */
+        float *tiles = Bs + tg_round_up(kbmax * nr, 16); /* ns tiles of mr x nr */
         /* Most slivers in static blocks (a thread's next sliver is its own, which the B packer
          * prefetches); the last eighth handed out one at a time, so a thread that ran slower
          * (the other core busier, its slivers' memory farther) does not leave the other waiting

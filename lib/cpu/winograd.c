@@ -123,10 +123,6 @@ bool tg_cpu_winograd_applies(int C, int Co, int kh, int kw, int s, int64_t tiles
 }
 
 /* ---- the driver ------------------------------------------------------------------------------ */
-static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-static int64_t ceil_div(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-static int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-
 /* One problem's tiles (a data gradient phase, or the whole forward pass) */
 typedef struct {
     int r, c;             /* data gradient: the phase */
@@ -148,10 +144,10 @@ static tg_status ws_get(tg_ctx *ctx, const tg_cpu_isa *isa, int nph, const int64
     const int64_t ns = (M + mr - 1) / mr;
     /* floats of one packed transformed matrix, plus a cache line: the 36 matrices are written
      * together, and at a multiple of 4 KiB apart they would all fall in the same L1 sets */
-    ws->apk = round_up(ns * mr * K, 16) + 16;
-    ws->per_thread = round_up(9 * TG_WINO_PLANE(nr), 16) + ns * 9 * mr * nr + 16;
+    ws->apk = tg_round_up(ns * mr * K, 16) + 16;
+    ws->per_thread = tg_round_up(9 * TG_WINO_PLANE(nr), 16) + ns * 9 * mr * nr + 16;
     size_t tab = (size_t)K * 12 + 256; /* up to three row tables, each aligned */
-    for (int i = 0; i < nph; i++) tab += (size_t)(round_up(T[i], 16) + 2 * TG_NR_MAX) * 17 + 64;
+    for (int i = 0; i < nph; i++) tab += (size_t)(tg_round_up(T[i], 16) + 2 * TG_NR_MAX) * 17 + 64;
     const size_t bytes = tab + (size_t)(nph * 9 * ws->apk + (int64_t)nt * ws->per_thread + 32) * sizeof(float);
     char *p = (char *)tg_workspace(ctx, bytes);
     if (!p) return tg_fail(TG_ERR_NOMEM, fn, "cannot allocate a %zu-byte workspace", bytes);
@@ -171,7 +167,7 @@ static int32_t *tab_i32(wino_ws *ws, int64_t n) {
 /* A problem's lane tables: T tiles padded by two slivers of invalid lanes */
 static void lanes_get(wino_ws *ws, int64_t T, int32_t **in_off, int32_t **in_h, int32_t **in_w,
                       int32_t **out_off, uint8_t **out_mask) {
-    const int64_t Tp = round_up(T, 16) + 2 * TG_NR_MAX;
+    const int64_t Tp = tg_round_up(T, 16) + 2 * TG_NR_MAX;
     *in_off = tab_i32(ws, Tp), *in_h = tab_i32(ws, Tp), *in_w = tab_i32(ws, Tp);
     *out_off = tab_i32(ws, Tp);
     *out_mask = (uint8_t *)ws->tab;
@@ -216,7 +212,7 @@ static void wino_multiply(const phase *ph, int nph, const tg_cpu_isa *isa, int64
 #pragma omp parallel if (M * K * nsl_max * nr * nph > ((int64_t)1 << 18))
     {
         float *Bs = ws->thread_ws + (int64_t)omp_get_thread_num() * ws->per_thread;
-        float *tiles = Bs + round_up(9 * TG_WINO_PLANE(nr), 16);
+        float *tiles = Bs + tg_round_up(9 * TG_WINO_PLANE(nr), 16);
         const int64_t nstat = omp_get_num_threads() > 1 ? nitems - nitems / 8 : nitems;
 #pragma omp for schedule(static) nowait
         for (int64_t it = 0; it < nstat; it++)
@@ -279,8 +275,8 @@ tg_status tg_cpu_conv_bwd_data_wino(tg_ctx *ctx, const float *dy, int N, int Co,
     for (int r = 0; r < 2; r++)
         for (int c = 0; c < 2; c++) {
             const int i = nph;
-            ml[i] = ceil_div(p - r, 2), mh[i] = floor_div(H - 1 + p - r, 2);
-            wl[i] = ceil_div(p - c, 2), wh[i] = floor_div(W - 1 + p - c, 2);
+            tg_phase_range(H, 2, p, r, &ml[i], &mh[i]);
+            tg_phase_range(W, 2, p, c, &wl[i], &wh[i]);
             if (mh[i] < ml[i] || wh[i] < wl[i]) continue;
             th[i] = (mh[i] - ml[i] + 2) / 2, tw[i] = (wh[i] - wl[i] + 2) / 2;
             T[i] = N * th[i] * tw[i];
