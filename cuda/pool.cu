@@ -12,20 +12,20 @@ static __global__ void pool_fwd_kernel(int is_max, const float *x, int64_t plane
         const int64_t q = o / ((int64_t)Ho * Wo);
         const int oh = (int)(o / Wo % Ho), ow = (int)(o % Wo);
         const float *xp = x + q * H * W;
-        const int h0 = oh * sh - ph, w0 = ow * sw - pw;
+        int hlo, hhi, wlo, whi;
+        tg_pool_window(oh, sh, ph, kh, H, &hlo, &hhi);
+        tg_pool_window(ow, sw, pw, kw, W, &wlo, &whi);
         float best = -INFINITY, sum = 0.0f;
         int arg = -1, nan = 0;
-        for (int i = 0; i < kh && !nan; i++)
-            for (int j = 0; j < kw && !nan; j++) {
-                const int h = h0 + i, w = w0 + j;
-                if (h < 0 || h >= H || w < 0 || w >= W) continue;
+        for (int h = hlo; h < hhi && !nan; h++)
+            for (int w = wlo; w < whi && !nan; w++) {
                 const float v = xp[h * W + w];
                 sum += v;
                 if (v > best || arg < 0 || v != v) best = v, arg = h * W + w;
                 nan = v != v;
             }
         if (is_max) y[o] = best, idx[o] = arg;
-        else y[o] = sum / (float)(kh * kw);
+        else y[o] = sum / tg_pool_area(kh, kw);
     }
 }
 
@@ -45,7 +45,7 @@ static __global__ void pool_bwd_kernel(int is_max, const float *dy, const int32_
                 const int64_t o = (int64_t)oh * Wo + ow;
                 if (!is_max || idx[q * Ho * Wo + o] == h * W + w) s += g[o];
             }
-        dx[i] += is_max ? s : s / (float)(kh * kw);
+        dx[i] += is_max ? s : s / tg_pool_area(kh, kw);
     }
 }
 

@@ -65,8 +65,15 @@ typedef struct tg_module tg_module;
 typedef struct tg_optim tg_optim;
 typedef struct tg_state tg_state;
 
-/* Message for the last failure on this thread ("" if none). Valid until the next failure. */
+/* Message for the last failure on this thread ("" if none). Valid until the next failure. It
+ * starts with the public function that failed ("tg_conv2d: ..."), and names the argument and
+ * the shapes or values that were wrong. */
 TG_API const char *tg_last_error(void);
+/* Status of the last failure on this thread (TG_OK if none since tg_clear_error): how a function
+ * that returns a pointer or a value says which kind of failure it was. */
+TG_API tg_status tg_last_status(void);
+/* Forgets the last failure (message "", status TG_OK), like setting errno to 0. */
+TG_API void tg_clear_error(void);
 /* Short name of a status code, e.g. "TG_ERR_SHAPE". */
 TG_API const char *tg_status_str(tg_status s);
 /* Library version as "MAJOR.MINOR.PATCH". */
@@ -101,7 +108,10 @@ TG_API void tg_set_limits(const tg_limits *in);
 
 /* NULL + message on failure (no GPU, built without CUDA, no memory). */
 TG_API tg_ctx *tg_ctx_new(tg_device device, uint64_t seed);
-/* Frees the tape and the arena. Leaf tensors, modules and optimizers must be freed first. */
+/* Frees the tape and the arena (every op result is gone). Free leaf tensors, modules and
+ * optimizers first; those still alive keep the context's memory and backend alive, and the last
+ * of them to be freed frees it. After this call ctx may only be given to nothing else (a freed
+ * context's functions refuse it with a message until it is gone). NULL-safe. */
 TG_API void tg_ctx_free(tg_ctx *ctx);
 TG_API tg_device tg_ctx_device(const tg_ctx *ctx);
 /* One line saying where ctx runs: "CPU: <model>, <threads> threads; BLAS: <tg_blas_info()>" or
@@ -148,10 +158,12 @@ TG_API bool tg_built_with_cuda(void);
 
 /* A zeroed leaf tensor on ctx's device. The caller owns it (tg_tensor_free). NULL on failure. */
 TG_API tg_tensor *tg_tensor_new(tg_ctx *ctx, int ndim, const int64_t *shape);
-/* Convenience: 1-4 dims given as arguments; pass 0 for unused trailing dims. */
+/* Convenience: 1-4 dims given as arguments; pass 0 for unused trailing dims (a 0 before a
+ * positive dim, or a negative dim, is refused: TG_ERR_SHAPE). */
 TG_API tg_tensor *tg_tensor_new4(tg_ctx *ctx, int64_t d0, int64_t d1, int64_t d2, int64_t d3);
 /* Frees a leaf and its gradient. NULL-safe. Op results are freed by tg_ctx_clear_tape (a call
- * here on an op result is ignored). */
+ * here on an op result is ignored). A tensor a module or an optimizer owns (its parameters,
+ * buffers, moments) is refused with a message and stays: they free it. */
 TG_API void tg_tensor_free(tg_tensor *t);
 TG_API tg_ctx *tg_tensor_ctx(const tg_tensor *t);
 TG_API int tg_tensor_ndim(const tg_tensor *t);
@@ -173,8 +185,9 @@ TG_API tg_status tg_tensor_fill_uniform(tg_tensor *t, float lo, float hi);
 TG_API tg_status tg_tensor_check_finite(const tg_tensor *t);
 /* Reads the single element of a one-element tensor (e.g. a loss). NAN + message on failure. */
 TG_API float tg_tensor_item(const tg_tensor *t);
-/* Only meaningful on leaves: whether backward computes a gradient for t. */
-TG_API void tg_tensor_set_requires_grad(tg_tensor *t, bool on);
+/* Whether backward computes a gradient for the leaf t. An op result is refused
+ * (TG_ERR_INVALID): whether it needs one follows from its inputs. */
+TG_API tg_status tg_tensor_set_requires_grad(tg_tensor *t, bool on);
 TG_API bool tg_tensor_requires_grad(const tg_tensor *t);
 /* t's gradient, or NULL until a backward pass reached t (and again after tg_optim_zero_grad /
  * tg_tensor_zero_grad, which, like PyTorch's set_to_none, drop it). Owned by t (leaves) or by
@@ -378,7 +391,8 @@ TG_API tg_status tg_optim_step(tg_optim *opt);
 TG_API void tg_optim_set_check_finite(tg_optim *opt, bool on);
 /* Drops every parameter's gradient (see tg_tensor_grad). */
 TG_API void tg_optim_zero_grad(tg_optim *opt);
-TG_API void tg_optim_set_lr(tg_optim *opt, float lr);
+/* lr must be finite and >= 0 (TG_ERR_INVALID otherwise, and the rate stays). */
+TG_API tg_status tg_optim_set_lr(tg_optim *opt, float lr);
 TG_API float tg_optim_lr(const tg_optim *opt);
 TG_API void tg_optim_free(tg_optim *opt);
 

@@ -4,6 +4,8 @@
  */
 #include "internal.h"
 
+#include <math.h>
+
 static void unary_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *y = nd->out;
     int acc;
@@ -33,6 +35,10 @@ static tg_tensor *unary(tg_ctx *ctx, tg_tensor *x, int op, float a, const char *
 }
 
 tg_tensor *tg_leaky_relu(tg_ctx *ctx, tg_tensor *x, float slope) {
+    if (!isfinite(slope)) {
+        if (tg_check_in(ctx, x, "tg_leaky_relu", "x")) tg_fail(TG_ERR_INVALID, "tg_leaky_relu", "slope %g is not finite", slope);
+        return NULL;
+    }
     return unary(ctx, x, TG_UN_LEAKY_RELU, slope, "tg_leaky_relu");
 }
 tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *x) { return unary(ctx, x, TG_UN_RELU, 0.0f, "tg_relu"); }

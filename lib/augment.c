@@ -50,9 +50,15 @@ tg_tensor *tg_diff_augment(tg_ctx *ctx, tg_tensor *x, unsigned policy) {
         tg_fail(TG_ERR_INVALID, fn, "unknown policy bits 0x%x", policy);
         return NULL;
     }
+    if (x->shape[2] > TG_MAX_SIDE || x->shape[3] > TG_MAX_SIDE) {
+        char b[64];
+        tg_fail(TG_ERR_SHAPE, fn, "x %s: sides must be at most %d", SHP(x, b), TG_MAX_SIDE);
+        return NULL;
+    }
     const int64_t N = x->shape[0];
     const int H = (int)x->shape[2], W = (int)x->shape[3];
-    float *p = malloc(sizeof(float) * (size_t)(N * TG_AUG_NPARAM));
+    size_t pbytes;
+    float *p = tg_bytes_ok(N * TG_AUG_NPARAM, sizeof(float), &pbytes) ? malloc(pbytes) : NULL;
     if (!p) {
         tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
         return NULL;

@@ -6,6 +6,8 @@
  */
 #include "internal.h"
 
+#include <math.h>
+
 
 static void bn_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2];
@@ -58,7 +60,7 @@ static bool bn_args_ok(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *b
                 SHP(x, bx));
         return false;
     }
-    if (!(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f)) {
+    if (!(eps > 0.0f) || !isfinite(eps) || !(momentum >= 0.0f && momentum <= 1.0f)) {
         tg_fail(TG_ERR_INVALID, fn, "eps %g must be > 0 and momentum %g in [0,1]", eps, momentum);
         return false;
     }

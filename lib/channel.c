@@ -6,6 +6,7 @@
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* N, C, P of a tensor seen as [N, C, rest] */
@@ -30,13 +31,19 @@ static void cat_backward(tg_ctx *ctx, tg_node *nd) {
 
 tg_tensor *tg_cat_channels(tg_ctx *ctx, tg_tensor *const *xs, int n) {
     static const char *fn = "tg_cat_channels";
-    if (!xs || n < 1 || n > TG_NODE_MAX_IN) {
-        tg_fail(TG_ERR_INVALID, fn, "give 1 to %d tensors, got %d", TG_NODE_MAX_IN, n);
+    if (!xs) {
+        tg_fail(TG_ERR_INVALID, fn, "xs is NULL");
+        return NULL;
+    }
+    if (n < 1 || n > TG_NODE_MAX_IN) {
+        tg_fail(TG_ERR_INVALID, fn, "n is %d: give 1 to %d tensors", n, TG_NODE_MAX_IN);
         return NULL;
     }
     int64_t C = 0;
     for (int i = 0; i < n; i++) {
-        if (!tg_check_in(ctx, xs[i], fn, "xs[i]")) return NULL;
+        char what[16];
+        snprintf(what, sizeof what, "xs[%d]", i);
+        if (!tg_check_in(ctx, xs[i], fn, what)) return NULL;
         bool same = xs[i]->ndim == xs[0]->ndim && xs[i]->ndim >= 2;
         for (int d = 0; same && d < xs[0]->ndim; d++) same = d == 1 || xs[i]->shape[d] == xs[0]->shape[d];
         if (!same) {
@@ -76,7 +83,8 @@ tg_tensor *tg_slice_channels(tg_ctx *ctx, tg_tensor *x, int start, int count) {
     if (!tg_check_in(ctx, x, fn, "x")) return NULL;
     if (x->ndim < 2 || start < 0 || count < 1 || start + (int64_t)count > x->shape[1]) {
         char b[64];
-        tg_fail(TG_ERR_SHAPE, fn, "channels %d..%d of %s", start, start + count - 1, SHP(x, b));
+        tg_fail(TG_ERR_SHAPE, fn, "channels %d..%lld (start %d, count %d) are not within the channels of x %s", start,
+                (long long)start + count - 1, start, count, SHP(x, b));
         return NULL;
     }
     int64_t s[TG_MAX_DIMS], N, C, P;
@@ -158,9 +166,9 @@ static void up2_backward(tg_ctx *ctx, tg_node *nd) {
 tg_tensor *tg_upsample2(tg_ctx *ctx, tg_tensor *x, bool bilinear) {
     static const char *fn = "tg_upsample2";
     if (!tg_check_nchw(ctx, x, fn)) return NULL;
-    if (x->shape[2] > (1 << 28) || x->shape[3] > (1 << 28)) {
+    if (x->shape[2] > TG_MAX_SIDE / 2 || x->shape[3] > TG_MAX_SIDE / 2) {
         char b[64];
-        tg_fail(TG_ERR_SHAPE, fn, "x must be [N,C,H,W], got %s", SHP(x, b));
+        tg_fail(TG_ERR_SHAPE, fn, "x %s: doubled, a side would be over %d", SHP(x, b), TG_MAX_SIDE);
         return NULL;
     }
     int64_t s[4] = {x->shape[0], x->shape[1], 2 * x->shape[2], 2 * x->shape[3]};
@@ -185,10 +193,13 @@ static void embed_backward(tg_ctx *ctx, tg_node *nd) {
 tg_tensor *tg_embedding(tg_ctx *ctx, tg_tensor *table, const int32_t *idx, int64_t n) {
     static const char *fn = "tg_embedding";
     if (!tg_check_in(ctx, table, fn, "table")) return NULL;
-    if (table->ndim != 2 || !idx || n < 1) {
+    if (table->ndim != 2) {
         char b[64];
-        tg_fail(TG_ERR_INVALID, fn, "table must be [V,D] (got %s), idx non-NULL and n >= 1 (got %lld)", SHP(table, b),
-                (long long)n);
+        tg_fail(TG_ERR_SHAPE, fn, "table must be [V,D], got %s", SHP(table, b));
+        return NULL;
+    }
+    if (!idx || n < 1 || n > TG_MAX_NUMEL) {
+        tg_fail(TG_ERR_INVALID, fn, "%s", !idx ? "idx is NULL" : "n must be in 1..2^40-1");
         return NULL;
     }
     for (int64_t i = 0; i < n; i++)

@@ -14,7 +14,10 @@ typedef struct {
     int N, Cin, H, W, Cout, kh, kw, Ho, Wo;
 } conv_dims;
 
-/* Shared argument checks. transposed: w is [Cin,Cout,kh,kw] and the output grows. */
+/* Shared argument checks, all sizes in checked 64-bit arithmetic (checked.h): every dimension
+ * and the padded input fit an int (the kernels' spatial math), the output is not empty, and the
+ * im2col fallback's column buffer has a size. transposed: w is [Cin,Cout,kh,kw] and the output
+ * grows. */
 static bool conv_check(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, int stride, int pad,
                        bool transposed, const char *fn, conv_dims *d) {
     if (!tg_check_in(ctx, x, fn, "x") || !tg_check_in(ctx, w, fn, "w")) return false;
@@ -28,6 +31,12 @@ static bool conv_check(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, in
         tg_fail(TG_ERR_INVALID, fn, "stride %d must be >= 1 and pad %d >= 0", stride, pad);
         return false;
     }
+    for (int i = 0; i < 4; i++)
+        if (!tg_fits_int(x->shape[i]) || !tg_fits_int(w->shape[i])) {
+            tg_fail(TG_ERR_SHAPE, fn, "x %s and w %s: every dimension must be at most %d", SHP(x, bx),
+                    SHP(w, bw), TG_MAX_SIDE);
+            return false;
+        }
     d->N = (int)x->shape[0];
     d->Cin = (int)x->shape[1];
     d->H = (int)x->shape[2];
@@ -46,15 +55,43 @@ static bool conv_check(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, in
         tg_fail(TG_ERR_SHAPE, fn, "bias %s must be [%d]", SHP(b, bb), d->Cout);
         return false;
     }
+    /* the padded input (forward) or the output before cropping (transposed), in 64 bits */
+    const int64_t p2 = 2 * (int64_t)pad;
+    int64_t Ho, Wo;
     if (transposed) {
-        d->Ho = (d->H - 1) * stride - 2 * pad + d->kh;
-        d->Wo = (d->W - 1) * stride - 2 * pad + d->kw;
+        Ho = ((int64_t)d->H - 1) * stride - p2 + d->kh;
+        Wo = ((int64_t)d->W - 1) * stride - p2 + d->kw;
     } else {
-        d->Ho = d->H + 2 * pad - d->kh >= 0 ? (d->H + 2 * pad - d->kh) / stride + 1 : 0;
-        d->Wo = d->W + 2 * pad - d->kw >= 0 ? (d->W + 2 * pad - d->kw) / stride + 1 : 0;
+        if ((int64_t)d->H + p2 > TG_MAX_SIDE || (int64_t)d->W + p2 > TG_MAX_SIDE) {
+            tg_fail(TG_ERR_INVALID, fn, "pad %d: the padded input %s must stay at most %d on a side", pad,
+                    SHP(x, bx), TG_MAX_SIDE);
+            return false;
+        }
+        Ho = (int64_t)d->H + p2 - d->kh >= 0 ? ((int64_t)d->H + p2 - d->kh) / stride + 1 : 0;
+        Wo = (int64_t)d->W + p2 - d->kw >= 0 ? ((int64_t)d->W + p2 - d->kw) / stride + 1 : 0;
     }
-    if (d->Ho < 1 || d->Wo < 1) {
+    if (Ho < 1 || Wo < 1) {
         tg_fail(TG_ERR_SHAPE, fn, "x %s with w %s, stride %d, pad %d gives an empty output",
+                SHP(x, bx), SHP(w, bw), stride, pad);
+        return false;
+    }
+    if (Ho > TG_MAX_SIDE || Wo > TG_MAX_SIDE) {
+        tg_fail(TG_ERR_SHAPE, fn, "x %s with w %s, stride %d, pad %d gives a %lldx%lld output, over %d on a side",
+                SHP(x, bx), SHP(w, bw), stride, pad, (long long)Ho, (long long)Wo, TG_MAX_SIDE);
+        return false;
+    }
+    d->Ho = (int)Ho;
+    d->Wo = (int)Wo;
+    /* the largest column buffer either pass may need: (Cout + C*kh*kw) x N*Ho*Wo floats, with the
+     * input's and the output's roles swapped for the transposed op (both ways bounded) */
+    int64_t k1, k2, np1, np2, c1, c2;
+    size_t bytes;
+    const bool sizes_ok = tg_mul_ok((int64_t)d->Cin * d->kh, d->kw, &k1) && tg_mul_ok((int64_t)d->Cout * d->kh, d->kw, &k2) &&
+                          tg_mul_ok((int64_t)d->N * d->H, d->W, &np1) && tg_mul_ok((int64_t)d->N * Ho, Wo, &np2) &&
+                          tg_mul_ok(k1 + k2 + d->Cin + d->Cout, np1, &c1) && tg_mul_ok(k1 + k2 + d->Cin + d->Cout, np2, &c2) &&
+                          tg_bytes_ok(c1 > c2 ? c1 : c2, sizeof(float), &bytes);
+    if (!sizes_ok) {
+        tg_fail(TG_ERR_SHAPE, fn, "x %s with w %s, stride %d, pad %d: the work buffers' sizes overflow",
                 SHP(x, bx), SHP(w, bw), stride, pad);
         return false;
     }

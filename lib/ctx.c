@@ -98,18 +98,38 @@ tg_ctx *tg_ctx_new(tg_device device, uint64_t seed) {
     return ctx;
 }
 
+/* The tape, the arena and the workspace go at tg_ctx_free; the context itself (and its backend,
+ * which leaves need to release their memory) stays until its last leaf tensor is freed. */
 void tg_ctx_free(tg_ctx *ctx) {
-    if (!ctx) return;
+    if (!ctx || ctx->closing) return;
     if (ctx->be->sync) ctx->be->sync(ctx);
+    ctx->n_nodes = 0;
     tg_arena_release(ctx, &ctx->data);
     tg_arena_release(ctx, &ctx->meta);
+    ctx->data.on_device = 1;
     if (ctx->ws) ctx->be->release(ctx, ctx->ws);
+    ctx->ws = NULL;
+    ctx->ws_bytes = 0;
     free(ctx->nodes);
+    ctx->nodes = NULL;
+    ctx->cap_nodes = 0;
+    ctx->closing = true;
+    if (ctx->live_leaves == 0) tg_ctx_destroy(ctx);
+}
+
+void tg_ctx_destroy(tg_ctx *ctx) {
     ctx->be->shutdown(ctx);
     free(ctx);
 }
 
-tg_device tg_ctx_device(const tg_ctx *ctx) { return ctx ? ctx->device : TG_CPU; }
+/* the getters' and setters' answer to a NULL or freed context: nothing changes, with a message */
+static bool usable(const tg_ctx *ctx, const char *fn) {
+    if (!ctx) tg_fail(TG_ERR_INVALID, fn, "ctx is NULL");
+    else if (ctx->closing) tg_fail(TG_ERR_INVALID, fn, "ctx was freed (tg_ctx_free)");
+    return ctx && !ctx->closing;
+}
+
+tg_device tg_ctx_device(const tg_ctx *ctx) { return usable(ctx, "tg_ctx_device") ? ctx->device : TG_CPU; }
 
 /* "model name" from /proc/cpuinfo, or "unknown CPU" */
 static void cpu_model(char *out, size_t n) {
@@ -131,7 +151,7 @@ static void cpu_model(char *out, size_t n) {
 }
 
 const char *tg_ctx_describe(tg_ctx *ctx) {
-    if (!ctx) return "";
+    if (!usable(ctx, "tg_ctx_describe")) return "";
     if (ctx->device == TG_CPU && !ctx->desc[0]) {
         char model[160];
         cpu_model(model, sizeof model);
@@ -142,44 +162,51 @@ const char *tg_ctx_describe(tg_ctx *ctx) {
 }
 
 void tg_ctx_clear_tape(tg_ctx *ctx) {
-    if (!ctx) return;
+    if (!usable(ctx, "tg_ctx_clear_tape")) return;
     ctx->n_nodes = 0;
     tg_arena_rewind(&ctx->data);
     tg_arena_rewind(&ctx->meta);
 }
 
 bool tg_ctx_set_grad_enabled(tg_ctx *ctx, bool enabled) {
-    if (!ctx) return false;
+    if (!usable(ctx, "tg_ctx_set_grad_enabled")) return false;
     bool old = ctx->grad_enabled;
     ctx->grad_enabled = enabled;
     return old;
 }
 
-bool tg_ctx_grad_enabled(const tg_ctx *ctx) { return ctx && ctx->grad_enabled; }
+bool tg_ctx_grad_enabled(const tg_ctx *ctx) {
+    return usable(ctx, "tg_ctx_grad_enabled") && ctx->grad_enabled;
+}
 
 tg_status tg_ctx_sync(tg_ctx *ctx) {
-    if (!ctx) return tg_fail(TG_ERR_INVALID, "tg_ctx_sync", "ctx is NULL");
+    if (!usable(ctx, "tg_ctx_sync")) return TG_ERR_INVALID;
     return ctx->be->sync(ctx);
 }
 
 void tg_ctx_rng_get(const tg_ctx *ctx, uint64_t *seed, uint64_t *offset) {
-    if (!ctx) return;
-    if (seed) *seed = ctx->seed;
-    if (offset) *offset = ctx->rng_offset;
+    const bool ok = usable(ctx, "tg_ctx_rng_get");
+    if (seed) *seed = ok ? ctx->seed : 0;
+    if (offset) *offset = ok ? ctx->rng_offset : 0;
 }
 
 void tg_ctx_rng_set(tg_ctx *ctx, uint64_t seed, uint64_t offset) {
-    if (!ctx) return;
+    if (!usable(ctx, "tg_ctx_rng_set")) return;
     ctx->seed = seed;
     ctx->rng_offset = offset;
 }
 
 void tg_ctx_set_tf32(tg_ctx *ctx, bool allow) {
-    if (ctx) ctx->tf32 = allow;
+    if (usable(ctx, "tg_ctx_set_tf32")) ctx->tf32 = allow;
 }
 
 void tg_ctx_stats_get(const tg_ctx *ctx, tg_ctx_stats *out) {
-    if (!ctx || !out) return;
+    if (!out) {
+        tg_fail(TG_ERR_INVALID, "tg_ctx_stats_get", "out is NULL");
+        return;
+    }
+    memset(out, 0, sizeof *out);
+    if (!usable(ctx, "tg_ctx_stats_get")) return;
     out->arena_bytes = ctx->data.total;
     out->arena_peak_bytes = ctx->data.peak;
     out->workspace_bytes = ctx->ws_bytes;

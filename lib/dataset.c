@@ -24,7 +24,26 @@ struct tg_dataset {
 typedef struct {
     char **p;
     int n, cap;
+    struct { dev_t dev; ino_t ino; } *seen; /* directories visited (a symlink loop is entered once) */
+    int nseen, capseen;
 } pathlist;
+
+/* whether directory sb was visited already; records it otherwise */
+static bool visited(pathlist *l, const struct stat *sb) {
+    for (int i = 0; i < l->nseen; i++)
+        if (l->seen[i].dev == sb->st_dev && l->seen[i].ino == sb->st_ino) return true;
+    if (l->nseen == l->capseen) {
+        int cap = l->capseen ? l->capseen * 2 : 64;
+        void *p = realloc(l->seen, sizeof *l->seen * (size_t)cap);
+        if (!p) return true; /* out of memory: do not descend */
+        l->seen = p;
+        l->capseen = cap;
+    }
+    l->seen[l->nseen].dev = sb->st_dev;
+    l->seen[l->nseen].ino = sb->st_ino;
+    l->nseen++;
+    return false;
+}
 
 static bool is_image_name(const char *name) {
     const char *dot = strrchr(name, '.');
@@ -32,7 +51,8 @@ static bool is_image_name(const char *name) {
 }
 
 static void scan(const char *dir, pathlist *l, int depth) {
-    if (depth > 32) return;
+    struct stat ds;
+    if (depth > 32 || stat(dir, &ds) != 0 || visited(l, &ds)) return;
     DIR *d = opendir(dir);
     if (!d) return;
     struct dirent *e;
@@ -50,7 +70,7 @@ static void scan(const char *dir, pathlist *l, int depth) {
         if (S_ISDIR(sb.st_mode)) {
             scan(p, l, depth + 1);
             free(p);
-        } else if (S_ISREG(sb.st_mode) && is_image_name(e->d_name)) {
+        } else if (S_ISREG(sb.st_mode) && is_image_name(e->d_name) && l->n < INT32_MAX / 2) {
             if (l->n == l->cap) {
                 int cap = l->cap ? l->cap * 2 : 256;
                 char **np = realloc(l->p, sizeof *np * (size_t)cap);
@@ -73,12 +93,23 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static tg_dataset *ds_new(int64_t n, int size) {
+/* bytes of n images of size x size x 3, when that fits (checked.h); 0 otherwise */
+static size_t images_bytes(int64_t n, int size) {
+    int64_t px, all;
+    size_t bytes;
+    if (!tg_mul_ok(size, size, &px) || !tg_mul_ok(px, 3, &px) || !tg_mul_ok(n, px, &all) ||
+        !tg_bytes_ok(all, 1, &bytes) || bytes == SIZE_MAX)
+        return 0;
+    return bytes;
+}
+
+/* NULL when out of memory (bytes from images_bytes, already checked) */
+static tg_dataset *ds_new(int64_t n, int size, size_t bytes) {
     tg_dataset *ds = calloc(1, sizeof *ds);
     if (!ds) return NULL;
     ds->n = n;
     ds->size = size;
-    ds->px = malloc((size_t)n * (size_t)size * size * 3 + 1);
+    ds->px = malloc(bytes + 1);
     if (!ds->px) {
         free(ds);
         return NULL;
@@ -134,6 +165,7 @@ static tg_dataset *load_dir(const char *dir, int size, int *skipped) {
 out:
     for (int i = 0; i < l.n; i++) free(l.p[i]);
     free(l.p);
+    free(l.seen);
     free(ok);
     free(px);
     return ds;
@@ -168,7 +200,7 @@ static tg_dataset *load_packed(const char *path, int size) {
     } else if (t->nbytes != (uint64_t)t->shape[0] * (uint64_t)size * (uint64_t)size * 3u) {
         tg_fail(TG_ERR_FORMAT, fn, "%s: \"images\" holds %llu bytes, not N*S*S*3", path,
                 (unsigned long long)t->nbytes); /* cannot happen after tg_st_read's checks */
-    } else if (!(ds = ds_new(t->shape[0], size))) {
+    } else if (!(ds = ds_new(t->shape[0], size, (size_t)t->nbytes))) {
         tg_fail(TG_ERR_NOMEM, fn, "out of memory for %lld images", (long long)t->shape[0]);
     } else {
         memcpy(ds->px, t->data, (size_t)t->nbytes);
@@ -193,22 +225,28 @@ tg_dataset *tg_dataset_load(const char *path, int size, int *skipped) {
 }
 
 tg_dataset *tg_dataset_from_memory(const uint8_t *rgb, int64_t n, int size) {
-    if (!rgb || n < 1 || size < 1) {
-        tg_fail(TG_ERR_INVALID, "tg_dataset_from_memory", "bad arguments");
+    static const char *fn = "tg_dataset_from_memory";
+    if (!rgb || n < 1 || size < 1 || size > 4096) {
+        tg_fail(TG_ERR_INVALID, fn, "%s", !rgb ? "rgb is NULL" : n < 1 ? "n must be >= 1" : "size must be in 1..4096");
         return NULL;
     }
-    tg_dataset *ds = ds_new(n, size);
+    const size_t bytes = images_bytes(n, size);
+    if (!bytes) {
+        tg_fail(TG_ERR_INVALID, fn, "%lld images of %dx%d x 3 bytes overflow a memory size", (long long)n, size, size);
+        return NULL;
+    }
+    tg_dataset *ds = ds_new(n, size, bytes);
     if (!ds) {
-        tg_fail(TG_ERR_NOMEM, "tg_dataset_from_memory", "out of memory");
+        tg_fail(TG_ERR_NOMEM, fn, "out of memory for %lld images (%zu bytes)", (long long)n, bytes);
         return NULL;
     }
-    memcpy(ds->px, rgb, (size_t)n * (size_t)size * size * 3);
+    memcpy(ds->px, rgb, bytes);
     return ds;
 }
 
 tg_status tg_dataset_save(const tg_dataset *ds, const char *path) {
     static const char *fn = "tg_dataset_save";
-    if (!ds || !path) return tg_fail(TG_ERR_INVALID, fn, "dataset or path is NULL");
+    if (!ds || !path) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !ds ? "dataset" : "path");
     char count[32], size[16];
     snprintf(count, sizeof count, "%lld", (long long)ds->n);
     snprintf(size, sizeof size, "%d", ds->size);
@@ -217,19 +255,36 @@ tg_status tg_dataset_save(const tg_dataset *ds, const char *path) {
     return tg_st_write(path, &e, 1, mk, mv, 3, fn);
 }
 
-int64_t tg_dataset_count(const tg_dataset *ds) { return ds ? ds->n : 0; }
-int tg_dataset_size(const tg_dataset *ds) { return ds ? ds->size : 0; }
+int64_t tg_dataset_count(const tg_dataset *ds) {
+    if (!ds) tg_fail(TG_ERR_INVALID, "tg_dataset_count", "dataset is NULL");
+    return ds ? ds->n : 0;
+}
+int tg_dataset_size(const tg_dataset *ds) {
+    if (!ds) tg_fail(TG_ERR_INVALID, "tg_dataset_size", "dataset is NULL");
+    return ds ? ds->size : 0;
+}
 
 const uint8_t *tg_dataset_image(const tg_dataset *ds, int64_t i) {
-    if (!ds || i < 0 || i >= ds->n) return NULL;
+    static const char *fn = "tg_dataset_image";
+    if (!ds) {
+        tg_fail(TG_ERR_INVALID, fn, "dataset is NULL");
+        return NULL;
+    }
+    if (i < 0 || i >= ds->n) {
+        tg_fail(TG_ERR_INVALID, fn, "index %lld is outside the dataset's %lld images", (long long)i, (long long)ds->n);
+        return NULL;
+    }
     return ds->px + (size_t)i * ds->size * ds->size * 3;
 }
 
 tg_status tg_dataset_batch(const tg_dataset *cds, tg_tensor *out, const int64_t *idx,
                            const uint8_t *flip) {
     static const char *fn = "tg_dataset_batch";
+    TG_API_SCOPE(fn);
     tg_dataset *ds = (tg_dataset *)cds; /* the scratch buffer is the only thing that changes */
-    if (!ds || !out || !idx) return tg_fail(TG_ERR_INVALID, fn, "NULL argument");
+    if (!ds || !out || !idx)
+        return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !ds ? "dataset" : !out ? "out" : "idx");
+    if (out->ctx->closing) return tg_fail(TG_ERR_INVALID, fn, "out's context was freed (tg_ctx_free)");
     const int S = ds->size;
     if (out->ndim != 4 || out->shape[1] != 3 || out->shape[2] != S || out->shape[3] != S) {
         char b[64];

@@ -208,9 +208,13 @@ void tg_dist_free(tg_dist *d) {
     g_dist_live = 0;
 }
 
-int tg_dist_rank(const tg_dist *d) { return d ? d->rank : 0; }
-int tg_dist_world(const tg_dist *d) { return d ? d->world : 1; }
-int tg_dist_local_rank(const tg_dist *d) { return d ? d->local_rank : 0; }
+static bool have(const tg_dist *d, const char *fn) {
+    if (!d) tg_fail(TG_ERR_INVALID, fn, "dist is NULL");
+    return d != NULL;
+}
+int tg_dist_rank(const tg_dist *d) { return have(d, "tg_dist_rank") ? d->rank : 0; }
+int tg_dist_world(const tg_dist *d) { return have(d, "tg_dist_world") ? d->world : 1; }
+int tg_dist_local_rank(const tg_dist *d) { return have(d, "tg_dist_local_rank") ? d->local_rank : 0; }
 
 /* ---- MPI: bounded waits and the same-bits sum ---------------------------------------------- */
 #ifdef TG_WITH_MPI
@@ -259,10 +263,15 @@ static tg_status sum_blocking(tg_dist *d, void *buf, size_t n, MPI_Datatype type
 
 static tg_status check_tensors(tg_dist *d, tg_tensor *const *t, int n, const char *fn) {
     if (!d) return tg_fail(TG_ERR_INVALID, fn, "dist is NULL");
-    if (n < 0 || (n > 0 && !t)) return tg_fail(TG_ERR_INVALID, fn, "%d tensors at %p", n, (const void *)t);
+    if (n < 0) return tg_fail(TG_ERR_INVALID, fn, "n %d is negative", n);
+    if (n > 0 && !t) return tg_fail(TG_ERR_INVALID, fn, "the tensor array is NULL (n %d)", n);
     for (int i = 0; i < n; i++) {
         if (!t[i]) return tg_fail(TG_ERR_INVALID, fn, "tensor %d is NULL", i);
         if (t[i]->ctx != t[0]->ctx) return tg_fail(TG_ERR_DEVICE, fn, "tensor %d is on another context", i);
+        if (t[i]->ctx->closing) return tg_fail(TG_ERR_INVALID, fn, "tensor %d's context was freed (tg_ctx_free)", i);
+        if (t[i]->numel > INT32_MAX) /* MPI counts are ints */
+            return tg_fail(TG_ERR_SHAPE, fn, "tensor %d has %lld elements, over the %d one message carries", i,
+                           (long long)t[i]->numel, INT32_MAX);
     }
     return TG_OK;
 }
@@ -300,6 +309,7 @@ static tg_status to_host(tg_tensor *t, float *dst) { return tg_tensor_read(t, ds
 
 tg_status tg_dist_broadcast(tg_dist *d, tg_tensor *const *t, int n, int root) {
     static const char *fn = "tg_dist_broadcast";
+    TG_API_SCOPE(fn);
     tg_status st = check_tensors(d, t, n, fn);
     if (st) return st;
     if (root < 0 || root >= d->world) return tg_fail(TG_ERR_INVALID, fn, "root %d outside 0..%d", root, d->world - 1);
@@ -332,6 +342,7 @@ tg_status tg_dist_broadcast(tg_dist *d, tg_tensor *const *t, int n, int root) {
 
 tg_status tg_dist_average(tg_dist *d, tg_tensor *const *t, int n) {
     static const char *fn = "tg_dist_average";
+    TG_API_SCOPE(fn);
     tg_status st = check_tensors(d, t, n, fn);
     if (st || !d->mpi || n == 0) return st;
 #ifdef TG_WITH_MPI
@@ -359,7 +370,9 @@ tg_status tg_dist_average(tg_dist *d, tg_tensor *const *t, int n) {
 
 tg_status tg_dist_sum_host(tg_dist *d, double *v, int n) {
     static const char *fn = "tg_dist_sum_host";
-    if (!d || n < 0 || (n && !v)) return tg_fail(TG_ERR_INVALID, fn, "dist NULL or %d values at %p", n, (void *)v);
+    if (!d) return tg_fail(TG_ERR_INVALID, fn, "dist is NULL");
+    if (n < 0) return tg_fail(TG_ERR_INVALID, fn, "n %d is negative", n);
+    if (n && !v) return tg_fail(TG_ERR_INVALID, fn, "v is NULL (n %d)", n);
     if (!d->mpi || n == 0) return TG_OK;
 #ifdef TG_WITH_MPI
     return sum_blocking(d, v, (size_t)n, MPI_DOUBLE, fn);
@@ -424,6 +437,7 @@ void tg_dist_grads_free(tg_dist_grads *g) {
 
 tg_dist_grads *tg_dist_grads_new(tg_dist *d, tg_tensor *const *p, int n, size_t bucket_bytes) {
     static const char *fn = "tg_dist_grads_new";
+    TG_API_SCOPE(fn);
     if (check_tensors(d, p, n, fn)) return NULL;
     if (n == 0) return tg_fail(TG_ERR_INVALID, fn, "no parameters"), NULL;
     for (int i = 0; i < n; i++)
@@ -580,6 +594,7 @@ tg_status tg_dist_grads_arm(tg_dist_grads *g) {
 
 tg_status tg_dist_grads_sync(tg_dist_grads *g) {
     static const char *fn = "tg_dist_grads_sync";
+    TG_API_SCOPE(fn);
     if (!g) return tg_fail(TG_ERR_INVALID, fn, "grads is NULL");
     if (!g->d->mpi) return TG_OK;
     tg_ctx *ctx = g->ctx;

@@ -123,10 +123,15 @@ tg_tensor *tg_detach(tg_ctx *ctx, tg_tensor *x) {
 tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape) {
     static const char *fn = "tg_reshape";
     if (!tg_check_in(ctx, x, fn, "x")) return NULL;
-    if (ndim < 1 || ndim > TG_MAX_DIMS || !shape) {
-        tg_fail(TG_ERR_SHAPE, fn, "ndim %d outside 1..%d (or shape NULL)", ndim, TG_MAX_DIMS);
+    if (!shape) {
+        tg_fail(TG_ERR_INVALID, fn, "shape is NULL");
         return NULL;
     }
+    if (ndim < 1 || ndim > TG_MAX_DIMS) {
+        tg_fail(TG_ERR_SHAPE, fn, "ndim %d outside 1..%d", ndim, TG_MAX_DIMS);
+        return NULL;
+    }
+    /* the product of the given dims, checked (a wrapped product could match numel) */
     int64_t s[TG_MAX_DIMS], known = 1;
     int infer = -1;
     for (int i = 0; i < ndim; i++) {
@@ -134,19 +139,29 @@ tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape)
         if (s[i] == -1 && infer < 0) {
             infer = i;
         } else if (s[i] <= 0) {
-            tg_fail(TG_ERR_SHAPE, fn, "dimension %d is %lld", i, (long long)s[i]);
+            tg_fail(TG_ERR_SHAPE, fn, "dimension %d is %lld (dims are >= 1, one may be -1)", i, (long long)s[i]);
             return NULL;
-        } else {
-            known *= s[i];
+        } else if (!tg_mul_ok(known, s[i], &known) || known > x->numel) {
+            char b[64];
+            tg_fail(TG_ERR_SHAPE, fn, "cannot view %s (%lld elements): the dims given multiply to more",
+                    SHP(x, b), (long long)x->numel);
+            return NULL;
         }
     }
-    if (infer >= 0) s[infer] = known > 0 && x->numel % known == 0 ? x->numel / known : -1;
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n = s[i] > 0 ? n * s[i] : -1;
-    if (n != x->numel) {
+    if (infer >= 0) {
+        if (x->numel % known != 0) {
+            char b[64];
+            tg_fail(TG_ERR_SHAPE, fn, "cannot view %s (%lld elements) with dims of product %lld and one -1",
+                    SHP(x, b), (long long)x->numel, (long long)known);
+            return NULL;
+        }
+        s[infer] = x->numel / known;
+        known = x->numel;
+    }
+    if (known != x->numel) {
         char b[64];
         tg_fail(TG_ERR_SHAPE, fn, "cannot view %s (%lld elements) with %d dims of product %lld",
-                SHP(x, b), (long long)x->numel, ndim, (long long)n);
+                SHP(x, b), (long long)x->numel, ndim, (long long)known);
         return NULL;
     }
     tg_tensor *y = tg_view(ctx, x, ndim, s, fn); /* no copy */
@@ -156,6 +171,7 @@ tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape)
 }
 
 tg_tensor *tg_flatten(tg_ctx *ctx, tg_tensor *x) {
+    TG_API_SCOPE("tg_flatten");
     if (!tg_check_in(ctx, x, "tg_flatten", "x")) return NULL;
     int64_t s[2] = {x->shape[0], x->numel / x->shape[0]};
     return tg_reshape(ctx, x, 2, s);

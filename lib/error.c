@@ -8,27 +8,77 @@
 #include <time.h>
 
 static _Thread_local char tg_err_buf[1024];
+static _Thread_local tg_status tg_err_code;
 /* set by every failure, cleared by every op that produces a result: a NULL op input while it is
  * set came from the failure whose message we keep */
 static _Thread_local int tg_err_pending;
+/* the public function the caller called (tg_api_enter), and the module path being run */
+static _Thread_local const char *tg_err_api;
+#define TG_PATH_MAX 16
+static _Thread_local struct {
+    int index;
+    const char *kind;
+} tg_path[TG_PATH_MAX];
+static _Thread_local int tg_path_n;
 static tg_log_fn tg_log_cb;
 static void *tg_log_user;
 
+/* "api: layer 2.0 (conv2d): func: message": the public function first, then where inside a
+ * module tree, then the inner function that found the problem (when it is another one). */
 tg_status tg_fail(tg_status code, const char *func, const char *fmt, ...) {
-    int n = snprintf(tg_err_buf, sizeof tg_err_buf, "%s: ", func);
-    if (n < 0 || (size_t)n >= sizeof tg_err_buf) n = 0;
+    size_t n = 0, cap = sizeof tg_err_buf;
+#define TG_PUT(...)                                                                             \
+    do {                                                                                        \
+        int k_ = snprintf(tg_err_buf + n, cap - n, __VA_ARGS__);                                \
+        if (k_ > 0) n = n + (size_t)k_ < cap ? n + (size_t)k_ : cap - 1;                        \
+    } while (0)
+    const char *api = tg_err_api;
+    if (api) TG_PUT("%s: ", api);
+    if (api && tg_path_n > 0) {
+        TG_PUT("layer ");
+        for (int i = 0; i < tg_path_n && i < TG_PATH_MAX; i++) TG_PUT(i ? ".%d" : "%d", tg_path[i].index);
+        TG_PUT(" (%s): ", tg_path[tg_path_n <= TG_PATH_MAX ? tg_path_n - 1 : TG_PATH_MAX - 1].kind);
+    }
+    if (!api || strcmp(api, func) != 0) TG_PUT("%s: ", func);
+#undef TG_PUT
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(tg_err_buf + n, sizeof tg_err_buf - (size_t)n, fmt, ap);
+    vsnprintf(tg_err_buf + n, cap - n, fmt, ap);
     va_end(ap);
     tg_err_pending = 1;
+    tg_err_code = code;
     return code;
 }
 
 int tg_error_pending(void) { return tg_err_pending; }
 void tg_error_settle(void) { tg_err_pending = 0; }
 
+const char *tg_api_enter(const char *name) {
+    const char *prev = tg_err_api;
+    if (!prev) tg_err_api = name;
+    return prev;
+}
+void tg_api_restore(const char **prev) {
+    if (!*prev) {
+        tg_err_api = NULL;
+        tg_path_n = 0;
+    }
+}
+void tg_path_push(int index, const char *kind) {
+    if (tg_path_n < TG_PATH_MAX) tg_path[tg_path_n].index = index, tg_path[tg_path_n].kind = kind;
+    tg_path_n++;
+}
+void tg_path_pop(void) {
+    if (tg_path_n > 0) tg_path_n--;
+}
+
 const char *tg_last_error(void) { return tg_err_buf; }
+tg_status tg_last_status(void) { return tg_err_code; }
+void tg_clear_error(void) {
+    tg_err_buf[0] = 0;
+    tg_err_code = TG_OK;
+    tg_err_pending = 0;
+}
 
 const char *tg_status_str(tg_status s) {
     switch (s) {

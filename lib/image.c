@@ -14,12 +14,12 @@
 #include <jpeglib.h> /* needs stdio.h first */
 #include <png.h>
 
-static tg_status load_png(const char *path, uint8_t **rgb, int *w, int *h) {
+static tg_status load_png(FILE *f, const char *path, uint8_t **rgb, int *w, int *h) {
     static const char *fn = "tg_image_load";
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&img, path))
+    if (!png_image_begin_read_from_stdio(&img, f))
         return tg_fail(TG_ERR_FORMAT, fn, "%s: %s", path, img.message);
     const uint64_t max_px = tg_limits_now()->max_image_pixels;
     if (img.width == 0 || img.height == 0 || (uint64_t)img.width * img.height > max_px) {
@@ -62,10 +62,8 @@ static void jpeg_quiet(j_common_ptr c, int level) {
     if (level < 0) c->err->num_warnings++; /* corrupt data: counted, checked after decoding */
 }
 
-static tg_status load_jpeg(const char *path, uint8_t **rgb, int *w, int *h) {
+static tg_status load_jpeg(FILE *f, const char *path, uint8_t **rgb, int *w, int *h) {
     static const char *fn = "tg_image_load";
-    FILE *f = fopen(path, "rb");
-    if (!f) return tg_fail(TG_ERR_IO, fn, "cannot open %s", path);
     struct jpeg_decompress_struct c;
     jerr e;
     uint8_t *volatile buf = NULL;
@@ -74,7 +72,6 @@ static tg_status load_jpeg(const char *path, uint8_t **rgb, int *w, int *h) {
     e.mgr.emit_message = jpeg_quiet;
     if (setjmp(e.jb)) {
         jpeg_destroy_decompress(&c);
-        fclose(f);
         free(buf);
         return tg_fail(TG_ERR_FORMAT, fn, "%s: %s", path, e.msg);
     }
@@ -114,7 +111,6 @@ static tg_status load_jpeg(const char *path, uint8_t **rgb, int *w, int *h) {
     *w = (int)c.output_width;
     *h = (int)c.output_height;
     jpeg_destroy_decompress(&c);
-    fclose(f);
     if (warnings) { /* truncated or corrupt entropy data: libjpeg filled in gray */
         free(buf);
         return tg_fail(TG_ERR_FORMAT, fn, "%s: corrupt or truncated JPEG data", path);
@@ -123,24 +119,33 @@ static tg_status load_jpeg(const char *path, uint8_t **rgb, int *w, int *h) {
     return TG_OK;
 }
 
+/* The file is opened once (a regular file only: lib/file.c) and handed to the decoder. */
 tg_status tg_image_load(const char *path, uint8_t **rgb, int *w, int *h) {
     static const char *fn = "tg_image_load";
-    if (!path || !rgb || !w || !h) return tg_fail(TG_ERR_INVALID, fn, "NULL argument");
+    if (!path || !rgb || !w || !h)
+        return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !path ? "path" : !rgb ? "rgb" : !w ? "w" : "h");
     *rgb = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return tg_fail(TG_ERR_IO, fn, "cannot open %s", path);
+    tg_status st;
+    FILE *f = tg_open_regular(path, fn, &st);
+    if (!f) return st;
     unsigned char magic[8] = {0};
     size_t n = fread(magic, 1, sizeof magic, f);
+    rewind(f);
+    if (n >= 8 && png_sig_cmp(magic, 0, 8) == 0) st = load_png(f, path, rgb, w, h);
+    else if (n >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF) st = load_jpeg(f, path, rgb, w, h);
+    else st = tg_fail(TG_ERR_FORMAT, fn, "%s is not an image: neither PNG nor JPEG data", path);
     fclose(f);
-    if (n >= 8 && png_sig_cmp(magic, 0, 8) == 0) return load_png(path, rgb, w, h);
-    if (n >= 3 && magic[0] == 0xFF && magic[1] == 0xD8 && magic[2] == 0xFF)
-        return load_jpeg(path, rgb, w, h);
-    return tg_fail(TG_ERR_FORMAT, fn, "%s is not an image: neither PNG nor JPEG data", path);
+    return st;
 }
 
 tg_status tg_image_save_png(const char *path, const uint8_t *rgb, int w, int h) {
     static const char *fn = "tg_image_save_png";
-    if (!path || !rgb || w < 1 || h < 1) return tg_fail(TG_ERR_INVALID, fn, "bad arguments");
+    if (!path || !rgb) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !path ? "path" : "rgb");
+    if (!path[0]) return tg_fail(TG_ERR_INVALID, fn, "path is empty");
+    const uint64_t max_px = tg_limits_now()->max_image_pixels;
+    if (w < 1 || h < 1 || (uint64_t)w * (uint64_t)h > max_px)
+        return tg_fail(TG_ERR_INVALID, fn, "a %dx%d image: sides must be >= 1 and the pixels at most %llu "
+                       "(the limit images are loaded with, tg_set_limits)", w, h, (unsigned long long)max_px);
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
@@ -188,13 +193,18 @@ static void axis_taps(int src, int dst, taps *t) {
 
 tg_status tg_image_resize_square(const uint8_t *src, int w, int h, uint8_t *dst, int size) {
     static const char *fn = "tg_image_resize_square";
-    if (!src || !dst || w < 1 || h < 1 || size < 1)
-        return tg_fail(TG_ERR_INVALID, fn, "bad arguments (%dx%d -> %d)", w, h, size);
+    if (!src || !dst) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !src ? "src" : "dst");
+    if (w < 1 || h < 1 || size < 1 || size > 65536)
+        return tg_fail(TG_ERR_INVALID, fn, "%dx%d -> %d: sides must be >= 1 and size at most 65536", w, h, size);
     const int side = w < h ? w : h, x0 = (w - side) / 2, y0 = (h - side) / 2;
     if ((double)side / size > 64.0)
         return tg_fail(TG_ERR_INVALID, fn, "%dx%d is more than 64x larger than %d", w, h, size);
+    int64_t nrows;
+    size_t rbytes;
+    if (!tg_mul_ok(side, size, &nrows) || !tg_mul_ok(nrows, 3, &nrows) || !tg_bytes_ok(nrows, sizeof(float), &rbytes))
+        return tg_fail(TG_ERR_INVALID, fn, "%dx%d -> %d is too large", w, h, size);
     taps *t = malloc(sizeof *t * (size_t)size);
-    float *rows = malloc(sizeof(float) * (size_t)side * size * 3); /* [side][size][3] */
+    float *rows = malloc(rbytes); /* [side][size][3] */
     if (!t || !rows) {
         free(t), free(rows);
         return tg_fail(TG_ERR_NOMEM, fn, "out of memory");
@@ -225,7 +235,8 @@ tg_status tg_image_resize_square(const uint8_t *src, int w, int h, uint8_t *dst,
 
 tg_status tg_tensor_to_rgb(const tg_tensor *t, uint8_t *out) {
     static const char *fn = "tg_tensor_to_rgb";
-    if (!t || !out) return tg_fail(TG_ERR_INVALID, fn, "tensor or output is NULL");
+    TG_API_SCOPE(fn);
+    if (!t || !out) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !t ? "tensor" : "out");
     if (t->ndim != 4 || t->shape[1] != 3) {
         char b[64];
         return tg_fail(TG_ERR_SHAPE, fn, "tensor %s must be [N,3,H,W]", tg_shape_str(t, b, sizeof b));

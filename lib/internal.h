@@ -7,6 +7,7 @@
 #define TG_INTERNAL_H
 
 #include "tensorgan.h"
+#include "checked.h"
 #include "tg_math.h"
 
 #include <stdarg.h>
@@ -24,6 +25,18 @@ TG_INTERNAL tg_status tg_fail(tg_status code, const char *func, const char *fmt,
 /* whether the last failure is still unanswered by a successful op (see tg_check_in) */
 TG_INTERNAL int tg_error_pending(void);
 TG_INTERNAL void tg_error_settle(void);
+/* Every failure names the public function the caller called: a public function that reaches
+ * code reporting under other names (another public function, an inner helper) opens its body
+ * with TG_API_SCOPE("tg_xxx"). Until the scope ends, messages read "tg_xxx: inner: ..." (the
+ * outermost scope wins; nested public calls keep it). Ended by the cleanup attribute on every
+ * return path. */
+TG_INTERNAL const char *tg_api_enter(const char *name);
+TG_INTERNAL void tg_api_restore(const char **prev);
+#define TG_API_SCOPE(name) \
+    __attribute__((cleanup(tg_api_restore), unused)) const char *tg_api_prev_ = tg_api_enter(name)
+/* Inside a module tree: messages name the layer being run ("layer 2.0 (conv2d)"). */
+TG_INTERNAL void tg_path_push(int index, const char *kind);
+TG_INTERNAL void tg_path_pop(void);
 TG_INTERNAL void tg_log(tg_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* monotonic nanoseconds */
@@ -66,6 +79,7 @@ struct tg_tensor {
     bool grad_valid;   /* grad holds values written since the last zero_grad */
     bool requires_grad;
     bool is_leaf;      /* created by tg_tensor_new, owned by the caller */
+    bool owned;        /* a leaf a module or an optimizer owns: tg_tensor_free refuses it */
     size_t bw_last;    /* with a grad hook: the tape index after whose backward this leaf's
                           gradient is final (the first node that reads it) */
 };
@@ -281,9 +295,21 @@ struct tg_ctx {
      * as soon as it is final (lib/dist.c overlaps gradient reduction with it); one pass only */
     void (*grad_hook)(void *user, tg_tensor *leaf);
     void *grad_hook_user;
+    /* leaf tensors alive on this context; tg_ctx_free with some alive only marks it closing,
+     * and the last tg_tensor_free then frees it (so freeing in the wrong order cannot crash) */
+    int64_t live_leaves;
+    bool closing;
 };
 
 /* ---- op helpers (lib/tensor.c, lib/tape.c) ------------------------------------------------ */
+/* A leaf tensor owned by a module or optimizer (tg_tensor_free refuses it; they free it with
+ * tg_tensor_release). fn names the caller in messages. */
+TG_INTERNAL tg_tensor *tg_tensor_owned(tg_ctx *ctx, int ndim, const int64_t *shape, const char *fn);
+TG_INTERNAL void tg_tensor_release(tg_tensor *t);
+/* Frees what tg_ctx_free left for its last leaf (lib/ctx.c). */
+TG_INTERNAL void tg_ctx_destroy(tg_ctx *ctx);
+/* Validates a shape (1..TG_MAX_DIMS dims, each >= 1, numel <= TG_MAX_NUMEL) into *numel. */
+TG_INTERNAL bool tg_shape_ok(int ndim, const int64_t *shape, int64_t *numel, const char *func);
 /* An op result on the tape (values uninitialised). */
 TG_INTERNAL tg_tensor *tg_result(tg_ctx *ctx, int ndim, const int64_t *shape, const char *func);
 /* A tape-owned header over x's data with another shape (same numel): no copy. */
@@ -339,6 +365,13 @@ typedef void (*tg_sgemm_fn)(int order, int ta, int tb, int M, int N, int K, floa
                             const float *A, int lda, const float *B, int ldb, float beta,
                             float *C, int ldc);
 TG_INTERNAL tg_sgemm_fn tg_blas_sgemm(void);
+
+/* ---- files (lib/file.c) -------------------------------------------------------------------- */
+/* path opened for reading when it is a regular file; NULL + message (named fn) and *st
+ * otherwise: a NULL or empty path, a missing file, a directory, a FIFO or a device (never waits
+ * for a FIFO's writer). */
+#include <stdio.h>
+TG_INTERNAL FILE *tg_open_regular(const char *path, const char *fn, tg_status *st);
 
 /* ---- safetensors files (lib/safetensors.c), shared by checkpoints and datasets ------------- */
 typedef struct {

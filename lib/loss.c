@@ -4,6 +4,8 @@
  */
 #include "internal.h"
 
+#include <string.h>
+
 
 static void bce_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *t = nd->in[1];
@@ -16,7 +18,8 @@ tg_tensor *tg_bce_with_logits(tg_ctx *ctx, tg_tensor *logits, tg_tensor *targets
     static const char *fn = "tg_bce_with_logits";
     if (!tg_check_in(ctx, logits, fn, "logits") || !tg_check_in(ctx, targets, fn, "targets"))
         return NULL;
-    if (logits->numel != targets->numel || logits->ndim != targets->ndim) {
+    if (logits->ndim != targets->ndim ||
+        memcmp(logits->shape, targets->shape, sizeof(int64_t) * (size_t)logits->ndim) != 0) {
         char a[64], b[64];
         tg_fail(TG_ERR_SHAPE, fn, "logits %s and targets %s must have the same shape",
                 SHP(logits, a), SHP(targets, b));
@@ -32,6 +35,14 @@ tg_tensor *tg_bce_with_logits(tg_ctx *ctx, tg_tensor *logits, tg_tensor *targets
 }
 
 tg_tensor *tg_mse_loss(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) {
+    static const char *fn = "tg_mse_loss";
+    TG_API_SCOPE(fn);
+    if (!tg_check_in(ctx, a, fn, "a") || !tg_check_in(ctx, b, fn, "b")) return NULL;
+    if (a->ndim != b->ndim || memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) != 0) {
+        char sa[64], sb[64];
+        tg_fail(TG_ERR_SHAPE, fn, "a %s and b %s must have the same shape", SHP(a, sa), SHP(b, sb));
+        return NULL;
+    }
     tg_tensor *d = tg_sub(ctx, a, b);
     return tg_mean(ctx, tg_mul(ctx, d, d));
 }

@@ -26,7 +26,10 @@
 #include <string.h>
 
 void tg_swd_defaults(tg_swd_options *o) {
-    if (!o) return;
+    if (!o) {
+        tg_fail(TG_ERR_INVALID, "tg_swd_defaults", "o is NULL");
+        return;
+    }
     o->nhood = 7;
     o->nhoods_per_image = 128;
     o->dir_repeats = 4;
@@ -209,12 +212,15 @@ tg_status tg_swd(const uint8_t *a, int64_t na, const uint8_t *b, int64_t nb, int
     tg_swd_options o;
     if (opt) o = *opt;
     else tg_swd_defaults(&o);
-    if (!a || !b || !mean) return tg_fail(TG_ERR_INVALID, fn, "image sets and mean must not be NULL");
+    if (!a || !b || !mean) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !a ? "a" : !b ? "b" : "mean");
     if (na < 1 || na != nb)
         return tg_fail(TG_ERR_INVALID, fn, "both sets need the same number of images (at least 1), got %lld and %lld",
                        (long long)na, (long long)nb);
-    if (o.nhood < 1 || o.nhoods_per_image < 1 || o.dir_repeats < 1 || o.dirs_per_repeat < 1 || o.min_size < o.nhood)
-        return tg_fail(TG_ERR_INVALID, fn, "options out of range (nhood %d, per image %d, repeats %d, directions %d, min size %d)",
+    if (max_levels < 0) return tg_fail(TG_ERR_INVALID, fn, "max_levels %d is negative", max_levels);
+    if (o.nhood < 1 || o.nhood > 64 || o.nhoods_per_image < 1 || o.nhoods_per_image > 65536 || o.dir_repeats < 1 ||
+        o.dir_repeats > 1024 || o.dirs_per_repeat < 1 || o.dirs_per_repeat > 65536 || o.min_size < o.nhood)
+        return tg_fail(TG_ERR_INVALID, fn, "options out of range (nhood %d in 1..64, per image %d in 1..65536, repeats %d "
+                       "in 1..1024, directions %d in 1..65536, min size %d >= nhood)",
                        o.nhood, o.nhoods_per_image, o.dir_repeats, o.dirs_per_repeat, o.min_size);
     if (size < o.min_size || size > 4096 || (size & (size - 1)) || (o.min_size & (o.min_size - 1)))
         return tg_fail(TG_ERR_INVALID, fn, "image size %d and min size %d must be powers of two with %d <= size <= 4096",
@@ -223,12 +229,22 @@ tg_status tg_swd(const uint8_t *a, int64_t na, const uint8_t *b, int64_t nb, int
     while ((size >> levels) >= o.min_size) levels++;
     if (levels > 16) levels = 16;
     const int nh = o.nhood, dim = 3 * nh * nh, D = o.dirs_per_repeat;
-    const int64_t rows = na * o.nhoods_per_image;
-    if (rows > INT32_MAX)
-        return tg_fail(TG_ERR_INVALID, fn, "%lld neighbourhoods per set is more than this implementation sorts",
-                       (long long)rows);
-    float *da = malloc(sizeof(float) * (size_t)(rows * dim)), *db = malloc(sizeof(float) * (size_t)(rows * dim));
-    float *pa = malloc(sizeof(float) * (size_t)(rows * D)), *pb = malloc(sizeof(float) * (size_t)(rows * D));
+    int64_t rows;
+    if (!tg_mul_ok(na, o.nhoods_per_image, &rows) || rows > INT32_MAX)
+        return tg_fail(TG_ERR_INVALID, fn, "%lld images x %d neighbourhoods is more than this implementation sorts (2^31)",
+                       (long long)na, o.nhoods_per_image);
+    /* the work, bounded so that no option makes a call run for hours: levels x repeats x D
+     * projections of both sets' rows x dim descriptors */
+    const double work = (double)levels * o.dir_repeats * D * (double)rows * dim * 2.0;
+    if (work > 17592186044416.0) /* 2^44 multiply-adds: minutes */
+        return tg_fail(TG_ERR_INVALID, fn, "%.3g multiply-adds (%d levels, %d repeats, %d directions, %lld rows of %d) "
+                       "are over the 2^44 this function does in one call", work, levels, o.dir_repeats, D,
+                       (long long)rows, dim);
+    size_t desc_bytes, proj_bytes;
+    if (!tg_bytes_ok(rows * dim, sizeof(float), &desc_bytes) || !tg_bytes_ok(rows * D, sizeof(float), &proj_bytes))
+        return tg_fail(TG_ERR_INVALID, fn, "the descriptor buffers' sizes overflow");
+    float *da = malloc(desc_bytes), *db = malloc(desc_bytes);
+    float *pa = malloc(proj_bytes), *pb = malloc(proj_bytes);
     float *dirs = malloc(sizeof(float) * (size_t)D * dim);
     double *w1 = malloc(sizeof(double) * (size_t)D);
     if (!da || !db || !pa || !pb || !dirs || !w1) {

@@ -35,13 +35,16 @@ struct tg_module {
     float sn_eps;
     tg_module **child;
     int n_child, cap_child;
+    tg_module *parent;         /* the sequential that owns it (at most one), or NULL */
     char (*names)[96];         /* filled by tg_module_state */
     int n_names;
 };
 
+static const char *kind_name(const tg_module *m); /* "conv2d", from KINDS[] below */
+
 static tg_module *mod_new(tg_ctx *ctx, mkind kind, const char *fn) {
-    if (!ctx) {
-        tg_fail(TG_ERR_INVALID, fn, "ctx is NULL");
+    if (!ctx || ctx->closing) {
+        tg_fail(TG_ERR_INVALID, fn, "ctx is %s", ctx ? "freed (tg_ctx_free)" : "NULL");
         return NULL;
     }
     tg_module *m = calloc(1, sizeof *m);
@@ -55,9 +58,13 @@ static tg_module *mod_new(tg_ctx *ctx, mkind kind, const char *fn) {
     return m;
 }
 
-static tg_tensor *param(tg_ctx *ctx, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+/* a tensor the module owns (tg_tensor_free refuses it; tg_module_free frees it) */
+static tg_tensor *owned(tg_ctx *ctx, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fn) {
     int64_t s[4] = {d0, d1, d2, d3};
-    tg_tensor *t = tg_tensor_new(ctx, ndim, s);
+    return tg_tensor_owned(ctx, ndim, s, fn);
+}
+static tg_tensor *param(tg_ctx *ctx, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3, const char *fn) {
+    tg_tensor *t = owned(ctx, ndim, d0, d1, d2, d3, fn);
     if (t) t->requires_grad = true;
     return t;
 }
@@ -74,6 +81,7 @@ static tg_status default_init(tg_module *m) {
 
 static tg_module *conv_like(tg_ctx *ctx, mkind kind, int in_ch, int out_ch, int kernel,
                             int stride, int pad, bool bias, const char *fn) {
+    TG_API_SCOPE(fn);
     if (in_ch < 1 || out_ch < 1 || kernel < 1 || stride < 1 || pad < 0) {
         tg_fail(TG_ERR_INVALID, fn, "in %d, out %d, kernel %d, stride %d, pad %d out of range",
                 in_ch, out_ch, kernel, stride, pad);
@@ -84,10 +92,10 @@ static tg_module *conv_like(tg_ctx *ctx, mkind kind, int in_ch, int out_ch, int 
     m->cfg.conv.stride = stride;
     m->cfg.conv.pad = pad;
     if (kind == M_CONV)
-        m->weight = param(ctx, 4, out_ch, in_ch, kernel, kernel);
+        m->weight = param(ctx, 4, out_ch, in_ch, kernel, kernel, fn);
     else
-        m->weight = param(ctx, 4, in_ch, out_ch, kernel, kernel);
-    if (m->weight && bias) m->bias = param(ctx, 1, out_ch, 0, 0, 0);
+        m->weight = param(ctx, 4, in_ch, out_ch, kernel, kernel, fn);
+    if (m->weight && bias) m->bias = param(ctx, 1, out_ch, 0, 0, 0, fn);
     if (!m->weight || (bias && !m->bias) || default_init(m) != TG_OK) {
         tg_module_free(m);
         return NULL;
@@ -108,14 +116,15 @@ tg_module *tg_layer_conv_transpose2d(tg_ctx *ctx, int in_ch, int out_ch, int ker
 
 tg_module *tg_layer_dense(tg_ctx *ctx, int in_features, int out_features, bool bias) {
     static const char *fn = "tg_layer_dense";
+    TG_API_SCOPE(fn);
     if (in_features < 1 || out_features < 1) {
         tg_fail(TG_ERR_INVALID, fn, "in %d and out %d must be positive", in_features, out_features);
         return NULL;
     }
     tg_module *m = mod_new(ctx, M_DENSE, fn);
     if (!m) return NULL;
-    m->weight = param(ctx, 2, out_features, in_features, 0, 0);
-    if (m->weight && bias) m->bias = param(ctx, 1, out_features, 0, 0, 0);
+    m->weight = param(ctx, 2, out_features, in_features, 0, 0, fn);
+    if (m->weight && bias) m->bias = param(ctx, 1, out_features, 0, 0, 0, fn);
     if (!m->weight || (bias && !m->bias) || default_init(m) != TG_OK) {
         tg_module_free(m);
         return NULL;
@@ -125,7 +134,8 @@ tg_module *tg_layer_dense(tg_ctx *ctx, int in_features, int out_features, bool b
 
 tg_module *tg_layer_batch_norm(tg_ctx *ctx, int channels, float momentum, float eps) {
     static const char *fn = "tg_layer_batch_norm";
-    if (channels < 1 || !(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f)) {
+    TG_API_SCOPE(fn);
+    if (channels < 1 || !(eps > 0.0f) || !isfinite(eps) || !(momentum >= 0.0f && momentum <= 1.0f)) {
         tg_fail(TG_ERR_INVALID, fn, "channels %d, momentum %g (0..1), eps %g (> 0)", channels,
                 momentum, eps);
         return NULL;
@@ -134,10 +144,10 @@ tg_module *tg_layer_batch_norm(tg_ctx *ctx, int channels, float momentum, float 
     if (!m) return NULL;
     m->cfg.bn.momentum = momentum;
     m->cfg.bn.eps = eps;
-    m->weight = param(ctx, 1, channels, 0, 0, 0);
-    m->bias = param(ctx, 1, channels, 0, 0, 0);
-    m->running_mean = tg_tensor_new4(ctx, channels, 0, 0, 0);
-    m->running_var = tg_tensor_new4(ctx, channels, 0, 0, 0);
+    m->weight = param(ctx, 1, channels, 0, 0, 0, fn);
+    m->bias = param(ctx, 1, channels, 0, 0, 0, fn);
+    m->running_mean = owned(ctx, 1, channels, 0, 0, 0, fn);
+    m->running_var = owned(ctx, 1, channels, 0, 0, 0, fn);
     if (!m->weight || !m->bias || !m->running_mean || !m->running_var) {
         tg_module_free(m);
         return NULL;
@@ -148,6 +158,10 @@ tg_module *tg_layer_batch_norm(tg_ctx *ctx, int channels, float momentum, float 
 }
 
 static tg_module *act(tg_ctx *ctx, int op, float slope, const char *fn) {
+    if (!isfinite(slope)) {
+        tg_fail(TG_ERR_INVALID, fn, "slope %g is not finite", slope);
+        return NULL;
+    }
     tg_module *m = mod_new(ctx, M_ACT, fn);
     if (m) {
         m->cfg.act.op = op;
@@ -181,7 +195,7 @@ tg_module *tg_layer_reshape(tg_ctx *ctx, int c, int h, int w) {
 }
 
 static tg_module *pool_layer(tg_ctx *ctx, mkind kind, int kernel, int stride, int pad, const char *fn) {
-    if (kernel < 1 || stride < 1 || pad < 0 || 2 * pad > kernel) {
+    if (kernel < 1 || stride < 1 || pad < 0 || pad > kernel / 2) {
         tg_fail(TG_ERR_INVALID, fn, "kernel %d, stride %d, padding %d: kernel and stride >= 1, padding >= 0 and at most half the kernel",
                 kernel, stride, pad);
         return NULL;
@@ -215,13 +229,14 @@ tg_module *tg_layer_upsample2(tg_ctx *ctx, bool bilinear) {
 
 tg_module *tg_layer_embedding(tg_ctx *ctx, int num, int dim) {
     static const char *fn = "tg_layer_embedding";
+    TG_API_SCOPE(fn);
     if (num < 1 || dim < 1) {
         tg_fail(TG_ERR_INVALID, fn, "num %d and dim %d must be >= 1", num, dim);
         return NULL;
     }
     tg_module *m = mod_new(ctx, M_EMBED, fn);
     if (!m) return NULL;
-    m->weight = param(ctx, 2, num, dim, 0, 0);
+    m->weight = param(ctx, 2, num, dim, 0, 0, fn);
     if (!m->weight || tg_init_normal(m->weight, 0.0f, 1.0f) != TG_OK) { /* PyTorch's N(0, 1) */
         tg_module_free(m);
         return NULL;
@@ -230,8 +245,9 @@ tg_module *tg_layer_embedding(tg_ctx *ctx, int num, int dim) {
 }
 
 tg_tensor *tg_module_embed(tg_module *m, const int32_t *idx, int64_t n) {
+    TG_API_SCOPE("tg_module_embed");
     if (!m || m->kind != M_EMBED) {
-        tg_fail(TG_ERR_INVALID, "tg_module_embed", "the module is not an embedding layer");
+        tg_fail(TG_ERR_INVALID, "tg_module_embed", "the module is %s, not an embedding layer", m ? kind_name(m) : "NULL");
         return NULL;
     }
     return tg_embedding(m->ctx, m->weight, idx, n);
@@ -239,16 +255,36 @@ tg_tensor *tg_module_embed(tg_module *m, const int32_t *idx, int64_t n) {
 
 tg_module *tg_sequential(tg_ctx *ctx) { return mod_new(ctx, M_SEQ, "tg_sequential"); }
 
+/* whether a is m or one of m's ancestors */
+static bool is_self_or_ancestor(const tg_module *a, const tg_module *m) {
+    for (; m; m = m->parent)
+        if (m == a) return true;
+    return false;
+}
+
 tg_status tg_sequential_add(tg_module *seq, tg_module *layer) {
     static const char *fn = "tg_sequential_add";
+    /* a module that belongs elsewhere (or would make a cycle) is refused and left as it is:
+     * freeing it would pull it out of its owner */
+    if (layer && layer->parent)
+        return tg_fail(TG_ERR_INVALID, fn, "layer (%s) already belongs to a sequential: a module has one owner",
+                       kind_name(layer));
+    if (layer && seq && is_self_or_ancestor(layer, seq))
+        return tg_fail(TG_ERR_INVALID, fn, "adding the sequential to %s would make a cycle",
+                       layer == seq ? "itself" : "one of its own children");
     if (!seq || seq->kind != M_SEQ) {
+        tg_status st = tg_fail(TG_ERR_INVALID, fn, "seq is %s", seq ? "not a sequential" : "NULL");
         tg_module_free(layer);
-        return tg_fail(TG_ERR_INVALID, fn, "seq is %s", seq ? "not a sequential" : "NULL");
+        return st;
     }
     if (!layer) return tg_fail(TG_ERR_INVALID, fn, "layer is NULL (did its constructor fail?)");
     if (layer->ctx != seq->ctx) {
         tg_module_free(layer);
         return tg_fail(TG_ERR_DEVICE, fn, "layer belongs to another context");
+    }
+    if (seq->n_child == INT32_MAX) {
+        tg_module_free(layer);
+        return tg_fail(TG_ERR_INVALID, fn, "the sequential is full");
     }
     if (seq->n_child == seq->cap_child) {
         int cap = seq->cap_child ? seq->cap_child * 2 : 8;
@@ -261,15 +297,27 @@ tg_status tg_sequential_add(tg_module *seq, tg_module *layer) {
         seq->cap_child = cap;
     }
     seq->child[seq->n_child++] = layer;
+    layer->parent = seq;
     return TG_OK;
 }
 
+static bool is_seq(const tg_module *seq, const char *fn) {
+    if (!seq || seq->kind != M_SEQ)
+        tg_fail(TG_ERR_INVALID, fn, "seq is %s", seq ? "not a sequential" : "NULL");
+    return seq && seq->kind == M_SEQ;
+}
+
 int tg_sequential_len(const tg_module *seq) {
-    return seq && seq->kind == M_SEQ ? seq->n_child : 0;
+    return is_seq(seq, "tg_sequential_len") ? seq->n_child : 0;
 }
 
 tg_module *tg_sequential_get(tg_module *seq, int i) {
-    if (!seq || seq->kind != M_SEQ || i < 0 || i >= seq->n_child) return NULL;
+    static const char *fn = "tg_sequential_get";
+    if (!is_seq(seq, fn)) return NULL;
+    if (i < 0 || i >= seq->n_child) {
+        tg_fail(TG_ERR_INVALID, fn, "index %d is outside the sequential's %d children", i, seq->n_child);
+        return NULL;
+    }
     return seq->child[i];
 }
 
@@ -337,20 +385,29 @@ static tg_tensor *fwd_embed(tg_module *m, tg_tensor *x) {
 /* A sequential runs its children in order, with two fusions: BatchNorm followed by a (leaky)
  * ReLU runs as one op, and an activation right after a conv/dense layer overwrites that layer's
  * output (nothing else reads it). */
+static tg_tensor *module_forward(tg_module *m, tg_tensor *x);
+
+/* (the messages of a failing child name it: tg_path_push) */
 static tg_tensor *fwd_seq(tg_module *m, tg_tensor *x) {
+    if (!tg_check_in(m->ctx, x, "tg_module_forward", "x")) return NULL;
     for (int i = 0; i < m->n_child && x; i++) {
         tg_module *c = m->child[i], *next = i + 1 < m->n_child ? m->child[i + 1] : NULL;
         const int nop = next && next->kind == M_ACT ? next->cfg.act.op : -1;
         const float nslope = next && next->kind == M_ACT ? next->cfg.act.slope : 0.0f;
+        tg_path_push(i, kind_name(c));
         if (c->kind == M_BN && (nop == TG_UN_RELU || (nop == TG_UN_LEAKY_RELU && nslope >= 0.0f))) {
             x = bn_forward(c, x, nop == TG_UN_RELU ? 0.0f : nslope);
+            tg_path_pop();
             i++; /* the activation ran inside */
             continue;
         }
-        x = tg_module_forward(c, x);
+        x = module_forward(c, x);
+        tg_path_pop();
         if (x && nop >= 0 && (c->kind == M_CONV || c->kind == M_CONVT || c->kind == M_DENSE) &&
             (nop == TG_UN_TANH || nop == TG_UN_SIGMOID || nslope >= 0.0f)) {
+            tg_path_push(i + 1, kind_name(next));
             x = tg_activation_inplace(m->ctx, x, nop, nslope);
+            tg_path_pop();
             i++;
         }
     }
@@ -371,12 +428,19 @@ static const struct {
 };
 _Static_assert(sizeof KINDS / sizeof KINDS[0] == M_EMBED + 1, "every module kind has a row in KINDS");
 
+static const char *kind_name(const tg_module *m) { return KINDS[m->kind].name; }
+
+static tg_tensor *module_forward(tg_module *m, tg_tensor *x) { return KINDS[m->kind].forward(m, x); }
+
 tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x) {
+    static const char *fn = "tg_module_forward";
+    TG_API_SCOPE(fn);
     if (!m) {
-        tg_fail(TG_ERR_INVALID, "tg_module_forward", "module is NULL");
+        tg_fail(TG_ERR_INVALID, fn, "module is NULL");
         return NULL;
     }
-    return KINDS[m->kind].forward(m, x);
+    if (!tg_check_in(m->ctx, x, fn, "x")) return NULL;
+    return module_forward(m, x);
 }
 
 /* Visits (name, tensor, is_param) in the fixed order. */
@@ -434,15 +498,25 @@ static void collect(void *u, const char *name, tg_tensor *t, bool is_param) {
     c->count++;
 }
 
+/* the shared checks of the two listings: -1 (with a message) for a NULL module, a negative max,
+ * or no array for a positive max */
+static bool listing_ok(const tg_module *m, const void *out, const void *names, int max, const char *fn) {
+    if (!m) return tg_fail(TG_ERR_INVALID, fn, "module is NULL"), false;
+    if (max < 0) return tg_fail(TG_ERR_INVALID, fn, "max %d is negative", max), false;
+    if (max > 0 && !out && !names)
+        return tg_fail(TG_ERR_INVALID, fn, "max is %d but there is no array to write into", max), false;
+    return true;
+}
+
 int tg_module_params(tg_module *m, tg_tensor **out, int max) {
-    if (!m) return 0;
+    if (!listing_ok(m, out, NULL, max, "tg_module_params")) return -1;
     collect_t c = {m, out, NULL, out ? max : 0, 0, true};
     walk(m, "", collect, &c);
     return c.count;
 }
 
 int tg_module_state(tg_module *m, const char **names, tg_tensor **out, int max) {
-    if (!m) return 0;
+    if (!listing_ok(m, out, names, max, "tg_module_state")) return -1;
     collect_t c = {m, NULL, NULL, 0, 0, false};
     walk(m, "", collect, &c); /* count first, to size the name storage */
     if (c.count > m->n_names) {
@@ -460,33 +534,51 @@ int tg_module_state(tg_module *m, const char **names, tg_tensor **out, int max) 
 }
 
 void tg_module_set_frozen(tg_module *m, bool frozen) {
-    if (!m) return;
+    if (!m) {
+        tg_fail(TG_ERR_INVALID, "tg_module_set_frozen", "module is NULL");
+        return;
+    }
     m->frozen = frozen;
     if (m->weight) m->weight->requires_grad = !frozen;
     if (m->bias) m->bias->requires_grad = !frozen;
     for (int i = 0; i < m->n_child; i++) tg_module_set_frozen(m->child[i], frozen);
 }
 
-bool tg_module_frozen(const tg_module *m) { return m && m->frozen; }
+bool tg_module_frozen(const tg_module *m) {
+    if (!m) tg_fail(TG_ERR_INVALID, "tg_module_frozen", "module is NULL");
+    return m && m->frozen;
+}
 
 void tg_module_set_training(tg_module *m, bool training) {
-    if (!m) return;
+    if (!m) {
+        tg_fail(TG_ERR_INVALID, "tg_module_set_training", "module is NULL");
+        return;
+    }
     m->training = training;
     for (int i = 0; i < m->n_child; i++) tg_module_set_training(m->child[i], training);
 }
 
-void tg_module_free(tg_module *m) {
-    if (!m) return;
-    for (int i = 0; i < m->n_child; i++) tg_module_free(m->child[i]);
+static void module_destroy(tg_module *m) {
+    for (int i = 0; i < m->n_child; i++) module_destroy(m->child[i]);
     free(m->child);
-    tg_tensor_free(m->weight);
-    tg_tensor_free(m->bias);
-    tg_tensor_free(m->running_mean);
-    tg_tensor_free(m->running_var);
-    tg_tensor_free(m->sn_u);
-    tg_tensor_free(m->sn_v);
+    tg_tensor_release(m->weight);
+    tg_tensor_release(m->bias);
+    tg_tensor_release(m->running_mean);
+    tg_tensor_release(m->running_var);
+    tg_tensor_release(m->sn_u);
+    tg_tensor_release(m->sn_v);
     free(m->names);
     free(m);
+}
+
+void tg_module_free(tg_module *m) {
+    if (!m) return;
+    if (m->parent) {
+        tg_fail(TG_ERR_INVALID, "tg_module_free", "the module (%s) belongs to a sequential, which frees it",
+                kind_name(m));
+        return;
+    }
+    module_destroy(m);
 }
 
 /* ---- initializers ------------------------------------------------------------------------- */
@@ -497,9 +589,13 @@ static void fans(const tg_tensor *t, double *fan_in, double *fan_out) {
     *fan_out = (double)t->shape[0] * rf;
 }
 
-tg_status tg_init_normal(tg_tensor *t, float mean, float std) { return tg_tensor_fill_normal(t, mean, std); }
+tg_status tg_init_normal(tg_tensor *t, float mean, float std) {
+    TG_API_SCOPE("tg_init_normal");
+    return tg_tensor_fill_normal(t, mean, std);
+}
 
 tg_status tg_init_glorot_uniform(tg_tensor *t) {
+    TG_API_SCOPE("tg_init_glorot_uniform");
     if (!t) return tg_fail(TG_ERR_INVALID, "tg_init_glorot_uniform", "tensor is NULL");
     double fi, fo;
     fans(t, &fi, &fo);
@@ -507,10 +603,19 @@ tg_status tg_init_glorot_uniform(tg_tensor *t) {
     return tg_tensor_fill_uniform(t, -limit, limit);
 }
 
-tg_status tg_init_zeros(tg_tensor *t) { return tg_tensor_fill(t, 0.0f); }
+tg_status tg_init_zeros(tg_tensor *t) {
+    TG_API_SCOPE("tg_init_zeros");
+    return tg_tensor_fill(t, 0.0f);
+}
 
 tg_status tg_module_init(tg_module *m, tg_init_kind weights, float std, float bn_std) {
-    if (!m) return tg_fail(TG_ERR_INVALID, "tg_module_init", "module is NULL");
+    static const char *fn = "tg_module_init";
+    TG_API_SCOPE(fn);
+    if (!m) return tg_fail(TG_ERR_INVALID, fn, "module is NULL");
+    if (weights != TG_INIT_DEFAULT && weights != TG_INIT_GLOROT_UNIFORM && weights != TG_INIT_NORMAL)
+        return tg_fail(TG_ERR_INVALID, fn, "unknown init %d", (int)weights);
+    if (!(std >= 0.0f) || !isfinite(std) || !(bn_std >= 0.0f) || !isfinite(bn_std))
+        return tg_fail(TG_ERR_INVALID, fn, "std %g and bn_std %g must be finite and >= 0", std, bn_std);
     tg_status s = TG_OK;
     for (int i = 0; i < m->n_child && !s; i++) s = tg_module_init(m->child[i], weights, std, bn_std);
     if (s) return s;
@@ -532,7 +637,8 @@ tg_status tg_module_init(tg_module *m, tg_init_kind weights, float std, float bn
 /* ---- averaging ----------------------------------------------------------------------------- */
 tg_status tg_module_ema(tg_module *avg, tg_module *src, float decay) {
     static const char *fn = "tg_module_ema";
-    if (!avg || !src) return tg_fail(TG_ERR_INVALID, fn, "module is NULL");
+    TG_API_SCOPE(fn);
+    if (!avg || !src) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", avg ? "src" : "avg");
     if (!(decay >= 0.0f && decay <= 1.0f)) return tg_fail(TG_ERR_INVALID, fn, "decay %g is not in [0, 1]", decay);
     if (avg->ctx != src->ctx) return tg_fail(TG_ERR_DEVICE, fn, "the two modules belong to different contexts");
     const int n = tg_module_params(src, NULL, 0);
@@ -560,12 +666,12 @@ tg_status tg_module_ema(tg_module *avg, tg_module *src, float decay) {
 /* ---- spectral normalisation ----------------------------------------------------------------- */
 /* a random unit vector of n elements */
 static tg_tensor *unit_random(tg_ctx *ctx, int64_t n) {
-    tg_tensor *t = tg_tensor_new(ctx, 1, &n);
+    tg_tensor *t = tg_tensor_owned(ctx, 1, &n, "tg_module_spectral_norm");
     float *h = t ? malloc(sizeof(float) * (size_t)n) : NULL;
     if (!h || tg_tensor_fill_normal(t, 0.0f, 1.0f) || tg_tensor_read(t, h, n)) {
         if (!h && t) tg_fail(TG_ERR_NOMEM, "tg_module_spectral_norm", "out of host memory");
         free(h);
-        tg_tensor_free(t);
+        tg_tensor_release(t);
         return NULL;
     }
     double s = 0;
@@ -575,7 +681,7 @@ static tg_tensor *unit_random(tg_ctx *ctx, int64_t n) {
     tg_status st = tg_tensor_write(t, h, n);
     free(h);
     if (st) {
-        tg_tensor_free(t);
+        tg_tensor_release(t);
         return NULL;
     }
     return t;
@@ -583,8 +689,9 @@ static tg_tensor *unit_random(tg_ctx *ctx, int64_t n) {
 
 tg_status tg_module_spectral_norm(tg_module *m, int power_iters, float eps) {
     static const char *fn = "tg_module_spectral_norm";
+    TG_API_SCOPE(fn);
     if (!m) return tg_fail(TG_ERR_INVALID, fn, "module is NULL");
-    if (power_iters < 1 || !(eps > 0.0f))
+    if (power_iters < 1 || !(eps > 0.0f) || !isfinite(eps))
         return tg_fail(TG_ERR_INVALID, fn, "power_iters %d must be >= 1 and eps %g > 0", power_iters, eps);
     if (m->kind == M_SEQ) {
         int done = 0;
@@ -604,8 +711,8 @@ tg_status tg_module_spectral_norm(tg_module *m, int power_iters, float eps) {
     const int64_t rows = m->weight->shape[0], cols = m->weight->numel / rows;
     tg_tensor *u = unit_random(m->ctx, rows), *v = u ? unit_random(m->ctx, cols) : NULL;
     if (!u || !v) {
-        tg_tensor_free(u);
-        return TG_ERR_NOMEM;
+        tg_tensor_release(u);
+        return tg_last_status();
     }
     m->sn_u = u, m->sn_v = v;
     m->sn_iters = power_iters, m->sn_eps = eps;

@@ -32,11 +32,20 @@ static tg_optim *optim_new(tg_ctx *ctx, tg_tensor **params, int n, okind kind, c
         tg_fail(TG_ERR_INVALID, fn, "ctx or params is NULL, or n %d < 0", n);
         return NULL;
     }
+    if (ctx->closing) {
+        tg_fail(TG_ERR_INVALID, fn, "ctx was freed (tg_ctx_free)");
+        return NULL;
+    }
     for (int i = 0; i < n; i++) {
         if (!params[i]) {
             tg_fail(TG_ERR_INVALID, fn, "params[%d] is NULL", i);
             return NULL;
         }
+        for (int j = 0; j < i; j++)
+            if (params[j] == params[i]) { /* it would be stepped twice per step */
+                tg_fail(TG_ERR_INVALID, fn, "params[%d] and params[%d] are the same tensor", j, i);
+                return NULL;
+            }
         if (params[i]->ctx != ctx) {
             tg_fail(TG_ERR_DEVICE, fn, "params[%d] belongs to another context", i);
             return NULL;
@@ -69,7 +78,7 @@ nomem:
 
 static bool alloc_state(tg_optim *o, tg_tensor **arr, const char *fn) {
     for (int i = 0; i < o->n; i++) {
-        arr[i] = tg_tensor_new(o->ctx, o->params[i]->ndim, o->params[i]->shape);
+        arr[i] = tg_tensor_owned(o->ctx, o->params[i]->ndim, o->params[i]->shape, fn);
         if (!arr[i]) {
             tg_fail(TG_ERR_NOMEM, fn, "cannot allocate optimizer state for params[%d]", i);
             return false;
@@ -81,8 +90,8 @@ static bool alloc_state(tg_optim *o, tg_tensor **arr, const char *fn) {
 tg_optim *tg_adam(tg_ctx *ctx, tg_tensor **params, int n, float lr, float beta1, float beta2,
                   float eps) {
     static const char *fn = "tg_adam";
-    if (!(lr >= 0.0f) || !(beta1 >= 0.0f && beta1 < 1.0f) || !(beta2 >= 0.0f && beta2 < 1.0f) ||
-        !(eps >= 0.0f)) {
+    if (!(lr >= 0.0f) || !isfinite(lr) || !(beta1 >= 0.0f && beta1 < 1.0f) ||
+        !(beta2 >= 0.0f && beta2 < 1.0f) || !(eps >= 0.0f) || !isfinite(eps)) {
         tg_fail(TG_ERR_INVALID, fn, "lr %g, beta1 %g, beta2 %g, eps %g out of range", lr, beta1,
                 beta2, eps);
         return NULL;
@@ -101,16 +110,19 @@ tg_optim *tg_adam(tg_ctx *ctx, tg_tensor **params, int n, float lr, float beta1,
 }
 
 tg_status tg_adam_set_eps_mode(tg_optim *o, tg_adam_eps_mode mode) {
-    if (!o || o->kind != OPT_ADAM)
-        return tg_fail(TG_ERR_INVALID, "tg_adam_set_eps_mode", "not an Adam optimizer");
+    static const char *fn = "tg_adam_set_eps_mode";
+    if (!o) return tg_fail(TG_ERR_INVALID, fn, "optimizer is NULL");
+    if (o->kind != OPT_ADAM) return tg_fail(TG_ERR_INVALID, fn, "the optimizer is SGD, not Adam");
+    if (mode != TG_ADAM_EPS_PYTORCH && mode != TG_ADAM_EPS_KERAS)
+        return tg_fail(TG_ERR_INVALID, fn, "unknown mode %d (TG_ADAM_EPS_PYTORCH or TG_ADAM_EPS_KERAS)", (int)mode);
     o->keras_eps = mode == TG_ADAM_EPS_KERAS;
     return TG_OK;
 }
 
 tg_optim *tg_sgd(tg_ctx *ctx, tg_tensor **params, int n, float lr, float momentum) {
     static const char *fn = "tg_sgd";
-    if (!(lr >= 0.0f) || !(momentum >= 0.0f)) {
-        tg_fail(TG_ERR_INVALID, fn, "lr %g and momentum %g must be >= 0", lr, momentum);
+    if (!(lr >= 0.0f) || !isfinite(lr) || !(momentum >= 0.0f) || !isfinite(momentum)) {
+        tg_fail(TG_ERR_INVALID, fn, "lr %g and momentum %g must be finite and >= 0", lr, momentum);
         return NULL;
     }
     tg_optim *o = optim_new(ctx, params, n, OPT_SGD, fn);
@@ -125,7 +137,8 @@ tg_optim *tg_sgd(tg_ctx *ctx, tg_tensor **params, int n, float lr, float momentu
 }
 
 void tg_optim_set_check_finite(tg_optim *o, bool on) {
-    if (o) o->check_finite = on;
+    if (!o) tg_fail(TG_ERR_INVALID, "tg_optim_set_check_finite", "optimizer is NULL");
+    else o->check_finite = on;
 }
 
 tg_status tg_optim_step(tg_optim *o) {
@@ -175,20 +188,30 @@ tg_status tg_optim_step(tg_optim *o) {
 }
 
 void tg_optim_zero_grad(tg_optim *o) {
-    if (!o) return;
+    if (!o) {
+        tg_fail(TG_ERR_INVALID, "tg_optim_zero_grad", "optimizer is NULL");
+        return;
+    }
     for (int i = 0; i < o->n; i++) o->params[i]->grad_valid = false;
 }
 
-void tg_optim_set_lr(tg_optim *o, float lr) {
-    if (o) o->lr = lr;
+tg_status tg_optim_set_lr(tg_optim *o, float lr) {
+    static const char *fn = "tg_optim_set_lr";
+    if (!o) return tg_fail(TG_ERR_INVALID, fn, "optimizer is NULL");
+    if (!(lr >= 0.0f) || !isfinite(lr)) return tg_fail(TG_ERR_INVALID, fn, "lr %g must be finite and >= 0", lr);
+    o->lr = lr;
+    return TG_OK;
 }
-float tg_optim_lr(const tg_optim *o) { return o ? o->lr : 0.0f; }
+float tg_optim_lr(const tg_optim *o) {
+    if (!o) tg_fail(TG_ERR_INVALID, "tg_optim_lr", "optimizer is NULL");
+    return o ? o->lr : 0.0f;
+}
 
 void tg_optim_free(tg_optim *o) {
     if (!o) return;
     for (int i = 0; i < o->n; i++) {
-        if (o->m) tg_tensor_free(o->m[i]);
-        if (o->v) tg_tensor_free(o->v[i]);
+        if (o->m) tg_tensor_release(o->m[i]);
+        if (o->v) tg_tensor_release(o->v[i]);
     }
     free(o->params);
     free(o->m);

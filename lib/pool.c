@@ -23,17 +23,30 @@ static void pool_backward(tg_ctx *ctx, tg_node *nd) {
 static tg_tensor *pool(tg_ctx *ctx, tg_tensor *x, int is_max, pool_geom g, const char *fn) {
     if (!tg_check_nchw(ctx, x, fn)) return NULL;
     char b[64];
-    if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || g.ph < 0 || g.pw < 0 || 2 * g.ph > g.kh || 2 * g.pw > g.kw) {
+    if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || g.ph < 0 || g.pw < 0 || g.ph > g.kh / 2 || g.pw > g.kw / 2) {
         tg_fail(TG_ERR_INVALID, fn, "kernel %dx%d, stride %dx%d, padding %dx%d: kernel and stride >= 1, "
                 "padding >= 0 and at most half the kernel", g.kh, g.kw, g.sh, g.sw, g.ph, g.pw);
         return NULL;
     }
+    /* 64-bit sizes (checked.h): a plane's positions are int32 (the argmax), and the padded
+     * input must hold the window */
     const int64_t H = x->shape[2], W = x->shape[3];
-    const int64_t Ho = (H + 2 * g.ph - g.kh) / g.sh + 1, Wo = (W + 2 * g.pw - g.kw) / g.sw + 1;
-    if (H + 2 * g.ph < g.kh || W + 2 * g.pw < g.kw || H > INT32_MAX || W > INT32_MAX) {
+    if (H * W > TG_MAX_SIDE) {
+        tg_fail(TG_ERR_SHAPE, fn, "x %s: a plane of %lld values is over the %d pooling indexes", SHP(x, b),
+                (long long)(H * W), TG_MAX_SIDE);
+        return NULL;
+    }
+    const int64_t Hp = H + 2 * (int64_t)g.ph, Wp = W + 2 * (int64_t)g.pw;
+    if (Hp > TG_MAX_SIDE || Wp > TG_MAX_SIDE) {
+        tg_fail(TG_ERR_INVALID, fn, "padding %dx%d: the padded input %s must stay at most %d on a side", g.ph, g.pw,
+                SHP(x, b), TG_MAX_SIDE);
+        return NULL;
+    }
+    if (Hp < g.kh || Wp < g.kw) {
         tg_fail(TG_ERR_SHAPE, fn, "a %dx%d window does not fit x %s with padding %dx%d", g.kh, g.kw, SHP(x, b), g.ph, g.pw);
         return NULL;
     }
+    const int64_t Ho = (Hp - g.kh) / g.sh + 1, Wo = (Wp - g.kw) / g.sw + 1;
     int64_t ys[4] = {x->shape[0], x->shape[1], Ho, Wo};
     tg_tensor *y = tg_result(ctx, 4, ys, fn);
     tg_tensor *idx = is_max ? tg_result(ctx, 4, ys, fn) : NULL; /* int32 argmax in float-sized slots */
@@ -63,6 +76,12 @@ tg_tensor *tg_avg_pool2d(tg_ctx *ctx, tg_tensor *x, int kernel, int stride, int 
 tg_tensor *tg_global_avg_pool2d(tg_ctx *ctx, tg_tensor *x) {
     static const char *fn = "tg_global_avg_pool2d";
     if (!tg_check_nchw(ctx, x, fn)) return NULL;
+    if (x->shape[2] * x->shape[3] > TG_MAX_SIDE) {
+        char b[64];
+        tg_fail(TG_ERR_SHAPE, fn, "x %s: a plane of %lld values is over %d", SHP(x, b),
+                (long long)(x->shape[2] * x->shape[3]), TG_MAX_SIDE);
+        return NULL;
+    }
     pool_geom g = {(int)x->shape[2], (int)x->shape[3], 1, 1, 0, 0};
     return pool(ctx, x, 0, g, fn);
 }

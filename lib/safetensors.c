@@ -116,12 +116,13 @@ static uint64_t xz_declared_size(const uint8_t *buf, size_t n) {
  * its index declares, after checking that size against the limit. */
 static tg_status slurp(const char *path, uint8_t **out, size_t *size, const char *fn) {
     const tg_limits *lim = tg_limits_now();
-    FILE *f = fopen(path, "rb");
-    if (!f) return tg_fail(TG_ERR_IO, fn, "cannot open %s: %s", path, strerror(errno));
+    tg_status st;
+    FILE *f = tg_open_regular(path, fn, &st);
+    if (!f) return st;
     struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    if (fstat(fileno(f), &sb) != 0) {
         fclose(f);
-        return tg_st_fail(TG_ERR_IO, fn, path, "not a regular file");
+        return tg_st_fail(TG_ERR_IO, fn, path, "cannot read its size: %s", strerror(errno));
     }
     if ((uint64_t)sb.st_size > lim->max_file_bytes) {
         fclose(f);
@@ -457,6 +458,9 @@ static void sink_finish(sink *k) {
 tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const *mk,
                       char *const *mv, int nmeta, const char *fn) {
     if (!path) return tg_fail(TG_ERR_INVALID, fn, "path is NULL");
+    if (!path[0]) return tg_fail(TG_ERR_INVALID, fn, "path is empty");
+    const size_t last = strlen(path) - 1;
+    if (path[last] == '/') return tg_fail(TG_ERR_INVALID, fn, "path %s names a directory, not a file", path);
     sbuf h = {0};
     sb_str(&h, "{");
     if (nmeta) {
@@ -509,9 +513,9 @@ tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const
         goto done;
     }
     char *slash = strrchr(dir, '/');
-    if (slash == dir) slash[1] = 0;
+    if (slash == dir) slash[1] = 0; /* "/name": the root */
     else if (slash) *slash = 0;
-    else strcpy(dir, ".");
+    else dir[0] = '.', dir[1] = 0;  /* "name": the current directory (path has >= 1 char) */
     mode_t um = umask(0);
     umask(um);
     int fd = -1, unnamed = 0;

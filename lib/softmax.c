@@ -58,6 +58,11 @@ tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *label
     static const char *fn = "tg_cross_entropy";
     int64_t N, C, P;
     if (!rows_of(ctx, logits, fn, &N, &C, &P)) return NULL;
+    if (logits->ndim != 2 && logits->ndim != 4) { /* the label count the caller passes follows from it */
+        char b[64];
+        tg_fail(TG_ERR_SHAPE, fn, "logits must be [N,C] or [N,C,H,W], got %s", SHP(logits, b));
+        return NULL;
+    }
     if (!labels) {
         tg_fail(TG_ERR_INVALID, fn, "labels is NULL");
         return NULL;

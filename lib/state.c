@@ -57,12 +57,56 @@ void tg_state_free(tg_state *s) {
     free(s);
 }
 
+/* Whether s is well-formed UTF-8 (what a safetensors header, JSON, must hold): no stray
+ * continuation bytes, no overlong forms, no surrogates, nothing above U+10FFFF. */
+static bool utf8_ok(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p, need, min;
+        if (c < 0x80) { p++; continue; }
+        if (c >= 0xC2 && c <= 0xDF) need = 1, min = 0x80;
+        else if (c >= 0xE0 && c <= 0xEF) need = 2, min = 0x800;
+        else if (c >= 0xF0 && c <= 0xF4) need = 3, min = 0x10000;
+        else return false;
+        unsigned v = c & (0x3Fu >> need);
+        for (unsigned k = 1; k <= need; k++) {
+            if ((p[k] & 0xC0) != 0x80) return false;
+            v = (v << 6) | (p[k] & 0x3Fu);
+        }
+        if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return false;
+        p += need + 1;
+    }
+    return true;
+}
+
+/* A name a file can hold and a load can read back: 1..MAX_NAME-1 bytes of UTF-8, no control
+ * characters (they would be escaped, and nobody means them), not the metadata key. */
+static tg_status name_ok(const char *name, const char *what, const char *fn) {
+    const size_t len = strlen(name);
+    if (len == 0 || len >= MAX_NAME)
+        return tg_fail(TG_ERR_INVALID, fn, "%s \"%.64s%s\" has %zu bytes (1 to %d allowed)", what, name,
+                       len > 64 ? "..." : "", len, MAX_NAME - 1);
+    if (!utf8_ok(name)) return tg_fail(TG_ERR_INVALID, fn, "%s is not valid UTF-8", what);
+    for (const char *c = name; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return tg_fail(TG_ERR_INVALID, fn, "%s \"%.64s\" holds a control character", what, name);
+    if (!strcmp(name, "__metadata__"))
+        return tg_fail(TG_ERR_INVALID, fn, "%s \"__metadata__\" is the file's metadata key", what);
+    return TG_OK;
+}
+
+/* drops the entries added after the first `keep` (a failed add_module/add_optim adds nothing) */
+static void truncate_entries(tg_state *s, int keep) {
+    while (s->n > keep) free(s->e[--s->n].name);
+}
+
 tg_status tg_state_add(tg_state *s, const char *name, tg_tensor *t) {
     static const char *fn = "tg_state_add";
-    if (!s || !name || !t) return tg_fail(TG_ERR_INVALID, fn, "state, name or tensor is NULL");
-    size_t len = strlen(name);
-    if (len == 0 || len >= MAX_NAME || strcmp(name, "__metadata__") == 0)
-        return tg_fail(TG_ERR_INVALID, fn, "bad tensor name \"%.64s\"", name);
+    if (!s || !name || !t)
+        return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !s ? "state" : !name ? "name" : "tensor");
+    tg_status st = name_ok(name, "tensor name", fn);
+    if (st) return st;
+    if (s->n == INT32_MAX) return tg_fail(TG_ERR_INVALID, fn, "the state is full");
     for (int i = 0; i < s->n; i++)
         if (strcmp(s->e[i].name, name) == 0)
             return tg_fail(TG_ERR_INVALID, fn, "name \"%s\" registered twice", name);
@@ -83,19 +127,24 @@ tg_status tg_state_add(tg_state *s, const char *name, tg_tensor *t) {
 
 tg_status tg_state_add_module(tg_state *s, const char *prefix, tg_module *m) {
     static const char *fn = "tg_state_add_module";
-    if (!s || !m) return tg_fail(TG_ERR_INVALID, fn, "state or module is NULL");
+    TG_API_SCOPE(fn);
+    if (!s || !m) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !s ? "state" : "module");
     if (!prefix) prefix = "";
+    if (strlen(prefix) >= MAX_NAME)
+        return tg_fail(TG_ERR_INVALID, fn, "prefix of %zu bytes: names are under %d bytes", strlen(prefix), MAX_NAME);
     int n = tg_module_state(m, NULL, NULL, 0);
-    if (n < 0) return TG_ERR_NOMEM;
+    if (n < 0) return tg_last_status();
+    const int keep = s->n;
     const char **names = calloc((size_t)n + 1, sizeof *names);
     tg_tensor **ts = calloc((size_t)n + 1, sizeof *ts);
     tg_status st = (!names || !ts) ? tg_fail(TG_ERR_NOMEM, fn, "out of host memory") : TG_OK;
     if (!st) tg_module_state(m, names, ts, n);
-    char full[MAX_NAME];
+    char full[2 * MAX_NAME];
     for (int i = 0; i < n && !st; i++) {
         snprintf(full, sizeof full, "%s%s", prefix, names[i]);
         st = tg_state_add(s, full, ts[i]);
     }
+    if (st) truncate_entries(s, keep);
     free(names);
     free(ts);
     return st;
@@ -103,8 +152,17 @@ tg_status tg_state_add_module(tg_state *s, const char *prefix, tg_module *m) {
 
 tg_status tg_state_add_optim(tg_state *s, const char *prefix, tg_optim *o) {
     static const char *fn = "tg_state_add_optim";
-    if (!s || !o) return tg_fail(TG_ERR_INVALID, fn, "state or optimizer is NULL");
+    TG_API_SCOPE(fn);
+    if (!s || !o) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !s ? "state" : "optimizer");
     if (!prefix) prefix = "";
+    if (strlen(prefix) + 8 >= MAX_NAME) /* "<prefix>steps" is a metadata key */
+        return tg_fail(TG_ERR_INVALID, fn, "prefix of %zu bytes: names are under %d bytes", strlen(prefix), MAX_NAME);
+    for (int k = 0; k < s->nopt; k++) {
+        if (s->opt[k].o == o) return tg_fail(TG_ERR_INVALID, fn, "the optimizer is already registered");
+        if (!strcmp(s->opt[k].prefix, prefix))
+            return tg_fail(TG_ERR_INVALID, fn, "prefix \"%s\" is already an optimizer's", prefix);
+    }
+    const int keep = s->n;
     int n = tg_optim_state(o, NULL, NULL, 0, NULL);
     char(*names)[64] = calloc((size_t)n + 1, sizeof *names);
     tg_tensor **ts = calloc((size_t)n + 1, sizeof *ts);
@@ -112,11 +170,12 @@ tg_status tg_state_add_optim(tg_state *s, const char *prefix, tg_optim *o) {
     if (r) s->opt = r;
     tg_status st = (!names || !ts || !r) ? tg_fail(TG_ERR_NOMEM, fn, "out of host memory") : TG_OK;
     if (!st) tg_optim_state(o, names, ts, n, NULL);
-    char full[MAX_NAME];
+    char full[2 * MAX_NAME];
     for (int i = 0; i < n && !st; i++) {
         snprintf(full, sizeof full, "%s%s", prefix, names[i]);
         st = tg_state_add(s, full, ts[i]);
     }
+    if (st) truncate_entries(s, keep);
     if (!st) {
         s->opt[s->nopt].prefix = strdup(prefix);
         s->opt[s->nopt].o = o;
@@ -130,7 +189,13 @@ tg_status tg_state_add_optim(tg_state *s, const char *prefix, tg_optim *o) {
 
 tg_status tg_state_set_meta(tg_state *s, const char *key, const char *value) {
     static const char *fn = "tg_state_set_meta";
-    if (!s || !key || !value) return tg_fail(TG_ERR_INVALID, fn, "state, key or value is NULL");
+    if (!s || !key || !value)
+        return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !s ? "state" : !key ? "key" : "value");
+    const size_t len = strlen(key);
+    if (len == 0 || len >= MAX_NAME)
+        return tg_fail(TG_ERR_INVALID, fn, "key of %zu bytes (1 to %d allowed)", len, MAX_NAME - 1);
+    if (!utf8_ok(key) || !utf8_ok(value))
+        return tg_fail(TG_ERR_INVALID, fn, "the %s is not valid UTF-8", utf8_ok(key) ? "value" : "key");
     for (int i = 0; i < s->nmeta; i++) {
         if (strcmp(s->meta[i].k, key) == 0) {
             char *v = strdup(value);
@@ -155,7 +220,10 @@ tg_status tg_state_set_meta(tg_state *s, const char *key, const char *value) {
 }
 
 const char *tg_state_get_meta(const tg_state *s, const char *key) {
-    if (!s || !key) return NULL;
+    if (!s || !key) {
+        tg_fail(TG_ERR_INVALID, "tg_state_get_meta", "%s is NULL", !s ? "state" : "key");
+        return NULL;
+    }
     for (int i = 0; i < s->nmeta; i++)
         if (strcmp(s->meta[i].k, key) == 0) return s->meta[i].v;
     return NULL;
@@ -163,7 +231,8 @@ const char *tg_state_get_meta(const tg_state *s, const char *key) {
 
 tg_status tg_state_load(tg_state *s, const char *path, bool strict) {
     static const char *fn = "tg_state_load";
-    if (!s || !path) return tg_fail(TG_ERR_INVALID, fn, "state or path is NULL");
+    TG_API_SCOPE(fn);
+    if (!s || !path) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !s ? "state" : "path");
     tg_st_file f;
     tg_status st = tg_st_read(path, &f, fn);
     if (st) return st;
@@ -281,7 +350,9 @@ static tg_status steps_meta(tg_state *s) {
 
 tg_status tg_state_save(tg_state *s, const char *path) {
     static const char *fn = "tg_state_save";
-    if (!s || !path) return tg_fail(TG_ERR_INVALID, fn, "state or path is NULL");
+    TG_API_SCOPE(fn);
+    if (!s || !path) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !s ? "state" : "path");
+    if (!path[0]) return tg_fail(TG_ERR_INVALID, fn, "path is empty");
     tg_status st = steps_meta(s);
     if (st) return st;
     tg_st_entry *e = calloc((size_t)s->n + 1, sizeof *e);
@@ -307,6 +378,9 @@ tg_status tg_state_save(tg_state *s, const char *path) {
 }
 
 tg_status tg_module_save(tg_module *m, const char *path) {
+    static const char *fn = "tg_module_save";
+    TG_API_SCOPE(fn);
+    if (!m || !path) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !m ? "module" : "path");
     tg_state *s = tg_state_new();
     if (!s) return TG_ERR_NOMEM;
     tg_status st = tg_state_add_module(s, "", m);
@@ -316,6 +390,9 @@ tg_status tg_module_save(tg_module *m, const char *path) {
 }
 
 tg_status tg_module_load(tg_module *m, const char *path) {
+    static const char *fn = "tg_module_load";
+    TG_API_SCOPE(fn);
+    if (!m || !path) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !m ? "module" : "path");
     tg_state *s = tg_state_new();
     if (!s) return TG_ERR_NOMEM;
     tg_status st = tg_state_add_module(s, "", m);

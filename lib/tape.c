@@ -132,8 +132,12 @@ static tg_status run_tape(tg_ctx *ctx) {
 
 static tg_status check_root(tg_ctx *ctx, tg_tensor *y, const char *fn) {
     if (!ctx) return tg_fail(TG_ERR_INVALID, fn, "ctx is NULL");
-    if (!y) return tg_fail(TG_ERR_INVALID, fn, "tensor is NULL (an earlier op failed?)");
-    if (y->ctx != ctx) return tg_fail(TG_ERR_DEVICE, fn, "tensor belongs to another context");
+    if (ctx->closing) return tg_fail(TG_ERR_INVALID, fn, "ctx was freed (tg_ctx_free)");
+    if (!y) {
+        if (tg_error_pending()) return tg_last_status(); /* keep the failed op's message */
+        return tg_fail(TG_ERR_INVALID, fn, "the tensor is NULL");
+    }
+    if (y->ctx != ctx) return tg_fail(TG_ERR_DEVICE, fn, "the tensor belongs to another context");
     if (!y->requires_grad)
         return tg_fail(TG_ERR_INVALID, fn,
                        "the tensor does not require a gradient: nothing on its path requires one, "
@@ -143,6 +147,7 @@ static tg_status check_root(tg_ctx *ctx, tg_tensor *y, const char *fn) {
 
 tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
     static const char *fn = "tg_backward";
+    TG_API_SCOPE(fn);
     tg_status s = check_root(ctx, loss, fn);
     if (s) return s;
     if (loss->numel != 1) {
@@ -159,12 +164,15 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
 
 tg_status tg_backward_with(tg_ctx *ctx, tg_tensor *y, const tg_tensor *dy) {
     static const char *fn = "tg_backward_with";
+    TG_API_SCOPE(fn);
     tg_status s = check_root(ctx, y, fn);
     if (s) return s;
-    if (!dy || dy->ctx != ctx || dy->numel != y->numel) {
+    if (!dy) return tg_fail(TG_ERR_INVALID, fn, "dy is NULL");
+    if (dy->ctx != ctx) return tg_fail(TG_ERR_DEVICE, fn, "dy belongs to another context than y");
+    if (dy->ndim != y->ndim || memcmp(dy->shape, y->shape, sizeof(int64_t) * (size_t)y->ndim) != 0) {
         char a[64], b[64];
-        return tg_fail(TG_ERR_SHAPE, fn, "dy %s must match y %s on the same context",
-                       tg_shape_str(dy, a, sizeof a), tg_shape_str(y, b, sizeof b));
+        return tg_fail(TG_ERR_SHAPE, fn, "dy %s must have y's shape %s", tg_shape_str(dy, a, sizeof a),
+                       tg_shape_str(y, b, sizeof b));
     }
     reset_results(ctx);
     float *g = tg_grad_of(ctx, y);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool shape_ok(int ndim, const int64_t *shape, int64_t *numel, const char *func) {
+bool tg_shape_ok(int ndim, const int64_t *shape, int64_t *numel, const char *func) {
     if (ndim < 1 || ndim > TG_MAX_DIMS) {
         tg_fail(TG_ERR_SHAPE, func, "ndim %d outside 1..%d", ndim, TG_MAX_DIMS);
         return false;
@@ -17,27 +17,34 @@ static bool shape_ok(int ndim, const int64_t *shape, int64_t *numel, const char 
         tg_fail(TG_ERR_INVALID, func, "shape is NULL");
         return false;
     }
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] <= 0 || shape[i] > ((int64_t)1 << 40) || n > (((int64_t)1 << 40) / shape[i])) {
-            tg_fail(TG_ERR_SHAPE, func, "dimension %d is %lld (must be positive, numel < 2^40)", i,
-                    (long long)shape[i]);
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] <= 0) {
+            tg_fail(TG_ERR_SHAPE, func, "dimension %d is %lld (must be >= 1)", i, (long long)shape[i]);
             return false;
         }
-        n *= shape[i];
+    if (!tg_prod_ok(shape, ndim, TG_MAX_NUMEL, numel)) {
+        tg_fail(TG_ERR_SHAPE, func, "the shape's %d dimensions multiply to 2^40 elements or more (the limit)", ndim);
+        return false;
     }
-    *numel = n;
     return true;
 }
 
-tg_tensor *tg_tensor_new(tg_ctx *ctx, int ndim, const int64_t *shape) {
-    static const char *fn = "tg_tensor_new";
+static tg_tensor *leaf_new(tg_ctx *ctx, int ndim, const int64_t *shape, bool owned, const char *fn) {
     if (!ctx) {
         tg_fail(TG_ERR_INVALID, fn, "ctx is NULL");
         return NULL;
     }
+    if (ctx->closing) {
+        tg_fail(TG_ERR_INVALID, fn, "ctx was freed (tg_ctx_free) and waits for its last tensors");
+        return NULL;
+    }
     int64_t numel;
-    if (!shape_ok(ndim, shape, &numel, fn)) return NULL;
+    if (!tg_shape_ok(ndim, shape, &numel, fn)) return NULL;
+    size_t bytes;
+    if (!tg_bytes_ok(numel, sizeof(float), &bytes)) {
+        tg_fail(TG_ERR_SHAPE, fn, "%lld elements do not fit in memory", (long long)numel);
+        return NULL;
+    }
     tg_tensor *t = calloc(1, sizeof *t);
     if (!t) {
         tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
@@ -48,7 +55,8 @@ tg_tensor *tg_tensor_new(tg_ctx *ctx, int ndim, const int64_t *shape) {
     memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
     t->numel = numel;
     t->is_leaf = true;
-    t->data = ctx->be->alloc(ctx, (size_t)numel * sizeof(float));
+    t->owned = owned;
+    t->data = ctx->be->alloc(ctx, bytes);
     if (!t->data) {
         free(t);
         tg_fail(TG_ERR_NOMEM, fn, "cannot allocate %lld floats on %s", (long long)numel,
@@ -56,14 +64,32 @@ tg_tensor *tg_tensor_new(tg_ctx *ctx, int ndim, const int64_t *shape) {
         return NULL;
     }
     ctx->be->fill(ctx, t->data, numel, 0.0f);
+    ctx->live_leaves++;
     return t;
 }
 
+tg_tensor *tg_tensor_new(tg_ctx *ctx, int ndim, const int64_t *shape) {
+    return leaf_new(ctx, ndim, shape, false, "tg_tensor_new");
+}
+
+tg_tensor *tg_tensor_owned(tg_ctx *ctx, int ndim, const int64_t *shape, const char *fn) {
+    return leaf_new(ctx, ndim, shape, true, fn);
+}
+
+/* 1-4 dims given as arguments, 0 for unused trailing ones: a 0 before a used dimension, or a
+ * negative one, is refused rather than cutting the shape short */
 tg_tensor *tg_tensor_new4(tg_ctx *ctx, int64_t d0, int64_t d1, int64_t d2, int64_t d3) {
+    static const char *fn = "tg_tensor_new4";
     int64_t s[4] = {d0, d1, d2, d3};
     int nd = 1;
     while (nd < 4 && s[nd] > 0) nd++;
-    return tg_tensor_new(ctx, nd, s);
+    for (int i = nd; i < 4; i++)
+        if (s[i] != 0) {
+            tg_fail(TG_ERR_SHAPE, fn, "dimension %d is %lld after an unused (0) dimension %d: dims are "
+                    "positive, and only trailing ones may be 0", i, (long long)s[i], nd);
+            return NULL;
+        }
+    return leaf_new(ctx, nd, s, false, fn);
 }
 
 static void free_grad(tg_tensor *t) {
@@ -74,22 +100,46 @@ static void free_grad(tg_tensor *t) {
     }
 }
 
-void tg_tensor_free(tg_tensor *t) {
+void tg_tensor_release(tg_tensor *t) {
     if (!t || !t->is_leaf) return;
+    tg_ctx *ctx = t->ctx;
     free_grad(t);
-    t->ctx->be->release(t->ctx, t->data);
+    ctx->be->release(ctx, t->data);
     free(t);
+    if (--ctx->live_leaves == 0 && ctx->closing) tg_ctx_destroy(ctx);
 }
 
-tg_ctx *tg_tensor_ctx(const tg_tensor *t) { return t ? t->ctx : NULL; }
-int tg_tensor_ndim(const tg_tensor *t) { return t ? t->ndim : 0; }
-int64_t tg_tensor_numel(const tg_tensor *t) { return t ? t->numel : 0; }
+void tg_tensor_free(tg_tensor *t) {
+    if (!t) return;
+    if (!t->is_leaf) return; /* op results belong to the tape (documented) */
+    if (t->owned) {
+        tg_fail(TG_ERR_INVALID, "tg_tensor_free", "the tensor belongs to a module or an optimizer, "
+                "which frees it (tg_module_free / tg_optim_free)");
+        return;
+    }
+    tg_tensor_release(t);
+}
+
+/* the getters' answer to a NULL tensor: the documented value, with a message */
+static bool have(const tg_tensor *t, const char *fn) {
+    if (!t) tg_fail(TG_ERR_INVALID, fn, "tensor is NULL");
+    return t != NULL;
+}
+
+tg_ctx *tg_tensor_ctx(const tg_tensor *t) { return have(t, "tg_tensor_ctx") ? t->ctx : NULL; }
+int tg_tensor_ndim(const tg_tensor *t) { return have(t, "tg_tensor_ndim") ? t->ndim : 0; }
+int64_t tg_tensor_numel(const tg_tensor *t) { return have(t, "tg_tensor_numel") ? t->numel : 0; }
 
 int64_t tg_tensor_dim(const tg_tensor *t, int axis) {
-    if (!t) return -1;
-    if (axis < 0) axis += t->ndim;
-    if (axis < 0 || axis >= t->ndim) return -1;
-    return t->shape[axis];
+    static const char *fn = "tg_tensor_dim";
+    if (!have(t, fn)) return -1;
+    const int a = axis < 0 ? axis + t->ndim : axis;
+    if (a < 0 || a >= t->ndim) {
+        char b[64];
+        tg_fail(TG_ERR_INVALID, fn, "axis %d is outside the %d dimensions of %s", axis, t->ndim, SHP(t, b));
+        return -1;
+    }
+    return t->shape[a];
 }
 
 static tg_status check_n(const tg_tensor *t, const void *p, int64_t n, const char *fn) {
@@ -195,9 +245,13 @@ tg_status tg_tensor_fill(tg_tensor *t, float value) {
     return TG_OK;
 }
 
+/* A fill is refused when its parameters are not finite (they would write NaN/Inf everywhere
+ * or, for a range, draw from a meaningless one). */
 tg_status tg_tensor_fill_normal(tg_tensor *t, float mean, float std) {
-    if (!t) return tg_fail(TG_ERR_INVALID, "tg_tensor_fill_normal", "tensor is NULL");
-    if (!(std >= 0.0f)) return tg_fail(TG_ERR_INVALID, "tg_tensor_fill_normal", "std %g < 0", std);
+    static const char *fn = "tg_tensor_fill_normal";
+    if (!t) return tg_fail(TG_ERR_INVALID, fn, "tensor is NULL");
+    if (!isfinite(mean) || !(std >= 0.0f) || !isfinite(std))
+        return tg_fail(TG_ERR_INVALID, fn, "mean %g must be finite and std %g finite and >= 0", mean, std);
     tg_ctx *c = t->ctx;
     c->be->rng_normal(c, t->data, t->numel, c->seed, c->rng_stream, tg_rng_take(c, t->numel), mean,
                       std);
@@ -205,33 +259,43 @@ tg_status tg_tensor_fill_normal(tg_tensor *t, float mean, float std) {
 }
 
 tg_status tg_tensor_fill_uniform(tg_tensor *t, float lo, float hi) {
-    if (!t) return tg_fail(TG_ERR_INVALID, "tg_tensor_fill_uniform", "tensor is NULL");
-    if (!(hi >= lo))
-        return tg_fail(TG_ERR_INVALID, "tg_tensor_fill_uniform", "hi %g < lo %g", hi, lo);
+    static const char *fn = "tg_tensor_fill_uniform";
+    if (!t) return tg_fail(TG_ERR_INVALID, fn, "tensor is NULL");
+    if (!isfinite(lo) || !isfinite(hi) || !isfinite(hi - lo) || !(hi >= lo))
+        return tg_fail(TG_ERR_INVALID, fn, "lo %g and hi %g must be finite, with lo <= hi and hi - lo finite", lo, hi);
     tg_ctx *c = t->ctx;
     c->be->rng_uniform(c, t->data, t->numel, c->seed, c->rng_stream, tg_rng_take(c, t->numel), lo,
                        hi);
     return TG_OK;
 }
 
-void tg_tensor_set_requires_grad(tg_tensor *t, bool on) {
-    if (t && t->is_leaf) t->requires_grad = on;
+tg_status tg_tensor_set_requires_grad(tg_tensor *t, bool on) {
+    static const char *fn = "tg_tensor_set_requires_grad";
+    if (!t) return tg_fail(TG_ERR_INVALID, fn, "tensor is NULL");
+    if (!t->is_leaf)
+        return tg_fail(TG_ERR_INVALID, fn, "the tensor is an op result: whether it needs a gradient "
+                       "follows from its inputs (use tg_detach to cut it from the tape)");
+    t->requires_grad = on;
+    return TG_OK;
 }
 
-bool tg_tensor_requires_grad(const tg_tensor *t) { return t && t->requires_grad; }
+bool tg_tensor_requires_grad(const tg_tensor *t) {
+    return have(t, "tg_tensor_requires_grad") && t->requires_grad;
+}
 
 const tg_tensor *tg_tensor_grad(const tg_tensor *t) {
-    return (t && t->grad && t->grad_valid) ? t->grad : NULL;
+    if (!have(t, "tg_tensor_grad")) return NULL;
+    return (t->grad && t->grad_valid) ? t->grad : NULL;
 }
 
 void tg_tensor_zero_grad(tg_tensor *t) {
-    if (t) t->grad_valid = false;
+    if (have(t, "tg_tensor_zero_grad")) t->grad_valid = false;
 }
 
 /* ---- op-result helpers -------------------------------------------------------------------- */
 tg_tensor *tg_result(tg_ctx *ctx, int ndim, const int64_t *shape, const char *func) {
     int64_t numel;
-    if (!shape_ok(ndim, shape, &numel, func)) return NULL;
+    if (!tg_shape_ok(ndim, shape, &numel, func)) return NULL;
     tg_tensor *t = tg_arena_alloc(ctx, &ctx->meta, sizeof *t);
     float *d = t ? tg_arena_alloc(ctx, &ctx->data, (size_t)numel * sizeof(float)) : NULL;
     if (!d) {
@@ -273,6 +337,10 @@ bool tg_check_in(tg_ctx *ctx, const tg_tensor *t, const char *func, const char *
     }
     if (!ctx) {
         tg_fail(TG_ERR_INVALID, func, "ctx is NULL");
+        return false;
+    }
+    if (ctx->closing) {
+        tg_fail(TG_ERR_INVALID, func, "ctx was freed (tg_ctx_free)");
         return false;
     }
     if (t->ctx != ctx) {

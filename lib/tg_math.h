@@ -244,6 +244,17 @@ static inline TG_HD void tg_aug_pixel_bwd(const float *dy, int64_t C, int64_t P,
 /* ---- pooling (lib/pool.c) -------------------------------------------------------------------
  * Output o of a pooled axis covers inputs o*s - pad .. o*s - pad + k - 1; input i is covered by
  * outputs lo..hi (empty when lo > hi). */
+/* Inputs lo..hi-1 of an axis of n that output o's window (start o*s - pad, k wide) covers: the
+ * window clipped to the input, so a loop over it never visits padding (a window of INT32_MAX
+ * costs what it overlaps). lib/pool.c keeps n + 2*pad within int. */
+static inline TG_HD void tg_pool_window(int o, int s, int pad, int k, int n, int *lo, int *hi) {
+    const int start = o * s - pad;
+    *lo = start < 0 ? 0 : start;
+    *hi = n - start < k ? n : start + k;
+}
+/* the divisor of average pooling (count_include_pad): in float, as kh*kw can overflow an int */
+static inline TG_HD float tg_pool_area(int kh, int kw) { return (float)kh * (float)kw; }
+
 static inline TG_HD void tg_pool_cover(int i, int pad, int k, int s, int O, int *lo, int *hi) {
     int a = i + pad - k + 1; /* o*s >= a */
     *lo = a <= 0 ? 0 : (a + s - 1) / s;

@@ -103,8 +103,9 @@ static run_result run_lib(tg_ctx *ctx, const tu_op_check *c, float *const *vals,
     int any = 0;
     for (int i = 0; i < c->n_in; i++) any |= !c->in[i].absent && c->in[i].requires_grad;
     if (any) {
-        int64_t shp[1] = {c->out_n};
-        tg_tensor *rt = tu_tensor(ctx, 1, shp, r, 0);
+        int64_t shp[TG_MAX_DIMS];
+        for (int d = 0; d < tg_tensor_ndim(y); d++) shp[d] = tg_tensor_dim(y, d);
+        tg_tensor *rt = tu_tensor(ctx, tg_tensor_ndim(y), shp, r, 0); /* dy has y's shape */
         if (tg_backward_with(ctx, y, rt) != TG_OK) fail_msg("backward: %s", tg_last_error());
         for (int i = 0; i < c->n_in; i++) {
             if (c->in[i].absent || !c->in[i].requires_grad) continue;

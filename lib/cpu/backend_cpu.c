@@ -11,6 +11,7 @@
 #include "../tg_omp.h"
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 
 static tg_status cpu_init(tg_ctx *ctx) {
@@ -19,8 +20,17 @@ static tg_status cpu_init(tg_ctx *ctx) {
 }
 static void cpu_shutdown(tg_ctx *ctx) { (void)ctx; }
 
+/* A request larger than the machine's physical memory is refused (NULL: the caller reports
+ * TG_ERR_NOMEM) rather than overcommitted and then killed by the OOM killer when touched. */
 static void *cpu_alloc(tg_ctx *ctx, size_t bytes) {
     (void)ctx;
+    static _Atomic size_t phys_bytes; /* 0: not read yet (two threads may both read it) */
+    size_t phys = phys_bytes;
+    if (!phys) {
+        const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        phys_bytes = phys = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : SIZE_MAX;
+    }
+    if (bytes > phys || bytes > SIZE_MAX - 64) return NULL;
     bytes = (bytes + 63) & ~(size_t)63;
     return aligned_alloc(64, bytes ? bytes : 64);
 }
@@ -67,7 +77,9 @@ static void cpu_gemm(tg_ctx *ctx, int ta, int tb, int64_t M, int64_t N, int64_t 
                      int64_t ldc) {
     (void)ctx;
     tg_sgemm_fn f = tg_blas_sgemm();
-    if (f)
+    /* CBLAS takes int sizes: anything larger goes to the plain loops (64-bit indices) */
+    const int64_t big = INT32_MAX;
+    if (f && M <= big && N <= big && K <= big && lda <= big && ldb <= big && ldc <= big)
         f(101 /* CblasRowMajor */, ta ? 112 : 111, tb ? 112 : 111, (int)M, (int)N, (int)K, alpha,
           A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
     else

@@ -16,21 +16,21 @@ void tg_cpu_pool_fwd(tg_ctx *ctx, int is_max, const float *x, int64_t planes, in
         const float *xp = x + q * H * W;
         for (int oh = 0; oh < Ho; oh++)
             for (int ow = 0; ow < Wo; ow++) {
-                const int h0 = oh * sh - ph, w0 = ow * sw - pw;
+                int hlo, hhi, wlo, whi;
+                tg_pool_window(oh, sh, ph, kh, H, &hlo, &hhi);
+                tg_pool_window(ow, sw, pw, kw, W, &wlo, &whi);
                 float best = -INFINITY, sum = 0.0f;
                 int arg = -1;
-                for (int i = 0; i < kh; i++)
-                    for (int j = 0; j < kw; j++) {
-                        const int h = h0 + i, w = w0 + j;
-                        if (h < 0 || h >= H || w < 0 || w >= W) continue;
+                for (int h = hlo; h < hhi; h++)
+                    for (int w = wlo; w < whi; w++) {
                         const float v = xp[h * W + w];
                         sum += v;
                         if (v > best || arg < 0 || v != v) best = v, arg = h * W + w;
-                        if (v != v) i = kh, j = kw; /* NaN propagates, as in PyTorch */
+                        if (v != v) h = hhi, w = whi; /* NaN propagates, as in PyTorch */
                     }
                 const int64_t o = q * Ho * Wo + (int64_t)oh * Wo + ow;
                 if (is_max) y[o] = best, idx[o] = arg;
-                else y[o] = sum / (float)(kh * kw);
+                else y[o] = sum / tg_pool_area(kh, kw);
             }
     }
 }
@@ -56,7 +56,7 @@ void tg_cpu_pool_bwd(tg_ctx *ctx, int is_max, const float *dy, const int32_t *id
                         if (!is_max) s += g[o];
                         else if (ix[o] == h * W + w) s += g[o];
                     }
-                dx[q * H * W + (int64_t)h * W + w] += is_max ? s : s / (float)(kh * kw);
+                dx[q * H * W + (int64_t)h * W + w] += is_max ? s : s / tg_pool_area(kh, kw);
             }
         }
     }
