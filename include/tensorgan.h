@@ -369,7 +369,8 @@ typedef enum { TG_INIT_DEFAULT = 0, TG_INIT_GLOROT_UNIFORM = 1, TG_INIT_NORMAL =
 TG_API tg_status tg_module_init(tg_module *m, tg_init_kind weights, float std, float bn_std);
 
 /* ---------------------------------------------------------------------------------------------
- * Optimizers. They keep pointers to the parameter tensors (which must outlive them).
+ * Optimizers. They hold a reference to each parameter tensor: freeing the module (or the tensor)
+ * before the optimizer is safe, and the tensor goes when its last holder does.
  * A parameter that does not require a gradient (frozen) or has none since the last zero_grad is
  * skipped with no state change (its own step count included).
  * ------------------------------------------------------------------------------------------- */
@@ -398,19 +399,25 @@ TG_API void tg_optim_free(tg_optim *opt);
 
 /* ---------------------------------------------------------------------------------------------
  * Checkpoints: safetensors files (https://huggingface.co/docs/safetensors). A tg_state is a list
- * of named tensors (borrowed, not owned) plus string metadata. Saving writes a temporary file,
+ * of named leaf tensors (it holds a reference to each, and to each registered optimizer, so they
+ * stay valid while it lives whatever is freed first) plus string metadata. Saving writes a temporary file,
  * flushes it and renames it over the target, so a crash never leaves a half-written file.
  * Loading checks every name, dtype, shape and offset and fails with a clear message, leaving the
  * tensors untouched, if anything is missing, extra-but-required or malformed.
  * ------------------------------------------------------------------------------------------- */
 TG_API tg_state *tg_state_new(void);
 TG_API void tg_state_free(tg_state *s);
-/* Registers t under name (copied). */
+/* Registers the leaf t under name (copied). A name is 1-255 bytes of UTF-8 without control
+ * characters, unique in s, and not "__metadata__"; an op result is refused (it lives only until
+ * tg_ctx_clear_tape: copy it into a leaf). */
 TG_API tg_status tg_state_add(tg_state *s, const char *name, tg_tensor *t);
-/* Registers a module's named state under prefix ("" or e.g. "main." ). */
+/* Registers a module's named state under prefix ("" or e.g. "main."). On failure (a name taken,
+ * too long) nothing is registered. */
 TG_API tg_status tg_state_add_module(tg_state *s, const char *prefix, tg_module *m);
-/* Registers an optimizer's moments ("<prefix>N.exp_avg" ...) and its step counts (metadata). */
+/* Registers an optimizer's moments ("<prefix>N.exp_avg" ...) and its step counts (metadata,
+ * "<prefix>steps"); each optimizer once, each prefix once. */
 TG_API tg_status tg_state_add_optim(tg_state *s, const char *prefix, tg_optim *opt);
+/* key: 1-255 bytes of UTF-8; value: UTF-8 of any length. */
 TG_API tg_status tg_state_set_meta(tg_state *s, const char *key, const char *value);
 /* NULL when absent. After a load, holds the file's metadata. */
 TG_API const char *tg_state_get_meta(const tg_state *s, const char *key);

@@ -431,6 +431,7 @@ void tg_dist_grads_free(tg_dist_grads *g) {
 #ifdef TG_WITH_MPI
     free(g->ops);
 #endif
+    for (int i = 0; g->p && i < g->n; i++) tg_tensor_release(g->p[i]);
     free(g->b), free(g->p), free(g->bucket_of);
     free(g);
 }
@@ -446,7 +447,7 @@ tg_dist_grads *tg_dist_grads_new(tg_dist *d, tg_tensor *const *p, int n, size_t 
     tg_dist_grads *g = calloc(1, sizeof *g);
     if (!g) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory"), NULL;
     g->d = d, g->ctx = p[0]->ctx, g->n = n;
-    g->p = malloc(sizeof *g->p * (size_t)n);
+    g->p = calloc((size_t)n, sizeof *g->p);
     g->bucket_of = malloc(sizeof *g->bucket_of * (size_t)n);
     g->b = calloc((size_t)n, sizeof *g->b); /* at most one bucket per parameter */
     if (!g->p || !g->bucket_of || !g->b) goto nomem;
@@ -455,6 +456,7 @@ tg_dist_grads *tg_dist_grads_new(tg_dist *d, tg_tensor *const *p, int n, size_t 
 #endif
     for (int i = 0; i < n; i++) {
         g->p[i] = p[n - 1 - i];
+        tg_tensor_retain(g->p[i]); /* they stay while g does, whatever is freed first */
         const size_t bytes = sizeof(float) * (size_t)g->p[i]->numel;
         bucket *cur = g->nb ? &g->b[g->nb - 1] : NULL;
         if (!cur || (cur->n * sizeof(float) + bytes > bucket_bytes && cur->n))

@@ -116,11 +116,15 @@ void tg_log(tg_log_level level, const char *fmt, ...) {
 static tg_limits tg_lim = {(uint64_t)4 << 30, (uint64_t)100 << 20, (uint64_t)64 << 20};
 
 void tg_get_limits(tg_limits *out) {
-    if (out) *out = tg_lim;
+    if (!out) tg_fail(TG_ERR_INVALID, "tg_get_limits", "out is NULL");
+    else *out = tg_lim;
 }
 
 void tg_set_limits(const tg_limits *in) {
-    if (!in) return;
+    if (!in) {
+        tg_fail(TG_ERR_INVALID, "tg_set_limits", "in is NULL");
+        return;
+    }
     if (in->max_file_bytes) tg_lim.max_file_bytes = in->max_file_bytes;
     if (in->max_header_bytes) tg_lim.max_header_bytes = in->max_header_bytes;
     if (in->max_image_pixels) tg_lim.max_image_pixels = in->max_image_pixels;

@@ -80,6 +80,9 @@ struct tg_tensor {
     bool requires_grad;
     bool is_leaf;      /* created by tg_tensor_new, owned by the caller */
     bool owned;        /* a leaf a module or an optimizer owns: tg_tensor_free refuses it */
+    bool caller_freed; /* tg_tensor_free was called (the caller's reference is gone) */
+    int refs;          /* leaves: references (the creator's, and each optimizer, state and
+                          gradient averager holding it); freed when the last one goes */
     size_t bw_last;    /* with a grad hook: the tape index after whose backward this leaf's
                           gradient is final (the first node that reads it) */
 };
@@ -305,6 +308,10 @@ struct tg_ctx {
 /* A leaf tensor owned by a module or optimizer (tg_tensor_free refuses it; they free it with
  * tg_tensor_release). fn names the caller in messages. */
 TG_INTERNAL tg_tensor *tg_tensor_owned(tg_ctx *ctx, int ndim, const int64_t *shape, const char *fn);
+/* One more reference to a leaf (an optimizer, a state, a gradient averager holding it), and one
+ * less: the leaf is freed with its last reference, whatever order its holders are freed in.
+ * Both ignore NULL and op results. */
+TG_INTERNAL void tg_tensor_retain(tg_tensor *t);
 TG_INTERNAL void tg_tensor_release(tg_tensor *t);
 /* Frees what tg_ctx_free left for its last leaf (lib/ctx.c). */
 TG_INTERNAL void tg_ctx_destroy(tg_ctx *ctx);
@@ -417,6 +424,9 @@ TG_INTERNAL tg_status tg_st_write(const char *path, const tg_st_entry *e, int n,
 TG_INTERNAL int tg_optim_state(tg_optim *opt, char names[][64], tg_tensor **out, int max,
                                int64_t **steps);
 TG_INTERNAL int tg_optim_count(const tg_optim *opt);
+/* references to an optimizer (a state that registered it): freed with the last */
+TG_INTERNAL void tg_optim_retain(tg_optim *opt);
+TG_INTERNAL void tg_optim_release(tg_optim *opt);
 
 #ifdef __cplusplus
 }

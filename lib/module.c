@@ -687,6 +687,14 @@ static tg_tensor *unit_random(tg_ctx *ctx, int64_t n) {
     return t;
 }
 
+/* conv2d and dense layers in m's tree (those already spectrally normalised when `done`) */
+static int sn_count(const tg_module *m, bool done) {
+    int n = 0;
+    if ((m->kind == M_CONV || m->kind == M_DENSE) && (!done || m->sn_u)) n++;
+    for (int i = 0; i < m->n_child; i++) n += sn_count(m->child[i], done);
+    return n;
+}
+
 tg_status tg_module_spectral_norm(tg_module *m, int power_iters, float eps) {
     static const char *fn = "tg_module_spectral_norm";
     TG_API_SCOPE(fn);
@@ -694,15 +702,16 @@ tg_status tg_module_spectral_norm(tg_module *m, int power_iters, float eps) {
     if (power_iters < 1 || !(eps > 0.0f) || !isfinite(eps))
         return tg_fail(TG_ERR_INVALID, fn, "power_iters %d must be >= 1 and eps %g > 0", power_iters, eps);
     if (m->kind == M_SEQ) {
-        int done = 0;
+        /* checked first, so that a refusal leaves no layer half-done */
+        if (sn_count(m, true) > 0)
+            return tg_fail(TG_ERR_INVALID, fn, "a layer of the sequential is already spectrally normalised");
+        if (sn_count(m, false) == 0) return tg_fail(TG_ERR_INVALID, fn, "the sequential holds no conv2d or dense layer");
         for (int i = 0; i < m->n_child; i++) {
-            mkind k = m->child[i]->kind;
-            if (k != M_CONV && k != M_DENSE && k != M_SEQ) continue;
+            if (sn_count(m->child[i], false) == 0) continue; /* nothing to normalise there */
             tg_status st = tg_module_spectral_norm(m->child[i], power_iters, eps);
-            if (st) return st;
-            done++;
+            if (st) return st; /* out of memory only */
         }
-        return done ? TG_OK : tg_fail(TG_ERR_INVALID, fn, "the sequential holds no conv2d or dense layer");
+        return TG_OK;
     }
     if (m->kind != M_CONV && m->kind != M_DENSE)
         return tg_fail(TG_ERR_INVALID, fn, "only conv2d and dense layers (and sequentials of them) are supported, not %s",

@@ -25,6 +25,8 @@ struct tg_optim {
     int keras_eps;
     bool check_finite;    /* tg_optim_set_check_finite */
     void *items;          /* scratch for the backend call, n entries */
+    int refs;             /* the creator's, and each state that registered it (tg_state_add_optim) */
+    bool caller_freed;
 };
 
 static tg_optim *optim_new(tg_ctx *ctx, tg_tensor **params, int n, okind kind, const char *fn) {
@@ -60,6 +62,7 @@ static tg_optim *optim_new(tg_ctx *ctx, tg_tensor **params, int n, okind kind, c
     o->ctx = ctx;
     o->kind = kind;
     o->n = n;
+    o->refs = 1;
     size_t k = n ? (size_t)n : 1;
     o->params = calloc(k, sizeof *o->params);
     o->m = calloc(k, sizeof *o->m);
@@ -68,7 +71,8 @@ static tg_optim *optim_new(tg_ctx *ctx, tg_tensor **params, int n, okind kind, c
     o->items = calloc(k, sizeof(tg_adam_item) > sizeof(tg_sgd_item) ? sizeof(tg_adam_item)
                                                                     : sizeof(tg_sgd_item));
     if (!o->params || !o->m || !o->v || !o->steps || !o->items) goto nomem;
-    memcpy(o->params, params, sizeof *params * (size_t)n);
+    if (n) memcpy(o->params, params, sizeof *params * (size_t)n);
+    for (int i = 0; i < n; i++) tg_tensor_retain(params[i]); /* they stay while o does */
     return o;
 nomem:
     tg_optim_free(o);
@@ -207,11 +211,14 @@ float tg_optim_lr(const tg_optim *o) {
     return o ? o->lr : 0.0f;
 }
 
-void tg_optim_free(tg_optim *o) {
-    if (!o) return;
+void tg_optim_retain(tg_optim *o) { o->refs++; }
+
+void tg_optim_release(tg_optim *o) {
+    if (!o || --o->refs > 0) return;
     for (int i = 0; i < o->n; i++) {
         if (o->m) tg_tensor_release(o->m[i]);
         if (o->v) tg_tensor_release(o->v[i]);
+        if (o->params) tg_tensor_release(o->params[i]);
     }
     free(o->params);
     free(o->m);
@@ -219,6 +226,16 @@ void tg_optim_free(tg_optim *o) {
     free(o->steps);
     free(o->items);
     free(o);
+}
+
+void tg_optim_free(tg_optim *o) {
+    if (!o) return;
+    if (o->caller_freed) {
+        tg_fail(TG_ERR_INVALID, "tg_optim_free", "the optimizer was freed already");
+        return;
+    }
+    o->caller_freed = true;
+    tg_optim_release(o);
 }
 
 int tg_optim_count(const tg_optim *o) { return o ? o->n : 0; }

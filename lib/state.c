@@ -37,6 +37,8 @@ tg_state *tg_state_new(void) {
     return s;
 }
 
+static void truncate_entries(tg_state *s, int keep);
+
 static void meta_clear(tg_state *s) {
     for (int i = 0; i < s->nmeta; i++) {
         free(s->meta[i].k);
@@ -49,8 +51,8 @@ static void meta_clear(tg_state *s) {
 
 void tg_state_free(tg_state *s) {
     if (!s) return;
-    for (int i = 0; i < s->n; i++) free(s->e[i].name);
-    for (int i = 0; i < s->nopt; i++) free(s->opt[i].prefix);
+    truncate_entries(s, 0);
+    for (int i = 0; i < s->nopt; i++) free(s->opt[i].prefix), tg_optim_release(s->opt[i].o);
     free(s->e);
     free(s->opt);
     meta_clear(s);
@@ -97,7 +99,11 @@ static tg_status name_ok(const char *name, const char *what, const char *fn) {
 
 /* drops the entries added after the first `keep` (a failed add_module/add_optim adds nothing) */
 static void truncate_entries(tg_state *s, int keep) {
-    while (s->n > keep) free(s->e[--s->n].name);
+    while (s->n > keep) {
+        s->n--;
+        free(s->e[s->n].name);
+        tg_tensor_release(s->e[s->n].t);
+    }
 }
 
 tg_status tg_state_add(tg_state *s, const char *name, tg_tensor *t) {
@@ -106,6 +112,9 @@ tg_status tg_state_add(tg_state *s, const char *name, tg_tensor *t) {
         return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !s ? "state" : !name ? "name" : "tensor");
     tg_status st = name_ok(name, "tensor name", fn);
     if (st) return st;
+    if (!t->is_leaf)
+        return tg_fail(TG_ERR_INVALID, fn, "\"%s\" is an op result, which lives only until tg_ctx_clear_tape: "
+                       "copy it into a leaf tensor (tg_tensor_copy) to register it", name);
     if (s->n == INT32_MAX) return tg_fail(TG_ERR_INVALID, fn, "the state is full");
     for (int i = 0; i < s->n; i++)
         if (strcmp(s->e[i].name, name) == 0)
@@ -122,6 +131,7 @@ tg_status tg_state_add(tg_state *s, const char *name, tg_tensor *t) {
     s->e[s->n].name = copy;
     s->e[s->n].t = t;
     s->n++;
+    tg_tensor_retain(t); /* it stays while s does, whatever is freed first */
     return TG_OK;
 }
 
@@ -180,7 +190,7 @@ tg_status tg_state_add_optim(tg_state *s, const char *prefix, tg_optim *o) {
         s->opt[s->nopt].prefix = strdup(prefix);
         s->opt[s->nopt].o = o;
         if (!s->opt[s->nopt].prefix) st = tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-        else s->nopt++;
+        else s->nopt++, tg_optim_retain(o); /* its step counts stay readable while s lives */
     }
     free(names);
     free(ts);

@@ -56,6 +56,7 @@ static tg_tensor *leaf_new(tg_ctx *ctx, int ndim, const int64_t *shape, bool own
     t->numel = numel;
     t->is_leaf = true;
     t->owned = owned;
+    t->refs = 1;
     t->data = ctx->be->alloc(ctx, bytes);
     if (!t->data) {
         free(t);
@@ -100,8 +101,12 @@ static void free_grad(tg_tensor *t) {
     }
 }
 
+void tg_tensor_retain(tg_tensor *t) {
+    if (t && t->is_leaf) t->refs++;
+}
+
 void tg_tensor_release(tg_tensor *t) {
-    if (!t || !t->is_leaf) return;
+    if (!t || !t->is_leaf || --t->refs > 0) return;
     tg_ctx *ctx = t->ctx;
     free_grad(t);
     ctx->be->release(ctx, t->data);
@@ -117,6 +122,11 @@ void tg_tensor_free(tg_tensor *t) {
                 "which frees it (tg_module_free / tg_optim_free)");
         return;
     }
+    if (t->caller_freed) { /* still held by an optimizer or a state: a second free is ignored */
+        tg_fail(TG_ERR_INVALID, "tg_tensor_free", "the tensor was freed already");
+        return;
+    }
+    t->caller_freed = true;
     tg_tensor_release(t);
 }
 

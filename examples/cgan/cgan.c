@@ -6,7 +6,7 @@
  *   cgan train [--data DIR] [--out DIR] [--steps N] [--batch B] [--seed S] [--device D]
  *              [--sample-every N]
  *   cgan sample --checkpoint DIR/generator.safetensors --out X.png [--class K|all] [--n N]
- *              [--seed S]
+ *              [--seed S]                            (cgan COMMAND --help: each option)
  *
  * Images are the 28x28 ones padded to 32x32 with the background value. G: noise z [100] and the
  * label's 50-d embedding -> ConvT 150->256 (1->4) -> 128 -> 64 -> 1 (stride 2 to 32x32),
@@ -18,6 +18,7 @@
 #define _GNU_SOURCE
 #define EXAMPLE_NAME "cgan"
 #include "../example.h"
+#include "../cli.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -178,32 +179,31 @@ typedef struct {
     unsigned long long seed;
 } opts;
 
-static long num(const char *opt, const char *v, long lo, long hi) {
-    long x;
-    if (!parse_long(v, lo, hi, &x)) die("%s wants a whole number in [%ld, %ld], got '%s'", opt, lo, hi, v);
-    return x;
-}
-
-static opts parse(int argc, char **argv) {
-    opts o = {IDX_DEFAULT_DIR, "cgan-out", "auto", NULL, "all", 3000, 64, 500, 8, 1};
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (i + 1 >= argc) die("%s needs a value", a);
-        const char *v = argv[++i];
-        if (!strcmp(a, "--data")) o.data = v;
-        else if (!strcmp(a, "--out")) o.out = v;
-        else if (!strcmp(a, "--device")) o.device = v;
-        else if (!strcmp(a, "--checkpoint")) o.checkpoint = v;
-        else if (!strcmp(a, "--class")) o.cls = v;
-        else if (!strcmp(a, "--steps")) o.steps = num(a, v, 1, 10000000);
-        else if (!strcmp(a, "--batch")) o.batch = num(a, v, 2, 1024);
-        else if (!strcmp(a, "--sample-every")) o.sample_every = num(a, v, 1, 10000000);
-        else if (!strcmp(a, "--n")) o.n = num(a, v, 1, 64);
-        else if (!strcmp(a, "--seed")) o.seed = (unsigned long long)num(a, v, 0, 0x7fffffffL);
-        else die("unknown option %s", a);
-    }
-    return o;
-}
+/* the options of each command (cgan train --help, cgan sample --help) */
+static opts O = {IDX_DEFAULT_DIR, NULL, "auto", NULL, "all", 3000, 64, 500, 8, 1};
+static const cli_opt TRAIN_OPTS[] = {
+    {"--data", CLI_STR, &O.data, 0, 0, "DIR", "the Fashion-MNIST IDX files (default " IDX_DEFAULT_DIR ")", NULL},
+    {"--out", CLI_STR, &O.out, 0, 0, "DIR", "grids, generator.safetensors (default cgan-out)", NULL},
+    {"--steps", CLI_INT, &O.steps, 1, 10000000, "N", "training steps (default 3000)", NULL},
+    {"--batch", CLI_INT, &O.batch, 2, 1024, "B", "images per step (default 64)", NULL},
+    {"--sample-every", CLI_INT, &O.sample_every, 1, 10000000, "N", "a grid of every class every N steps (default 500)", NULL},
+    {"--seed", CLI_U64, &O.seed, 0, 2147483647.0, "S", "seed of the weights, noise and data order (default 1)", NULL},
+    {"--device", CLI_STR, &O.device, 0, 0, NULL, "where to train (default auto: a GPU when there is one)", "auto|cpu|cuda"},
+};
+static const cli_opt SAMPLE_OPTS[] = {
+    {"--checkpoint", CLI_STR, &O.checkpoint, 0, 0, "FILE", "a generator.safetensors written by train (required)", NULL},
+    {"--out", CLI_STR, &O.out, 0, 0, "X.png", "the grid to write (required)", NULL},
+    {"--class", CLI_STR, &O.cls, 0, 0, "K|all", "one class 0-9 (see below), or all: a row each (default all)", NULL},
+    {"--n", CLI_INT, &O.n, 1, 64, "N", "samples per row (default 8)", NULL},
+    {"--seed", CLI_U64, &O.seed, 0, 2147483647.0, "S", "seed of the noise (default 1)", NULL},
+    {"--device", CLI_STR, &O.device, 0, 0, NULL, "where to run (default auto)", "auto|cpu|cuda"},
+};
+static const cli_cmd CMDS[] = {
+    {"cgan", "train", "Trains the class-conditional DCGAN on Fashion-MNIST.", TRAIN_OPTS, CLI_N(TRAIN_OPTS), NULL},
+    {"cgan", "sample", "Draws a grid from a trained generator, one row per class asked for.", SAMPLE_OPTS,
+     CLI_N(SAMPLE_OPTS),
+     "classes: 0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot"},
+};
 
 static tg_device device(const char *d) {
     if (!strcmp(d, "cpu")) return TG_CPU;
@@ -215,13 +215,13 @@ static tg_device device(const char *d) {
 static const int32_t ALL[IDX_CLASSES] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
 
 static int cmd_train(opts o) {
+    cli_out_dir("cgan", "--out", o.out); /* before the data is read and anything trains */
     idx_split tr = idx_load(o.data, "train", 0);
     const int64_t B = o.batch;
     model m;
     model_init(&m, device(o.device), o.seed, 1);
     char path[4096];
     snprintf(path, sizeof path, "%s/samples", o.out);
-    mkdir(o.out, 0755);
     if (mkdir(path, 0755) != 0 && errno != EEXIST) die("cannot create %s: %s", path, strerror(errno));
     tg_tensor *gp[16], *dp[16];
     int ng = tg_module_params(m.g_emb, gp, 16);
@@ -280,8 +280,10 @@ static int cmd_train(opts o) {
         TRY(tg_module_ema(m.e_emb, m.g_emb, (float)decay));
         TRY(tg_module_ema(m.e_net, m.g_net, (float)decay));
         if (step % 100 == 0 || step == o.steps) {
-            printf("step %ld/%ld  D(real) %.3f  D(fake) %.3f  G %.3f  %.1f s\n", step, o.steps, d_real, d_fake, g_loss,
-                   now() - t0);
+            char eta[32];
+            cli_eta((now() - t0) / (double)step * (double)(o.steps - step), eta, sizeof eta);
+            printf("step %ld/%ld  D(real) %.3f  D(fake) %.3f  G %.3f  %.1f s, %.1f steps/s, ETA %s\n", step, o.steps,
+                   d_real, d_fake, g_loss, now() - t0, (double)step / (now() - t0), eta);
             fflush(stdout);
         }
         if (step % o.sample_every == 0 || step == o.steps) {
@@ -308,8 +310,15 @@ static int cmd_train(opts o) {
 }
 
 static int cmd_sample(opts o) {
-    if (!o.checkpoint) die("sample: --checkpoint FILE is required");
-    if (!strcmp(o.out, "cgan-out")) die("sample: --out X.png is required");
+    if (!o.checkpoint) cli_refuse(&CMDS[1], "--checkpoint FILE is required");
+    if (!o.out) cli_refuse(&CMDS[1], "--out X.png is required");
+    int32_t k = -1;
+    if (strcmp(o.cls, "all")) {
+        long v;
+        if (!parse_long(o.cls, 0, IDX_CLASSES - 1, &v)) cli_refuse(&CMDS[1], "--class wants 0 to 9 or all, got '%s'", o.cls);
+        k = (int32_t)v;
+    }
+    cli_out_file("cgan", "--out", o.out);
     model m;
     model_init(&m, device(o.device), o.seed, 0);
     tg_state *s = generator_state(m.g_emb, m.g_net);
@@ -317,27 +326,18 @@ static int cmd_sample(opts o) {
     const char *f = tg_state_get_meta(s, "format");
     if (!f || strcmp(f, "cgan-fashion-v1")) die("%s is not a cgan generator file", o.checkpoint);
     tg_state_free(s);
-    if (!strcmp(o.cls, "all")) {
-        sample_grid(&m, m.g_emb, m.g_net, o.out, ALL, IDX_CLASSES, (int)o.n);
-    } else {
-        int32_t k = (int32_t)num("--class", o.cls, 0, IDX_CLASSES - 1);
-        sample_grid(&m, m.g_emb, m.g_net, o.out, &k, 1, (int)o.n);
-    }
+    if (k < 0) sample_grid(&m, m.g_emb, m.g_net, o.out, ALL, IDX_CLASSES, (int)o.n);
+    else sample_grid(&m, m.g_emb, m.g_net, o.out, &k, 1, (int)o.n);
     printf("cgan: wrote %s\n", o.out);
     model_free(&m);
     return 0;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || !strcmp(argv[1], "--help")) {
-        printf("usage: cgan train [--data DIR] [--out DIR] [--steps N] [--batch B] [--seed S] [--device D] [--sample-every N]\n"
-               "       cgan sample --checkpoint FILE --out X.png [--class K|all] [--n N] [--seed S] [--device D]\n"
-               "classes: ");
-        for (int c = 0; c < IDX_CLASSES; c++) printf("%d %s%s", c, IDX_NAMES[c], c < IDX_CLASSES - 1 ? ", " : "\n");
-        return argc < 2 ? 2 : 0;
+    const int c = cli_dispatch("cgan", "A class-conditional DCGAN on Fashion-MNIST.", CMDS, CLI_N(CMDS), argc, argv);
+    if (c == 0) {
+        if (!O.out) O.out = "cgan-out";
+        return cmd_train(O);
     }
-    opts o = parse(argc, argv);
-    if (!strcmp(argv[1], "train")) return cmd_train(o);
-    if (!strcmp(argv[1], "sample")) return cmd_sample(o);
-    die("unknown command '%s' (train or sample)", argv[1]);
+    return cmd_sample(O);
 }

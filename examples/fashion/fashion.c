@@ -3,7 +3,7 @@
  * only: conv, BatchNorm, ReLU, max-pool, dropout, dense and cross-entropy, trained with Adam.
  *
  *   fashion [--data DIR] [--epochs N] [--batch B] [--lr LR] [--seed S] [--device cpu|cuda|auto]
- *           [--limit N] [--test-limit N] [--save FILE.safetensors]
+ *           [--limit N] [--test-limit N] [--save FILE.safetensors]     (fashion --help: each option)
  *
  * The data are the four IDX files of Debian's dataset-fashion-mnist package
  * (/usr/share/datasets/fashion-mnist, gzip-compressed; read with zlib). The network:
@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #define EXAMPLE_NAME "fashion"
 #include "../example.h"
+#include "../cli.h"
 
 #include <errno.h>
 #include <math.h>
@@ -72,43 +73,30 @@ static void batch(const idx_split *s, const int64_t *idx, int64_t B, float mean,
 }
 
 
-static long num(const char *opt, const char *v, long lo, long hi) {
-    long x;
-    if (!parse_long(v, lo, hi, &x)) die("%s wants a whole number in [%ld, %ld], got '%s'", opt, lo, hi, v);
-    return x;
-}
-
 int main(int argc, char **argv) {
     const char *dir = IDX_DEFAULT_DIR, *device = "auto", *save = NULL;
     long epochs = 8, B = 128, limit = 0, test_limit = 0;
     unsigned long long seed = 1;
     double lr = 1e-3;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: fashion [--data DIR] [--epochs N] [--batch B] [--lr LR] [--seed S] [--device cpu|cuda|auto]\n"
-                   "               [--limit N] [--test-limit N] [--save FILE.safetensors]\n");
-            return 0;
-        }
-        if (i + 1 >= argc) die("%s needs a value (see --help)", a);
-        const char *v = argv[++i];
-        if (!strcmp(a, "--data")) dir = v;
-        else if (!strcmp(a, "--epochs")) epochs = num(a, v, 1, 1000);
-        else if (!strcmp(a, "--batch")) B = num(a, v, 1, 4096);
-        else if (!strcmp(a, "--limit")) limit = num(a, v, 1, 1000000);
-        else if (!strcmp(a, "--test-limit")) test_limit = num(a, v, 1, 1000000);
-        else if (!strcmp(a, "--seed")) seed = (unsigned long long)num(a, v, 0, 0x7fffffffL);
-        else if (!strcmp(a, "--device")) device = v;
-        else if (!strcmp(a, "--save")) save = v;
-        else if (!strcmp(a, "--lr")) {
-            char *e;
-            lr = strtod(v, &e);
-            if (*e || !(lr > 0 && lr < 1)) die("--lr wants a number in (0, 1), got '%s'", v);
-        } else die("unknown option %s (see --help)", a);
-    }
+    const cli_opt OPTS[] = {
+        {"--data", CLI_STR, &dir, 0, 0, "DIR", "the Fashion-MNIST IDX files (default " IDX_DEFAULT_DIR ")", NULL},
+        {"--epochs", CLI_INT, &epochs, 1, 1000, "N", "training epochs; the last one at a tenth of the rate (default 8)", NULL},
+        {"--batch", CLI_INT, &B, 1, 4096, "B", "training batch size (default 128)", NULL},
+        {"--lr", CLI_NUM, &lr, 1e-9, 0.999999, "LR", "Adam's learning rate, in (0, 1) (default 0.001)", NULL},
+        {"--seed", CLI_U64, &seed, 0, 2147483647.0, "S", "seed of the weights, dropout and data order (default 1)", NULL},
+        {"--device", CLI_STR, &device, 0, 0, NULL, "where to train; auto takes a GPU when there is one (default auto)", "cpu|cuda|auto"},
+        {"--limit", CLI_INT, &limit, 1, 1000000, "N", "train on the first N training images only (default all 60000)", NULL},
+        {"--test-limit", CLI_INT, &test_limit, 1, 1000000, "N", "evaluate on the first N test images only (default all 10000)", NULL},
+        {"--save", CLI_STR, &save, 0, 0, "FILE", "write the trained model there (safetensors; checked before training)", NULL},
+    };
+    const cli_cmd cmd = {"fashion", NULL,
+                         "Trains a small CNN on Fashion-MNIST (conv, BatchNorm, ReLU, max-pool, dropout, dense;\n"
+                         "Adam) and prints the test accuracy after every epoch.",
+                         OPTS, CLI_N(OPTS), NULL};
+    cli_parse(&cmd, argc, argv, 1);
+    if (save) cli_out_file("fashion", "--save", save);
     tg_device dev = !strcmp(device, "cpu") ? TG_CPU : !strcmp(device, "cuda") ? TG_CUDA
-                    : !strcmp(device, "auto") ? (tg_cuda_device_count() > 0 ? TG_CUDA : TG_CPU)
-                                              : (die("unknown device '%s'", device), TG_CPU);
+                    : (tg_cuda_device_count() > 0 ? TG_CUDA : TG_CPU);
     double t0 = now();
     idx_split train = idx_load(dir, "train", limit), test = idx_load(dir, "t10k", test_limit);
     /* the training set's pixel mean and deviation */
@@ -127,9 +115,13 @@ int main(int argc, char **argv) {
     const int64_t EB = 500; /* evaluation batch */
     int64_t xs[4] = {B, 1, SIDE, SIDE}, es[4] = {EB, 1, SIDE, SIDE};
     tg_tensor *x = need(tg_tensor_new(ctx, 4, xs)), *xe = need(tg_tensor_new(ctx, 4, es));
-    float *host = need(malloc(sizeof(float) * (size_t)(EB > B ? EB : B) * PIX)), logits[500 * CLASSES];
+    float *host = need(malloc(sizeof(float) * (size_t)(EB > B ? EB : B) * PIX));
+    float *logits = need(malloc(sizeof(float) * (size_t)EB * CLASSES));
     int32_t *y = need(malloc(sizeof(int32_t) * (size_t)(EB > B ? EB : B)));
-    int64_t *perm = need(malloc(sizeof(int64_t) * (size_t)(train.n > test.n ? train.n : test.n)));
+    /* the shuffled training order, and the evaluation's batch of EB indices (more than a small
+     * --test-limit's images: the batch is padded with image 0) */
+    const int64_t nperm = train.n > EB ? train.n : EB;
+    int64_t *perm = need(malloc(sizeof(int64_t) * (size_t)nperm));
     double train_time = 0, acc = 0;
     for (long ep = 0; ep < epochs; ep++) {
         if (ep == epochs - 1 && epochs > 1) tg_optim_set_lr(opt, (float)lr * 0.1f);
@@ -143,7 +135,12 @@ int main(int argc, char **argv) {
         tg_module_set_training(net, true);
         double te = now(), loss_sum = 0;
         int64_t steps = 0;
+        char what[48];
+        snprintf(what, sizeof what, "fashion: epoch %ld/%ld", ep + 1, epochs);
+        cli_progress prog;
+        cli_progress_start(&prog, what, "batches", (long)(train.n / B));
         for (int64_t i = 0; i + B <= train.n; i += B, steps++) { /* whole batches only */
+            cli_progress_step(&prog, (long)steps);
             batch(&train, perm + i, B, (float)mean, (float)(1.0 / sd), host, y, x);
             tg_optim_zero_grad(opt);
             tg_tensor *l = tg_cross_entropy(ctx, tg_module_forward(net, x), y, 0.0f);
@@ -152,6 +149,7 @@ int main(int argc, char **argv) {
             loss_sum += tg_tensor_item(l);
             tg_ctx_clear_tape(ctx);
         }
+        cli_progress_end(&prog);
         TRY(tg_ctx_sync(ctx));
         train_time += now() - te;
         /* test accuracy in evaluation mode (running statistics, no dropout) */
@@ -187,7 +185,7 @@ int main(int argc, char **argv) {
         TRY(tg_module_save(net, save));
         printf("fashion: model saved to %s\n", save);
     }
-    free(host), free(y), free(perm);
+    free(host), free(logits), free(y), free(perm);
     idx_free(&train), idx_free(&test);
     tg_tensor_free(x), tg_tensor_free(xe);
     tg_optim_free(opt);

@@ -1,15 +1,16 @@
 /*
  * mangagan — a DCGAN that learns to draw 64x64 anime faces, written against <tensorgan.h> only.
  *
- *   mangagan train [--data P] [--out DIR] [--steps N] [--batch B] [--recipe seed|dcgan]
- *                  [--device auto|cpu|cuda] [--seed S] [--width W] [--flip]
- *                  [--sample-every N] [--checkpoint-every N] [--resume]
+ *   mangagan train [--data P] [--out DIR] [--steps N] [--batch B] [--recipe seed|dcgan|modern]
+ *                  [--device auto|cpu|cuda] [--seed S] [--width W] [--flip] [--resume] ...
+ *   mangagan eval --checkpoint F | --images P  [--data P] [--n N] [--seed S] [--no-ema]
  *   mangagan sample --checkpoint F [--n N] --out X.png|DIR [--seed S] [--device D]
  *   mangagan interpolate --checkpoint F --out X.png [--rows R] [--cols C] [--seed S]
  *   mangagan bench [--device D] [--batch B] [--recipe R] [--width W] [--steps N] [--warmup N]
  *   mangagan pack --data DIR --out FILE[.xz]
+ * (`mangagan COMMAND --help` lists each option, its default and its meaning.)
  *
- * The two recipes are data (struct recipe below), not two programs:
+ * The recipes are data (struct recipe below), not programs (modern: see its row):
  *   seed  — the Keras 2.2.4 blog model: biases, Glorot-uniform init, BatchNorm (Keras momentum
  *           0.5, eps 1e-3) + LeakyReLU(0.2) everywhere, an extra 3x3 conv in G, dense head in D,
  *           Adam (D 2e-4, G 1.5e-4, beta1 0.5, Keras epsilon 1e-7), soft noisy labels; G makes
@@ -31,6 +32,7 @@
 #define _GNU_SOURCE
 #define EXAMPLE_NAME "mangagan"
 #include "../example.h"
+#include "../cli.h"
 
 #include "plot.h"
 
@@ -515,113 +517,105 @@ static double eval_swd(gan *g, const uint8_t *real, int64_t n, double lv[3]) {
 }
 
 /* ---- command line ----------------------------------------------------------------------- */
+/* Options a command leaves unset stay 0/NULL (or -1 where 0 is a value), so a command can tell
+ * "not given" from a default: the recipe's, or the checkpoint's on --resume. */
 typedef struct {
-    const char *data, *out, *recipe, *device, *checkpoint, *loss, *images, *eval_data;
+    const char *data, *out, *recipe, *device, *checkpoint, *loss, *images, *eval_data, *augment;
     long steps, batch, width, sample_every, ckpt_every, n, rows, cols, warmup, log_every;
     long eval_every, eval_n;
     double lr_g, lr_d, ema; /* < 0: not given */
     unsigned long long seed;
-    int resume, flip, no_ema, sn; /* sn < 0: not given */
-    long aug;                     /* < 0: not given */
+    int resume, flip, no_ema;
+    long sn;                /* < 0: not given */
+    long aug;               /* < 0: not given (from --augment) */
 } opts;
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage:\n"
-            "  mangagan train [--data DIR|FILE] [--out DIR] [--steps N] [--batch B] [--recipe seed|dcgan]\n"
-            "                 [--device auto|cpu|cuda] [--seed S] [--width W] [--flip]\n"
-            "                 [--sample-every N] [--checkpoint-every N] [--log-every N] [--resume]\n"
-            "                 [--loss bce|ns|hinge] [--lr-g LR] [--lr-d LR] [--ema DECAY] [--sn 0|1]\n"
-            "                 [--augment color,translation,cutout|none]\n"
-            "                 [--eval-every N] [--eval-n N] [--eval-data FILE|DIR]\n"
-            "  mangagan eval --checkpoint FILE | --images FILE|DIR  [--data FILE|DIR] [--n N] [--seed S] [--no-ema]\n"
-            "  mangagan sample --checkpoint FILE [--n N] --out X.png|DIR [--seed S] [--device D]\n"
-            "  mangagan interpolate --checkpoint FILE --out X.png [--rows R] [--cols C] [--seed S]\n"
-            "  mangagan bench [--device D] [--batch B] [--recipe R] [--width W] [--steps N] [--warmup N]\n"
-            "  mangagan pack --data DIR --out FILE[.xz]\n");
-}
+static opts O = {.device = "auto", .seed = 1, .warmup = 2, .rows = 8, .cols = 10, .lr_g = -1, .lr_d = -1,
+                 .ema = -1, .sn = -1, .aug = -1};
 
-static void bad(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "mangagan: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n(run 'mangagan --help' for usage)\n");
-    va_end(ap);
-    exit(2);
-}
+#define OPT_DEVICE {"--device", CLI_STR, &O.device, 0, 0, NULL, "where to run; auto takes a GPU when there is one (default auto)", "auto|cpu|cuda"}
+#define OPT_SEED(what) {"--seed", CLI_U64, &O.seed, 0, 9223372036854775807.0, "S", "seed of " what " (default 1)", NULL}
+#define OPT_NO_EMA {"--no-ema", CLI_FLAG, &O.no_ema, 0, 0, NULL, "use the trained generator, not its moving average", NULL}
+static const cli_opt TRAIN_OPTS[] = {
+    {"--data", CLI_STR, &O.data, 0, 0, "DIR|FILE", "PNG/JPEG folder or packed faces (default: the bundled 20,000 faces)", NULL},
+    {"--out", CLI_STR, &O.out, 0, 0, "DIR", "samples, checkpoints, log.csv (default mangagan-out; checked first)", NULL},
+    {"--recipe", CLI_STR, &O.recipe, 0, 0, NULL, "networks, losses and optimizer settings (default seed)", "seed|dcgan|modern"},
+    {"--steps", CLI_INT, &O.steps, 1, 100000000, "N", "train until this step (default 20000)", NULL},
+    {"--batch", CLI_INT, &O.batch, 2, 4096, "B", "images per step, over all ranks (default 64)", NULL},
+    {"--width", CLI_INT, &O.width, 1, 1024, "W", "channel width of both networks (default 64)", NULL},
+    OPT_DEVICE,
+    OPT_SEED("the weights, noise and data order"),
+    {"--flip", CLI_FLAG, &O.flip, 0, 0, NULL, "mirror a random half of each batch", NULL},
+    {"--resume", CLI_FLAG, &O.resume, 0, 0, NULL, "continue from DIR/checkpoint.safetensors (bit for bit)", NULL},
+    {"--sample-every", CLI_INT, &O.sample_every, 1, 100000000, "N", "a grid of samples every N steps and at the end (default 200)", NULL},
+    {"--checkpoint-every", CLI_INT, &O.ckpt_every, 1, 100000000, "N", "a checkpoint every N steps and at the end (default 500)", NULL},
+    {"--log-every", CLI_INT, &O.log_every, 1, 100000000, "N", "a progress line (ETA) and log.csv row every N steps (default 1 on a terminal, else 50)", NULL},
+    {"--loss", CLI_STR, &O.loss, 0, 0, NULL, "GAN loss (default: the recipe's)", "bce|ns|hinge"},
+    {"--lr-g", CLI_NUM, &O.lr_g, 1e-8, 1.0, "LR", "G's learning rate (default: the recipe's)", NULL},
+    {"--lr-d", CLI_NUM, &O.lr_d, 1e-8, 1.0, "LR", "D's learning rate (default: the recipe's)", NULL},
+    {"--ema", CLI_NUM, &O.ema, 0.0, 0.99999, "DECAY", "moving average of G, 0 none (default: the recipe's)", NULL},
+    {"--sn", CLI_INT, &O.sn, 0, 1, "0|1", "spectral normalisation in D (default: the recipe's)", NULL},
+    {"--augment", CLI_STR, &O.augment, 0, 0, "LIST", "DiffAugment: color,translation,cutout or none (default: the recipe's)", NULL},
+    {"--eval-every", CLI_INT, &O.eval_every, 0, 100000000, "N", "SWD to held-out faces every N steps, 0 never (default 0)", NULL},
+    {"--eval-n", CLI_INT, &O.eval_n, 1, 100000, "N", "images the SWD compares (default 2048)", NULL},
+    {"--eval-data", CLI_STR, &O.eval_data, 0, 0, "FILE|DIR", "held-out faces (default: the bundled ones)", NULL},
+};
+static const cli_opt EVAL_OPTS[] = {
+    {"--checkpoint", CLI_STR, &O.checkpoint, 0, 0, "FILE", "a generator (or checkpoint) to sample and score", NULL},
+    {"--images", CLI_STR, &O.images, 0, 0, "FILE|DIR", "or a set of images to score instead", NULL},
+    {"--data", CLI_STR, &O.data, 0, 0, "FILE|DIR", "the real faces to compare with (default: the bundled held-out faces)", NULL},
+    {"--n", CLI_INT, &O.n, 1, 100000, "N", "images compared (default 2048)", NULL},
+    OPT_SEED("the noise and the SWD's projections"),
+    OPT_NO_EMA,
+    OPT_DEVICE,
+};
+static const cli_opt SAMPLE_OPTS[] = {
+    {"--checkpoint", CLI_STR, &O.checkpoint, 0, 0, "FILE", "a generator or checkpoint written by train (required)", NULL},
+    {"--out", CLI_STR, &O.out, 0, 0, "X.png|DIR", "one grid, or a directory of single images (required)", NULL},
+    {"--n", CLI_INT, &O.n, 1, 4096, "N", "how many faces (default 64)", NULL},
+    OPT_SEED("the noise"),
+    OPT_NO_EMA,
+    OPT_DEVICE,
+};
+static const cli_opt INTERP_OPTS[] = {
+    {"--checkpoint", CLI_STR, &O.checkpoint, 0, 0, "FILE", "a generator or checkpoint written by train (required)", NULL},
+    {"--out", CLI_STR, &O.out, 0, 0, "X.png", "the grid to write (required)", NULL},
+    {"--rows", CLI_INT, &O.rows, 1, 64, "R", "walks, one per row (default 8)", NULL},
+    {"--cols", CLI_INT, &O.cols, 2, 64, "C", "faces per walk (default 10)", NULL},
+    OPT_SEED("the walks' end points"),
+    OPT_NO_EMA,
+    OPT_DEVICE,
+};
+static const cli_opt BENCH_OPTS[] = {
+    {"--recipe", CLI_STR, &O.recipe, 0, 0, NULL, "networks and step to time (default seed)", "seed|dcgan|modern"},
+    {"--batch", CLI_INT, &O.batch, 2, 4096, "B", "images per step (default 64)", NULL},
+    {"--width", CLI_INT, &O.width, 1, 1024, "W", "channel width (default 64)", NULL},
+    {"--steps", CLI_INT, &O.steps, 1, 100000000, "N", "timed steps; the median is reported (default 10)", NULL},
+    {"--warmup", CLI_INT, &O.warmup, 0, 1000, "N", "untimed steps first (default 2)", NULL},
+    OPT_SEED("the weights"),
+    OPT_DEVICE,
+};
+static const cli_opt PACK_OPTS[] = {
+    {"--data", CLI_STR, &O.data, 0, 0, "DIR", "a folder of PNG/JPEG images, searched recursively (required)", NULL},
+    {"--out", CLI_STR, &O.out, 0, 0, "FILE[.xz]", "the packed 64x64 faces; .xz compresses (required)", NULL},
+};
+enum { CMD_TRAIN, CMD_EVAL, CMD_SAMPLE, CMD_INTERP, CMD_BENCH, CMD_PACK };
+static const cli_cmd CMDS[] = {
+    [CMD_TRAIN] = {"mangagan", "train", "Trains the GAN, writing samples, checkpoints and log.csv into --out.", TRAIN_OPTS,
+                   CLI_N(TRAIN_OPTS), "recipes: seed (the Keras blog model), dcgan (PyTorch's example), modern (hinge loss, EMA,\n"
+                   "DiffAugment; the README's choice). SIGINT/SIGTERM save a checkpoint and stop."},
+    [CMD_EVAL] = {"mangagan", "eval", "Scores a generator (or a set of images) by the sliced Wasserstein distance to real faces.",
+                  EVAL_OPTS, CLI_N(EVAL_OPTS), NULL},
+    [CMD_SAMPLE] = {"mangagan", "sample", "Draws faces from a trained generator.", SAMPLE_OPTS, CLI_N(SAMPLE_OPTS), NULL},
+    [CMD_INTERP] = {"mangagan", "interpolate", "Draws walks through the latent space (spherical interpolation).", INTERP_OPTS,
+                    CLI_N(INTERP_OPTS), NULL},
+    [CMD_BENCH] = {"mangagan", "bench", "Times training steps on synthetic data.", BENCH_OPTS, CLI_N(BENCH_OPTS), NULL},
+    [CMD_PACK] = {"mangagan", "pack", "Packs a folder of images into one file that loads in seconds.", PACK_OPTS,
+                  CLI_N(PACK_OPTS), NULL},
+};
 
-static double fnum(const char *opt, const char *v, double lo, double hi) {
-    char *e;
-    errno = 0;
-    double x = strtod(v, &e);
-    if (errno || e == v || *e || !(x >= lo && x <= hi)) bad("%s wants a number in [%g, %g], got '%s'", opt, lo, hi, v);
-    return x;
-}
-
-static long num(const char *opt, const char *v, long lo, long hi) {
-    long x;
-    if (!parse_long(v, lo, hi, &x)) bad("%s wants a whole number in [%ld, %ld], got '%s'", opt, lo, hi, v);
-    return x;
-}
-
-/* Options left unset stay 0/NULL, so a command can tell "not given" from a default. */
-static opts parse(int argc, char **argv, const char *cmd) {
-    opts o;
-    memset(&o, 0, sizeof o);
-    o.device = "auto";
-    o.seed = 1;
-    o.warmup = 2;
-    o.rows = 8;
-    o.cols = 10;
-    o.lr_g = o.lr_d = o.ema = -1;
-    o.sn = -1;
-    o.aug = -1;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--resume")) { o.resume = 1; continue; }
-        if (!strcmp(a, "--flip")) { o.flip = 1; continue; }
-        if (!strcmp(a, "--no-ema")) { o.no_ema = 1; continue; }
-        if (strncmp(a, "--", 2) != 0) bad("%s: unexpected argument '%s'", cmd, a);
-        if (i + 1 >= argc) bad("%s: %s needs a value", cmd, a);
-        const char *v = argv[++i];
-        if (!strcmp(a, "--data")) o.data = v;
-        else if (!strcmp(a, "--out")) o.out = v;
-        else if (!strcmp(a, "--recipe")) o.recipe = v;
-        else if (!strcmp(a, "--device")) o.device = v;
-        else if (!strcmp(a, "--checkpoint")) o.checkpoint = v;
-        else if (!strcmp(a, "--loss")) o.loss = v;
-        else if (!strcmp(a, "--images")) o.images = v;
-        else if (!strcmp(a, "--eval-data")) o.eval_data = v;
-        else if (!strcmp(a, "--lr-g")) o.lr_g = fnum(a, v, 1e-8, 1.0);
-        else if (!strcmp(a, "--lr-d")) o.lr_d = fnum(a, v, 1e-8, 1.0);
-        else if (!strcmp(a, "--ema")) o.ema = fnum(a, v, 0.0, 0.99999);
-        else if (!strcmp(a, "--sn")) o.sn = (int)num(a, v, 0, 1);
-        else if (!strcmp(a, "--augment")) {
-            if ((o.aug = aug_parse(v)) < 0) bad("--augment wants a list of color, translation, cutout (or none), got '%s'", v);
-        }
-        else if (!strcmp(a, "--eval-every")) o.eval_every = num(a, v, 0, 100000000);
-        else if (!strcmp(a, "--eval-n")) o.eval_n = num(a, v, 1, 100000);
-        else if (!strcmp(a, "--steps")) o.steps = num(a, v, 1, 100000000);
-        else if (!strcmp(a, "--batch")) o.batch = num(a, v, 2, 4096);
-        else if (!strcmp(a, "--width")) o.width = num(a, v, 1, 1024);
-        else if (!strcmp(a, "--sample-every")) o.sample_every = num(a, v, 0, 100000000);
-        else if (!strcmp(a, "--checkpoint-every")) o.ckpt_every = num(a, v, 0, 100000000);
-        else if (!strcmp(a, "--log-every")) o.log_every = num(a, v, 1, 100000000);
-        else if (!strcmp(a, "--n")) o.n = num(a, v, 1, 4096);
-        else if (!strcmp(a, "--rows")) o.rows = num(a, v, 1, 64);
-        else if (!strcmp(a, "--cols")) o.cols = num(a, v, 2, 64);
-        else if (!strcmp(a, "--warmup")) o.warmup = num(a, v, 0, 1000);
-        else if (!strcmp(a, "--seed")) o.seed = (unsigned long long)num(a, v, 0, 0x7fffffffffffffffL);
-        else bad("%s: unknown option %s", cmd, a);
-    }
-    if (o.recipe && !find_recipe(o.recipe)) bad("unknown recipe '%s' (%s)", o.recipe, RECIPE_NAMES);
-    if (o.loss && strcmp(o.loss, "bce") && strcmp(o.loss, "ns") && strcmp(o.loss, "hinge"))
-        bad("unknown loss '%s' (bce, ns or hinge)", o.loss);
-    if (strcmp(o.device, "auto") && strcmp(o.device, "cpu") && strcmp(o.device, "cuda"))
-        bad("unknown device '%s' (auto, cpu or cuda)", o.device);
-    return o;
-}
+/* a refusal of a command's arguments (exit 2) */
+#define bad(cmd, ...) cli_refuse(&CMDS[cmd], __VA_ARGS__)
 
 static tg_device pick_device(const char *d) {
     if (!strcmp(d, "cpu")) return TG_CPU;
@@ -763,7 +757,7 @@ static void apply_settings(recipe *r, const opts *o) {
     if (o->lr_g >= 0) r->lr_g = (float)o->lr_g;
     if (o->lr_d >= 0) r->lr_d = (float)o->lr_d;
     if (o->ema >= 0) r->ema = (float)o->ema;
-    if (o->sn >= 0) r->sn = o->sn;
+    if (o->sn >= 0) r->sn = (int)o->sn;
     if (o->aug >= 0) r->aug = (unsigned)o->aug;
 }
 
@@ -776,7 +770,7 @@ static void checkpoint_settings(recipe *r, tg_state *m, const opts *o, const cha
     if ((v = tg_state_get_meta(m, "lr_d"))) r->lr_d = strtof(v, NULL);
     if ((v = tg_state_get_meta(m, "ema"))) r->ema = strtof(v, NULL);
     if ((v = tg_state_get_meta(m, "sn"))) r->sn = atoi(v);
-    if (o->sn >= 0 && o->sn != r->sn) die("%s was trained with --sn %d, not %d", path, r->sn, o->sn);
+    if (o->sn >= 0 && o->sn != r->sn) die("%s was trained with --sn %d, not %ld", path, r->sn, o->sn);
     if ((v = tg_state_get_meta(m, "augment"))) r->aug = (unsigned)aug_parse(v);
     if (o->aug >= 0 && (unsigned)o->aug != r->aug) {
         char b[64];
@@ -877,8 +871,7 @@ static void dist_setup(gan *g, tg_dist *dist, int fresh) {
     if (fresh) TRY(tg_dist_broadcast(dist, &g->fixed, 1, 0));
 }
 
-static int cmd_train(int argc, char **argv) {
-    opts o = parse(argc, argv, "train");
+static int cmd_train(opts o) {
     const char *pe = getenv("MANGAGAN_POISON_STEP");
     const long poison_step = pe ? strtol(pe, NULL, 10) : 0;
     if (!o.steps) o.steps = 20000;
@@ -1100,12 +1093,13 @@ static void load_generator(gan *g, const char *path, tg_device dev, uint64_t see
     tg_state_free(s);
 }
 
-static int cmd_sample(int argc, char **argv) {
-    opts o = parse(argc, argv, "sample");
-    if (!o.checkpoint) bad("sample: --checkpoint FILE is required");
-    if (!o.out) bad("sample: --out X.png|DIR is required");
+static int cmd_sample(opts o) {
+    if (!o.checkpoint) bad(CMD_SAMPLE, "--checkpoint FILE is required");
+    if (!o.out) bad(CMD_SAMPLE, "--out X.png|DIR is required");
     if (!o.n) o.n = 64;
     int to_dir = !(strlen(o.out) > 4 && !strcmp(o.out + strlen(o.out) - 4, ".png"));
+    if (to_dir) cli_out_dir("mangagan", "--out", o.out); /* before the generator is loaded and run */
+    else cli_out_file("mangagan", "--out", o.out);
     gan g;
     load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 2, o.no_ema);
     int64_t zs[4] = {o.n, g.r->nz, 1, 1};
@@ -1132,10 +1126,10 @@ static int cmd_sample(int argc, char **argv) {
 }
 
 /* rows of spherical interpolations between pairs of random latent points */
-static int cmd_interpolate(int argc, char **argv) {
-    opts o = parse(argc, argv, "interpolate");
-    if (!o.checkpoint) bad("interpolate: --checkpoint FILE is required");
-    if (!o.out) bad("interpolate: --out X.png is required");
+static int cmd_interpolate(opts o) {
+    if (!o.checkpoint) bad(CMD_INTERP, "--checkpoint FILE is required");
+    if (!o.out) bad(CMD_INTERP, "--out X.png is required");
+    cli_out_file("mangagan", "--out", o.out);
     gan g;
     load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 2, o.no_ema);
     const int nz = g.r->nz, R = (int)o.rows, C = (int)o.cols;
@@ -1166,10 +1160,9 @@ static int cmd_interpolate(int argc, char **argv) {
 }
 
 /* ---- eval -------------------------------------------------------------------------------- */
-static int cmd_eval(int argc, char **argv) {
-    opts o = parse(argc, argv, "eval");
+static int cmd_eval(opts o) {
     if (!o.checkpoint == !o.images)
-        bad("eval: give either --checkpoint FILE (a generator to sample) or --images FILE|DIR (a set of images)");
+        bad(CMD_EVAL, "give either --checkpoint FILE (a generator to sample) or --images FILE|DIR (a set of images)");
     const int64_t n = o.n ? o.n : 2048;
     char buf[4096];
     const char *data = o.data ? o.data : bundled(buf, sizeof buf, "heldout.safetensors.xz");
@@ -1214,8 +1207,7 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int cmd_bench(int argc, char **argv) {
-    opts o = parse(argc, argv, "bench");
+static int cmd_bench(opts o) {
     if (!o.steps) o.steps = 10;
     gan g;
     gan_init(&g, find_recipe(o.recipe ? o.recipe : "seed"), o.width ? (int)o.width : 64,
@@ -1249,10 +1241,10 @@ static int cmd_bench(int argc, char **argv) {
 }
 
 /* ---- pack ------------------------------------------------------------------------------- */
-static int cmd_pack(int argc, char **argv) {
-    opts o = parse(argc, argv, "pack");
-    if (!o.data) bad("pack: --data DIR is required");
-    if (!o.out) bad("pack: --out FILE is required");
+static int cmd_pack(opts o) {
+    if (!o.data) bad(CMD_PACK, "--data DIR is required");
+    if (!o.out) bad(CMD_PACK, "--out FILE is required");
+    cli_out_file("mangagan", "--out", o.out); /* before the images are decoded */
     int skipped = 0;
     double t0 = now();
     tg_dataset *ds = tg_dataset_load(o.data, SIZE, &skipped);
@@ -1273,17 +1265,15 @@ static void on_log(tg_log_level level, const char *msg, void *user) {
 
 int main(int argc, char **argv) {
     tg_set_log_callback(on_log, NULL);
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    const int c = cli_dispatch("mangagan", "A DCGAN that learns to draw 64x64 anime faces.", CMDS, CLI_N(CMDS), argc, argv);
+    if (O.augment && (O.aug = aug_parse(O.augment)) < 0)
+        bad(c, "--augment wants a list of color, translation, cutout (or none), got '%s'", O.augment);
+    switch (c) {
+    case CMD_TRAIN: return cmd_train(O);
+    case CMD_EVAL: return cmd_eval(O);
+    case CMD_SAMPLE: return cmd_sample(O);
+    case CMD_INTERP: return cmd_interpolate(O);
+    case CMD_BENCH: return cmd_bench(O);
+    default: return cmd_pack(O);
     }
-    const char *c = argv[1];
-    if (!strcmp(c, "train")) return cmd_train(argc, argv);
-    if (!strcmp(c, "sample")) return cmd_sample(argc, argv);
-    if (!strcmp(c, "eval")) return cmd_eval(argc, argv);
-    if (!strcmp(c, "interpolate")) return cmd_interpolate(argc, argv);
-    if (!strcmp(c, "bench")) return cmd_bench(argc, argv);
-    if (!strcmp(c, "pack")) return cmd_pack(argc, argv);
-    bad("unknown command '%s'", c);
-    return 2;
 }
