@@ -105,6 +105,7 @@ static size_t images_bytes(int64_t n, int size) {
 
 /* NULL when out of memory (bytes from images_bytes, already checked) */
 static tg_dataset *ds_new(int64_t n, int size, size_t bytes) {
+    if (bytes >= tg_host_memory()) return NULL;
     tg_dataset *ds = calloc(1, sizeof *ds);
     if (!ds) return NULL;
     ds->n = n;

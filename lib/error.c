@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Thread_local char tg_err_buf[1024];
 static _Thread_local tg_status tg_err_code;
@@ -131,6 +132,16 @@ void tg_set_limits(const tg_limits *in) {
 }
 
 const tg_limits *tg_limits_now(void) { return &tg_lim; }
+
+size_t tg_host_memory(void) {
+    static _Atomic size_t bytes; /* 0: not read yet (two threads may both read it) */
+    size_t b = bytes;
+    if (!b) {
+        const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        bytes = b = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : SIZE_MAX;
+    }
+    return b;
+}
 
 uint64_t tg_now_ns(void) {
     struct timespec ts;

@@ -39,6 +39,9 @@ TG_INTERNAL void tg_path_push(int index, const char *kind);
 TG_INTERNAL void tg_path_pop(void);
 TG_INTERNAL void tg_log(tg_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* the machine's physical memory in bytes (SIZE_MAX when unknown): one allocation larger than
+ * it is refused as TG_ERR_NOMEM before malloc (an overcommitted one would be killed when used) */
+TG_INTERNAL size_t tg_host_memory(void);
 /* monotonic nanoseconds */
 TG_INTERNAL uint64_t tg_now_ns(void);
 /* the loader limits in force (tg_set_limits) */

@@ -11,7 +11,6 @@
 #include "../tg_omp.h"
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 
 static tg_status cpu_init(tg_ctx *ctx) {
@@ -24,13 +23,7 @@ static void cpu_shutdown(tg_ctx *ctx) { (void)ctx; }
  * TG_ERR_NOMEM) rather than overcommitted and then killed by the OOM killer when touched. */
 static void *cpu_alloc(tg_ctx *ctx, size_t bytes) {
     (void)ctx;
-    static _Atomic size_t phys_bytes; /* 0: not read yet (two threads may both read it) */
-    size_t phys = phys_bytes;
-    if (!phys) {
-        const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-        phys_bytes = phys = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : SIZE_MAX;
-    }
-    if (bytes > phys || bytes > SIZE_MAX - 64) return NULL;
+    if (bytes > tg_host_memory() || bytes > SIZE_MAX - 64) return NULL;
     bytes = (bytes + 63) & ~(size_t)63;
     return aligned_alloc(64, bytes ? bytes : 64);
 }

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH=${FUZZ_SECONDS:-10}
 OUT=${FUZZ_BUILD:-build-fuzz}
 CLANG=${CLANG:-clang}
-HARNESSES=${FUZZ_HARNESSES:-state checkpoint dataset png jpeg imagedir}
+HARNESSES=${FUZZ_HARNESSES:-state checkpoint dataset png jpeg imagedir api}
 command -v "$CLANG" >/dev/null 2>&1 || { echo "fuzz: needs clang (apt-get install clang libclang-rt-14-dev)"; exit 1; }
 mkdir -p "$OUT/obj"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
