@@ -1,4 +1,4 @@
-# libtensorgan — GNU Makefile.
+# libtensorgan — GNU Makefile (`make help` lists the targets).
 #   make                 build build/libtensorgan.so.0 and build/libtensorgan.a (+ examples)
 #   make test            install missing Debian packages (as root), build, run every test suite
 #   make test SAN=1      the same under ASan + UBSan (CPU backend; objects in build-san/)
@@ -117,8 +117,31 @@ BUILD_PKGS   := gcc libc6-dev pkg-config libopenblas-dev libopenblas0-openmp lib
 TEST_PKGS    := libcmocka-dev libblas3 dataset-fashion-mnist openmpi-bin
 DEBIAN_PKGS  := $(BUILD_PKGS) $(TEST_PKGS)
 
-.PHONY: all lib test check deps deps-check demo install uninstall clean examples bench bench-compare parity
+.PHONY: all lib test check deps deps-check demo install uninstall clean examples bench bench-compare parity help
 all: lib examples
+
+# the targets and settings a newcomer needs, one line each
+help:
+	@echo "libtensorgan $(VERSION): make TARGET [SETTING=VALUE ...]"
+	@echo ""
+	@echo "  make              the library (build/libtensorgan.so.$(SOVERSION), .a) and the examples"
+	@echo "  make test         install missing Debian packages (as root), build, run every suite"
+	@echo "  make test SAN=1   the suites under AddressSanitizer + UndefinedBehaviorSanitizer"
+	@echo "  make demo         make test, then train mangagan on the bundled faces (about 7 minutes)"
+	@echo "  make install      header, libraries, pkg-config, CMake, mangagan (PREFIX=$(PREFIX) DESTDIR=)"
+	@echo "  make uninstall    what make install put there"
+	@echo "  make fuzz         every libFuzzer harness, FUZZ_SECONDS each (FUZZ_RUNS=N for a count)"
+	@echo "  make tsan         two contexts in two threads under ThreadSanitizer"
+	@echo "  make valgrind     memcheck over the CPU suites (slow)"
+	@echo "  make soak         25 SIGKILLs during training, resumed each time"
+	@echo "  make parity       three GAN steps here and in PyTorch (needs python3-torch)"
+	@echo "  make bench        mangagan's training step; bench-compare: against PyTorch"
+	@echo "  make bench-conv   the 4x4/2 convolution passes, direct against Winograd"
+	@echo "  make bench-dist   data-parallel scaling over MPI"
+	@echo "  make fresh-check  make test + make demo in a pristine debootstrapped bookworm (root)"
+	@echo "  make clean        remove build/, build-san/, build-tsan/, build-fuzz/, demo-out/"
+	@echo ""
+	@echo "  settings: CUDA=auto|0|1  MPI=auto|0|1  NCCL=auto|0|1  SAN=1|thread  PREFIX=DIR  DESTDIR=DIR"
 
 lib: $(SHLIB) $(STLIB) $(PCFILE)
 
@@ -351,12 +374,15 @@ install: lib
 	$(CC) -O2 -Wall -o $(DESTDIR)$(BINDIR)/mangagan examples/mangagan/mangagan.c examples/mangagan/plot.c -Iinclude \
 	    $(SHLIB) -Wl,-rpath,$(LIBDIR) -lm
 	install -m 644 examples/mangagan/data/faces.safetensors.xz examples/mangagan/data/heldout.safetensors.xz \
-	    examples/mangagan/data/MANIFEST.md $(DESTDIR)$(DATADIR)/
+	    examples/mangagan/data/MANIFEST.md examples/tg_safetensors.py $(DESTDIR)$(DATADIR)/
 	$(SUBST_INSTALL) pkgconfig/tensorgan.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan.pc
 	$(SUBST_INSTALL) pkgconfig/tensorgan-static.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan-static.pc
 	$(SUBST_INSTALL) cmake/tensorganConfig.cmake.in > $(DESTDIR)$(CMAKEDIR)/tensorganConfig.cmake
 	$(SUBST_INSTALL) cmake/tensorganConfigVersion.cmake.in > $(DESTDIR)$(CMAKEDIR)/tensorganConfigVersion.cmake
-	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
+	@# the system's loader cache is refreshed only for a directory it already searches (/usr/lib,
+	@# /usr/local/lib, ...): a private PREFIX never touches it
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1 && \
+	    ldconfig -v -N 2>/dev/null | grep -q "^$(realpath $(LIBDIR)):"; then ldconfig; fi
 	@if [ -z "$(DESTDIR)" ] && ! ldconfig -p 2>/dev/null | grep -q "$(LIBDIR)/$(SONAME)"; then \
 	  echo "install: $(LIBDIR) is not on the loader's search path. Programs linked against the"; \
 	  echo "  shared library need LD_LIBRARY_PATH=$(LIBDIR) (or -Wl,-rpath,$(LIBDIR) when linking),"; \
@@ -369,9 +395,11 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan-static.pc \
 	      $(DESTDIR)$(CMAKEDIR)/tensorganConfig.cmake $(DESTDIR)$(CMAKEDIR)/tensorganConfigVersion.cmake \
 	      $(DESTDIR)$(BINDIR)/mangagan $(DESTDIR)$(DATADIR)/faces.safetensors.xz \
-	      $(DESTDIR)$(DATADIR)/heldout.safetensors.xz $(DESTDIR)$(DATADIR)/MANIFEST.md
+	      $(DESTDIR)$(DATADIR)/heldout.safetensors.xz $(DESTDIR)$(DATADIR)/MANIFEST.md \
+	      $(DESTDIR)$(DATADIR)/tg_safetensors.py
 	-rmdir $(DESTDIR)$(DATADIR) $(DESTDIR)$(CMAKEDIR) 2>/dev/null
-	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null 2>&1 && \
+	    ldconfig -v -N 2>/dev/null | grep -q "^$(realpath $(LIBDIR)):"; then ldconfig; fi
 
 clean:
 	rm -rf build build-san build-tsan build-fuzz demo-out

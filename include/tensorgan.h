@@ -8,7 +8,10 @@
  *
  * Conventions
  *   - Functions return tg_status (TG_OK == 0) or a pointer that is NULL on failure; either way
- *     tg_last_error() then holds a message naming the function and the shapes involved.
+ *     tg_last_error() then holds a message that starts with the function called and names the
+ *     argument and the shapes or values involved, and tg_last_status() the status. Getters and
+ *     setters given NULL return their documented value and leave a message. No argument makes a
+ *     call crash or hang.
  *   - Ops (tg_conv2d, tg_add, ...) given a NULL input return NULL. When that NULL came from an op
  *     that failed (no op has succeeded since), its message is kept, so a forward pass can be
  *     chained and checked once at the end; otherwise the message names the NULL input.
@@ -17,6 +20,13 @@
  *   - Free functions accept NULL. The library never prints and never exits on a caller's mistake.
  *   - Layouts are PyTorch's: images NCHW, Conv2D weight [Cout,Cin,kh,kw], ConvTranspose2D weight
  *     [Cin,Cout,kh,kw], Dense weight [out,in].
+ *   - Limits (a call over them fails with a message; sizes are checked in 64 bits, never wrap):
+ *     a tensor has 1-4 dims, each >= 1, and fewer than 2^40 elements (on the CPU also at most the
+ *     machine's physical memory: TG_ERR_NOMEM); image ops (convolution, pooling, upsampling,
+ *     augmentation) take sides, channels, kernels, strides and paddings whose padded input and
+ *     output fit in 2^31 - 1 per side (pooling: per plane). docs/api.md, "Limits", has the rest.
+ *   - Any free order is safe: what holds a tensor (a module, an optimizer, a state, a gradient
+ *     averager) keeps it alive until released, and a context outlives its last leaf tensor.
  */
 #ifndef TENSORGAN_H
 #define TENSORGAN_H
@@ -249,8 +259,9 @@ TG_API tg_tensor *tg_dropout(tg_ctx *ctx, tg_tensor *x, float p, bool training);
 /* Softmax and log-softmax over dimension 1 of [N,C] or [N,C,H,W]. */
 TG_API tg_tensor *tg_softmax(tg_ctx *ctx, tg_tensor *x);
 TG_API tg_tensor *tg_log_softmax(tg_ctx *ctx, tg_tensor *x);
-/* Mean cross-entropy of logits [N,C] (or [N,C,H,W]) against class indices labels[N] (or
- * [N*H*W], host memory, each in [0, C)), with label smoothing in [0, 1] (PyTorch's
+/* Mean cross-entropy of logits [N,C] or [N,C,H,W] (other ranks are refused: the label count
+ * follows from the shape) against class indices labels[N] or labels[N*H*W] (host memory, row
+ * n*H*W + h*W + w, each in [0, C)), with label smoothing in [0, 1] (PyTorch's
  * F.cross_entropy(logits, labels, label_smoothing=...)). -> [1] */
 TG_API tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *labels,
                                    float label_smoothing);
@@ -325,17 +336,20 @@ TG_API tg_module *tg_layer_upsample2(tg_ctx *ctx, bool bilinear);
 TG_API tg_module *tg_layer_embedding(tg_ctx *ctx, int num, int dim);
 TG_API tg_tensor *tg_module_embed(tg_module *m, const int32_t *idx, int64_t n);
 TG_API tg_module *tg_sequential(tg_ctx *ctx);
-/* seq owns layer from now on (also on failure, where layer is freed). */
+/* seq owns layer from now on; on failure layer is freed, except when it belongs to another
+ * sequential already (a module has one owner) or is seq or one of its ancestors (a cycle), which
+ * are refused and left as they were. */
 TG_API tg_status tg_sequential_add(tg_module *seq, tg_module *layer);
 TG_API int tg_sequential_len(const tg_module *seq);
 /* The i-th child of a sequential (NULL when out of range); owned by seq. */
 TG_API tg_module *tg_sequential_get(tg_module *seq, int i);
 TG_API tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x);
 /* Writes up to max trainable tensors into out (may be NULL when max is 0), in the fixed order;
- * returns the total count. Tensors stay owned by the module. */
+ * returns the total count (-1 for a NULL module, a negative max, or a NULL out with max > 0).
+ * Tensors stay owned by the module. */
 TG_API int tg_module_params(tg_module *m, tg_tensor **out, int max);
 /* Named state: parameters and buffers ("running_mean", "running_var"), in order. names[i] point
- * into the module and live as long as it does. Returns the total count. */
+ * into the module and live as long as it does. Returns the total count (-1 as tg_module_params). */
 TG_API int tg_module_state(tg_module *m, const char **names, tg_tensor **out, int max);
 /* Frozen: parameters stop requiring gradients (no weight gradients, optimizers skip them with no
  * state change) and BatchNorm running statistics stop moving; gradients still flow through to
@@ -344,6 +358,8 @@ TG_API void tg_module_set_frozen(tg_module *m, bool frozen);
 TG_API bool tg_module_frozen(const tg_module *m);
 /* Training (default) vs evaluation mode: BatchNorm uses batch vs running statistics. Recursive. */
 TG_API void tg_module_set_training(tg_module *m, bool training);
+/* Frees m and its children. A module that belongs to a sequential is refused (with a message):
+ * the sequential frees it. */
 TG_API void tg_module_free(tg_module *m);
 /* Exponential moving average of parameters: each parameter of avg becomes
  * decay * avg + (1 - decay) * src (same module structure, same context). BatchNorm running

@@ -9,11 +9,11 @@
 #include <stdio.h>
 
 /* N, C and P (the product of the dimensions after C) of x, [N,C,...] */
-static bool rows_of(tg_ctx *ctx, tg_tensor *x, const char *fn, int64_t *N, int64_t *C, int64_t *P) {
-    if (!tg_check_in(ctx, x, fn, "x")) return false;
+static bool rows_of(tg_ctx *ctx, tg_tensor *x, const char *fn, const char *what, int64_t *N, int64_t *C, int64_t *P) {
+    if (!tg_check_in(ctx, x, fn, what)) return false;
     if (x->ndim < 2) {
         char b[64];
-        tg_fail(TG_ERR_SHAPE, fn, "x must be [N,C] or [N,C,...], got %s", SHP(x, b));
+        tg_fail(TG_ERR_SHAPE, fn, "%s must be [N,C] or [N,C,...], got %s", what, SHP(x, b));
         return false;
     }
     *N = x->shape[0], *C = x->shape[1], *P = x->numel / (x->shape[0] * x->shape[1]);
@@ -30,7 +30,7 @@ static void softmax_backward(tg_ctx *ctx, tg_node *nd) {
 
 static tg_tensor *softmax(tg_ctx *ctx, tg_tensor *x, int is_log, const char *fn) {
     int64_t N, C, P;
-    if (!rows_of(ctx, x, fn, &N, &C, &P)) return NULL;
+    if (!rows_of(ctx, x, fn, "x", &N, &C, &P)) return NULL;
     tg_tensor *y = tg_result(ctx, x->ndim, x->shape, fn);
     if (!y) return NULL;
     ctx->be->softmax_fwd(ctx, is_log, x->data, N, C, P, y->data);
@@ -57,7 +57,7 @@ static void xent_backward(tg_ctx *ctx, tg_node *nd) {
 tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *labels, float label_smoothing) {
     static const char *fn = "tg_cross_entropy";
     int64_t N, C, P;
-    if (!rows_of(ctx, logits, fn, &N, &C, &P)) return NULL;
+    if (!rows_of(ctx, logits, fn, "logits", &N, &C, &P)) return NULL;
     if (logits->ndim != 2 && logits->ndim != 4) { /* the label count the caller passes follows from it */
         char b[64];
         tg_fail(TG_ERR_SHAPE, fn, "logits must be [N,C] or [N,C,H,W], got %s", SHP(logits, b));

@@ -130,25 +130,25 @@ static tg_status run_tape(tg_ctx *ctx) {
     return ctx->bw_status ? ctx->bw_status : s; /* the first failure's message is kept */
 }
 
-static tg_status check_root(tg_ctx *ctx, tg_tensor *y, const char *fn) {
+static tg_status check_root(tg_ctx *ctx, tg_tensor *y, const char *fn, const char *what) {
     if (!ctx) return tg_fail(TG_ERR_INVALID, fn, "ctx is NULL");
     if (ctx->closing) return tg_fail(TG_ERR_INVALID, fn, "ctx was freed (tg_ctx_free)");
     if (!y) {
         if (tg_error_pending()) return tg_last_status(); /* keep the failed op's message */
-        return tg_fail(TG_ERR_INVALID, fn, "the tensor is NULL");
+        return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", what);
     }
-    if (y->ctx != ctx) return tg_fail(TG_ERR_DEVICE, fn, "the tensor belongs to another context");
+    if (y->ctx != ctx) return tg_fail(TG_ERR_DEVICE, fn, "%s belongs to another context", what);
     if (!y->requires_grad)
         return tg_fail(TG_ERR_INVALID, fn,
-                       "the tensor does not require a gradient: nothing on its path requires one, "
-                       "or it was computed with grad mode off");
+                       "%s does not require a gradient: nothing on its path requires one, "
+                       "or it was computed with grad mode off", what);
     return TG_OK;
 }
 
 tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
     static const char *fn = "tg_backward";
     TG_API_SCOPE(fn);
-    tg_status s = check_root(ctx, loss, fn);
+    tg_status s = check_root(ctx, loss, fn, "loss");
     if (s) return s;
     if (loss->numel != 1) {
         char b[64];
@@ -165,7 +165,7 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
 tg_status tg_backward_with(tg_ctx *ctx, tg_tensor *y, const tg_tensor *dy) {
     static const char *fn = "tg_backward_with";
     TG_API_SCOPE(fn);
-    tg_status s = check_root(ctx, y, fn);
+    tg_status s = check_root(ctx, y, fn, "y");
     if (s) return s;
     if (!dy) return tg_fail(TG_ERR_INVALID, fn, "dy is NULL");
     if (dy->ctx != ctx) return tg_fail(TG_ERR_DEVICE, fn, "dy belongs to another context than y");

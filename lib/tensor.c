@@ -152,9 +152,9 @@ int64_t tg_tensor_dim(const tg_tensor *t, int axis) {
     return t->shape[a];
 }
 
-static tg_status check_n(const tg_tensor *t, const void *p, int64_t n, const char *fn) {
+static tg_status check_n(const tg_tensor *t, const void *p, int64_t n, const char *fn, const char *buf) {
     if (!t) return tg_fail(TG_ERR_INVALID, fn, "tensor is NULL");
-    if (!p) return tg_fail(TG_ERR_INVALID, fn, "host buffer is NULL");
+    if (!p) return tg_fail(TG_ERR_INVALID, fn, "%s (the host buffer) is NULL", buf);
     if (n != t->numel)
         return tg_fail(TG_ERR_SHAPE, fn, "n = %lld but the tensor has %lld elements", (long long)n,
                        (long long)t->numel);
@@ -162,13 +162,13 @@ static tg_status check_n(const tg_tensor *t, const void *p, int64_t n, const cha
 }
 
 tg_status tg_tensor_write(tg_tensor *t, const float *src, int64_t n) {
-    tg_status s = check_n(t, src, n, "tg_tensor_write");
+    tg_status s = check_n(t, src, n, "tg_tensor_write", "src");
     if (s) return s;
     return t->ctx->be->to_device(t->ctx, t->data, src, (size_t)n * sizeof(float));
 }
 
 tg_status tg_tensor_read(const tg_tensor *t, float *dst, int64_t n) {
-    tg_status s = check_n(t, dst, n, "tg_tensor_read");
+    tg_status s = check_n(t, dst, n, "tg_tensor_read", "dst");
     if (s) return s;
     return t->ctx->be->to_host(t->ctx, dst, t->data, (size_t)n * sizeof(float));
 }
@@ -240,7 +240,7 @@ float tg_tensor_item(const tg_tensor *t) {
 
 tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src) {
     static const char *fn = "tg_tensor_copy";
-    if (!dst || !src) return tg_fail(TG_ERR_INVALID, fn, "tensor is NULL");
+    if (!dst || !src) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !dst ? "dst" : "src");
     if (dst->ctx != src->ctx) return tg_fail(TG_ERR_DEVICE, fn, "tensors belong to different contexts");
     if (dst->numel != src->numel)
         return tg_fail(TG_ERR_SHAPE, fn, "%lld vs %lld elements", (long long)dst->numel,

@@ -60,9 +60,21 @@ build_and_run() {
     ok "$1: find_package(tensorgan) with tensorgan::tensorgan and tensorgan::tensorgan_static"
 }
 
-# 1. scratch prefix: the README's two variables for a prefix outside the loader's path
+# 1. scratch prefix: the README's two variables for a prefix outside the loader's path. An
+#    ldconfig earlier on PATH records any call that would rewrite the system's loader cache (it
+#    passes queries, -p and -N, to the real one): a private prefix must not cause one, even as root.
 P="$WORK/prefix"
-make -s install PREFIX="$P" >/dev/null
+mkdir -p "$WORK/fakebin"
+cat > "$WORK/fakebin/ldconfig" <<FAKE
+#!/bin/sh
+for a in "\$@"; do case "\$a" in -p|-N) exec /sbin/ldconfig "\$@" ;; esac; done
+echo "ldconfig \$*" >> "$WORK/ldconfig-calls"
+FAKE
+chmod +x "$WORK/fakebin/ldconfig"
+PATH="$WORK/fakebin:$PATH" make -s install PREFIX="$P" >/dev/null
+[ ! -e "$WORK/ldconfig-calls" ] || die "make install PREFIX=<private dir> ran the system's ldconfig: $(cat "$WORK/ldconfig-calls")"
+ok "make install into a private prefix leaves the system's loader cache alone"
+[ -f "$P/share/tensorgan/tg_safetensors.py" ] || die "the PyTorch loader (tg_safetensors.py) was not installed"
 export PKG_CONFIG_PATH="$P/lib/pkgconfig" LD_LIBRARY_PATH="$P/lib"
 build_and_run scratch "-DCMAKE_PREFIX_PATH=$P"
 unset PKG_CONFIG_PATH LD_LIBRARY_PATH
@@ -70,8 +82,9 @@ out=$("$P/bin/mangagan" train --steps 1 --batch 4 --width 4 --device cpu --out "
 echo "$out" | grep -q "20000 images from $P/bin/../share/tensorgan/faces.safetensors.xz" ||
     { echo "$out"; die "installed mangagan did not find the bundled faces"; }
 ok "installed mangagan finds the bundled faces"
-make -s uninstall PREFIX="$P" >/dev/null
-left=$(find "$P" -name 'libtensorgan*' -o -name 'tensorgan*' -o -name mangagan -o -name 'faces*' | wc -l)
+PATH="$WORK/fakebin:$PATH" make -s uninstall PREFIX="$P" >/dev/null
+[ ! -e "$WORK/ldconfig-calls" ] || die "make uninstall PREFIX=<private dir> ran the system's ldconfig"
+left=$(find "$P" -name 'libtensorgan*' -o -name 'tensorgan*' -o -name mangagan -o -name 'faces*' -o -name 'tg_*' | wc -l)
 [ "$left" -eq 0 ] || die "uninstall left $left files under $P"
 ok "uninstall removes everything it installed"
 

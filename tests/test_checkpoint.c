@@ -305,12 +305,65 @@ static void test_fuzz(void **state) {
     tg_module_free(m);
 }
 
+/* examples/tg_safetensors.py, the loader that needs only Debian's python3-torch, reads what the
+ * library writes: every tensor's name, shape and values (their sum, here) and the metadata, from a
+ * plain and an xz-compressed file. Skipped where python3-torch is not installed. */
+static void test_python_loader(void **state) {
+    (void)state;
+    if (system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+        print_message("skipped: /usr/bin/python3 has no torch (apt-get install python3-torch)\n");
+        skip();
+    }
+    tg_module *m = tg_sequential(ctx);
+    tg_sequential_add(m, tg_layer_conv2d(ctx, 2, 3, 3, 1, 1, true));
+    tg_sequential_add(m, tg_layer_batch_norm(ctx, 3, 0.1f, 1e-5f));
+    const char *names[8];
+    tg_tensor *ts[8];
+    const int n = tg_module_state(m, names, ts, 8);
+    assert_int_equal(n, 6);
+    double sums[8];
+    for (int i = 0; i < n; i++) {
+        float v[64];
+        const int64_t k = tg_tensor_numel(ts[i]);
+        for (int64_t j = 0; j < k; j++) v[j] = (float)(0.25 * (double)(j % 7) - 0.5 + i);
+        assert_int_equal(tg_tensor_write(ts[i], v, k), TG_OK);
+        sums[i] = 0;
+        for (int64_t j = 0; j < k; j++) sums[i] += v[j];
+    }
+    for (int xz = 0; xz < 2; xz++) {
+        char path[300], cmd[800], out[4096];
+        snprintf(path, sizeof path, "%s/py%s.safetensors%s", dir, xz ? "_xz" : "", xz ? ".xz" : "");
+        tg_state *s = tg_state_new();
+        assert_int_equal(tg_state_add_module(s, "main.", m), TG_OK);
+        assert_int_equal(tg_state_set_meta(s, "width", "64"), TG_OK);
+        assert_int_equal(tg_state_save(s, path), TG_OK);
+        tg_state_free(s);
+        snprintf(cmd, sizeof cmd,
+                 "cd examples && /usr/bin/python3 -c \"import tg_safetensors as t; d, m = t.load_file('%s', metadata=True); "
+                 "print(m['width']); [print(k, list(v.shape), '%%.6f' %% v.double().sum().item()) for k, v in sorted(d.items())]\" 2>&1",
+                 path);
+        const int rc = tu_run_capture(cmd, out, sizeof out);
+        if (rc) fail_msg("the loader exited %d:\n%s", rc, out);
+        if (strncmp(out, "64\n", 3) != 0) fail_msg("metadata \"width\" did not come back:\n%s", out);
+        for (int i = 0; i < n; i++) {
+            char want[160], shape[64] = "[";
+            for (int d = 0; d < tg_tensor_ndim(ts[i]); d++)
+                snprintf(shape + strlen(shape), sizeof shape - strlen(shape), d ? ", %lld" : "%lld",
+                         (long long)tg_tensor_dim(ts[i], d));
+            snprintf(want, sizeof want, "main.%s %s] %.6f\n", names[i], shape, sums[i]);
+            if (!strstr(out, want)) fail_msg("the loader's output lacks \"%s\":\n%s", want, out);
+        }
+    }
+    tg_module_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_file_layout),
         cmocka_unit_test(test_hostile_files),
         cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_python_loader),
     };
     return cmocka_run_group_tests_name("checkpoints", tests, setup, teardown);
 }

@@ -90,6 +90,11 @@ static tg_module *mod(world *w, rd *r) {
 }
 static int put(world *w, rd *r, tg_tensor *t, int leaf) { /* into a slot; a leaf there is freed */
     int k = (int)(u8(r) % NT);
+    for (int j = 0; j < NT; j++) /* an op may return its input (dropout in evaluation, an empty sequential) */
+        if (t && w->t[j] == t) return j;
+    for (int j = 0; j < NB; j++)
+        if (t && w->bt[j] == t) return -1;
+    if (t && t == w->other) return -1;
     if (w->leaf[k]) tg_tensor_free(w->t[k]);
     w->t[k] = t;
     w->leaf[k] = leaf && t;
