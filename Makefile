@@ -202,7 +202,7 @@ $(BUILD)/tests/testutil.o: tests/testutil.c tests/testutil.h $(FLAGS_STAMP) | de
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 # the op cases test_ops and test_cuda share (tests/op_cases.h)
-$(BUILD)/tests/op_cases.o: tests/op_cases.c tests/op_cases.h tests/testutil.h lib/internal.h lib/tg_math.h $(FLAGS_STAMP) | deps-check
+$(BUILD)/tests/op_cases.o: tests/op_cases.c tests/op_cases.h tests/testutil.h lib/core.h lib/backend.h lib/tg_math.h $(FLAGS_STAMP) | deps-check
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 

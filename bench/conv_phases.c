@@ -42,8 +42,11 @@ int main(void) {
                     double best = 1e30;
                     for (int it = 0; it <= REPS; it++) { /* the first call warms up */
                         const double t0 = now();
-                        const tg_status st = pass ? tg_cpu_conv_bwd_data(ctx, dy, N, Co, Ho, Ho, w, C, 4, 4, 2, 1, H, H, dx, 0)
-                                                  : tg_cpu_conv_fwd(ctx, dx, N, C, H, H, w, Co, 4, 4, 2, 1, Ho, Ho, NULL, dy, 0);
+                        const tg_conv_geom g = {N, C, H, H, Co, 4, 4, 2, 1, Ho, Ho};
+                        const tg_mem mx = tg_mem_f32(dx, (int64_t)N * C * H * H), mw = tg_mem_f32(w, (int64_t)Co * C * 16),
+                                     my = tg_mem_f32(dy, (int64_t)N * Co * Ho * Ho);
+                        const tg_status st = pass ? tg_cpu_conv_bwd_data(ctx, &g, my, mw, mx, 0)
+                                                  : tg_cpu_conv_fwd(ctx, &g, mx, mw, tg_mem_none(), my, 0);
                         if (st) return 1;
                         const double t = now() - t0;
                         if (it && t < best) best = t;

@@ -14,14 +14,14 @@ static __global__ void unary_bwd_kernel(int op, float a, const float *x, const f
 
 extern "C" {
 
-void tg_cuda_unary_fwd(tg_ctx *ctx, int op, float a, const float *x, float *y, int64_t n) {
-    unary_fwd_kernel<<<tg_blocks(n), TG_THREADS, 0, tg_stream(ctx)>>>(op, a, x, y, n);
+void tg_cuda_unary_fwd(tg_ctx *ctx, tg_unary u, tg_mem x, tg_mem y) {
+    unary_fwd_kernel<<<tg_blocks(y.n), TG_THREADS, 0, tg_stream(ctx)>>>(u.op, u.a, tg_f(x), tg_f(y), y.n);
     TG_LAUNCHED(ctx, "activation forward");
 }
 
-void tg_cuda_unary_bwd(tg_ctx *ctx, int op, float a, const float *x, const float *y,
-                       const float *dy, float *dx, int64_t n, int acc) {
-    unary_bwd_kernel<<<tg_blocks(n), TG_THREADS, 0, tg_stream(ctx)>>>(op, a, x, y, dy, dx, n, acc);
+void tg_cuda_unary_bwd(tg_ctx *ctx, tg_unary u, tg_mem x, tg_mem y, tg_mem dy, tg_mem dx, int acc) {
+    unary_bwd_kernel<<<tg_blocks(dx.n), TG_THREADS, 0, tg_stream(ctx)>>>(u.op, u.a, tg_f(x), tg_f(y), tg_f(dy),
+                                                                         tg_f(dx), dx.n, acc);
     TG_LAUNCHED(ctx, "activation backward");
 }
 

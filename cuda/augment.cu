@@ -47,16 +47,20 @@ static __global__ void augment_bwd_kernel(const float *dy, int64_t N, int64_t C,
 
 extern "C" {
 
-void tg_cuda_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
-                         const float *p, float *mean, float *y) {
+void tg_cuda_augment_fwd(tg_ctx *ctx, const tg_aug *a, tg_mem xm, tg_mem ym) {
+    const int64_t N = a->N, C = a->C, H = a->H, W = a->W;
+    const float *x = tg_f(xm), *p = tg_f(a->params);
+    float *y = tg_f(ym), *mean = tg_f(a->mean);
     sample_mean_kernel<<<(unsigned)N, TG_THREADS, 0, tg_stream(ctx)>>>(x, C, (int)H, (int)W, p, 0, mean);
     augment_fwd_kernel<<<tg_blocks(N * H * W), TG_THREADS, 0, tg_stream(ctx)>>>(x, N, C, (int)H, (int)W, p,
                                                                                  mean, y);
     TG_LAUNCHED(ctx, "diff_augment forward");
 }
 
-void tg_cuda_augment_bwd(tg_ctx *ctx, const float *dy, int64_t N, int64_t C, int64_t H, int64_t W,
-                         const float *p, float *mean, float *dx) {
+void tg_cuda_augment_bwd(tg_ctx *ctx, const tg_aug *a, tg_mem dym, tg_mem dxm) {
+    const int64_t N = a->N, C = a->C, H = a->H, W = a->W;
+    const float *dy = tg_f(dym), *p = tg_f(a->params);
+    float *dx = tg_f(dxm), *mean = tg_f(a->mean);
     sample_mean_kernel<<<(unsigned)N, TG_THREADS, 0, tg_stream(ctx)>>>(dy, C, (int)H, (int)W, p, 1, mean);
     augment_bwd_kernel<<<tg_blocks(N * H * W), TG_THREADS, 0, tg_stream(ctx)>>>(dy, N, C, (int)H, (int)W, p,
                                                                                  mean, dx);

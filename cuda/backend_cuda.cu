@@ -35,7 +35,7 @@ static void note_blas(tg_ctx *ctx, cublasStatus_t e, const char *what) {
     }
 }
 
-static tg_status cuda_check(tg_ctx *ctx, const char *what) {
+tg_status tg_cuda_check(tg_ctx *ctx, const char *what) {
     tg_cuda_state *s = tg_cuda(ctx);
     tg_cuda_note(ctx, cudaGetLastError(), what);
     if (s->err == TG_OK) return TG_OK;
@@ -55,7 +55,7 @@ int tg_cuda_devices(void) {
     return n;
 }
 
-static tg_status cuda_init(tg_ctx *ctx) {
+tg_status tg_cuda_init(tg_ctx *ctx) {
     static const char *fn = "tg_ctx_new";
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
@@ -83,18 +83,21 @@ static tg_status cuda_init(tg_ctx *ctx) {
         free(s);
         return tg_fail(TG_ERR_DEVICE, fn, "cuBLAS setup failed: %s", cb->status_string(b));
     }
-    ctx->be_state = s;
-    cudaDeviceProp prop;
-    if (cudaGetDeviceProperties(&prop, s->device) == cudaSuccess)
-        snprintf(ctx->desc, sizeof ctx->desc, "CUDA device %d: %s (sm_%d%d, %.0f GiB, %d SMs)",
-                 s->device, prop.name, prop.major, prop.minor,
-                 (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.multiProcessorCount);
-    else
-        snprintf(ctx->desc, sizeof ctx->desc, "CUDA device %d", s->device);
+    tg_be_set_state(ctx, s);
     return TG_OK;
 }
 
-static void cuda_shutdown(tg_ctx *ctx) {
+void tg_cuda_describe(tg_ctx *ctx, char *buf, size_t n) {
+    const int dev = tg_cuda(ctx)->device;
+    cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
+        snprintf(buf, n, "CUDA device %d: %s (sm_%d%d, %.0f GiB, %d SMs)", dev, prop.name, prop.major, prop.minor,
+                 (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.multiProcessorCount);
+    else
+        snprintf(buf, n, "CUDA device %d", dev);
+}
+
+void tg_cuda_shutdown(tg_ctx *ctx) {
     tg_cuda_state *s = tg_cuda(ctx);
     if (!s) return;
     cudaStreamSynchronize(s->stream);
@@ -102,14 +105,14 @@ static void cuda_shutdown(tg_ctx *ctx) {
     s->cublas->destroy(s->blas);
     cudaStreamDestroy(s->stream);
     free(s);
-    ctx->be_state = NULL;
+    tg_be_set_state(ctx, NULL);
 }
 
 /* Test hook (tests/test_cuda.c): when tg_cuda_fail_alloc_at is k > 0, the k-th device
  * allocation from then on fails as an out-of-memory cudaMalloc would. */
 long tg_cuda_fail_alloc_at, tg_cuda_alloc_count;
 
-static void *cuda_alloc(tg_ctx *ctx, size_t bytes) {
+void *tg_cuda_alloc(tg_ctx *ctx, size_t bytes) {
     if (tg_cuda_fail_alloc_at && ++tg_cuda_alloc_count == tg_cuda_fail_alloc_at) return NULL;
     void *p = NULL;
     cudaError_t e = cudaMalloc(&p, bytes ? bytes : 256);
@@ -120,47 +123,49 @@ static void *cuda_alloc(tg_ctx *ctx, size_t bytes) {
     return p;
 }
 
-static void cuda_release(tg_ctx *ctx, void *p) {
+void tg_cuda_release(tg_ctx *ctx, void *p) {
     if (!p) return;
     /* memory may still be read by queued kernels */
     cudaStreamSynchronize(tg_stream(ctx));
     tg_cuda_note(ctx, cudaFree(p), "cudaFree");
 }
 
-static tg_status cuda_sync(tg_ctx *ctx) {
+tg_status tg_cuda_sync(tg_ctx *ctx) {
     tg_cuda_note(ctx, cudaStreamSynchronize(tg_stream(ctx)), "tg_ctx_sync");
-    return cuda_check(ctx, "tg_ctx_sync");
+    return tg_cuda_check(ctx, "tg_ctx_sync");
 }
 
-static tg_status cuda_to_device(tg_ctx *ctx, void *dst, const void *src, size_t bytes) {
+tg_status tg_cuda_to_device(tg_ctx *ctx, void *dst, const void *src, size_t bytes) {
     tg_cuda_note(ctx, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, tg_stream(ctx)),
                  "tg_tensor_write");
     /* the caller may reuse src as soon as we return */
     tg_cuda_note(ctx, cudaStreamSynchronize(tg_stream(ctx)), "tg_tensor_write");
-    return cuda_check(ctx, "tg_tensor_write");
+    return tg_cuda_check(ctx, "tg_tensor_write");
 }
 
-static tg_status cuda_to_host(tg_ctx *ctx, void *dst, const void *src, size_t bytes) {
+tg_status tg_cuda_to_host(tg_ctx *ctx, void *dst, const void *src, size_t bytes) {
     tg_cuda_note(ctx, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, tg_stream(ctx)),
                  "tg_tensor_read");
     tg_cuda_note(ctx, cudaStreamSynchronize(tg_stream(ctx)), "tg_tensor_read");
-    return cuda_check(ctx, "tg_tensor_read");
+    return tg_cuda_check(ctx, "tg_tensor_read");
 }
 
-static void cuda_copy(tg_ctx *ctx, float *dst, const float *src, int64_t n) {
+void tg_cuda_copy(tg_ctx *ctx, tg_mem dst, tg_mem src) {
     tg_cuda_note(ctx,
-                 cudaMemcpyAsync(dst, src, (size_t)n * sizeof(float), cudaMemcpyDeviceToDevice,
+                 cudaMemcpyAsync(dst.p, src.p, (size_t)src.n * sizeof(float), cudaMemcpyDeviceToDevice,
                                  tg_stream(ctx)),
                  "copy");
 }
 
 /* Row-major C = op(A) op(B): in cuBLAS's column-major view that is C^T = op(B)^T op(A)^T, so the
  * operands swap places and keep their transpose flags. */
-static void cuda_gemm(tg_ctx *ctx, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
-                      const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                      float *C, int64_t ldc) {
+void tg_cuda_gemm(tg_ctx *ctx, const tg_gemm_args *g) {
+    const int ta = g->ta, tb = g->tb;
+    const int64_t M = g->M, N = g->N, K = g->K, lda = g->lda, ldb = g->ldb, ldc = g->ldc;
+    const float alpha = g->alpha, beta = g->beta, *A = tg_f(g->A), *B = tg_f(g->B);
+    float *C = tg_f(g->C);
     tg_cuda_state *s = tg_cuda(ctx);
-    const int tf32 = ctx->tf32 ? 1 : 0;
+    const int tf32 = tg_be_tf32(ctx) ? 1 : 0;
     if (tf32 != s->blas_tf32) {
         note_blas(ctx,
                   s->cublas->set_math_mode(s->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH),
@@ -178,58 +183,11 @@ static void cuda_gemm(tg_ctx *ctx, int ta, int tb, int64_t M, int64_t N, int64_t
               "cublasSgemm");
 }
 
-/* member order follows struct tg_backend_ops */
+/* every slot of lib/backend.h's list, by name */
+#define TG_CUDA_ENTRY(ret, name, params) .name = tg_cuda_##name,
 const struct tg_backend_ops tg_cuda_backend = {
     .name = "cuda",
-    .init = cuda_init,
-    .shutdown = cuda_shutdown,
-    .alloc = cuda_alloc,
-    .release = cuda_release,
-    .sync = cuda_sync,
-    .to_device = cuda_to_device,
-    .to_host = cuda_to_host,
-    .copy = cuda_copy,
-    .fill = tg_cuda_fill,
-    .gemm = cuda_gemm,
-    .im2col = tg_cuda_im2col,
-    .col2im = tg_cuda_col2im,
-    .nc_to_cn = tg_cuda_nc_to_cn,
-    .cn_to_nc = tg_cuda_cn_to_nc,
-    .bias_add = tg_cuda_bias_add,
-    .channel_sum = tg_cuda_channel_sum,
-    .unary_fwd = tg_cuda_unary_fwd,
-    .unary_bwd = tg_cuda_unary_bwd,
-    .axpby = tg_cuda_axpby,
-    .mul = tg_cuda_mul,
-    .sum = tg_cuda_sum,
-    .fill_scalar = tg_cuda_fill_scalar,
-    .bn_fwd_train = tg_cuda_bn_fwd_train,
-    .bn_fwd_apply = tg_cuda_bn_fwd_apply,
-    .bn_invstd = tg_cuda_bn_invstd,
-    .bn_bwd = tg_cuda_bn_bwd,
-    .pool_fwd = tg_cuda_pool_fwd,
-    .pool_bwd = tg_cuda_pool_bwd,
-    .softmax_fwd = tg_cuda_softmax_fwd,
-    .softmax_bwd = tg_cuda_softmax_bwd,
-    .xent_fwd = tg_cuda_xent_fwd,
-    .xent_bwd = tg_cuda_xent_bwd,
-    .dropout_mask = tg_cuda_dropout_mask,
-    .chan_block = tg_cuda_chan_block,
-    .chan_bcast = tg_cuda_chan_bcast,
-    .chan_reduce = tg_cuda_chan_reduce,
-    .up2_fwd = tg_cuda_up2_fwd,
-    .up2_bwd = tg_cuda_up2_bwd,
-    .embed_fwd = tg_cuda_embed_fwd,
-    .embed_bwd = tg_cuda_embed_bwd,
-    .augment_fwd = tg_cuda_augment_fwd,
-    .augment_bwd = tg_cuda_augment_bwd,
-    .bce_fwd = tg_cuda_bce_fwd,
-    .bce_bwd = tg_cuda_bce_bwd,
-    .adam = tg_cuda_adam,
-    .sgd = tg_cuda_sgd,
-    .rng_uniform = tg_cuda_rng_uniform,
-    .rng_normal = tg_cuda_rng_normal,
-    .check = cuda_check,
+    TG_BACKEND_SLOTS(TG_CUDA_ENTRY)
 };
 
 } /* extern "C" */

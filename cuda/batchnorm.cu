@@ -98,39 +98,50 @@ static __global__ void bn_bwd_kernel(const float *x, const float *dy, int64_t N,
 
 extern "C" {
 
-void tg_cuda_channel_sum(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P, float *out,
-                         int acc) {
-    channel_sum_kernel<<<(unsigned)C, TG_RED_THREADS, 0, tg_stream(ctx)>>>(x, N, C, P, out, acc);
+void tg_cuda_channel_sum(tg_ctx *ctx, tg_ncp s, tg_mem x, tg_mem out, int acc) {
+    channel_sum_kernel<<<(unsigned)s.C, TG_RED_THREADS, 0, tg_stream(ctx)>>>(tg_f(x), s.N, s.C, s.P, tg_f(out), acc);
     TG_LAUNCHED(ctx, "channel_sum");
 }
 
-void tg_cuda_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-                          const float *gamma, const float *beta, float eps, float momentum,
-                          float *running_mean, float *running_var, float *mean, float *invstd,
-                          float *y) {
-    bn_train_kernel<<<(unsigned)C, TG_RED_THREADS, 0, tg_stream(ctx)>>>(
-        x, N, C, P, gamma, beta, eps, momentum, running_mean, running_var, mean, invstd, y);
-    TG_LAUNCHED(ctx, "batch_norm forward");
+/* The fused BatchNorm + (leaky) ReLU on CUDA is the two kernels, the activation applied in place
+ * over the BN output (bit for bit the two ops; the CPU fuses them into one pass). */
+void tg_cuda_bn_fwd(tg_ctx *ctx, const tg_bn *b, tg_mem ym) {
+    const int64_t N = b->s.N, C = b->s.C, P = b->s.P;
+    float *y = tg_f(ym), *mean = tg_f(b->mean), *invstd = tg_f(b->invstd);
+    if (b->training) {
+        bn_train_kernel<<<(unsigned)C, TG_RED_THREADS, 0, tg_stream(ctx)>>>(
+            tg_f(b->x), N, C, P, tg_f(b->gamma), tg_f(b->beta), b->eps, b->momentum, tg_f(b->running_mean),
+            tg_f(b->running_var), mean, invstd, y);
+        TG_LAUNCHED(ctx, "batch_norm forward");
+    } else {
+        tg_cuda_copy(ctx, b->mean, b->running_mean);
+        bn_invstd_kernel<<<tg_blocks(C), TG_THREADS, 0, tg_stream(ctx)>>>(tg_f(b->running_var), C, b->eps, invstd);
+        TG_LAUNCHED(ctx, "batch_norm invstd");
+        bn_apply_kernel<<<tg_blocks(N * C * P), TG_THREADS, 0, tg_stream(ctx)>>>(
+            tg_f(b->x), C, P, mean, invstd, tg_f(b->gamma), tg_f(b->beta), y, N * C * P);
+        TG_LAUNCHED(ctx, "batch_norm apply");
+    }
+    if (b->act) {
+        const tg_unary u = {b->slope == 0.0f ? TG_UN_RELU : TG_UN_LEAKY_RELU, b->slope};
+        tg_cuda_unary_fwd(ctx, u, ym, ym);
+    }
 }
 
-void tg_cuda_bn_fwd_apply(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-                          const float *mean, const float *invstd, const float *gamma,
-                          const float *beta, float *y) {
-    bn_apply_kernel<<<tg_blocks(N * C * P), TG_THREADS, 0, tg_stream(ctx)>>>(
-        x, C, P, mean, invstd, gamma, beta, y, N * C * P);
-    TG_LAUNCHED(ctx, "batch_norm apply");
-}
-
-void tg_cuda_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float *invstd) {
-    bn_invstd_kernel<<<tg_blocks(C), TG_THREADS, 0, tg_stream(ctx)>>>(var, C, eps, invstd);
-    TG_LAUNCHED(ctx, "batch_norm invstd");
-}
-
-void tg_cuda_bn_bwd(tg_ctx *ctx, const float *x, const float *dy, int64_t N, int64_t C, int64_t P,
-                    const float *gamma, const float *mean, const float *invstd, int training,
-                    float *dx, float *dgamma, float *dbeta, int acc) {
-    bn_bwd_kernel<<<(unsigned)C, TG_RED_THREADS, 0, tg_stream(ctx)>>>(x, dy, N, C, P, gamma, mean, invstd,
-                                                                  training, dx, dgamma, dbeta, acc);
+/* With act, dy = act'(y) * dz, taken from the output z (for a slope >= 0, z > 0 exactly when
+ * y > 0) into the workspace, then the plain backward. */
+void tg_cuda_bn_bwd(tg_ctx *ctx, const tg_bn *b, tg_mem zm, tg_mem dzm, tg_mem dxm, tg_mem dgm, tg_mem dbm, int acc) {
+    const int64_t N = b->s.N, C = b->s.C, P = b->s.P;
+    const float *dy = tg_f(dzm);
+    if (b->act) {
+        float *t = tg_workspace(ctx, sizeof(float) * (size_t)dzm.n);
+        if (!t) return; /* the failure is recorded for the backward pass */
+        const tg_unary u = {b->slope == 0.0f ? TG_UN_RELU : TG_UN_LEAKY_RELU, b->slope};
+        tg_cuda_unary_bwd(ctx, u, zm, zm, dzm, tg_mem_f32(t, dzm.n), 0);
+        dy = t;
+    }
+    bn_bwd_kernel<<<(unsigned)C, TG_RED_THREADS, 0, tg_stream(ctx)>>>(
+        tg_f(b->x), dy, N, C, P, tg_f(b->gamma), tg_f(b->mean), tg_f(b->invstd), b->training, tg_f(dxm), tg_f(dgm),
+        tg_f(dbm), acc);
     TG_LAUNCHED(ctx, "batch_norm backward");
 }
 

@@ -66,44 +66,47 @@ static __global__ void embed_bwd_kernel(const float *dy, const int32_t *idx, int
 
 extern "C" {
 
-void tg_cuda_chan_block(tg_ctx *ctx, float *big, int64_t Ca, int64_t off, float *small, int64_t Cb, int64_t N,
-                        int64_t P, int to_big, int acc) {
-    chan_block_kernel<<<tg_blocks(N * Cb * P), TG_THREADS, 0, tg_stream(ctx)>>>(big, Ca, off, small, Cb, N, P,
-                                                                                to_big, acc);
+void tg_cuda_chan_block(tg_ctx *ctx, const tg_chan_block *b) {
+    chan_block_kernel<<<tg_blocks(b->N * b->Csmall * b->P), TG_THREADS, 0, tg_stream(ctx)>>>(
+        tg_f(b->big), b->Cbig, b->off, tg_f(b->small), b->Csmall, b->N, b->P, b->to_big, b->acc);
     TG_LAUNCHED(ctx, "channel block copy");
 }
 
-void tg_cuda_chan_bcast(tg_ctx *ctx, int op, const float *x, const float *b, int64_t N, int64_t C, int64_t P,
-                        int per_sample, float *y, int acc) {
-    chan_bcast_kernel<<<tg_blocks(N * C * P), TG_THREADS, 0, tg_stream(ctx)>>>(op, x, b, N, C, P, per_sample, y,
-                                                                               acc);
+void tg_cuda_chan_bcast(tg_ctx *ctx, const tg_bcast *c, tg_mem x, tg_mem b, tg_mem y, int acc) {
+    const int64_t N = c->s.N, C = c->s.C, P = c->s.P;
+    chan_bcast_kernel<<<tg_blocks(N * C * P), TG_THREADS, 0, tg_stream(ctx)>>>(c->op, tg_f(x), tg_f(b), N, C, P,
+                                                                               c->per_sample, tg_f(y), acc);
     TG_LAUNCHED(ctx, "per-channel broadcast");
 }
 
-void tg_cuda_chan_reduce(tg_ctx *ctx, const float *dy, const float *x, int64_t N, int64_t C, int64_t P,
-                         int per_sample, float *db, int acc) {
-    chan_reduce_kernel<<<(unsigned)(per_sample ? N * C : C), TG_THREADS, 0, tg_stream(ctx)>>>(dy, x, N, C, P,
-                                                                                              per_sample, db, acc);
+void tg_cuda_chan_reduce(tg_ctx *ctx, const tg_bcast *c, tg_mem dy, tg_mem x, tg_mem db, int acc) {
+    const int64_t N = c->s.N, C = c->s.C, P = c->s.P;
+    const int per_sample = c->per_sample;
+    chan_reduce_kernel<<<(unsigned)(per_sample ? N * C : C), TG_THREADS, 0, tg_stream(ctx)>>>(
+        tg_f(dy), tg_f(x), N, C, P, per_sample, tg_f(db), acc);
     TG_LAUNCHED(ctx, "per-channel reduction");
 }
 
-void tg_cuda_up2_fwd(tg_ctx *ctx, int bilinear, const float *x, int64_t planes, int H, int W, float *y) {
-    up2_fwd_kernel<<<tg_blocks(planes * 4 * H * W), TG_THREADS, 0, tg_stream(ctx)>>>(bilinear, x, planes, H, W, y);
+void tg_cuda_up2_fwd(tg_ctx *ctx, const tg_up2 *u, tg_mem x, tg_mem y) {
+    up2_fwd_kernel<<<tg_blocks(u->planes * 4 * u->H * u->W), TG_THREADS, 0, tg_stream(ctx)>>>(
+        u->bilinear, tg_f(x), u->planes, u->H, u->W, tg_f(y));
     TG_LAUNCHED(ctx, "upsample forward");
 }
 
-void tg_cuda_up2_bwd(tg_ctx *ctx, int bilinear, const float *dy, int64_t planes, int H, int W, float *dx) {
-    up2_bwd_kernel<<<tg_blocks(planes * H * W), TG_THREADS, 0, tg_stream(ctx)>>>(bilinear, dy, planes, H, W, dx);
+void tg_cuda_up2_bwd(tg_ctx *ctx, const tg_up2 *u, tg_mem dy, tg_mem dx) {
+    up2_bwd_kernel<<<tg_blocks(u->planes * u->H * u->W), TG_THREADS, 0, tg_stream(ctx)>>>(
+        u->bilinear, tg_f(dy), u->planes, u->H, u->W, tg_f(dx));
     TG_LAUNCHED(ctx, "upsample backward");
 }
 
-void tg_cuda_embed_fwd(tg_ctx *ctx, const float *table, int64_t D, const int32_t *idx, int64_t n, float *y) {
-    embed_fwd_kernel<<<tg_blocks(n * D), TG_THREADS, 0, tg_stream(ctx)>>>(table, D, idx, n, y);
+void tg_cuda_embed_fwd(tg_ctx *ctx, tg_mem table, int64_t D, tg_mem idx, tg_mem y) {
+    embed_fwd_kernel<<<tg_blocks(idx.n * D), TG_THREADS, 0, tg_stream(ctx)>>>(tg_f(table), D, tg_i(idx), idx.n,
+                                                                              tg_f(y));
     TG_LAUNCHED(ctx, "embedding forward");
 }
 
-void tg_cuda_embed_bwd(tg_ctx *ctx, const float *dy, const int32_t *idx, int64_t n, int64_t D, float *dtable) {
-    embed_bwd_kernel<<<tg_blocks(D), TG_THREADS, 0, tg_stream(ctx)>>>(dy, idx, n, D, dtable);
+void tg_cuda_embed_bwd(tg_ctx *ctx, tg_mem dy, tg_mem idx, int64_t D, tg_mem dtable) {
+    embed_bwd_kernel<<<tg_blocks(D), TG_THREADS, 0, tg_stream(ctx)>>>(tg_f(dy), tg_i(idx), idx.n, D, tg_f(dtable));
     TG_LAUNCHED(ctx, "embedding backward");
 }
 

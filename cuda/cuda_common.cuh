@@ -6,7 +6,7 @@
 #ifndef TG_CUDA_COMMON_CUH
 #define TG_CUDA_COMMON_CUH
 
-#include "internal.h"
+#include "backend.h"
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -69,7 +69,7 @@ extern "C" TG_INTERNAL int tg_cuda_default_device;
 /* device allocation failure injection (test hook, see cuda_alloc) */
 extern "C" TG_INTERNAL long tg_cuda_fail_alloc_at, tg_cuda_alloc_count;
 
-static inline tg_cuda_state *tg_cuda(tg_ctx *ctx) { return (tg_cuda_state *)ctx->be_state; }
+static inline tg_cuda_state *tg_cuda(tg_ctx *ctx) { return (tg_cuda_state *)tg_be_state(ctx); }
 static inline cudaStream_t tg_stream(tg_ctx *ctx) { return tg_cuda(ctx)->stream; }
 
 /* Records the first CUDA failure; reported by the next check (backward, step, read, sync). */
@@ -107,95 +107,11 @@ static __device__ __forceinline__ float tg_block_sum(float v, float *sh) {
     return sh[0];
 }
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-/* conv.cu */
-TG_INTERNAL void tg_cuda_im2col(tg_ctx *ctx, const float *x, int N, int C, int H, int W, int kh,
-                                int kw, int stride, int pad, int Ho, int Wo, float *col);
-TG_INTERNAL void tg_cuda_col2im(tg_ctx *ctx, const float *col, int N, int C, int H, int W, int kh,
-                                int kw, int stride, int pad, int Ho, int Wo, float *x, int acc);
-TG_INTERNAL void tg_cuda_nc_to_cn(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
-                                  float *dst);
-TG_INTERNAL void tg_cuda_cn_to_nc(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
-                                  const float *bias, float *dst, int acc);
-TG_INTERNAL void tg_cuda_bias_add(tg_ctx *ctx, float *y, const float *b, int64_t N, int64_t C,
-                                  int64_t P);
-/* batchnorm.cu */
-TG_INTERNAL void tg_cuda_channel_sum(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-                                     float *out, int acc);
-TG_INTERNAL void tg_cuda_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-                                      const float *gamma, const float *beta, float eps,
-                                      float momentum, float *running_mean, float *running_var,
-                                      float *mean, float *invstd, float *y);
-TG_INTERNAL void tg_cuda_bn_fwd_apply(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-                                      const float *mean, const float *invstd, const float *gamma,
-                                      const float *beta, float *y);
-TG_INTERNAL void tg_cuda_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps,
-                                   float *invstd);
-TG_INTERNAL void tg_cuda_bn_bwd(tg_ctx *ctx, const float *x, const float *dy, int64_t N, int64_t C,
-                                int64_t P, const float *gamma, const float *mean,
-                                const float *invstd, int training, float *dx, float *dgamma,
-                                float *dbeta, int acc);
-/* activation.cu */
-TG_INTERNAL void tg_cuda_unary_fwd(tg_ctx *ctx, int op, float a, const float *x, float *y,
-                                   int64_t n);
-TG_INTERNAL void tg_cuda_unary_bwd(tg_ctx *ctx, int op, float a, const float *x, const float *y,
-                                   const float *dy, float *dx, int64_t n, int acc);
-/* elementwise.cu */
-TG_INTERNAL void tg_cuda_fill(tg_ctx *ctx, float *x, int64_t n, float v);
-TG_INTERNAL void tg_cuda_axpby(tg_ctx *ctx, int64_t n, float a, const float *x, float b, float *y);
-TG_INTERNAL void tg_cuda_mul(tg_ctx *ctx, int64_t n, const float *a, const float *b, float *out,
-                             int acc);
-TG_INTERNAL void tg_cuda_sum(tg_ctx *ctx, const float *x, int64_t n, float scale, float *out);
-TG_INTERNAL void tg_cuda_fill_scalar(tg_ctx *ctx, float *x, int64_t n, const float *s, float scale,
-                                     int acc);
-/* pool.cu */
-TG_INTERNAL void tg_cuda_pool_fwd(tg_ctx *ctx, int is_max, const float *x, int64_t planes, int H,
-                                  int W, int kh, int kw, int sh, int sw, int ph, int pw, int Ho,
-                                  int Wo, float *y, int32_t *idx);
-TG_INTERNAL void tg_cuda_pool_bwd(tg_ctx *ctx, int is_max, const float *dy, const int32_t *idx,
-                                  int64_t planes, int H, int W, int kh, int kw, int sh, int sw,
-                                  int ph, int pw, int Ho, int Wo, float *dx);
-TG_INTERNAL void tg_cuda_softmax_fwd(tg_ctx *ctx, int is_log, const float *x, int64_t N, int64_t C,
-                                     int64_t P, float *y);
-TG_INTERNAL void tg_cuda_softmax_bwd(tg_ctx *ctx, int is_log, const float *y, const float *dy,
-                                     int64_t N, int64_t C, int64_t P, float *dx);
-TG_INTERNAL void tg_cuda_xent_fwd(tg_ctx *ctx, const float *x, const int32_t *labels, int64_t N,
-                                  int64_t C, int64_t P, float e, float *rows);
-TG_INTERNAL void tg_cuda_xent_bwd(tg_ctx *ctx, const float *x, const int32_t *labels, int64_t N,
-                                  int64_t C, int64_t P, float e, const float *dl, float scale,
-                                  float *dx);
-TG_INTERNAL void tg_cuda_dropout_mask(tg_ctx *ctx, float *mask, int64_t n, uint64_t seed,
-                                      uint32_t stream, uint64_t offset, float p);
-/* channel.cu */
-TG_INTERNAL void tg_cuda_chan_block(tg_ctx *ctx, float *big, int64_t Ca, int64_t off, float *small, int64_t Cb, int64_t N, int64_t P, int to_big, int acc);
-TG_INTERNAL void tg_cuda_chan_bcast(tg_ctx *ctx, int op, const float *x, const float *b, int64_t N, int64_t C, int64_t P, int per_sample, float *y, int acc);
-TG_INTERNAL void tg_cuda_chan_reduce(tg_ctx *ctx, const float *dy, const float *x, int64_t N, int64_t C, int64_t P, int per_sample, float *db, int acc);
-TG_INTERNAL void tg_cuda_up2_fwd(tg_ctx *ctx, int bilinear, const float *x, int64_t planes, int H, int W, float *y);
-TG_INTERNAL void tg_cuda_up2_bwd(tg_ctx *ctx, int bilinear, const float *dy, int64_t planes, int H, int W, float *dx);
-TG_INTERNAL void tg_cuda_embed_fwd(tg_ctx *ctx, const float *table, int64_t D, const int32_t *idx, int64_t n, float *y);
-TG_INTERNAL void tg_cuda_embed_bwd(tg_ctx *ctx, const float *dy, const int32_t *idx, int64_t n, int64_t D, float *dtable);
-/* augment.cu */
-TG_INTERNAL void tg_cuda_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H,
-                                     int64_t W, const float *p, float *mean, float *y);
-TG_INTERNAL void tg_cuda_augment_bwd(tg_ctx *ctx, const float *dy, int64_t N, int64_t C, int64_t H,
-                                     int64_t W, const float *p, float *mean, float *dx);
-/* loss.cu */
-TG_INTERNAL void tg_cuda_bce_fwd(tg_ctx *ctx, const float *x, const float *t, int64_t n, float *out);
-TG_INTERNAL void tg_cuda_bce_bwd(tg_ctx *ctx, const float *x, const float *t, const float *dl,
-                                 int64_t n, float *dx, float *dt);
-/* optim.cu */
-TG_INTERNAL tg_status tg_cuda_adam(tg_ctx *ctx, const tg_adam_item *items, int count,
-                                   const tg_adam_hyper *h);
-TG_INTERNAL tg_status tg_cuda_sgd(tg_ctx *ctx, const tg_sgd_item *items, int count, float lr,
-                                  float momentum);
-/* tensor.cu */
-TG_INTERNAL void tg_cuda_rng_uniform(tg_ctx *ctx, float *x, int64_t n, uint64_t seed,
-                                     uint32_t stream, uint64_t offset, float lo, float hi);
-TG_INTERNAL void tg_cuda_rng_normal(tg_ctx *ctx, float *x, int64_t n, uint64_t seed,
-                                    uint32_t stream, uint64_t offset, float mean, float std);
-#ifdef __cplusplus
-}
-#endif
+/* The table's slots: tg_cuda_<slot> for every slot of lib/backend.h's list, defined in the
+ * cuda/<family>.cu files (memory, GEMM and the context's life in backend_cuda.cu). */
+#define TG_CUDA_DECL(ret, name, params) extern "C" TG_INTERNAL ret tg_cuda_##name params;
+TG_BACKEND_SLOTS(TG_CUDA_DECL)
+#undef TG_CUDA_DECL
+/* the number of CUDA devices (lib/ctx.c's tg_cuda_device_count) */
+extern "C" TG_INTERNAL int tg_cuda_devices(void);
 #endif

@@ -23,14 +23,14 @@ static __global__ void bce_bwd_kernel(const float *x, const float *t, const floa
 
 extern "C" {
 
-void tg_cuda_bce_fwd(tg_ctx *ctx, const float *x, const float *t, int64_t n, float *out) {
-    bce_fwd_kernel<<<1, TG_THREADS, 0, tg_stream(ctx)>>>(x, t, n, out);
+void tg_cuda_bce_fwd(tg_ctx *ctx, tg_mem x, tg_mem t, tg_mem out) {
+    bce_fwd_kernel<<<1, TG_THREADS, 0, tg_stream(ctx)>>>(tg_f(x), tg_f(t), x.n, tg_f(out));
     TG_LAUNCHED(ctx, "bce_with_logits forward");
 }
 
-void tg_cuda_bce_bwd(tg_ctx *ctx, const float *x, const float *t, const float *dl, int64_t n,
-                     float *dx, float *dt) {
-    bce_bwd_kernel<<<tg_blocks(n), TG_THREADS, 0, tg_stream(ctx)>>>(x, t, dl, n, dx, dt);
+void tg_cuda_bce_bwd(tg_ctx *ctx, tg_mem x, tg_mem t, tg_mem dl, tg_mem dx, tg_mem dt) {
+    bce_bwd_kernel<<<tg_blocks(x.n), TG_THREADS, 0, tg_stream(ctx)>>>(tg_f(x), tg_f(t), tg_f(dl), x.n, tg_f(dx),
+                                                                      tg_f(dt));
     TG_LAUNCHED(ctx, "bce_with_logits backward");
 }
 

@@ -2,7 +2,7 @@
  * activation.c — tg_leaky_relu, tg_relu, tg_tanh, tg_sigmoid (torch.nn.functional semantics).
  * One op body for all four; the per-element math is tg_unary_fwd1/bwd1 in tg_math.h.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <math.h>
 
@@ -10,21 +10,19 @@ static void unary_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *y = nd->out;
     int acc;
     float *dx = tg_grad_write(ctx, x, &acc);
-    if (dx)
-        ctx->be->unary_bwd(ctx, nd->p.un.op, nd->p.un.a, x->data, y->data, y->grad->data, dx,
-                           x->numel, acc);
+    if (dx) ctx->be->unary_bwd(ctx, nd->p.act, tg_mem_of(x), tg_mem_of(y), tg_mem_of(y->grad), tg_mem_f32(dx, x->numel), acc);
 }
 
 /* y = f(x) into y (a new result, or x's own storage), and the node with backward bw */
 static tg_tensor *apply_unary(tg_ctx *ctx, tg_tensor *x, tg_tensor *y, int op, float a,
                               tg_backward_fn bw, const char *fn) {
     if (!y) return NULL;
-    ctx->be->unary_fwd(ctx, op, a, x->data, y->data, x->numel);
+    const tg_unary u = {op, a};
+    ctx->be->unary_fwd(ctx, u, tg_mem_of(x), tg_mem_of(y));
     if (tg_needs_grad(ctx, &x, 1)) {
         tg_node *nd = tg_record(ctx, bw, y, &x, 1, fn);
         if (!nd) return NULL;
-        nd->p.un.op = op;
-        nd->p.un.a = a;
+        nd->p.act = u;
     }
     return y;
 }
@@ -57,9 +55,7 @@ static void unary_inplace_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *y = nd->out;
     int acc;
     float *dx = tg_grad_write(ctx, x, &acc);
-    if (dx)
-        ctx->be->unary_bwd(ctx, nd->p.un.op, nd->p.un.a, y->data, y->data, y->grad->data, dx,
-                           x->numel, acc);
+    if (dx) ctx->be->unary_bwd(ctx, nd->p.act, tg_mem_of(y), tg_mem_of(y), tg_mem_of(y->grad), tg_mem_f32(dx, x->numel), acc);
 }
 
 tg_tensor *tg_activation_inplace(tg_ctx *ctx, tg_tensor *x, int op, float a) {

@@ -7,17 +7,17 @@
  * (so every backend draws the same), the per-element math in tg_math.h, the kernels in
  * lib/cpu/augment.c and cuda/augment.cu.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static void augment_backward(tg_ctx *ctx, tg_node *nd) {
-    tg_tensor *x = nd->in[0], *y = nd->out, *p = nd->saved[0], *mean = nd->saved[1];
+    tg_tensor *x = nd->in[0], *y = nd->out;
     float *dx = tg_grad_of(ctx, x);
     if (!dx) return;
-    ctx->be->augment_bwd(ctx, y->grad->data, x->shape[0], x->shape[1], x->shape[2], x->shape[3], p->data,
-                         mean->data, dx);
+    const tg_aug a = {x->shape[0], x->shape[1], x->shape[2], x->shape[3], tg_mem_of(nd->saved[0]), tg_mem_of(nd->saved[1])};
+    ctx->be->augment_bwd(ctx, &a, tg_mem_of(y->grad), tg_mem_f32(dx, x->numel));
 }
 
 tg_tensor *tg_diff_augment_with(tg_ctx *ctx, tg_tensor *x, const float *params) {
@@ -28,7 +28,8 @@ tg_tensor *tg_diff_augment_with(tg_ctx *ctx, tg_tensor *x, const float *params) 
     tg_tensor *y = tg_result(ctx, 4, x->shape, fn);
     if (!p || !mean || !y) return NULL;
     if (ctx->be->to_device(ctx, p->data, params, sizeof(float) * (size_t)np) != TG_OK) return NULL;
-    ctx->be->augment_fwd(ctx, x->data, N, x->shape[1], x->shape[2], x->shape[3], p->data, mean->data, y->data);
+    const tg_aug a = {N, x->shape[1], x->shape[2], x->shape[3], tg_mem_of(p), tg_mem_of(mean)};
+    ctx->be->augment_fwd(ctx, &a, tg_mem_of(x), tg_mem_of(y));
     if (tg_needs_grad(ctx, &x, 1)) {
         tg_node *nd = tg_record(ctx, augment_backward, y, &x, 1, fn);
         if (!nd) return NULL;

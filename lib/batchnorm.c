@@ -2,23 +2,35 @@
  * batchnorm.c — tg_batch_norm, matching torch.nn.functional.batch_norm: training mode normalizes
  * with the batch's biased variance and (when running buffers are given) moves them with
  * `momentum` as the new value's weight, using the unbiased variance for running_var. Evaluation
- * mode normalizes with the running statistics.
+ * mode normalizes with the running statistics. tg_batch_norm_act (core.h) is the same op
+ * followed by a (leaky) ReLU, as one: the BN output is never stored, and the backward
+ * recomputes what it needs (results bit for bit those of the two ops).
  */
-#include "internal.h"
+#include "core.h"
 
 #include <math.h>
 
+/* The backend's description of the op: shapes, tensors and settings (gamma, beta and the
+ * running buffers may be absent). */
+static tg_bn bn_desc(tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, tg_tensor *rm, tg_tensor *rv, tg_tensor *mean,
+                     tg_tensor *invstd, bool training, float momentum, float eps, int act, float slope) {
+    const int64_t N = x->shape[0], C = x->shape[1];
+    tg_bn b = {{N, C, x->numel / (N * C)}, tg_mem_of(x), tg_mem_of(gamma), tg_mem_of(beta), tg_mem_of(rm),
+               tg_mem_of(rv), tg_mem_of(mean), tg_mem_of(invstd), eps, momentum, training, act, slope};
+    return b;
+}
 
 static void bn_backward(tg_ctx *ctx, tg_node *nd) {
-    tg_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2];
-    const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
+    tg_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2], *y = nd->out;
     int acc;
     float *dx = tg_grad_write(ctx, x, &acc);
     float *dg = gamma ? tg_grad_of(ctx, gamma) : NULL;
     float *db = beta ? tg_grad_of(ctx, beta) : NULL;
     if (!dx && !dg && !db) return;
-    ctx->be->bn_bwd(ctx, x->data, nd->out->grad->data, N, C, P, gamma ? gamma->data : NULL,
-                    nd->saved[0]->data, nd->saved[1]->data, nd->p.bn.training, dx, dg, db, acc);
+    const tg_bn b = bn_desc(x, gamma, beta, NULL, NULL, nd->saved[0], nd->saved[1], nd->p.bn.training, 0.0f,
+                            nd->p.bn.eps, nd->p.bn.act, nd->p.bn.slope);
+    ctx->be->bn_bwd(ctx, &b, tg_mem_of(y), tg_mem_of(y->grad), tg_mem_f32(dx, x->numel),
+                    tg_mem_f32(dg, gamma ? gamma->numel : 0), tg_mem_f32(db, beta ? beta->numel : 0), acc);
 }
 
 static bool vec_ok(tg_ctx *ctx, tg_tensor *v, int64_t C, const char *fn, const char *what) {
@@ -67,104 +79,46 @@ static bool bn_args_ok(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *b
     return true;
 }
 
-/* The op result (x's shape) and the per-channel mean and invstd a backward needs; in evaluation
- * mode those two are filled from the running buffers. false (message set) on allocation failure. */
-static bool bn_outputs(tg_ctx *ctx, tg_tensor *x, tg_tensor *running_mean, tg_tensor *running_var,
-                       bool training, float eps, const char *fn, tg_tensor **y, tg_tensor **mean,
-                       tg_tensor **invstd) {
-    const int64_t C = x->shape[1];
-    int64_t cs[1] = {C};
-    *y = tg_result(ctx, x->ndim, x->shape, fn);
-    *mean = *y ? tg_result(ctx, 1, cs, fn) : NULL;
-    *invstd = *mean ? tg_result(ctx, 1, cs, fn) : NULL;
-    if (!*invstd) return false;
-    if (!training) {
-        ctx->be->copy(ctx, (*mean)->data, running_mean->data, C);
-        ctx->be->bn_invstd(ctx, running_var->data, C, eps, (*invstd)->data);
-    }
-    return true;
-}
-
-/* Records the backward of either form (the statistics are saved; slope only for the fused one). */
-static bool bn_record(tg_ctx *ctx, tg_backward_fn fn_bw, tg_tensor *y, tg_tensor *x,
-                      tg_tensor *gamma, tg_tensor *beta, tg_tensor *mean, tg_tensor *invstd,
-                      bool training, float eps, float slope, const char *fn) {
+/* The op, plain (act 0) or fused with a (leaky) ReLU (act 1, slope >= 0). */
+static tg_tensor *bn_op(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta, tg_tensor *running_mean,
+                        tg_tensor *running_var, bool training, float momentum, float eps, int act, float slope,
+                        const char *fn) {
+    if (!bn_args_ok(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, fn)) return NULL;
+    int64_t cs[1] = {x->shape[1]};
+    tg_tensor *y = tg_result(ctx, x->ndim, x->shape, fn);
+    tg_tensor *mean = y ? tg_result(ctx, 1, cs, fn) : NULL;
+    tg_tensor *invstd = mean ? tg_result(ctx, 1, cs, fn) : NULL;
+    if (!invstd) return NULL;
+    const tg_bn b = bn_desc(x, gamma, beta, running_mean, running_var, mean, invstd, training, momentum, eps, act, slope);
+    ctx->be->bn_fwd(ctx, &b, tg_mem_of(y));
     tg_tensor *in[3] = {x, gamma, beta};
-    if (!tg_needs_grad(ctx, in, 3)) return true;
-    tg_node *nd = tg_record(ctx, fn_bw, y, in, 3, fn);
-    if (!nd) return false;
-    nd->saved[0] = mean;
-    nd->saved[1] = invstd;
-    nd->p.bn.training = training;
-    nd->p.bn.eps = eps;
-    nd->p.bn.slope = slope;
-    return true;
+    if (tg_needs_grad(ctx, in, 3)) {
+        tg_node *nd = tg_record(ctx, bn_backward, y, in, 3, fn);
+        if (!nd) return NULL;
+        nd->saved[0] = mean;
+        nd->saved[1] = invstd;
+        nd->p.bn.training = training;
+        nd->p.bn.eps = eps;
+        nd->p.bn.act = act;
+        nd->p.bn.slope = slope;
+    }
+    return y;
 }
 
 tg_tensor *tg_batch_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
                          tg_tensor *running_mean, tg_tensor *running_var, bool training,
                          float momentum, float eps) {
-    static const char *fn = "tg_batch_norm";
-    if (!bn_args_ok(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, fn))
-        return NULL;
-    const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
-    tg_tensor *y, *mean, *invstd;
-    if (!bn_outputs(ctx, x, running_mean, running_var, training, eps, fn, &y, &mean, &invstd))
-        return NULL;
-    const struct tg_backend_ops *be = ctx->be;
-    const float *g = gamma ? gamma->data : NULL, *b = beta ? beta->data : NULL;
-    if (training)
-        be->bn_fwd_train(ctx, x->data, N, C, P, g, b, eps, momentum,
-                         running_mean ? running_mean->data : NULL,
-                         running_var ? running_var->data : NULL, mean->data, invstd->data,
-                         y->data);
-    else
-        be->bn_fwd_apply(ctx, x->data, N, C, P, mean->data, invstd->data, g, b, y->data);
-    if (!bn_record(ctx, bn_backward, y, x, gamma, beta, mean, invstd, training, eps, 0.0f, fn))
-        return NULL;
-    return y;
+    return bn_op(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, 0, 0.0f, "tg_batch_norm");
 }
 
-/* ---- BatchNorm + (leaky) ReLU, fused ---------------------------------------------------------
- * The sequential container calls this for a BatchNorm module followed by a ReLU or a LeakyReLU
- * with a slope >= 0. On a backend with the fused primitives the BN output is never stored (one
- * tensor and one gradient fewer per layer, one pass fewer each way); the results are those of
- * the two ops, bit for bit. Elsewhere it is the two ops. */
-static void bn_act_backward(tg_ctx *ctx, tg_node *nd) {
-    tg_tensor *x = nd->in[0], *gamma = nd->in[1], *beta = nd->in[2], *z = nd->out;
-    const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
-    int acc;
-    float *dx = tg_grad_write(ctx, x, &acc);
-    float *dg = gamma ? tg_grad_of(ctx, gamma) : NULL;
-    float *db = beta ? tg_grad_of(ctx, beta) : NULL;
-    if (!dx && !dg && !db) return;
-    ctx->be->bn_act_bwd(ctx, x->data, beta ? beta->data : NULL, z->grad->data, N, C, P,
-                        gamma ? gamma->data : NULL,
-                        nd->saved[0]->data, nd->saved[1]->data, nd->p.bn.training,
-                        nd->p.bn.slope, dx, dg, db, acc);
-}
-
+/* The sequential container calls this for a BatchNorm module followed by a ReLU or a LeakyReLU
+ * with a slope >= 0 (a negative slope runs the two ops). */
 tg_tensor *tg_batch_norm_act(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
                              tg_tensor *running_mean, tg_tensor *running_var, bool training,
                              float momentum, float eps, float slope) {
-    static const char *fn = "tg_batch_norm";
-    if (!ctx || !ctx->be->bn_act_fwd || !(slope >= 0.0f)) {
-        tg_tensor *y = tg_batch_norm(ctx, x, gamma, beta, running_mean, running_var, training,
-                                     momentum, eps);
-        return slope == 0.0f ? tg_relu(ctx, y) : tg_leaky_relu(ctx, y, slope);
+    if (!(slope >= 0.0f)) {
+        tg_tensor *y = tg_batch_norm(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps);
+        return tg_leaky_relu(ctx, y, slope);
     }
-    if (!bn_args_ok(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, fn))
-        return NULL;
-    const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
-    tg_tensor *z, *mean, *invstd;
-    if (!bn_outputs(ctx, x, running_mean, running_var, training, eps, fn, &z, &mean, &invstd))
-        return NULL;
-    const struct tg_backend_ops *be = ctx->be;
-    be->bn_act_fwd(ctx, x->data, N, C, P, gamma ? gamma->data : NULL, beta ? beta->data : NULL,
-                   eps, momentum, training && running_mean ? running_mean->data : NULL,
-                   training && running_var ? running_var->data : NULL, training, mean->data,
-                   invstd->data, slope, z->data);
-    if (!bn_record(ctx, bn_act_backward, z, x, gamma, beta, mean, invstd, training, eps, slope, fn))
-        return NULL;
-    return z;
+    return bn_op(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, 1, slope, "tg_batch_norm");
 }

@@ -4,7 +4,7 @@
  * broadcasting add and multiply, upsampling by 2 (nearest, bilinear), and embedding lookups.
  * Kernels in lib/cpu/channel.c and cuda/channel.cu; index math in tg_math.h.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,15 +16,25 @@ static void ncp(const tg_tensor *x, int64_t *N, int64_t *C, int64_t *P) {
     *P = x->numel / (*N * *C);
 }
 
+/* the block move between big [N, Cbig, P] (channels off..) and small [N, Csmall, P] */
+static tg_chan_block block(tg_tensor *big, float *big_data, int64_t off, float *small, int64_t Csmall, int to_big, int acc) {
+    int64_t N, Cbig, P;
+    ncp(big, &N, &Cbig, &P);
+    tg_chan_block b = {tg_mem_f32(big_data, big->numel), tg_mem_f32(small, N * Csmall * P), N, P, Cbig, Csmall, off, to_big, acc};
+    return b;
+}
+
 /* ---- concatenation and slicing ------------------------------------------------------------- */
 static void cat_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *y = nd->out;
-    int64_t N, Ca, P, off = 0;
-    ncp(y, &N, &Ca, &P);
+    int64_t off = 0;
     for (int i = 0; i < TG_NODE_MAX_IN && nd->in[i]; i++) {
         const int64_t Cb = nd->in[i]->shape[1];
         float *dx = tg_grad_of(ctx, nd->in[i]);
-        if (dx) ctx->be->chan_block(ctx, y->grad->data, Ca, off, dx, Cb, N, P, 0, 1);
+        if (dx) {
+            const tg_chan_block b = block(y, y->grad->data, off, dx, Cb, 0, 1);
+            ctx->be->chan_block(ctx, &b);
+        }
         off += Cb;
     }
 }
@@ -59,10 +69,10 @@ tg_tensor *tg_cat_channels(tg_ctx *ctx, tg_tensor *const *xs, int n) {
     s[1] = C;
     tg_tensor *y = tg_result(ctx, xs[0]->ndim, s, fn);
     if (!y) return NULL;
-    int64_t N, Cx, P, off = 0;
-    ncp(xs[0], &N, &Cx, &P);
+    int64_t off = 0;
     for (int i = 0; i < n; i++) {
-        ctx->be->chan_block(ctx, y->data, C, off, xs[i]->data, xs[i]->shape[1], N, P, 1, 0);
+        const tg_chan_block b = block(y, y->data, off, xs[i]->data, xs[i]->shape[1], 1, 0);
+        ctx->be->chan_block(ctx, &b);
         off += xs[i]->shape[1];
     }
     if (tg_needs_grad(ctx, xs, n) && !tg_record(ctx, cat_backward, y, xs, n, fn)) return NULL;
@@ -73,9 +83,8 @@ static void slice_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *y = nd->out;
     float *dx = tg_grad_of(ctx, x);
     if (!dx) return;
-    int64_t N, C, P;
-    ncp(x, &N, &C, &P);
-    ctx->be->chan_block(ctx, dx, C, nd->p.conv.pad, y->grad->data, y->shape[1], N, P, 1, 1);
+    const tg_chan_block b = block(x, dx, nd->p.slice.start, y->grad->data, y->shape[1], 1, 1);
+    ctx->be->chan_block(ctx, &b);
 }
 
 tg_tensor *tg_slice_channels(tg_ctx *ctx, tg_tensor *x, int start, int count) {
@@ -87,17 +96,17 @@ tg_tensor *tg_slice_channels(tg_ctx *ctx, tg_tensor *x, int start, int count) {
                 (long long)start + count - 1, start, count, SHP(x, b));
         return NULL;
     }
-    int64_t s[TG_MAX_DIMS], N, C, P;
+    int64_t s[TG_MAX_DIMS];
     memcpy(s, x->shape, sizeof s);
     s[1] = count;
     tg_tensor *y = tg_result(ctx, x->ndim, s, fn);
     if (!y) return NULL;
-    ncp(x, &N, &C, &P);
-    ctx->be->chan_block(ctx, x->data, C, start, y->data, count, N, P, 0, 0);
+    const tg_chan_block b = block(x, x->data, start, y->data, count, 0, 0);
+    ctx->be->chan_block(ctx, &b);
     if (tg_needs_grad(ctx, &x, 1)) {
         tg_node *nd = tg_record(ctx, slice_backward, y, &x, 1, fn);
         if (!nd) return NULL;
-        nd->p.conv.pad = start;
+        nd->p.slice.start = start;
     }
     return y;
 }
@@ -116,16 +125,14 @@ static int bcast_kind(const tg_tensor *x, const tg_tensor *b) {
 
 static void bcast_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *b = nd->in[1], *y = nd->out;
-    const int op = nd->p.un.op, per = (int)nd->p.un.a;
-    int64_t N, C, P;
-    ncp(x, &N, &C, &P);
+    const tg_bcast *c = &nd->p.bcast;
     float *dx = tg_grad_of(ctx, x);
     if (dx) {
-        if (op) ctx->be->chan_bcast(ctx, 1, y->grad->data, b->data, N, C, P, per, dx, 1);
-        else ctx->be->axpby(ctx, x->numel, 1.0f, y->grad->data, 1.0f, dx);
+        if (c->op) ctx->be->chan_bcast(ctx, c, tg_mem_of(y->grad), tg_mem_of(b), tg_mem_f32(dx, x->numel), 1);
+        else ctx->be->axpby(ctx, 1.0f, tg_mem_of(y->grad), 1.0f, tg_mem_f32(dx, x->numel));
     }
     float *db = tg_grad_of(ctx, b);
-    if (db) ctx->be->chan_reduce(ctx, y->grad->data, op ? x->data : NULL, N, C, P, per, db, 1);
+    if (db) ctx->be->chan_reduce(ctx, c, tg_mem_of(y->grad), c->op ? tg_mem_of(x) : tg_mem_none(), tg_mem_f32(db, b->numel), 1);
 }
 
 static tg_tensor *bcast(tg_ctx *ctx, tg_tensor *x, tg_tensor *b, int op, const char *fn) {
@@ -138,15 +145,14 @@ static tg_tensor *bcast(tg_ctx *ctx, tg_tensor *x, tg_tensor *b, int op, const c
     }
     tg_tensor *y = tg_result(ctx, x->ndim, x->shape, fn);
     if (!y) return NULL;
-    int64_t N, C, P;
-    ncp(x, &N, &C, &P);
-    ctx->be->chan_bcast(ctx, op, x->data, b->data, N, C, P, per, y->data, 0);
+    tg_bcast c = {{0, 0, 0}, op, per};
+    ncp(x, &c.s.N, &c.s.C, &c.s.P);
+    ctx->be->chan_bcast(ctx, &c, tg_mem_of(x), tg_mem_of(b), tg_mem_of(y), 0);
     tg_tensor *in[2] = {x, b};
     if (tg_needs_grad(ctx, in, 2)) {
         tg_node *nd = tg_record(ctx, bcast_backward, y, in, 2, fn);
         if (!nd) return NULL;
-        nd->p.un.op = op;
-        nd->p.un.a = (float)per;
+        nd->p.bcast = c;
     }
     return y;
 }
@@ -158,9 +164,8 @@ tg_tensor *tg_mul_channels(tg_ctx *ctx, tg_tensor *x, tg_tensor *b) { return bca
 static void up2_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0];
     float *dx = tg_grad_of(ctx, x);
-    if (dx)
-        ctx->be->up2_bwd(ctx, nd->p.un.op, nd->out->grad->data, x->shape[0] * x->shape[1], (int)x->shape[2],
-                         (int)x->shape[3], dx);
+    const tg_up2 u = {x->shape[0] * x->shape[1], (int)x->shape[2], (int)x->shape[3], nd->p.up2.bilinear};
+    if (dx) ctx->be->up2_bwd(ctx, &u, tg_mem_of(nd->out->grad), tg_mem_f32(dx, x->numel));
 }
 
 tg_tensor *tg_upsample2(tg_ctx *ctx, tg_tensor *x, bool bilinear) {
@@ -174,11 +179,12 @@ tg_tensor *tg_upsample2(tg_ctx *ctx, tg_tensor *x, bool bilinear) {
     int64_t s[4] = {x->shape[0], x->shape[1], 2 * x->shape[2], 2 * x->shape[3]};
     tg_tensor *y = tg_result(ctx, 4, s, fn);
     if (!y) return NULL;
-    ctx->be->up2_fwd(ctx, bilinear, x->data, x->shape[0] * x->shape[1], (int)x->shape[2], (int)x->shape[3], y->data);
+    const tg_up2 u = {x->shape[0] * x->shape[1], (int)x->shape[2], (int)x->shape[3], bilinear};
+    ctx->be->up2_fwd(ctx, &u, tg_mem_of(x), tg_mem_of(y));
     if (tg_needs_grad(ctx, &x, 1)) {
         tg_node *nd = tg_record(ctx, up2_backward, y, &x, 1, fn);
         if (!nd) return NULL;
-        nd->p.un.op = bilinear;
+        nd->p.up2.bilinear = bilinear;
     }
     return y;
 }
@@ -187,7 +193,7 @@ tg_tensor *tg_upsample2(tg_ctx *ctx, tg_tensor *x, bool bilinear) {
 static void embed_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *t = nd->in[0], *y = nd->out;
     float *dt = tg_grad_of(ctx, t);
-    if (dt) ctx->be->embed_bwd(ctx, y->grad->data, (const int32_t *)nd->saved[0]->data, y->shape[0], t->shape[1], dt);
+    if (dt) ctx->be->embed_bwd(ctx, tg_mem_of(y->grad), tg_mem_of(nd->saved[0]), t->shape[1], tg_mem_f32(dt, t->numel));
 }
 
 tg_tensor *tg_embedding(tg_ctx *ctx, tg_tensor *table, const int32_t *idx, int64_t n) {
@@ -209,10 +215,10 @@ tg_tensor *tg_embedding(tg_ctx *ctx, tg_tensor *table, const int32_t *idx, int64
             return NULL;
         }
     int64_t s[2] = {n, table->shape[1]};
-    tg_tensor *ix = tg_result(ctx, 1, &n, fn), *y = tg_result(ctx, 2, s, fn);
+    tg_tensor *ix = tg_result_typed(ctx, 1, &n, TG_I32, fn), *y = tg_result(ctx, 2, s, fn);
     if (!ix || !y) return NULL;
     if (ctx->be->to_device(ctx, ix->data, idx, sizeof(int32_t) * (size_t)n) != TG_OK) return NULL;
-    ctx->be->embed_fwd(ctx, table->data, table->shape[1], (const int32_t *)ix->data, n, y->data);
+    ctx->be->embed_fwd(ctx, tg_mem_of(table), table->shape[1], tg_mem_of(ix), tg_mem_of(y));
     if (tg_needs_grad(ctx, &table, 1)) {
         tg_node *nd = tg_record(ctx, embed_backward, y, &table, 1, fn);
         if (!nd) return NULL;

@@ -1,14 +1,17 @@
 /*
- * conv.c — tg_conv2d and tg_conv_transpose2d: im2col + one GEMM over the whole batch, and their
- * backward passes. ConvTranspose2D's forward is Conv2D's data gradient (GEMM + col2im) and its
- * backward is Conv2D's forward (im2col + GEMM), as in Darknet and Caffe.
- * Semantics: torch.nn.functional.conv2d / conv_transpose2d (groups 1, dilation 1, output_padding 0).
- * A backend with whole convolution passes (conv_fwd/conv_bwd_data/conv_wgrad: the CPU's, in
- * lib/cpu/conv.c) runs those; the rest (CUDA, or sizes the passes refuse) uses im2col + GEMM,
- * whose column buffer holds the whole batch, [C*kh*kw, N*Ho*Wo], so each GEMM is one call.
+ * conv.c — tg_conv2d, tg_conv_transpose2d and tg_linear: validate, call the backend, record.
+ * Semantics: torch.nn.functional.conv2d / conv_transpose2d (groups 1, dilation 1, output_padding
+ * 0) and linear. How a pass is computed is the backend's (the CPU's table-driven GEMM and
+ * Winograd, CUDA's im2col + cuBLAS); every pass is one slot call.
+ *
+ * ConvTranspose2D is a convolution run the other way: tg_conv_transpose2d(x, w) is the data
+ * gradient of the convolution whose input is the result y_t and whose output is x (same w,
+ * stride and padding). Its three passes are that convolution's (transpose_geom below):
+ *   forward          y_t = conv_bwd_data(dy = x)
+ *   data gradient    dx  = conv_fwd(x = dy_t)
+ *   weight gradient  dw  = conv_wgrad(x = dy_t, dy = x)
  */
-#include "internal.h"
-
+#include "core.h"
 
 typedef struct {
     int N, Cin, H, W, Cout, kh, kw, Ho, Wo;
@@ -98,202 +101,107 @@ static bool conv_check(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, in
     return true;
 }
 
-static float *ws_or_fail(tg_ctx *ctx, size_t floats, const char *fn) {
-    float *ws = tg_workspace(ctx, floats * sizeof(float));
-    if (!ws) tg_fail(TG_ERR_NOMEM, fn, "cannot allocate a %zu-float workspace", floats);
-    return ws;
+/* ---- Conv2D ------------------------------------------------------------------------------- */
+static tg_conv_geom conv_geom(const conv_dims *d, int stride, int pad) {
+    const tg_conv_geom g = {d->N, d->Cin, d->H, d->W, d->Cout, d->kh, d->kw, stride, pad, d->Ho, d->Wo};
+    return g;
 }
 
-/* ---- Conv2D ------------------------------------------------------------------------------- */
+/* The weight and data gradients write a fresh buffer instead of zero-filling it and adding
+ * (tg_grad_write says which); the bias gradient is a per-channel sum of dy. */
 static void conv2d_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *y = nd->out;
-    const int s = nd->p.conv.stride, pad = nd->p.conv.pad;
-    const int N = (int)x->shape[0], Cin = (int)x->shape[1], H = (int)x->shape[2],
-              W = (int)x->shape[3];
-    const int Cout = (int)w->shape[0], kh = (int)w->shape[2], kw = (int)w->shape[3];
-    const int Ho = (int)y->shape[2], Wo = (int)y->shape[3];
-    const int64_t K = (int64_t)Cin * kh * kw, P = (int64_t)Ho * Wo, NP = N * P;
-    const float *dy = y->grad->data;
-    const struct tg_backend_ops *be = ctx->be;
-
+    const tg_conv_geom *g = &nd->p.conv;
+    const tg_mem dy = tg_mem_of(y->grad);
     float *db = b ? tg_grad_of(ctx, b) : NULL;
-    if (db) be->channel_sum(ctx, dy, N, Cout, P, db, 1);
-    if (be->conv_wgrad) { /* direct passes: they write a fresh gradient instead of zero + add */
-        int accw = 1, accx = 1;
-        float *gw = tg_grad_write(ctx, w, &accw), *gx = tg_grad_write(ctx, x, &accx);
-        tg_status st = TG_OK;
-        if (gw) st = be->conv_wgrad(ctx, x->data, N, Cin, H, W, dy, Cout, Ho, Wo, kh, kw, s, pad, gw, accw);
-        if (!st && gx)
-            st = be->conv_bwd_data(ctx, dy, N, Cout, Ho, Wo, w->data, Cin, kh, kw, s, pad, H, W, gx, accx);
-        if (st != TG_ERR_UNSUPPORTED) {
-            if (st) ctx->bw_status = st;
-            return;
-        }
-        /* too large for the direct passes (both test the same sizes, so neither wrote): the
-         * fresh buffers get zeros and the im2col path below adds into them */
-        if (gw && !accw) be->fill(ctx, gw, w->numel, 0.0f);
-        if (gx && !accx) be->fill(ctx, gx, x->numel, 0.0f);
-    }
-    float *dw = tg_grad_of(ctx, w), *dx = tg_grad_of(ctx, x);
-    if (!dw && !dx) return;
-    float *ws = tg_workspace(ctx, (size_t)(Cout + K) * (size_t)NP * sizeof(float));
-    if (!ws) return;
-    float *dyt = ws, *col = ws + Cout * NP; /* dyt [Cout, NP], col [K, NP] */
-    if (N == 1)
-        dyt = (float *)dy; /* [1,Cout,P] is already [Cout, NP] */
-    else
-        be->nc_to_cn(ctx, dy, N, Cout, P, dyt);
-    if (dw) {
-        be->im2col(ctx, x->data, N, Cin, H, W, kh, kw, s, pad, Ho, Wo, col);
-        be->gemm(ctx, 0, 1, Cout, K, NP, 1.0f, dyt, NP, col, NP, 1.0f, dw, K);
-    }
-    if (dx) {
-        be->gemm(ctx, 1, 0, K, NP, Cout, 1.0f, w->data, K, dyt, NP, 0.0f, col, NP);
-        be->col2im(ctx, col, N, Cin, H, W, kh, kw, s, pad, Ho, Wo, dx, 1);
-    }
+    if (db) ctx->be->channel_sum(ctx, (tg_ncp){g->N, g->Co, (int64_t)g->Ho * g->Wo}, dy, tg_mem_f32(db, b->numel), 1);
+    int accw = 1, accx = 1;
+    float *gw = tg_grad_write(ctx, w, &accw), *gx = tg_grad_write(ctx, x, &accx);
+    tg_status st = TG_OK;
+    if (gw) st = ctx->be->conv_wgrad(ctx, g, tg_mem_of(x), dy, tg_mem_f32(gw, w->numel), accw);
+    if (!st && gx) st = ctx->be->conv_bwd_data(ctx, g, dy, tg_mem_of(w), tg_mem_f32(gx, x->numel), accx);
+    if (st) ctx->bw_status = st;
 }
 
 tg_tensor *tg_conv2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, int stride, int pad) {
     static const char *fn = "tg_conv2d";
+    TG_API_SCOPE(fn);
     conv_dims d;
     if (!conv_check(ctx, x, w, b, stride, pad, false, fn, &d)) return NULL;
     int64_t shape[4] = {d.N, d.Cout, d.Ho, d.Wo};
     tg_tensor *y = tg_result(ctx, 4, shape, fn);
     if (!y) return NULL;
-    const int64_t K = (int64_t)d.Cin * d.kh * d.kw, P = (int64_t)d.Ho * d.Wo, NP = d.N * P;
-    const struct tg_backend_ops *be = ctx->be;
-    tg_status st = be->conv_fwd ? be->conv_fwd(ctx, x->data, d.N, d.Cin, d.H, d.W, w->data, d.Cout,
-                                               d.kh, d.kw, stride, pad, d.Ho, d.Wo,
-                                               b ? b->data : NULL, y->data, 0)
-                                : TG_ERR_UNSUPPORTED;
-    if (st != TG_OK && st != TG_ERR_UNSUPPORTED) return NULL;
-    if (st == TG_OK) goto record;
-    const bool direct = d.N == 1; /* GEMM output [Cout, P] is already NCHW */
-    float *ws = ws_or_fail(ctx, (size_t)K * NP + (direct ? 0 : (size_t)d.Cout * NP), fn);
-    if (!ws) return NULL;
-    float *col = ws, *yt = direct ? y->data : ws + K * NP;
-    be->im2col(ctx, x->data, d.N, d.Cin, d.H, d.W, d.kh, d.kw, stride, pad, d.Ho, d.Wo, col);
-    be->gemm(ctx, 0, 0, d.Cout, NP, K, 1.0f, w->data, K, col, NP, 0.0f, yt, NP);
-    if (direct) {
-        if (b) be->bias_add(ctx, y->data, b->data, 1, d.Cout, P);
-    } else {
-        be->cn_to_nc(ctx, yt, d.N, d.Cout, P, b ? b->data : NULL, y->data, 0);
-    }
-record:;
+    const tg_conv_geom g = conv_geom(&d, stride, pad);
+    if (ctx->be->conv_fwd(ctx, &g, tg_mem_of(x), tg_mem_of(w), tg_mem_of(b), tg_mem_of(y), 0)) return NULL;
     tg_tensor *in[3] = {x, w, b};
     if (tg_needs_grad(ctx, in, 3)) {
         tg_node *nd = tg_record(ctx, conv2d_backward, y, in, 3, fn);
         if (!nd) return NULL;
-        nd->p.conv.stride = stride;
-        nd->p.conv.pad = pad;
+        nd->p.conv = g;
     }
     return y;
 }
 
 /* ---- ConvTranspose2D ---------------------------------------------------------------------- */
+/* the convolution tg_conv_transpose2d(x [N,Cin,H,W], w [Cin,Cout,kh,kw]) -> y [N,Cout,Ho,Wo] is
+ * the transpose of: its input is y (Cout channels, Ho x Wo), its output x (Cin, H x W), its
+ * weight w as [Co = Cin, C = Cout, kh, kw] */
+static tg_conv_geom transpose_geom(const conv_dims *d, int stride, int pad) {
+    const tg_conv_geom g = {d->N, d->Cout, d->Ho, d->Wo, d->Cin, d->kh, d->kw, stride, pad, d->H, d->W};
+    return g;
+}
+
 static void conv_t_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *y = nd->out;
-    const int s = nd->p.conv.stride, pad = nd->p.conv.pad;
-    const int N = (int)x->shape[0], Cin = (int)x->shape[1], H = (int)x->shape[2],
-              W = (int)x->shape[3];
-    const int Cout = (int)w->shape[1], kh = (int)w->shape[2], kw = (int)w->shape[3];
-    const int Ho = (int)y->shape[2], Wo = (int)y->shape[3];
-    const int64_t KK = (int64_t)Cout * kh * kw, Pin = (int64_t)H * W, NP = N * Pin;
-    const float *dy = y->grad->data;
-    const struct tg_backend_ops *be = ctx->be;
-
+    const tg_conv_geom *g = &nd->p.conv; /* the convolution this one transposes */
+    const tg_mem dy = tg_mem_of(y->grad);
     float *db = b ? tg_grad_of(ctx, b) : NULL;
-    if (db) be->channel_sum(ctx, dy, N, Cout, (int64_t)Ho * Wo, db, 1);
-    if (be->conv_wgrad) { /* the conv passes with x and dy swapped (see the file comment) */
-        int accw = 1, accx = 1;
-        float *gw = tg_grad_write(ctx, w, &accw), *gx = tg_grad_write(ctx, x, &accx);
-        tg_status st = TG_OK;
-        if (gw) st = be->conv_wgrad(ctx, dy, N, Cout, Ho, Wo, x->data, Cin, H, W, kh, kw, s, pad, gw, accw);
-        if (!st && gx)
-            st = be->conv_fwd(ctx, dy, N, Cout, Ho, Wo, w->data, Cin, kh, kw, s, pad, H, W, NULL, gx, accx);
-        if (st != TG_ERR_UNSUPPORTED) {
-            if (st) ctx->bw_status = st;
-            return;
-        }
-        if (gw && !accw) be->fill(ctx, gw, w->numel, 0.0f); /* as in conv2d_backward */
-        if (gx && !accx) be->fill(ctx, gx, x->numel, 0.0f);
-    }
-    float *dw = tg_grad_of(ctx, w), *dx = tg_grad_of(ctx, x);
-    if (!dw && !dx) return;
-    float *ws = tg_workspace(ctx, (size_t)(KK + Cin) * (size_t)NP * sizeof(float));
-    if (!ws) return;
-    float *dcol = ws, *xt = ws + KK * NP; /* dcol [KK, NP], xt [Cin, NP] */
-    be->im2col(ctx, dy, N, Cout, Ho, Wo, kh, kw, s, pad, H, W, dcol);
-    if (dx) {
-        if (N == 1) {
-            be->gemm(ctx, 0, 0, Cin, NP, KK, 1.0f, w->data, KK, dcol, NP, 1.0f, dx, NP);
-        } else {
-            be->gemm(ctx, 0, 0, Cin, NP, KK, 1.0f, w->data, KK, dcol, NP, 0.0f, xt, NP);
-            be->cn_to_nc(ctx, xt, N, Cin, Pin, NULL, dx, 1);
-        }
-    }
-    if (dw) {
-        const float *xs = x->data;
-        if (N != 1) {
-            be->nc_to_cn(ctx, x->data, N, Cin, Pin, xt);
-            xs = xt;
-        }
-        be->gemm(ctx, 0, 1, Cin, KK, NP, 1.0f, xs, NP, dcol, NP, 1.0f, dw, KK);
-    }
+    if (db) ctx->be->channel_sum(ctx, (tg_ncp){g->N, g->C, (int64_t)g->H * g->W}, dy, tg_mem_f32(db, b->numel), 1);
+    int accw = 1, accx = 1;
+    float *gw = tg_grad_write(ctx, w, &accw), *gx = tg_grad_write(ctx, x, &accx);
+    tg_status st = TG_OK;
+    if (gw) st = ctx->be->conv_wgrad(ctx, g, dy, tg_mem_of(x), tg_mem_f32(gw, w->numel), accw);
+    if (!st && gx) st = ctx->be->conv_fwd(ctx, g, dy, tg_mem_of(w), tg_mem_none(), tg_mem_f32(gx, x->numel), accx);
+    if (st) ctx->bw_status = st;
 }
 
 tg_tensor *tg_conv_transpose2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, int stride,
                                int pad) {
     static const char *fn = "tg_conv_transpose2d";
+    TG_API_SCOPE(fn);
     conv_dims d;
     if (!conv_check(ctx, x, w, b, stride, pad, true, fn, &d)) return NULL;
     int64_t shape[4] = {d.N, d.Cout, d.Ho, d.Wo};
     tg_tensor *y = tg_result(ctx, 4, shape, fn);
     if (!y) return NULL;
-    const int64_t KK = (int64_t)d.Cout * d.kh * d.kw, Pin = (int64_t)d.H * d.W, NP = d.N * Pin;
-    const struct tg_backend_ops *be = ctx->be;
-    tg_status st = be->conv_bwd_data ? be->conv_bwd_data(ctx, x->data, d.N, d.Cin, d.H, d.W, w->data,
-                                                         d.Cout, d.kh, d.kw, stride, pad, d.Ho,
-                                                         d.Wo, y->data, 0)
-                                     : TG_ERR_UNSUPPORTED;
-    if (st != TG_OK && st != TG_ERR_UNSUPPORTED) return NULL;
-    if (st == TG_OK) {
-        if (b) be->bias_add(ctx, y->data, b->data, d.N, d.Cout, (int64_t)d.Ho * d.Wo);
-        goto record;
-    }
-    const bool direct = d.N == 1;
-    float *ws = ws_or_fail(ctx, (size_t)KK * NP + (direct ? 0 : (size_t)d.Cin * NP), fn);
-    if (!ws) return NULL;
-    float *col = ws;
-    const float *xt = x->data;
-    if (!direct) {
-        be->nc_to_cn(ctx, x->data, d.N, d.Cin, Pin, ws + KK * NP);
-        xt = ws + KK * NP;
-    }
-    be->gemm(ctx, 1, 0, KK, NP, d.Cin, 1.0f, w->data, KK, xt, NP, 0.0f, col, NP);
-    be->col2im(ctx, col, d.N, d.Cout, d.Ho, d.Wo, d.kh, d.kw, stride, pad, d.H, d.W, y->data, 0);
-    if (b) be->bias_add(ctx, y->data, b->data, d.N, d.Cout, (int64_t)d.Ho * d.Wo);
-record:;
+    const tg_conv_geom g = transpose_geom(&d, stride, pad);
+    if (ctx->be->conv_bwd_data(ctx, &g, tg_mem_of(x), tg_mem_of(w), tg_mem_of(y), 0)) return NULL;
+    if (b) ctx->be->bias_add(ctx, (tg_ncp){d.N, d.Cout, (int64_t)d.Ho * d.Wo}, tg_mem_of(y), tg_mem_of(b));
     tg_tensor *in[3] = {x, w, b};
     if (tg_needs_grad(ctx, in, 3)) {
         tg_node *nd = tg_record(ctx, conv_t_backward, y, in, 3, fn);
         if (!nd) return NULL;
-        nd->p.conv.stride = stride;
-        nd->p.conv.pad = pad;
+        nd->p.conv = g;
     }
     return y;
 }
 
 /* ---- Linear ------------------------------------------------------------------------------- */
+/* y [N,out] = x [N,in] w^T; dx += dy w; dw += dy^T x; db += the column sums of dy */
 static void linear_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *y = nd->out;
     const int64_t N = x->shape[0], in = x->shape[1], out = w->shape[0];
-    const float *dy = y->grad->data;
-    const struct tg_backend_ops *be = ctx->be;
+    const tg_mem dy = tg_mem_of(y->grad);
     float *dx = tg_grad_of(ctx, x), *dw = tg_grad_of(ctx, w), *db = b ? tg_grad_of(ctx, b) : NULL;
-    if (dx) be->gemm(ctx, 0, 0, N, in, out, 1.0f, dy, out, w->data, in, 1.0f, dx, in);
-    if (dw) be->gemm(ctx, 1, 0, out, in, N, 1.0f, dy, out, x->data, in, 1.0f, dw, in);
-    if (db) be->channel_sum(ctx, dy, N, out, 1, db, 1);
+    if (dx) {
+        const tg_gemm_args g = {0, 0, N, in, out, 1.0f, 1.0f, dy, tg_mem_of(w), tg_mem_f32(dx, x->numel), out, in, in};
+        ctx->be->gemm(ctx, &g);
+    }
+    if (dw) {
+        const tg_gemm_args g = {1, 0, out, in, N, 1.0f, 1.0f, dy, tg_mem_of(x), tg_mem_f32(dw, w->numel), out, in, in};
+        ctx->be->gemm(ctx, &g);
+    }
+    if (db) ctx->be->channel_sum(ctx, (tg_ncp){N, out, 1}, dy, tg_mem_f32(db, b->numel), 1);
 }
 
 tg_tensor *tg_linear(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b) {
@@ -314,8 +222,9 @@ tg_tensor *tg_linear(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b) {
     int64_t shape[2] = {N, out};
     tg_tensor *y = tg_result(ctx, 2, shape, fn);
     if (!y) return NULL;
-    ctx->be->gemm(ctx, 0, 1, N, out, in, 1.0f, x->data, in, w->data, in, 0.0f, y->data, out);
-    if (b) ctx->be->bias_add(ctx, y->data, b->data, N, out, 1);
+    const tg_gemm_args g = {0, 1, N, out, in, 1.0f, 0.0f, tg_mem_of(x), tg_mem_of(w), tg_mem_of(y), in, in, out};
+    ctx->be->gemm(ctx, &g);
+    if (b) ctx->be->bias_add(ctx, (tg_ncp){N, out, 1}, tg_mem_of(y), tg_mem_of(b));
     tg_tensor *ins[3] = {x, w, b};
     if (tg_needs_grad(ctx, ins, 3) && !tg_record(ctx, linear_backward, y, ins, 3, fn)) return NULL;
     return y;

@@ -2,11 +2,10 @@
  * ctx.c — contexts: device selection, the op-result arena, the workspace, the tape's storage,
  * grad mode and the RNG counter. Pairs with tape.c (which walks the nodes stored here).
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stddef.h>
 
-#include "tg_omp.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,7 @@
 #define TG_MIN_CHUNK ((size_t)16 << 20)
 
 #ifdef TG_WITH_CUDA
-TG_INTERNAL int tg_cuda_devices(void);
+TG_INTERNAL int tg_cuda_devices(void); /* cuda/backend_cuda.cu */
 #endif
 
 bool tg_built_with_cuda(void) {
@@ -34,36 +33,6 @@ int tg_cuda_device_count(void) {
 #endif
 }
 
-/* Every slot of a backend table after its name is a function pointer, and all but the optional
- * ones (the direct convolution passes and the fused BatchNorm + activation, which the op layer
- * replaces by im2col + GEMM and by two ops when a backend leaves them NULL) must be set: a table
- * that left one out (a new op wired into one backend only) is refused at context creation,
- * naming the slot's position, instead of crashing at the op's first call. */
-typedef void (*tg_any_fn)(void);
-_Static_assert((sizeof(struct tg_backend_ops) - offsetof(struct tg_backend_ops, init)) % sizeof(tg_any_fn) == 0,
-               "struct tg_backend_ops: every member after `name` must be a function pointer");
-static bool optional_slot(size_t off) {
-    return off == offsetof(struct tg_backend_ops, conv_fwd) || off == offsetof(struct tg_backend_ops, conv_bwd_data) ||
-           off == offsetof(struct tg_backend_ops, conv_wgrad) || off == offsetof(struct tg_backend_ops, bn_act_fwd) ||
-           off == offsetof(struct tg_backend_ops, bn_act_bwd);
-}
-int tg_backend_missing_slot(const struct tg_backend_ops *be) {
-    const size_t first = offsetof(struct tg_backend_ops, init);
-    for (size_t off = first; off < sizeof *be; off += sizeof(tg_any_fn)) {
-        tg_any_fn f;
-        memcpy(&f, (const char *)be + off, sizeof f);
-        if (!f && !optional_slot(off)) return (int)((off - first) / sizeof(tg_any_fn));
-    }
-    return -1;
-}
-static bool backend_complete(const struct tg_backend_ops *be) {
-    const int slot = tg_backend_missing_slot(be);
-    if (slot >= 0)
-        tg_fail(TG_ERR_UNSUPPORTED, "tg_ctx_new", "the %s backend leaves operation slot %d of struct tg_backend_ops empty (a build defect)",
-                be->name, slot);
-    return slot < 0;
-}
-
 tg_ctx *tg_ctx_new(tg_device device, uint64_t seed) {
     const struct tg_backend_ops *be = NULL;
     if (device == TG_CPU) {
@@ -80,7 +49,6 @@ tg_ctx *tg_ctx_new(tg_device device, uint64_t seed) {
         tg_fail(TG_ERR_INVALID, "tg_ctx_new", "unknown device %d", (int)device);
         return NULL;
     }
-    if (!backend_complete(be)) return NULL;
     tg_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
         tg_fail(TG_ERR_NOMEM, "tg_ctx_new", "out of host memory");
@@ -102,7 +70,7 @@ tg_ctx *tg_ctx_new(tg_device device, uint64_t seed) {
  * which leaves need to release their memory) stays until its last leaf tensor is freed. */
 void tg_ctx_free(tg_ctx *ctx) {
     if (!ctx || ctx->closing) return;
-    if (ctx->be->sync) ctx->be->sync(ctx);
+    ctx->be->sync(ctx);
     ctx->n_nodes = 0;
     tg_arena_release(ctx, &ctx->data);
     tg_arena_release(ctx, &ctx->meta);
@@ -131,35 +99,17 @@ static bool usable(const tg_ctx *ctx, const char *fn) {
 
 tg_device tg_ctx_device(const tg_ctx *ctx) { return usable(ctx, "tg_ctx_device") ? ctx->device : TG_CPU; }
 
-/* "model name" from /proc/cpuinfo, or "unknown CPU" */
-static void cpu_model(char *out, size_t n) {
-    snprintf(out, n, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) != 0) continue;
-        char *v = strchr(line, ':');
-        if (!v) break;
-        v++;
-        while (*v == ' ' || *v == '\t') v++;
-        v[strcspn(v, "\n")] = 0;
-        snprintf(out, n, "%s", v);
-        break;
-    }
-    fclose(f);
-}
-
+/* the backend's line, written anew at each call (the thread count may have changed) */
 const char *tg_ctx_describe(tg_ctx *ctx) {
     if (!usable(ctx, "tg_ctx_describe")) return "";
-    if (ctx->device == TG_CPU && !ctx->desc[0]) {
-        char model[160];
-        cpu_model(model, sizeof model);
-        snprintf(ctx->desc, sizeof ctx->desc, "CPU: %s, %d thread%s; BLAS: %s", model,
-                 omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s", tg_blas_info());
-    }
+    ctx->be->describe(ctx, ctx->desc, sizeof ctx->desc);
     return ctx->desc;
 }
+
+/* ---- what a backend may use of its context (lib/backend.h) --------------------------------- */
+void *tg_be_state(const tg_ctx *ctx) { return ctx->be_state; }
+void tg_be_set_state(tg_ctx *ctx, void *state) { ctx->be_state = state; }
+bool tg_be_tf32(const tg_ctx *ctx) { return ctx->tf32; }
 
 void tg_ctx_clear_tape(tg_ctx *ctx) {
     if (!usable(ctx, "tg_ctx_clear_tape")) return;

@@ -4,7 +4,8 @@
  * in memory as uint8 [N,size,size,3] and served as float batches in [-1,1].
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "core.h"
+#include "io.h"
 
 #include <dirent.h>
 #include <stdio.h>

@@ -11,7 +11,7 @@
  * the watchdog), so a rank that died or hangs never leaves the others waiting for ever.
  * Without MPI (the build or the launch) the world is one rank and every call is the identity.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -530,8 +530,8 @@ static tg_status bucket_start(tg_dist_grads *g, bucket *b) {
         tg_tensor *t = g->p[b->first + j];
         const int has = t->grad && t->grad_valid;
         if (g->nccl) {
-            if (has) ctx->be->copy(ctx, b->dev + off, t->grad->data, t->numel);
-            else ctx->be->fill(ctx, b->dev + off, t->numel, 0.0f);
+            if (has) ctx->be->copy(ctx, tg_mem_f32(b->dev + off, t->numel), tg_mem_of(t->grad));
+            else ctx->be->fill(ctx, tg_mem_f32(b->dev + off, t->numel), 0.0f);
         } else if (!has) {
             memset(b->host + off, 0, sizeof(float) * (size_t)t->numel);
         } else if (ctx->device == TG_CPU) {
@@ -625,8 +625,8 @@ tg_status tg_dist_grads_sync(tg_dist_grads *g) {
                 break;
             }
             if (g->nccl) {
-                if (!acc) ctx->be->fill(ctx, dst, t->numel, 0.0f);
-                ctx->be->axpby(ctx, t->numel, inv, b->dev + off, 0.0f, dst);
+                if (!acc) ctx->be->fill(ctx, tg_mem_f32(dst, t->numel), 0.0f);
+                ctx->be->axpby(ctx, inv, tg_mem_f32(b->dev + off, t->numel), 0.0f, tg_mem_f32(dst, t->numel));
             } else {
                 float *src = b->host + off;
                 for (int64_t k = 0; k < t->numel; k++) src[k] *= inv;

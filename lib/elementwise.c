@@ -2,7 +2,7 @@
  * elementwise.c — tg_add, tg_sub, tg_mul, tg_scale, tg_sum, tg_mean, tg_reshape, tg_flatten,
  * tg_detach.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <string.h>
 
@@ -20,21 +20,22 @@ static void binary_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *a = nd->in[0], *b = nd->in[1], *y = nd->out;
     const float *dy = y->grad->data;
     const int64_t n = y->numel;
-    const int op = nd->p.un.op;
+    const int op = nd->p.binary.op;
+    const tg_mem g = tg_mem_f32(dy, n);
     float *da = tg_grad_of(ctx, a);
     if (da) {
         if (op == BIN_MUL)
-            ctx->be->mul(ctx, n, dy, b->data, da, 1);
+            ctx->be->mul(ctx, g, tg_mem_of(b), tg_mem_f32(da, n), 1);
         else
-            ctx->be->axpby(ctx, n, 1.0f, dy, 1.0f, da);
+            ctx->be->axpby(ctx, 1.0f, g, 1.0f, tg_mem_f32(da, n));
     }
     /* a second pointer to the same tensor picks up its second contribution here */
     float *db = tg_grad_of(ctx, b);
     if (db) {
         if (op == BIN_MUL)
-            ctx->be->mul(ctx, n, dy, a->data, db, 1);
+            ctx->be->mul(ctx, g, tg_mem_of(a), tg_mem_f32(db, n), 1);
         else
-            ctx->be->axpby(ctx, n, op == BIN_SUB ? -1.0f : 1.0f, dy, 1.0f, db);
+            ctx->be->axpby(ctx, op == BIN_SUB ? -1.0f : 1.0f, g, 1.0f, tg_mem_f32(db, n));
     }
 }
 
@@ -49,16 +50,16 @@ static tg_tensor *binary(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, int op, const 
     if (!y) return NULL;
     const struct tg_backend_ops *be = ctx->be;
     if (op == BIN_MUL) {
-        be->mul(ctx, a->numel, a->data, b->data, y->data, 0);
+        be->mul(ctx, tg_mem_of(a), tg_mem_of(b), tg_mem_of(y), 0);
     } else {
-        be->copy(ctx, y->data, a->data, a->numel);
-        be->axpby(ctx, a->numel, op == BIN_SUB ? -1.0f : 1.0f, b->data, 1.0f, y->data);
+        be->copy(ctx, tg_mem_of(y), tg_mem_of(a));
+        be->axpby(ctx, op == BIN_SUB ? -1.0f : 1.0f, tg_mem_of(b), 1.0f, tg_mem_of(y));
     }
     tg_tensor *in[2] = {a, b};
     if (tg_needs_grad(ctx, in, 2)) {
         tg_node *nd = tg_record(ctx, binary_backward, y, in, 2, fn);
         if (!nd) return NULL;
-        nd->p.un.op = op;
+        nd->p.binary.op = op;
     }
     return y;
 }
@@ -69,7 +70,7 @@ tg_tensor *tg_mul(tg_ctx *ctx, tg_tensor *a, tg_tensor *b) { return binary(ctx, 
 
 static void scale_backward(tg_ctx *ctx, tg_node *nd) {
     float *dx = tg_grad_of(ctx, nd->in[0]);
-    if (dx) ctx->be->axpby(ctx, nd->out->numel, nd->p.scale.s, nd->out->grad->data, 1.0f, dx);
+    if (dx) ctx->be->axpby(ctx, nd->p.scale.s, tg_mem_of(nd->out->grad), 1.0f, tg_mem_f32(dx, nd->out->numel));
 }
 
 tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *x, float s) {
@@ -77,7 +78,7 @@ tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *x, float s) {
     if (!tg_check_in(ctx, x, fn, "x")) return NULL;
     tg_tensor *y = tg_result(ctx, x->ndim, x->shape, fn);
     if (!y) return NULL;
-    ctx->be->axpby(ctx, x->numel, s, x->data, 0.0f, y->data);
+    ctx->be->axpby(ctx, s, tg_mem_of(x), 0.0f, tg_mem_of(y));
     if (tg_needs_grad(ctx, &x, 1)) {
         tg_node *nd = tg_record(ctx, scale_backward, y, &x, 1, fn);
         if (!nd) return NULL;
@@ -89,7 +90,7 @@ tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *x, float s) {
 /* sum and mean: y = s * sum(x); dx += s * dy[0] */
 static void reduce_backward(tg_ctx *ctx, tg_node *nd) {
     float *dx = tg_grad_of(ctx, nd->in[0]);
-    if (dx) ctx->be->fill_scalar(ctx, dx, nd->in[0]->numel, nd->out->grad->data, nd->p.scale.s, 1);
+    if (dx) ctx->be->fill_scalar(ctx, tg_mem_f32(dx, nd->in[0]->numel), tg_mem_of(nd->out->grad), nd->p.scale.s, 1);
 }
 
 static tg_tensor *reduce(tg_ctx *ctx, tg_tensor *x, bool mean, const char *fn) {
@@ -98,7 +99,7 @@ static tg_tensor *reduce(tg_ctx *ctx, tg_tensor *x, bool mean, const char *fn) {
     tg_tensor *y = tg_result(ctx, 1, &one, fn);
     if (!y) return NULL;
     const float s = mean ? 1.0f / (float)x->numel : 1.0f;
-    ctx->be->sum(ctx, x->data, x->numel, s, y->data);
+    ctx->be->sum(ctx, tg_mem_of(x), s, tg_mem_of(y));
     if (tg_needs_grad(ctx, &x, 1)) {
         tg_node *nd = tg_record(ctx, reduce_backward, y, &x, 1, fn);
         if (!nd) return NULL;
@@ -112,7 +113,7 @@ tg_tensor *tg_mean(tg_ctx *ctx, tg_tensor *x) { return reduce(ctx, x, true, "tg_
 
 static void reshape_backward(tg_ctx *ctx, tg_node *nd) {
     float *dx = tg_grad_of(ctx, nd->in[0]);
-    if (dx) ctx->be->axpby(ctx, nd->out->numel, 1.0f, nd->out->grad->data, 1.0f, dx);
+    if (dx) ctx->be->axpby(ctx, 1.0f, tg_mem_of(nd->out->grad), 1.0f, tg_mem_f32(dx, nd->out->numel));
 }
 
 tg_tensor *tg_detach(tg_ctx *ctx, tg_tensor *x) {

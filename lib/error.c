@@ -1,7 +1,7 @@
 /*
  * error.c — the thread-local error message, status names, and the warning log callback.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <string.h>

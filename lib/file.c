@@ -4,7 +4,7 @@
  * /dev/zero that never ends), so every loader fails at once with a message instead of hanging.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,8 @@
  * center-crop + resize, and tensor -> RGB bytes. Used by datasets (dataset.c) and by programs
  * that write sample grids.
  */
-#include "internal.h"
+#include "core.h"
+#include "io.h"
 
 #include <math.h>
 #include <setjmp.h>

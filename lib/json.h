@@ -6,7 +6,7 @@
 #ifndef TG_JSON_H
 #define TG_JSON_H
 
-#include "internal.h"
+#include "error.h"
 
 #include <stdio.h>
 #include <stdlib.h>

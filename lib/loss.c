@@ -2,7 +2,7 @@
  * loss.c — tg_bce_with_logits (torch.nn.functional.binary_cross_entropy_with_logits, mean
  * reduction, stable for any logit) and tg_mse_loss (mean reduction).
  */
-#include "internal.h"
+#include "core.h"
 
 #include <string.h>
 
@@ -11,7 +11,8 @@ static void bce_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *t = nd->in[1];
     float *dx = tg_grad_of(ctx, x), *dt = tg_grad_of(ctx, t);
     if (dx || dt)
-        ctx->be->bce_bwd(ctx, x->data, t->data, nd->out->grad->data, x->numel, dx, dt);
+        ctx->be->bce_bwd(ctx, tg_mem_of(x), tg_mem_of(t), tg_mem_of(nd->out->grad), tg_mem_f32(dx, x->numel),
+                         tg_mem_f32(dt, t->numel));
 }
 
 tg_tensor *tg_bce_with_logits(tg_ctx *ctx, tg_tensor *logits, tg_tensor *targets) {
@@ -28,7 +29,7 @@ tg_tensor *tg_bce_with_logits(tg_ctx *ctx, tg_tensor *logits, tg_tensor *targets
     int64_t one = 1;
     tg_tensor *y = tg_result(ctx, 1, &one, fn);
     if (!y) return NULL;
-    ctx->be->bce_fwd(ctx, logits->data, targets->data, logits->numel, y->data);
+    ctx->be->bce_fwd(ctx, tg_mem_of(logits), tg_mem_of(targets), tg_mem_of(y));
     tg_tensor *in[2] = {logits, targets};
     if (tg_needs_grad(ctx, in, 2) && !tg_record(ctx, bce_backward, y, in, 2, fn)) return NULL;
     return y;

@@ -17,7 +17,7 @@
  * set against itself scores near 0 but not exactly — and the directions on (level, repeat,
  * direction, component).
  */
-#include "internal.h"
+#include "core.h"
 #include "tg_omp.h"
 
 #include <math.h>
@@ -154,21 +154,12 @@ static tg_status descriptors(const uint8_t *imgs, int64_t n, int set, int size, 
     return TG_OK;
 }
 
-/* out [D][rows] = dirs [D][dim] x desc^T: through the BLAS when one is loaded, else a plain loop
- * (TG_BLAS=builtin, or no BLAS library on the machine) */
-static void project(tg_sgemm_fn sgemm, const float *dirs, int D, const float *desc, int64_t rows, int dim, float *out) {
-    if (sgemm) {
-        sgemm(101 /* row-major */, 111, 112 /* dirs as is, desc transposed */, D, (int)rows, dim, 1.0f, dirs, dim, desc,
-              dim, 0.0f, out, (int)rows);
-        return;
-    }
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r++)
-        for (int d = 0; d < D; d++) {
-            float s = 0.0f;
-            for (int k = 0; k < dim; k++) s += dirs[d * dim + k] * desc[r * dim + k];
-            out[(int64_t)d * rows + r] = s;
-        }
+/* out [D][rows] = dirs [D][dim] x desc^T: the CPU backend's GEMM (its BLAS, or its plain loops
+ * without one), on a context of tg_swd's own */
+static void project(tg_ctx *cpu, const float *dirs, int D, const float *desc, int64_t rows, int dim, float *out) {
+    const tg_gemm_args g = {0, 1, D, rows, dim, 1.0f, 0.0f, tg_mem_f32(dirs, (int64_t)D * dim),
+                            tg_mem_f32(desc, rows * dim), tg_mem_f32(out, (int64_t)D * rows), dim, dim, rows};
+    cpu->be->gemm(cpu, &g);
 }
 
 /* float -> uint32 with the same order (negative floats reversed) */
@@ -209,6 +200,7 @@ tg_status tg_swd(const uint8_t *a, int64_t na, const uint8_t *b, int64_t nb, int
                  const tg_swd_options *opt, double *per_level, int max_levels, int *nlevels,
                  double *mean) {
     static const char *fn = "tg_swd";
+    TG_API_SCOPE(fn);
     tg_swd_options o;
     if (opt) o = *opt;
     else tg_swd_defaults(&o);
@@ -251,7 +243,11 @@ tg_status tg_swd(const uint8_t *a, int64_t na, const uint8_t *b, int64_t nb, int
         free(da), free(db), free(pa), free(pb), free(dirs), free(w1);
         return tg_fail(TG_ERR_NOMEM, fn, "out of memory for %lld descriptors", (long long)rows);
     }
-    tg_sgemm_fn sgemm = tg_blas_sgemm();
+    tg_ctx *cpu = tg_ctx_new(TG_CPU, 0); /* host memory: the CPU backend's table serves it */
+    if (!cpu) {
+        free(da), free(db), free(pa), free(pb), free(dirs), free(w1);
+        return tg_last_status();
+    }
     tg_status st = TG_OK;
     double total = 0;
     for (int l = 0; l < levels && st == TG_OK; l++) {
@@ -274,8 +270,8 @@ tg_status tg_swd(const uint8_t *a, int64_t na, const uint8_t *b, int64_t nb, int
                 for (int k = 0; k < dim; k++) dirs[d * dim + k] *= inv;
             }
             /* projections, one direction per row */
-            project(sgemm, dirs, D, da, rows, dim, pa);
-            project(sgemm, dirs, D, db, rows, dim, pb);
+            project(cpu, dirs, D, da, rows, dim, pa);
+            project(cpu, dirs, D, db, rows, dim, pb);
             int fail = 0;
 #pragma omp parallel
             {
@@ -310,6 +306,7 @@ tg_status tg_swd(const uint8_t *a, int64_t na, const uint8_t *b, int64_t nb, int
         total += v;
     }
     free(da), free(db), free(pa), free(pb), free(dirs), free(w1);
+    tg_ctx_free(cpu);
     if (st != TG_OK) return st;
     if (nlevels) *nlevels = levels;
     *mean = total / levels;

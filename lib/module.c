@@ -3,7 +3,7 @@
  * the sequential container; freeze and training flags; parameter and state enumeration with
  * PyTorch-style names; initializers.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -658,9 +658,9 @@ tg_status tg_module_ema(tg_module *avg, tg_module *src, float decay) {
             return st;
         }
     tg_ctx *ctx = avg->ctx;
-    for (int i = 0; i < n; i++) ctx->be->axpby(ctx, a[i]->numel, 1.0f - decay, s[i]->data, decay, a[i]->data);
+    for (int i = 0; i < n; i++) ctx->be->axpby(ctx, 1.0f - decay, tg_mem_of(s[i]), decay, tg_mem_of(a[i]));
     free(a);
-    return ctx->be->check ? ctx->be->check(ctx, fn) : TG_OK;
+    return ctx->be->check(ctx, fn);
 }
 
 /* ---- spectral normalisation ----------------------------------------------------------------- */

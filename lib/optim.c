@@ -5,7 +5,7 @@
  * state changes. The element updates are tg_adam1/tg_sgd1 in tg_math.h; the backend applies them
  * to all parameters in one call (one fused kernel on CUDA).
  */
-#include "internal.h"
+#include "core.h"
 
 #include <math.h>
 #include <stdio.h>

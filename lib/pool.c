@@ -3,24 +3,16 @@
  * tg_global_avg_pool2d on [N,C,H,W], with their backward passes. The kernels sit in
  * lib/cpu/pool.c and cuda/pool.cu; the window arithmetic in tg_math.h.
  */
-#include "internal.h"
-
-typedef struct {
-    int kh, kw, sh, sw, ph, pw;
-} pool_geom;
+#include "core.h"
 
 static void pool_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *y = nd->out;
     float *dx = tg_grad_of(ctx, x);
-    if (!dx) return;
-    const int is_max = nd->p.pool.is_max;
-    ctx->be->pool_bwd(ctx, is_max, y->grad->data, is_max ? (const int32_t *)nd->saved[0]->data : NULL,
-                      x->shape[0] * x->shape[1], (int)x->shape[2], (int)x->shape[3], nd->p.pool.kh,
-                      nd->p.pool.kw, nd->p.pool.sh, nd->p.pool.sw, nd->p.pool.ph, nd->p.pool.pw,
-                      (int)y->shape[2], (int)y->shape[3], dx);
+    if (dx) ctx->be->pool_bwd(ctx, &nd->p.pool, tg_mem_of(y->grad), tg_mem_of(nd->saved[0]), tg_mem_f32(dx, x->numel));
 }
 
-static tg_tensor *pool(tg_ctx *ctx, tg_tensor *x, int is_max, pool_geom g, const char *fn) {
+/* the caller's window (kernel, stride, padding per axis) in g; the rest is filled here */
+static tg_tensor *pool(tg_ctx *ctx, tg_tensor *x, tg_pool_geom g, const char *fn) {
     if (!tg_check_nchw(ctx, x, fn)) return NULL;
     char b[64];
     if (g.kh < 1 || g.kw < 1 || g.sh < 1 || g.sw < 1 || g.ph < 0 || g.pw < 0 || g.ph > g.kh / 2 || g.pw > g.kw / 2) {
@@ -47,30 +39,35 @@ static tg_tensor *pool(tg_ctx *ctx, tg_tensor *x, int is_max, pool_geom g, const
         return NULL;
     }
     const int64_t Ho = (Hp - g.kh) / g.sh + 1, Wo = (Wp - g.kw) / g.sw + 1;
+    g.planes = x->shape[0] * x->shape[1];
+    g.H = (int)H, g.W = (int)W, g.Ho = (int)Ho, g.Wo = (int)Wo;
     int64_t ys[4] = {x->shape[0], x->shape[1], Ho, Wo};
     tg_tensor *y = tg_result(ctx, 4, ys, fn);
-    tg_tensor *idx = is_max ? tg_result(ctx, 4, ys, fn) : NULL; /* int32 argmax in float-sized slots */
-    if (!y || (is_max && !idx)) return NULL;
-    ctx->be->pool_fwd(ctx, is_max, x->data, x->shape[0] * x->shape[1], (int)H, (int)W, g.kh, g.kw, g.sh, g.sw,
-                      g.ph, g.pw, (int)Ho, (int)Wo, y->data, is_max ? (int32_t *)idx->data : NULL);
+    tg_tensor *idx = g.is_max ? tg_result_typed(ctx, 4, ys, TG_I32, fn) : NULL; /* the argmax */
+    if (!y || (g.is_max && !idx)) return NULL;
+    ctx->be->pool_fwd(ctx, &g, tg_mem_of(x), tg_mem_of(y), tg_mem_of(idx));
     if (tg_needs_grad(ctx, &x, 1)) {
         tg_node *nd = tg_record(ctx, pool_backward, y, &x, 1, fn);
         if (!nd) return NULL;
         nd->saved[0] = idx;
-        nd->p.pool.kh = g.kh, nd->p.pool.kw = g.kw, nd->p.pool.sh = g.sh, nd->p.pool.sw = g.sw;
-        nd->p.pool.ph = g.ph, nd->p.pool.pw = g.pw, nd->p.pool.is_max = is_max;
+        nd->p.pool = g;
     }
     return y;
 }
 
+/* a square window of the caller's */
+static tg_pool_geom window(int kernel, int stride, int pad, int is_max) {
+    tg_pool_geom g = {0};
+    g.kh = g.kw = kernel, g.sh = g.sw = stride, g.ph = g.pw = pad, g.is_max = is_max;
+    return g;
+}
+
 tg_tensor *tg_max_pool2d(tg_ctx *ctx, tg_tensor *x, int kernel, int stride, int pad) {
-    pool_geom g = {kernel, kernel, stride, stride, pad, pad};
-    return pool(ctx, x, 1, g, "tg_max_pool2d");
+    return pool(ctx, x, window(kernel, stride, pad, 1), "tg_max_pool2d");
 }
 
 tg_tensor *tg_avg_pool2d(tg_ctx *ctx, tg_tensor *x, int kernel, int stride, int pad) {
-    pool_geom g = {kernel, kernel, stride, stride, pad, pad};
-    return pool(ctx, x, 0, g, "tg_avg_pool2d");
+    return pool(ctx, x, window(kernel, stride, pad, 0), "tg_avg_pool2d");
 }
 
 tg_tensor *tg_global_avg_pool2d(tg_ctx *ctx, tg_tensor *x) {
@@ -82,6 +79,7 @@ tg_tensor *tg_global_avg_pool2d(tg_ctx *ctx, tg_tensor *x) {
                 (long long)(x->shape[2] * x->shape[3]), TG_MAX_SIDE);
         return NULL;
     }
-    pool_geom g = {(int)x->shape[2], (int)x->shape[3], 1, 1, 0, 0};
-    return pool(ctx, x, 0, g, fn);
+    tg_pool_geom g = {0};
+    g.kh = (int)x->shape[2], g.kw = (int)x->shape[3], g.sh = g.sw = 1;
+    return pool(ctx, x, g, fn);
 }

@@ -11,7 +11,7 @@
  * a crash leaves either the old file or the new one and no temporary file.
  */
 #define _GNU_SOURCE
-#include "internal.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -559,12 +559,12 @@ tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const
     sink_put(&k, h.p, h.n);
     for (int i = 0; i < n && k.ok; i++) {
         if (e[i].t) {
-            if (tg_tensor_read(e[i].t, buf, e[i].t->numel) != TG_OK) {
+            if (tg_tensor_read(e[i].t, buf, tg_tensor_numel(e[i].t)) != TG_OK) {
                 st = TG_ERR_DEVICE;
                 k.ok = 0;
                 break;
             }
-            sink_put(&k, buf, (size_t)e[i].t->numel * sizeof(float));
+            sink_put(&k, buf, (size_t)tg_tensor_numel(e[i].t) * sizeof(float));
         } else {
             uint64_t numel = 1;
             for (int d = 0; d < e[i].ndim; d++) numel *= (uint64_t)e[i].shape[d];

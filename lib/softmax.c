@@ -4,7 +4,7 @@
  * smoothing), as torch.nn.functional's. The row math is in tg_math.h; kernels in lib/cpu/pool.c
  * and cuda/pool.cu.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stdio.h>
 
@@ -24,8 +24,8 @@ static void softmax_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *y = nd->out;
     float *dx = tg_grad_of(ctx, x);
     if (!dx) return;
-    const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
-    ctx->be->softmax_bwd(ctx, nd->p.un.op, y->data, y->grad->data, N, C, P, dx);
+    const tg_ncp s = {x->shape[0], x->shape[1], x->numel / (x->shape[0] * x->shape[1])};
+    ctx->be->softmax_bwd(ctx, s, nd->p.softmax.is_log, tg_mem_of(y), tg_mem_of(y->grad), tg_mem_f32(dx, x->numel));
 }
 
 static tg_tensor *softmax(tg_ctx *ctx, tg_tensor *x, int is_log, const char *fn) {
@@ -33,11 +33,12 @@ static tg_tensor *softmax(tg_ctx *ctx, tg_tensor *x, int is_log, const char *fn)
     if (!rows_of(ctx, x, fn, "x", &N, &C, &P)) return NULL;
     tg_tensor *y = tg_result(ctx, x->ndim, x->shape, fn);
     if (!y) return NULL;
-    ctx->be->softmax_fwd(ctx, is_log, x->data, N, C, P, y->data);
+    const tg_ncp s = {N, C, P};
+    ctx->be->softmax_fwd(ctx, s, is_log, tg_mem_of(x), tg_mem_of(y));
     if (tg_needs_grad(ctx, &x, 1)) {
         tg_node *nd = tg_record(ctx, softmax_backward, y, &x, 1, fn);
         if (!nd) return NULL;
-        nd->p.un.op = is_log;
+        nd->p.softmax.is_log = is_log;
     }
     return y;
 }
@@ -50,8 +51,8 @@ static void xent_backward(tg_ctx *ctx, tg_node *nd) {
     float *dx = tg_grad_of(ctx, x);
     if (!dx) return;
     const int64_t N = x->shape[0], C = x->shape[1], P = x->numel / (N * C);
-    ctx->be->xent_bwd(ctx, x->data, (const int32_t *)nd->saved[0]->data, N, C, P, nd->p.xent.e,
-                      nd->out->grad->data, 1.0f / (float)(N * P), dx);
+    const tg_xent e = {{N, C, P}, tg_mem_of(x), tg_mem_of(nd->saved[0]), nd->p.xent.smoothing};
+    ctx->be->xent_bwd(ctx, &e, tg_mem_of(nd->out->grad), 1.0f / (float)(N * P), tg_mem_f32(dx, x->numel));
 }
 
 tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *labels, float label_smoothing) {
@@ -78,17 +79,18 @@ tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *label
             return NULL;
         }
     const int64_t rows = N * P, one = 1;
-    tg_tensor *lab = tg_result(ctx, 1, &rows, fn), *per = tg_result(ctx, 1, &rows, fn);
+    tg_tensor *lab = tg_result_typed(ctx, 1, &rows, TG_I32, fn), *per = tg_result(ctx, 1, &rows, fn);
     tg_tensor *y = tg_result(ctx, 1, &one, fn);
     if (!lab || !per || !y) return NULL;
     if (ctx->be->to_device(ctx, lab->data, labels, sizeof(int32_t) * (size_t)rows) != TG_OK) return NULL;
-    ctx->be->xent_fwd(ctx, logits->data, (const int32_t *)lab->data, N, C, P, label_smoothing, per->data);
-    ctx->be->sum(ctx, per->data, rows, 1.0f / (float)rows, y->data);
+    const tg_xent e = {{N, C, P}, tg_mem_of(logits), tg_mem_of(lab), label_smoothing};
+    ctx->be->xent_fwd(ctx, &e, tg_mem_of(per));
+    ctx->be->sum(ctx, tg_mem_of(per), 1.0f / (float)rows, tg_mem_of(y));
     if (tg_needs_grad(ctx, &logits, 1)) {
         tg_node *nd = tg_record(ctx, xent_backward, y, &logits, 1, fn);
         if (!nd) return NULL;
         nd->saved[0] = lab;
-        nd->p.xent.e = label_smoothing;
+        nd->p.xent.smoothing = label_smoothing;
     }
     return y;
 }

@@ -8,7 +8,7 @@
  * fixed: dW = dy / sigma - (sum(dy * W) / sigma^2) u v^T.
  * Built from backend primitives only (gemm, mul, sum, axpby), so it runs on every backend.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <math.h>
 
@@ -19,13 +19,22 @@ static float host_scalar(tg_ctx *ctx, const float *d) {
     return h;
 }
 
+/* row-major C[M,N] = alpha A[M,K] B[K,N] + beta C, all contiguous */
+static void gemm(tg_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, const float *A, const float *B,
+                 float beta, float *C) {
+    const tg_gemm_args g = {0, 0, M, N, K, alpha, beta, tg_mem_f32(A, M * K), tg_mem_f32(B, K * N),
+                            tg_mem_f32(C, M * N), K, N, N};
+    ctx->be->gemm(ctx, &g);
+}
+
 /* x = x / max(|x|, eps); tmp holds n floats and one more for the sum */
 static void normalize(tg_ctx *ctx, float *x, int64_t n, float eps, float *tmp) {
     const struct tg_backend_ops *be = ctx->be;
-    be->mul(ctx, n, x, x, tmp, 0);
-    be->sum(ctx, tmp, n, 1.0f, tmp + n);
+    const tg_mem xm = tg_mem_f32(x, n), tm = tg_mem_f32(tmp, n);
+    be->mul(ctx, xm, xm, tm, 0);
+    be->sum(ctx, tm, 1.0f, tg_mem_f32(tmp + n, 1));
     const float norm = sqrtf(host_scalar(ctx, tmp + n));
-    be->axpby(ctx, n, 1.0f / fmaxf(norm, eps), x, 0.0f, x);
+    be->axpby(ctx, 1.0f / fmaxf(norm, eps), xm, 0.0f, xm);
 }
 
 static void spectral_backward(tg_ctx *ctx, tg_node *nd) {
@@ -33,15 +42,15 @@ static void spectral_backward(tg_ctx *ctx, tg_node *nd) {
     float *dw = tg_grad_of(ctx, w);
     if (!dw) return;
     const struct tg_backend_ops *be = ctx->be;
-    const float sigma = nd->p.scale.s;
+    const float sigma = nd->p.spectral.sigma;
     const int64_t n = w->numel, rows = w->shape[0], cols = n / rows;
     float *tmp = tg_workspace(ctx, sizeof(float) * (size_t)(n + 1));
     if (!tmp) return;
-    be->mul(ctx, n, y->grad->data, w->data, tmp, 0);
-    be->sum(ctx, tmp, n, 1.0f, tmp + n);
+    be->mul(ctx, tg_mem_of(y->grad), tg_mem_of(w), tg_mem_f32(tmp, n), 0);
+    be->sum(ctx, tg_mem_f32(tmp, n), 1.0f, tg_mem_f32(tmp + n, 1));
     const float c = host_scalar(ctx, tmp + n) / (sigma * sigma);
-    be->axpby(ctx, n, 1.0f / sigma, y->grad->data, 1.0f, dw);
-    be->gemm(ctx, 0, 0, rows, cols, 1, -c, u->data, 1, v->data, cols, 1.0f, dw, cols);
+    be->axpby(ctx, 1.0f / sigma, tg_mem_of(y->grad), 1.0f, tg_mem_f32(dw, n));
+    gemm(ctx, rows, cols, 1, -c, u->data, v->data, 1.0f, dw);
 }
 
 tg_tensor *tg_spectral_norm(tg_ctx *ctx, tg_tensor *w, tg_tensor *u, tg_tensor *v, int power_iters,
@@ -70,15 +79,15 @@ tg_tensor *tg_spectral_norm(tg_ctx *ctx, tg_tensor *w, tg_tensor *u, tg_tensor *
     if (!tmp) return NULL;
     for (int it = 0; it < power_iters; it++) {
         /* v = W^T u: [1, rows] x [rows, cols]; u = W v: [rows, cols] x [cols, 1] */
-        be->gemm(ctx, 0, 0, 1, cols, rows, 1.0f, u->data, rows, w->data, cols, 0.0f, v->data, cols);
+        gemm(ctx, 1, cols, rows, 1.0f, u->data, w->data, 0.0f, v->data);
         normalize(ctx, v->data, cols, eps, tmp);
-        be->gemm(ctx, 0, 0, rows, 1, cols, 1.0f, w->data, cols, v->data, 1, 0.0f, u->data, 1);
+        gemm(ctx, rows, 1, cols, 1.0f, w->data, v->data, 0.0f, u->data);
         normalize(ctx, u->data, rows, eps, tmp);
     }
     /* sigma = u . (W v) */
-    be->gemm(ctx, 0, 0, rows, 1, cols, 1.0f, w->data, cols, v->data, 1, 0.0f, tmp, 1);
-    be->mul(ctx, rows, tmp, u->data, tmp, 0);
-    be->sum(ctx, tmp, rows, 1.0f, tmp + rows);
+    gemm(ctx, rows, 1, cols, 1.0f, w->data, v->data, 0.0f, tmp);
+    be->mul(ctx, tg_mem_f32(tmp, rows), tg_mem_of(u), tg_mem_f32(tmp, rows), 0);
+    be->sum(ctx, tg_mem_f32(tmp, rows), 1.0f, tg_mem_f32(tmp + rows, 1));
     const float sigma = host_scalar(ctx, tmp + rows);
     if (!(fabsf(sigma) > 0.0f) || !isfinite(sigma)) {
         tg_fail(TG_ERR_NUMERIC, fn, "the estimated spectral norm is %g", sigma);
@@ -86,18 +95,18 @@ tg_tensor *tg_spectral_norm(tg_ctx *ctx, tg_tensor *w, tg_tensor *u, tg_tensor *
     }
     tg_tensor *y = tg_result(ctx, w->ndim, w->shape, fn);
     if (!y) return NULL;
-    be->axpby(ctx, n, 1.0f / sigma, w->data, 0.0f, y->data);
+    be->axpby(ctx, 1.0f / sigma, tg_mem_of(w), 0.0f, tg_mem_of(y));
     if (tg_needs_grad(ctx, &w, 1)) {
         /* u and v as they are now: a later forward may move them before this backward runs */
         tg_tensor *us = tg_result(ctx, 1, &rows, fn), *vs = tg_result(ctx, 1, &cols, fn);
         if (!us || !vs) return NULL;
-        be->copy(ctx, us->data, u->data, rows);
-        be->copy(ctx, vs->data, v->data, cols);
+        be->copy(ctx, tg_mem_of(us), tg_mem_of(u));
+        be->copy(ctx, tg_mem_of(vs), tg_mem_of(v));
         tg_node *nd = tg_record(ctx, spectral_backward, y, &w, 1, fn);
         if (!nd) return NULL;
         nd->saved[0] = us;
         nd->saved[1] = vs;
-        nd->p.scale.s = sigma;
+        nd->p.spectral.sigma = sigma;
     }
     return y;
 }

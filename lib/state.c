@@ -3,7 +3,8 @@
  * metadata, saved to and loaded from safetensors files (lib/safetensors.c). A load checks every
  * name, dtype and shape before writing into any tensor, so a bad file changes nothing.
  */
-#include "internal.h"
+#include "core.h"
+#include "io.h"
 #include "json.h"
 
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * the nodes in reverse, calling each op's backward, which accumulates (+=) into its inputs'
  * gradients. Pairs with ctx.c, which owns the node storage and the arena.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -74,7 +74,7 @@ static tg_tensor *grad_buffer(tg_ctx *ctx, tg_tensor *t) {
 float *tg_grad_of(tg_ctx *ctx, tg_tensor *t) {
     if (!t || !t->requires_grad || !grad_buffer(ctx, t)) return NULL;
     if (!t->grad_valid) {
-        ctx->be->fill(ctx, t->grad->data, t->numel, 0.0f);
+        ctx->be->fill(ctx, tg_mem_of(t->grad), 0.0f);
         t->grad_valid = true;
     }
     return t->grad->data;
@@ -158,7 +158,7 @@ tg_status tg_backward(tg_ctx *ctx, tg_tensor *loss) {
     reset_results(ctx);
     float *g = tg_grad_of(ctx, loss);
     if (!g) return tg_fail(TG_ERR_NOMEM, fn, "cannot allocate the seed gradient");
-    ctx->be->fill(ctx, g, 1, 1.0f);
+    ctx->be->fill(ctx, tg_mem_f32(g, 1), 1.0f);
     return run_tape(ctx);
 }
 
@@ -177,6 +177,6 @@ tg_status tg_backward_with(tg_ctx *ctx, tg_tensor *y, const tg_tensor *dy) {
     reset_results(ctx);
     float *g = tg_grad_of(ctx, y);
     if (!g) return tg_fail(TG_ERR_NOMEM, fn, "cannot allocate the seed gradient");
-    ctx->be->axpby(ctx, y->numel, 1.0f, dy->data, 1.0f, g);
+    ctx->be->axpby(ctx, 1.0f, tg_mem_of(dy), 1.0f, tg_mem_f32(g, y->numel));
     return run_tape(ctx);
 }

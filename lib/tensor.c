@@ -2,7 +2,7 @@
  * tensor.c — leaf tensors (caller-owned) and op results (tape-owned): creation, shape queries,
  * host transfers, fills and the RNG draws.
  */
-#include "internal.h"
+#include "core.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -64,7 +64,7 @@ static tg_tensor *leaf_new(tg_ctx *ctx, int ndim, const int64_t *shape, bool own
                 ctx->be->name);
         return NULL;
     }
-    ctx->be->fill(ctx, t->data, numel, 0.0f);
+    ctx->be->fill(ctx, tg_mem_f32(t->data, numel), 0.0f);
     ctx->live_leaves++;
     return t;
 }
@@ -245,13 +245,13 @@ tg_status tg_tensor_copy(tg_tensor *dst, const tg_tensor *src) {
     if (dst->numel != src->numel)
         return tg_fail(TG_ERR_SHAPE, fn, "%lld vs %lld elements", (long long)dst->numel,
                        (long long)src->numel);
-    dst->ctx->be->copy(dst->ctx, dst->data, src->data, src->numel);
+    dst->ctx->be->copy(dst->ctx, tg_mem_of(dst), tg_mem_of(src));
     return TG_OK;
 }
 
 tg_status tg_tensor_fill(tg_tensor *t, float value) {
     if (!t) return tg_fail(TG_ERR_INVALID, "tg_tensor_fill", "tensor is NULL");
-    t->ctx->be->fill(t->ctx, t->data, t->numel, value);
+    t->ctx->be->fill(t->ctx, tg_mem_of(t), value);
     return TG_OK;
 }
 
@@ -263,8 +263,8 @@ tg_status tg_tensor_fill_normal(tg_tensor *t, float mean, float std) {
     if (!isfinite(mean) || !(std >= 0.0f) || !isfinite(std))
         return tg_fail(TG_ERR_INVALID, fn, "mean %g must be finite and std %g finite and >= 0", mean, std);
     tg_ctx *c = t->ctx;
-    c->be->rng_normal(c, t->data, t->numel, c->seed, c->rng_stream, tg_rng_take(c, t->numel), mean,
-                      std);
+    const tg_draw d = {TG_DRAW_NORMAL, mean, std, c->seed, tg_rng_take(c, t->numel), c->rng_stream};
+    c->be->draw(c, tg_mem_of(t), &d);
     return TG_OK;
 }
 
@@ -274,8 +274,8 @@ tg_status tg_tensor_fill_uniform(tg_tensor *t, float lo, float hi) {
     if (!isfinite(lo) || !isfinite(hi) || !isfinite(hi - lo) || !(hi >= lo))
         return tg_fail(TG_ERR_INVALID, fn, "lo %g and hi %g must be finite, with lo <= hi and hi - lo finite", lo, hi);
     tg_ctx *c = t->ctx;
-    c->be->rng_uniform(c, t->data, t->numel, c->seed, c->rng_stream, tg_rng_take(c, t->numel), lo,
-                       hi);
+    const tg_draw d = {TG_DRAW_UNIFORM, lo, hi, c->seed, tg_rng_take(c, t->numel), c->rng_stream};
+    c->be->draw(c, tg_mem_of(t), &d);
     return TG_OK;
 }
 
@@ -304,6 +304,11 @@ void tg_tensor_zero_grad(tg_tensor *t) {
 
 /* ---- op-result helpers -------------------------------------------------------------------- */
 tg_tensor *tg_result(tg_ctx *ctx, int ndim, const int64_t *shape, const char *func) {
+    return tg_result_typed(ctx, ndim, shape, TG_F32, func);
+}
+
+/* (an int32 result takes a float's room: both are 4 bytes) */
+tg_tensor *tg_result_typed(tg_ctx *ctx, int ndim, const int64_t *shape, tg_dtype dt, const char *func) {
     int64_t numel;
     if (!tg_shape_ok(ndim, shape, &numel, func)) return NULL;
     tg_tensor *t = tg_arena_alloc(ctx, &ctx->meta, sizeof *t);
@@ -319,6 +324,7 @@ tg_tensor *tg_result(tg_ctx *ctx, int ndim, const int64_t *shape, const char *fu
     memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
     t->numel = numel;
     t->data = d;
+    t->dtype = dt;
     tg_error_settle();
     return t;
 }

@@ -261,6 +261,43 @@ static inline TG_HD void tg_pool_cover(int i, int pad, int k, int s, int O, int 
     int b = (i + pad) / s;
     *hi = b < O - 1 ? b : O - 1;
 }
+/* Output (oh, ow) of one plane xp [H,W]: the window's maximum (and its offset in the plane, the
+ * first on ties; a NaN wins and ends the scan, as in PyTorch) or its average with the padding
+ * counted. The CPU loop and the CUDA kernel both call this. */
+static inline TG_HD void tg_pool_out1(const float *xp, int H, int W, int oh, int ow, int kh, int kw, int sh,
+                                      int sw, int ph, int pw, int is_max, float *y, int32_t *arg) {
+    int hlo, hhi, wlo, whi;
+    tg_pool_window(oh, sh, ph, kh, H, &hlo, &hhi);
+    tg_pool_window(ow, sw, pw, kw, W, &wlo, &whi);
+    float best = -INFINITY, sum = 0.0f;
+    int a = -1;
+    for (int h = hlo; h < hhi; h++)
+        for (int w = wlo; w < whi; w++) {
+            const float v = xp[h * W + w];
+            sum += v;
+            if (v > best || a < 0 || v != v) best = v, a = h * W + w;
+            if (v != v) h = hhi, w = whi; /* NaN propagates */
+        }
+    if (is_max) *y = best, *arg = a;
+    else *y = sum / tg_pool_area(kh, kw);
+}
+/* The gradient of input (h, w) of one plane: the sum over the windows that cover it of dy (the
+ * argmax's, for max pooling; divided by the area, for average). */
+static inline TG_HD float tg_pool_in1(const float *g, const int32_t *ix, int H, int W, int h, int w, int kh,
+                                      int kw, int sh, int sw, int ph, int pw, int Ho, int Wo, int is_max) {
+    int olo, ohi, plo, phi;
+    tg_pool_cover(h, ph, kh, sh, Ho, &olo, &ohi);
+    tg_pool_cover(w, pw, kw, sw, Wo, &plo, &phi);
+    float s = 0.0f;
+    for (int oh = olo; oh <= ohi; oh++)
+        for (int ow = plo; ow <= phi; ow++) {
+            const int64_t o = (int64_t)oh * Wo + ow;
+            if (!is_max) s += g[o];
+            else if (ix[o] == h * W + w) s += g[o];
+        }
+    (void)H;
+    return is_max ? s : s / tg_pool_area(kh, kw);
+}
 
 /* ---- upsampling by 2 (lib/channel.c) ----------------------------------------------------------
  * Bilinear with align_corners=False (PyTorch): output o of an axis of n inputs reads inputs i0 and
@@ -335,6 +372,28 @@ static inline TG_HD float tg_xent_row(const float *x, int64_t C, int64_t P, int 
 /* its gradient for class c, given the row's logsumexp */
 static inline TG_HD float tg_xent_dx1(float xc, float lse, int c, int y, float e, int64_t C) {
     return expf(xc - lse) - ((c == y ? 1.0f - e : 0.0f) + e / (float)C);
+}
+/* a row's softmax (or log-softmax) into y, and its gradient added into dx from the output y */
+static inline TG_HD void tg_softmax_row(const float *x, float *y, int64_t C, int64_t P, int is_log) {
+    const float lse = tg_logsumexp_row(x, C, P);
+    for (int64_t c = 0; c < C; c++) {
+        const float l = x[c * P] - lse;
+        y[c * P] = is_log ? l : expf(l);
+    }
+}
+static inline TG_HD void tg_softmax_row_bwd(const float *y, const float *dy, float *dx, int64_t C, int64_t P,
+                                            int is_log) {
+    float s = 0.0f; /* log: sum dy; softmax: sum dy * y */
+    for (int64_t c = 0; c < C; c++) s += is_log ? dy[c * P] : dy[c * P] * y[c * P];
+    for (int64_t c = 0; c < C; c++) {
+        const int64_t i = c * P;
+        dx[i] += is_log ? dy[i] - expf(y[i]) * s : y[i] * (dy[i] - s);
+    }
+}
+/* a row's cross-entropy gradient, k times, added into dx */
+static inline TG_HD void tg_xent_row_bwd(const float *x, float *dx, int64_t C, int64_t P, int y, float e, float k) {
+    const float lse = tg_logsumexp_row(x, C, P);
+    for (int64_t c = 0; c < C; c++) dx[c * P] += k * tg_xent_dx1(x[c * P], lse, (int)c, y, e, C);
 }
 
 /* ---- dropout (lib/dropout.c): element i keeps with probability 1 - p, scaled by 1 / (1 - p) -- */

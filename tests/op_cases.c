@@ -5,7 +5,7 @@
  */
 #include "op_cases.h"
 
-#include "internal.h" /* tg_diff_augment_with: DiffAugment with known parameters */
+#include "core.h" /* tg_diff_augment_with: DiffAugment with known parameters */
 
 #include <math.h>
 #include <stdlib.h>

@@ -106,9 +106,11 @@ static void check_shape(tg_ctx *ctx, const shape *sh, const char *isa) {
         for (int64_t i = 0; i < ny; i++) y[i] = acc ? 1.0f : NAN;
         for (int64_t i = 0; i < nx; i++) dx[i] = acc ? 1.0f : NAN;
         for (int64_t i = 0; i < nw; i++) dw[i] = acc ? 1.0f : NAN;
-        assert_int_equal(tg_cpu_conv_fwd(ctx, x, N, C, H, W, w, Co, k, k, s, p, Ho, Wo, bias, y, acc), TG_OK);
-        assert_int_equal(tg_cpu_conv_bwd_data(ctx, dy, N, Co, Ho, Wo, w, C, k, k, s, p, H, W, dx, acc), TG_OK);
-        assert_int_equal(tg_cpu_conv_wgrad(ctx, x, N, C, H, W, dy, Co, Ho, Wo, k, k, s, p, dw, acc), TG_OK);
+        const tg_conv_geom g = {N, C, H, W, Co, k, k, s, p, Ho, Wo};
+        const tg_mem mx = tg_mem_f32(x, nx), mw = tg_mem_f32(w, nw), my = tg_mem_f32(y, ny), mdy = tg_mem_f32(dy, ny);
+        assert_int_equal(tg_cpu_conv_fwd(ctx, &g, mx, mw, tg_mem_f32(bias, Co), my, acc), TG_OK);
+        assert_int_equal(tg_cpu_conv_bwd_data(ctx, &g, mdy, mw, tg_mem_f32(dx, nx), acc), TG_OK);
+        assert_int_equal(tg_cpu_conv_wgrad(ctx, &g, mx, mdy, tg_mem_f32(dw, nw), acc), TG_OK);
         double *e = malloc(sizeof(double) * (size_t)(nx > ny ? (nx > nw ? nx : nw) : (ny > nw ? ny : nw)));
         for (int64_t i = 0; i < ny; i++) e[i] = ry[i] + acc;
         snprintf(what, sizeof what, "%s forward %dx%d/%d on [%d,%d,%d,%d] acc %d", isa, k, k, s, N, C, H, W, acc);

@@ -2,12 +2,12 @@
  * test_metrics.c — tg_swd against a naive double-precision reference written here (a direct 5x5
  * convolution with scipy's mirror borders instead of the separable one, descriptors gathered
  * loop by loop, projections as dot products, qsort), using the same documented random draws
- * (internal.h); its behaviour on sets that are or are not alike; its refusals; and
+ * (core.h); its behaviour on sets that are or are not alike; its refusals; and
  * tg_module_ema against the formula. Internal: includes lib/ for the draw scheme.
  */
 #include "testutil.h"
 
-#include "internal.h"
+#include "core.h"
 #include "tg_omp.h"
 
 #include <math.h>

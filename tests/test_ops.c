@@ -8,7 +8,7 @@
 #include "testutil.h"
 #include "op_cases.h"
 
-#include "internal.h" /* tg_diff_augment_with: DiffAugment with known parameters */
+#include "core.h" /* tg_diff_augment_with: DiffAugment with known parameters */
 
 #include <math.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  */
 #include "testutil.h"
 
-#include "internal.h" /* the grad hook (ctx->grad_hook), which lib/dist.c uses */
+#include "core.h" /* the grad hook (ctx->grad_hook), which lib/dist.c uses */
 
 #include <math.h>
 #include <string.h>

@@ -4,7 +4,6 @@
  */
 #include "cpu.h"
 
-#include "../tg_omp.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,17 +34,22 @@ UNARY_BWD_FN(relu_bwd, TG_UN_RELU)
 UNARY_BWD_FN(tanh_bwd, TG_UN_TANH)
 UNARY_BWD_FN(sigmoid_bwd, TG_UN_SIGMOID)
 
-void tg_cpu_unary_fwd(tg_ctx *ctx, int op, float a, const float *x, float *y, int64_t n) {
-    (void)ctx;
+void tg_cpu_unary_fwd(tg_ctx *ctx, tg_unary u, tg_mem xm, tg_mem ym) {
+    const int op = u.op;
+    const float a = u.a, *x = tg_f(xm);
+    float *y = tg_f(ym);
+    const int64_t n = xm.n;
     void (*f)(const float *restrict, float *restrict, float, int64_t, int64_t) =
         op == TG_UN_LEAKY_RELU ? leaky_fwd : op == TG_UN_RELU ? relu_fwd
                                            : op == TG_UN_TANH ? tanh_fwd : sigmoid_fwd;
     PAR_RANGES(n, f(x, y, a, lo, hi));
 }
 
-void tg_cpu_unary_bwd(tg_ctx *ctx, int op, float a, const float *x, const float *y,
-                          const float *dy, float *dx, int64_t n, int acc) {
-    (void)ctx;
+void tg_cpu_unary_bwd(tg_ctx *ctx, tg_unary u, tg_mem xm, tg_mem ym, tg_mem dym, tg_mem dxm, int acc) {
+    const int op = u.op;
+    const float a = u.a, *x = tg_f(xm), *y = tg_f(ym), *dy = tg_f(dym);
+    float *dx = tg_f(dxm);
+    const int64_t n = dxm.n;
     void (*f)(const float *restrict, const float *restrict, const float *restrict,
               float *restrict, float, int, int64_t, int64_t) =
         op == TG_UN_LEAKY_RELU ? leaky_bwd : op == TG_UN_RELU ? relu_bwd

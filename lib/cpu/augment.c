@@ -2,12 +2,12 @@
  * augment.c (CPU) — the kernels behind lib/augment.c (DiffAugment); the per-element math is in
  * tg_math.h, shared with cuda/augment.cu. One sample per thread.
  */
-#include "internal.h"
 #include "cpu.h"
 
-void tg_cpu_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H, int64_t W,
-                        const float *p, float *mean, float *y) {
-    (void)ctx;
+void tg_cpu_augment_fwd(tg_ctx *ctx, const tg_aug *a, tg_mem xv, tg_mem ym) {
+    const float *x = tg_f(xv), *p = tg_f(a->params);
+    float *y = tg_f(ym), *mean = tg_f(a->mean);
+    const int64_t N = a->N, C = a->C, H = a->H, W = a->W;
     const int64_t P = H * W, S = C * P;
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < N; n++) {
@@ -25,9 +25,10 @@ void tg_cpu_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64
     }
 }
 
-void tg_cpu_augment_bwd(tg_ctx *ctx, const float *dy, int64_t N, int64_t C, int64_t H, int64_t W,
-                        const float *p, float *mean, float *dx) {
-    (void)ctx;
+void tg_cpu_augment_bwd(tg_ctx *ctx, const tg_aug *a, tg_mem dym, tg_mem dxm) {
+    const float *dy = tg_f(dym), *p = tg_f(a->params);
+    float *dx = tg_f(dxm), *mean = tg_f(a->mean);
+    const int64_t N = a->N, C = a->C, H = a->H, W = a->W;
     const int64_t P = H * W, S = C * P;
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < N; n++) {

@@ -1,49 +1,67 @@
 /*
- * backend_cpu.c — the CPU backend's table (struct tg_backend_ops): memory, copies, GEMM (CBLAS
- * sgemm through lib/cpu/blas.c, or a plain fallback) and errors here; the kernels in one file
- * per op family beside it, as in cuda/ (activation.c, batchnorm.c, conv.c, elementwise.c,
- * loss.c, optim.c, pool.c, channel.c, augment.c, tensor.c). Per-element math comes from
+ * backend_cpu.c — the CPU backend's table (struct tg_backend_ops, generated from the slot list
+ * of lib/backend.h): the context's life, its description, memory, dense GEMMs (CBLAS sgemm
+ * through lib/cpu/blas.c, or a plain fallback) here; the kernels in one file per op family
+ * beside it, as in cuda/ (activation.c, batchnorm.c, conv.c, elementwise.c, loss.c, optim.c,
+ * pool.c, softmax.c, channel.c, augment.c, tensor.c). Per-element math comes from
  * tg_math.h, shared with the CUDA kernels; reductions accumulate in double, so the thread count
  * changes results by rounding at most.
  */
 #include "cpu.h"
 
-#include "../tg_omp.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 
-static tg_status cpu_init(tg_ctx *ctx) {
-    (void)ctx;
-    return TG_OK;
+tg_status tg_cpu_init(tg_ctx *ctx) { return TG_OK; }
+void tg_cpu_shutdown(tg_ctx *ctx) {}
+
+/* "model name" from /proc/cpuinfo, or "unknown CPU" */
+static void cpu_model(char *out, size_t n) {
+    snprintf(out, n, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        char *v = strchr(line, ':');
+        if (!v) break;
+        v++;
+        while (*v == ' ' || *v == '\t') v++;
+        v[strcspn(v, "\n")] = 0;
+        snprintf(out, n, "%s", v);
+        break;
+    }
+    fclose(f);
 }
-static void cpu_shutdown(tg_ctx *ctx) { (void)ctx; }
+
+void tg_cpu_describe(tg_ctx *ctx, char *buf, size_t n) {
+    char model[160];
+    cpu_model(model, sizeof model);
+    snprintf(buf, n, "CPU: %s, %d thread%s; BLAS: %s", model, omp_get_max_threads(),
+             omp_get_max_threads() == 1 ? "" : "s", tg_blas_info());
+}
 
 /* A request larger than the machine's physical memory is refused (NULL: the caller reports
  * TG_ERR_NOMEM) rather than overcommitted and then killed by the OOM killer when touched. */
-static void *cpu_alloc(tg_ctx *ctx, size_t bytes) {
-    (void)ctx;
+void *tg_cpu_alloc(tg_ctx *ctx, size_t bytes) {
     if (bytes > tg_host_memory() || bytes > SIZE_MAX - 64) return NULL;
-    bytes = (bytes + 63) & ~(size_t)63;
+    bytes = (size_t)tg_round_up((int64_t)bytes, 64);
     return aligned_alloc(64, bytes ? bytes : 64);
 }
-static void cpu_release(tg_ctx *ctx, void *p) {
-    (void)ctx;
-    free(p);
-}
-static tg_status cpu_sync(tg_ctx *ctx) {
-    (void)ctx;
-    return TG_OK;
-}
-static tg_status cpu_memcpy(tg_ctx *ctx, void *dst, const void *src, size_t bytes) {
-    (void)ctx;
+void tg_cpu_release(tg_ctx *ctx, void *p) { free(p); }
+tg_status tg_cpu_sync(tg_ctx *ctx) { return TG_OK; }
+tg_status tg_cpu_check(tg_ctx *ctx, const char *what) { return TG_OK; }
+tg_status tg_cpu_to_device(tg_ctx *ctx, void *dst, const void *src, size_t bytes) {
     memcpy(dst, src, bytes);
     return TG_OK;
 }
-static void cpu_copy(tg_ctx *ctx, float *dst, const float *src, int64_t n) {
-    (void)ctx;
-    memcpy(dst, src, (size_t)n * sizeof(float));
+tg_status tg_cpu_to_host(tg_ctx *ctx, void *dst, const void *src, size_t bytes) {
+    memcpy(dst, src, bytes);
+    return TG_OK;
 }
+
 /* Fallback when no CBLAS library can be loaded: correct, cache-blocked, not fast. */
 static void naive_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
@@ -65,80 +83,23 @@ static void naive_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float al
     }
 }
 
-static void cpu_gemm(tg_ctx *ctx, int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
-                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-                     int64_t ldc) {
-    (void)ctx;
+/* Dense layers' GEMMs (and the host GEMM of tg_swd, on a context of its own): CBLAS (OpenBLAS,
+ * lib/cpu/blas.c), or the plain loops when there is none or the sizes exceed its ints. */
+void tg_cpu_gemm(tg_ctx *ctx, const tg_gemm_args *g) {
     tg_sgemm_fn f = tg_blas_sgemm();
-    /* CBLAS takes int sizes: anything larger goes to the plain loops (64-bit indices) */
+    const float *A = tg_f(g->A), *B = tg_f(g->B);
+    float *C = tg_f(g->C);
     const int64_t big = INT32_MAX;
-    if (f && M <= big && N <= big && K <= big && lda <= big && ldb <= big && ldc <= big)
-        f(101 /* CblasRowMajor */, ta ? 112 : 111, tb ? 112 : 111, (int)M, (int)N, (int)K, alpha,
-          A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
+    if (f && g->M <= big && g->N <= big && g->K <= big && g->lda <= big && g->ldb <= big && g->ldc <= big)
+        f(101 /* CblasRowMajor */, g->ta ? 112 : 111, g->tb ? 112 : 111, (int)g->M, (int)g->N, (int)g->K, g->alpha,
+          A, (int)g->lda, B, (int)g->ldb, g->beta, C, (int)g->ldc);
     else
-        naive_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        naive_gemm(g->ta, g->tb, g->M, g->N, g->K, g->alpha, A, g->lda, B, g->ldb, g->beta, C, g->ldc);
 }
 
-static tg_status cpu_check(tg_ctx *ctx, const char *what) {
-    (void)ctx;
-    (void)what;
-    return TG_OK;
-}
-
+/* every slot of lib/backend.h's list, by name */
+#define TG_CPU_ENTRY(ret, name, params) .name = tg_cpu_##name,
 const struct tg_backend_ops tg_cpu_backend = {
     .name = "cpu",
-    .init = cpu_init,
-    .shutdown = cpu_shutdown,
-    .alloc = cpu_alloc,
-    .release = cpu_release,
-    .sync = cpu_sync,
-    .to_device = cpu_memcpy,
-    .to_host = cpu_memcpy,
-    .copy = cpu_copy,
-    .fill = tg_cpu_fill,
-    .gemm = cpu_gemm,
-    .im2col = tg_cpu_im2col,
-    .col2im = tg_cpu_col2im,
-    .nc_to_cn = tg_cpu_nc_to_cn,
-    .cn_to_nc = tg_cpu_cn_to_nc,
-    .bias_add = tg_cpu_bias_add,
-    .channel_sum = tg_cpu_channel_sum,
-    .unary_fwd = tg_cpu_unary_fwd,
-    .unary_bwd = tg_cpu_unary_bwd,
-    .axpby = tg_cpu_axpby,
-    .mul = tg_cpu_mul,
-    .sum = tg_cpu_sum,
-    .fill_scalar = tg_cpu_fill_scalar,
-    .bn_fwd_train = tg_cpu_bn_fwd_train,
-    .bn_fwd_apply = tg_cpu_bn_fwd_apply,
-    .bn_invstd = tg_cpu_bn_invstd,
-    .bn_bwd = tg_cpu_bn_bwd,
-    .conv_fwd = tg_cpu_conv_fwd,
-    .conv_bwd_data = tg_cpu_conv_bwd_data,
-    .conv_wgrad = tg_cpu_conv_wgrad,
-    .bn_act_fwd = tg_cpu_bn_act_fwd,
-    .bn_act_bwd = tg_cpu_bn_act_bwd,
-    .pool_fwd = tg_cpu_pool_fwd,
-    .pool_bwd = tg_cpu_pool_bwd,
-    .softmax_fwd = tg_cpu_softmax_fwd,
-    .softmax_bwd = tg_cpu_softmax_bwd,
-    .xent_fwd = tg_cpu_xent_fwd,
-    .xent_bwd = tg_cpu_xent_bwd,
-    .dropout_mask = tg_cpu_dropout_mask,
-    .chan_block = tg_cpu_chan_block,
-    .chan_bcast = tg_cpu_chan_bcast,
-    .chan_reduce = tg_cpu_chan_reduce,
-    .up2_fwd = tg_cpu_up2_fwd,
-    .up2_bwd = tg_cpu_up2_bwd,
-    .embed_fwd = tg_cpu_embed_fwd,
-    .embed_bwd = tg_cpu_embed_bwd,
-    .augment_fwd = tg_cpu_augment_fwd,
-    .augment_bwd = tg_cpu_augment_bwd,
-    .bce_fwd = tg_cpu_bce_fwd,
-    .bce_bwd = tg_cpu_bce_bwd,
-    .adam = tg_cpu_adam,
-    .sgd = tg_cpu_sgd,
-    .rng_uniform = tg_cpu_rng_uniform,
-    .rng_normal = tg_cpu_rng_normal,
-    .check = cpu_check,
+    TG_BACKEND_SLOTS(TG_CPU_ENTRY)
 };

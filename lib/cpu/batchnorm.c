@@ -5,7 +5,6 @@
  */
 #include "cpu.h"
 
-#include "../tg_omp.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +20,10 @@ static double sum_channel(const float *x, int64_t N, int64_t C, int64_t P, int64
     return s;
 }
 
-void tg_cpu_channel_sum(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-                            float *out, int acc) {
-    (void)ctx;
+void tg_cpu_channel_sum(tg_ctx *ctx, tg_ncp sh, tg_mem xm, tg_mem om, int acc) {
+    const float *x = tg_f(xm);
+    float *out = tg_f(om);
+    const int64_t N = sh.N, C = sh.C, P = sh.P;
 #pragma omp parallel for if (N * C * P > PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         const double s = sum_channel(x, N, C, P, c);
@@ -56,12 +56,6 @@ static void bn_apply_all(const float *x, int64_t N, int64_t C, int64_t P, const 
                            c, act, slope);
 }
 
-void tg_cpu_bn_fwd_apply(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-                             const float *mean, const float *invstd, const float *gamma,
-                             const float *beta, float *y) {
-    (void)ctx;
-    bn_apply_all(x, N, C, P, mean, invstd, gamma, beta, 0, 0.0f, y);
-}
 
 /* One channel's batch statistics (biased variance) in double, and its running-buffer update. */
 static void bn_stats_channel(const float *x, int64_t N, int64_t C, int64_t P, int64_t c, float eps,
@@ -102,32 +96,22 @@ static void bn_train_channels(const float *x, int64_t N, int64_t C, int64_t P, c
     }
 }
 
-void tg_cpu_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-                             const float *gamma, const float *beta, float eps, float momentum,
-                             float *running_mean, float *running_var, float *mean, float *invstd,
-                             float *y) {
-    (void)ctx;
-    bn_train_channels(x, N, C, P, gamma, beta, eps, momentum, running_mean, running_var, mean,
-                      invstd, 0, 0.0f, y);
+/* Training: the batch statistics (and the running buffers moved), then the output channel by
+ * channel; evaluation: the statistics from the running buffers, then the output. With act, the
+ * output is act(bn(x)) and bn(x) is never stored. */
+void tg_cpu_bn_fwd(tg_ctx *ctx, const tg_bn *b, tg_mem ym) {
+    const int64_t N = b->s.N, C = b->s.C, P = b->s.P;
+    const float *x = tg_f(b->x), *gamma = tg_f(b->gamma), *beta = tg_f(b->beta);
+    float *mean = tg_f(b->mean), *invstd = tg_f(b->invstd), *y = tg_f(ym);
+    if (b->training) {
+        bn_train_channels(x, N, C, P, gamma, beta, b->eps, b->momentum, tg_f(b->running_mean),
+                          tg_f(b->running_var), mean, invstd, b->act, b->slope, y);
+        return;
+    }
+    const float *rm = tg_f(b->running_mean), *rv = tg_f(b->running_var);
+    for (int64_t c = 0; c < C; c++) mean[c] = rm[c], invstd[c] = tg_bn_invstd1(rv[c], b->eps);
+    bn_apply_all(x, N, C, P, mean, invstd, gamma, beta, b->act, b->slope, y);
 }
-
-void tg_cpu_bn_act_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-                           const float *gamma, const float *beta, float eps, float momentum,
-                           float *running_mean, float *running_var, int training, float *mean,
-                           float *invstd, float slope, float *z) {
-    (void)ctx;
-    if (training)
-        bn_train_channels(x, N, C, P, gamma, beta, eps, momentum, running_mean, running_var, mean,
-                          invstd, 1, slope, z);
-    else
-        bn_apply_all(x, N, C, P, mean, invstd, gamma, beta, 1, slope, z);
-}
-
-void tg_cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float *invstd) {
-    (void)ctx;
-    for (int64_t c = 0; c < C; c++) invstd[c] = tg_bn_invstd1(var[c], eps);
-}
-
 
 /* BatchNorm's backward over one channel c, in two passes: the sums of dy and dy*xhat, then dx
  * (the second finds the channel's planes in cache). DY is the upstream gradient at p, an
@@ -176,27 +160,25 @@ void tg_cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float
             BN_DX(DY, dxp[p] = tg_bn_bwd_eval1(dy, g, is))                                      \
     } while (0)
 
-void tg_cpu_bn_bwd(tg_ctx *ctx, const float *x, const float *dz, int64_t N, int64_t C,
-                       int64_t P, const float *gamma, const float *mean, const float *invstd,
-                       int training, float *dx, float *dgamma, float *dbeta, int acc) {
-    (void)ctx;
-    const float inv_m = 1.0f / (float)(N * P);
+/* The plain backward reads dz as the BN output's gradient; with act, dy = act'(y) * dz is
+ * recomputed in both passes rather than stored (tg_unary_bwd1 on y, which has z's sign, with the
+ * ReLU/LeakyReLU choice taken once per call), y recomputed from x: z (ym) is not read. */
+void tg_cpu_bn_bwd(tg_ctx *ctx, const tg_bn *bn, tg_mem ym, tg_mem dzm, tg_mem dxm, tg_mem dgm, tg_mem dbm, int acc) {
+    const int64_t N = bn->s.N, C = bn->s.C, P = bn->s.P;
+    const float *x = tg_f(bn->x), *dz = tg_f(dzm), *gamma = tg_f(bn->gamma), *beta = tg_f(bn->beta);
+    const float *mean = tg_f(bn->mean), *invstd = tg_f(bn->invstd);
+    float *dx = tg_f(dxm), *dgamma = tg_f(dgm), *dbeta = tg_f(dbm);
+    const int training = bn->training;
+    const float slope = bn->slope, inv_m = 1.0f / (float)(N * P);
+    if (!bn->act) {
 #pragma omp parallel for if (N * C * P > PAR_MIN)
-    for (int64_t c = 0; c < C; c++) {
-        const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
-        double sdy = 0.0, sdyx = 0.0;
-        BN_CHANNEL(dp[p]);
+        for (int64_t c = 0; c < C; c++) {
+            const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
+            double sdy = 0.0, sdyx = 0.0;
+            BN_CHANNEL(dp[p]);
+        }
+        return;
     }
-}
-
-/* dy = act'(y) * dz, recomputed in both passes rather than stored (tg_act_grad1's formula on y,
- * which has z's sign, with the ReLU/LeakyReLU choice taken once per call). */
-void tg_cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *beta, const float *dz,
-                           int64_t N, int64_t C, int64_t P, const float *gamma, const float *mean,
-                           const float *invstd, int training, float slope, float *dx,
-                           float *dgamma, float *dbeta, int acc) {
-    (void)ctx;
-    const float inv_m = 1.0f / (float)(N * P);
 #pragma omp parallel for if (N * C * P > PAR_MIN)
     for (int64_t c = 0; c < C; c++) {
         const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;

@@ -7,15 +7,17 @@
  *                is a stride-1 correlation of dy, so every dx element is written once (no
  *                col2im scatter-add)
  *   weight grad  dw[co,c,i,j]   = sum_{n,oh,ow} dy[n,co,oh,ow] x[n,c,oh*s-p+i,ow*s-p+j]
- * ConvTranspose2D uses the same three with the roles of x and dy swapped (lib/conv.c).
+ * ConvTranspose2D runs the same convolution the other way (lib/conv.c).
  * 4x4, stride-2 forward passes and data gradients with enough channels go to winograd.c instead
- * (F(2x2, 2x2), 9/16 of the multiply-adds).
- * Pairs with cuda/conv.cu (which keeps im2col + cuBLAS).
+ * (F(2x2, 2x2), 9/16 of the multiply-adds). The GEMM's gathers index with int32: a pass whose
+ * input or output has 2^31 elements or more is refused with a message (16 GiB tensors; the
+ * CUDA backend has no such bound). Pairs with cuda/conv.cu (im2col + cuBLAS).
  */
 #include "cpu.h"
 
-#include "../tg_omp.h"
 #include <string.h>
+
+static const char *const FN = "convolution (CPU)";
 
 #define PAD_INVALID (-(1 << 29)) /* a lane past N: fails every bounds test */
 
@@ -40,7 +42,7 @@ static tg_status get_tables_n(tg_ctx *ctx, int64_t M, const int64_t *N, int coun
     if (!ws) return tg_fail(TG_ERR_NOMEM, fn, "cannot allocate a %zu-byte workspace", bytes);
     for (int i = 0; i < count; i++) {
         const int64_t Np = padded(N[i]);
-        t[i].a_off = (int64_t *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+        t[i].a_off = (int64_t *)tg_align_ptr(ws, 64);
         t[i].d_off = t[i].a_off + Kp;
         t[i].roff = (int32_t *)(t[i].d_off + N[i]);
         t[i].rh = t[i].roff + Kp;
@@ -52,7 +54,7 @@ static tg_status get_tables_n(tg_ctx *ctx, int64_t M, const int64_t *N, int coun
         for (int64_t q = N[i]; q < Np; q++)
             t[i].loff[q] = 0, t[i].lh[q] = PAD_INVALID, t[i].lw[q] = PAD_INVALID;
     }
-    for (int i = 0; i < count; i++) t[i].gemm_ws = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    for (int i = 0; i < count; i++) t[i].gemm_ws = (float *)tg_align_ptr(ws, 64);
     return TG_OK;
 }
 
@@ -61,18 +63,27 @@ static tg_status get_tables(tg_ctx *ctx, int64_t M, int64_t N, int64_t K, tables
     return get_tables_n(ctx, M, &N, 1, K, t, fn);
 }
 
-/* int32 gather indices: every source must have fewer than 2^31 elements */
-static bool small(int64_t a, int64_t b) { return a < ((int64_t)1 << 31) && b < ((int64_t)1 << 31); }
+/* int32 gather indices: the input and the output must each have fewer than 2^31 elements */
+static tg_status sizes_ok(const tg_conv_geom *g) {
+    const int64_t in = (int64_t)g->N * g->C * g->H * g->W, out = (int64_t)g->N * g->Co * g->Ho * g->Wo;
+    const int64_t lim = (int64_t)1 << 31;
+    if (in < lim && out < lim) return TG_OK;
+    return tg_fail(TG_ERR_UNSUPPORTED, FN, "a convolution with %lld input and %lld output elements: the CPU "
+                   "backend convolves tensors of fewer than 2^31 elements", (long long)in, (long long)out);
+}
 
-tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const float *x, int N, int C, int H, int W,
-                              const float *w, int Co, int kh, int kw, int s, int p, int Ho, int Wo,
-                              const float *bias, float *y, int acc) {
+tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const tg_conv_geom *g, tg_mem xm, tg_mem wm, tg_mem bm, tg_mem ym, int acc) {
+    const int N = g->N, C = g->C, H = g->H, W = g->W, Co = g->Co, kh = g->kh, kw = g->kw, s = g->stride,
+              p = g->pad, Ho = g->Ho, Wo = g->Wo;
+    const float *x = tg_f(xm), *w = tg_f(wm), *bias = tg_f(bm);
+    float *y = tg_f(ym);
     const int64_t P = (int64_t)Ho * Wo, NP = N * P, K = (int64_t)C * kh * kw;
-    if (!small((int64_t)N * C * H * W, NP * Co)) return TG_ERR_UNSUPPORTED;
+    tg_status st = sizes_ok(g);
+    if (st) return st;
     if (tg_cpu_winograd_applies(C, Co, kh, kw, s, N * (int64_t)((Ho + 1) / 2) * ((Wo + 1) / 2)))
         return tg_cpu_conv_fwd_wino(ctx, x, N, C, H, W, w, Co, p, Ho, Wo, bias, y, acc);
     tables t;
-    tg_status st = get_tables(ctx, Co, NP, K, &t, "tg_conv2d");
+    st = get_tables(ctx, Co, NP, K, &t, FN);
     if (st) return st;
     for (int64_t k = 0; k < K; k++) {
         const int j = (int)(k % kw), i = (int)(k / kw % kh);
@@ -92,9 +103,9 @@ tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const float *x, int N, int C, int H, int 
                 t.lw[q] = (int32_t)(ow * s);
                 t.d_off[q] = n * Co * P + r;
             }
-    tg_gemm_tab g = {w, K, t.a_off, x, H, W, t.roff, t.rh, t.rw, t.loff, t.lh, t.lw,
-                     y, P, t.d_off, bias, acc, Co, NP, K};
-    tg_cpu_gemm(&g, t.gemm_ws);
+    tg_gemm_tab gt = {w, K, t.a_off, x, H, W, t.roff, t.rh, t.rw, t.loff, t.lh, t.lw,
+                      y, P, t.d_off, bias, acc, Co, NP, K};
+    tg_cpu_gemm_run(&gt, t.gemm_ws);
     return TG_OK;
 }
 
@@ -121,7 +132,7 @@ static tg_status bwd_data_phases(tg_ctx *ctx, const float *dy, int N, int Co, in
     if (!n) return TG_OK;
     const int64_t K = (int64_t)Co * Ti[0] * Tj[0];
     tables t[16];
-    tg_status st = get_tables_n(ctx, C, Nq, n, K, t, "tg_conv_backward");
+    tg_status st = get_tables_n(ctx, C, Nq, n, K, t, FN);
     if (st) return st;
     tg_gemm_tab g[16];
     for (int i = 0; i < n; i++) {
@@ -156,10 +167,13 @@ static tg_status bwd_data_phases(tg_ctx *ctx, const float *dy, int N, int Co, in
 /* dx [N,C,H,W] (=|+=) data gradient of a conv with w [Co,C,kh,kw] given dy [N,Co,Ho,Wo]: one
  * GEMM per phase (rho, rw); when every phase has the same K (kh and kw multiples of s, s <= 4)
  * the phases run as one batch, which reads dy and writes dx once instead of s*s times */
-tg_status tg_cpu_conv_bwd_data(tg_ctx *ctx, const float *dy, int N, int Co, int Ho, int Wo,
-                                   const float *w, int C, int kh, int kw, int s, int p, int H,
-                                   int W, float *dx, int acc) {
-    if (!small((int64_t)N * Co * Ho * Wo, (int64_t)N * C * H * W)) return TG_ERR_UNSUPPORTED;
+tg_status tg_cpu_conv_bwd_data(tg_ctx *ctx, const tg_conv_geom *g, tg_mem dym, tg_mem wm, tg_mem dxm, int acc) {
+    const int N = g->N, C = g->C, H = g->H, W = g->W, Co = g->Co, kh = g->kh, kw = g->kw, s = g->stride,
+              p = g->pad, Ho = g->Ho, Wo = g->Wo;
+    const float *dy = tg_f(dym), *w = tg_f(wm);
+    float *dx = tg_f(dxm);
+    const tg_status sz = sizes_ok(g);
+    if (sz) return sz;
     if (tg_cpu_winograd_applies(C, Co, kh, kw, s, N * (int64_t)((H + 3) / 4) * ((W + 3) / 4)))
         return tg_cpu_conv_bwd_data_wino(ctx, dy, N, Co, Ho, Wo, w, C, p, H, W, dx, acc);
     if (s <= 4 && kh % s == 0 && kw % s == 0)
@@ -171,13 +185,16 @@ tg_status tg_cpu_conv_bwd_data(tg_ctx *ctx, const float *dy, int N, int Co, int 
 }
 
 /* dw [Co,C,kh,kw] (=|+=) weight gradient from x [N,C,H,W] and dy [N,Co,Ho,Wo] */
-tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const float *x, int N, int C, int H, int W,
-                                const float *dy, int Co, int Ho, int Wo, int kh, int kw, int s,
-                                int p, float *dw, int acc) {
-    if (!small((int64_t)N * C * H * W, (int64_t)N * Co * Ho * Wo)) return TG_ERR_UNSUPPORTED;
+tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const tg_conv_geom *g, tg_mem xm, tg_mem dym, tg_mem dwm, int acc) {
+    const int N = g->N, C = g->C, H = g->H, W = g->W, Co = g->Co, kh = g->kh, kw = g->kw, s = g->stride,
+              p = g->pad, Ho = g->Ho, Wo = g->Wo;
+    const float *x = tg_f(xm), *dy = tg_f(dym);
+    float *dw = tg_f(dwm);
+    tg_status st = sizes_ok(g);
+    if (st) return st;
     const int64_t P = (int64_t)Ho * Wo, NP = N * P, Kc = (int64_t)C * kh * kw;
     tables t;
-    tg_status st = get_tables(ctx, Co, Kc, NP, &t, "tg_conv_backward");
+    st = get_tables(ctx, Co, Kc, NP, &t, FN);
     if (st) return st;
 #pragma omp parallel for collapse(2) if (NP > PAR_MIN)
     for (int64_t n = 0; n < N; n++) /* GEMM rows: output pixels */
@@ -197,100 +214,17 @@ tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const float *x, int N, int C, int H, in
         t.lw[l] = j - p;
         t.d_off[l] = l;
     }
-    tg_gemm_tab g = {dy, P, t.a_off, x, H, W, t.roff, t.rh, t.rw, t.loff, t.lh, t.lw,
-                     dw, Kc, t.d_off, NULL, acc, Co, Kc, NP};
-    tg_cpu_gemm(&g, t.gemm_ws);
+    tg_gemm_tab gt = {dy, P, t.a_off, x, H, W, t.roff, t.rh, t.rw, t.loff, t.lh, t.lw,
+                      dw, Kc, t.d_off, NULL, acc, Co, Kc, NP};
+    tg_cpu_gemm_run(&gt, t.gemm_ws);
     return TG_OK;
 }
 
-/* ---- the column-matrix path and layout moves (the CUDA backend's convolution, and tests) ---- */
-void tg_cpu_im2col(tg_ctx *ctx, const float *x, int N, int C, int H, int W, int kh, int kw,
-                       int stride, int pad, int Ho, int Wo, float *col) {
-    (void)ctx;
-    const int64_t P = (int64_t)Ho * Wo, NP = (int64_t)N * P, K = (int64_t)C * kh * kw;
-#pragma omp parallel for collapse(2) if (K * NP > PAR_MIN)
-    for (int64_t r = 0; r < K; r++) {
-        for (int n = 0; n < N; n++) {
-            int i, j;
-            int64_t c;
-            tg_im2col_tap(r, kh, kw, &c, &i, &j);
-            const float *xp = x + ((int64_t)n * C + c) * H * W;
-            float *dst = col + r * NP + (int64_t)n * P;
-            for (int oh = 0; oh < Ho; oh++) {
-                const int h = tg_conv_in(oh, stride, pad, i);
-                float *d = dst + (int64_t)oh * Wo;
-                if (h < 0 || h >= H) {
-                    memset(d, 0, sizeof(float) * (size_t)Wo);
-                    continue;
-                }
-                const float *xr = xp + (int64_t)h * W;
-                for (int ow = 0; ow < Wo; ow++) {
-                    const int w = tg_conv_in(ow, stride, pad, j);
-                    d[ow] = (w >= 0 && w < W) ? xr[w] : 0.0f;
-                }
-            }
-        }
-    }
-}
-
-void tg_cpu_col2im(tg_ctx *ctx, const float *col, int N, int C, int H, int W, int kh, int kw,
-                       int stride, int pad, int Ho, int Wo, float *x, int acc) {
-    (void)ctx;
-    const int64_t P = (int64_t)Ho * Wo, NP = (int64_t)N * P;
-    /* each (n, c) plane of x receives from its own rows and columns only: no races */
-#pragma omp parallel for collapse(2) if ((int64_t)N * C * H * W > PAR_MIN / 4)
-    for (int n = 0; n < N; n++) {
-        for (int c = 0; c < C; c++) {
-            float *xp = x + ((int64_t)n * C + c) * H * W;
-            if (!acc) memset(xp, 0, sizeof(float) * (size_t)H * W);
-            for (int i = 0; i < kh; i++) {
-                for (int j = 0; j < kw; j++) {
-                    const int64_t r = ((int64_t)c * kh + i) * kw + j;
-                    const float *src = col + r * NP + (int64_t)n * P;
-                    for (int oh = 0; oh < Ho; oh++) {
-                        const int h = oh * stride - pad + i;
-                        if (h < 0 || h >= H) continue;
-                        float *xr = xp + (int64_t)h * W;
-                        const float *s = src + (int64_t)oh * Wo;
-                        for (int ow = 0; ow < Wo; ow++) {
-                            const int w = ow * stride - pad + j;
-                            if (w >= 0 && w < W) xr[w] += s[ow];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-void tg_cpu_nc_to_cn(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
-                         float *dst) {
-    (void)ctx;
-#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t n = 0; n < N; n++)
-            memcpy(dst + c * N * P + n * P, src + (n * C + c) * P, sizeof(float) * (size_t)P);
-}
-
-void tg_cpu_cn_to_nc(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
-                         const float *bias, float *dst, int acc) {
-    (void)ctx;
-#pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
-    for (int64_t n = 0; n < N; n++) {
-        for (int64_t c = 0; c < C; c++) {
-            const float *s = src + c * N * P + n * P;
-            float *d = dst + (n * C + c) * P;
-            const float b = bias ? bias[c] : 0.0f;
-            if (acc)
-                for (int64_t p = 0; p < P; p++) d[p] += s[p] + b;
-            else
-                for (int64_t p = 0; p < P; p++) d[p] = s[p] + b;
-        }
-    }
-}
-
-void tg_cpu_bias_add(tg_ctx *ctx, float *y, const float *b, int64_t N, int64_t C, int64_t P) {
-    (void)ctx;
+/* y[n,c,p] += b[c] (dense layers' bias; ConvTranspose2D's, after its data-gradient pass) */
+void tg_cpu_bias_add(tg_ctx *ctx, tg_ncp sh, tg_mem ym, tg_mem bm) {
+    const int64_t N = sh.N, C = sh.C, P = sh.P;
+    float *y = tg_f(ym);
+    const float *b = tg_f(bm);
 #pragma omp parallel for collapse(2) if (N * C * P > PAR_MIN)
     for (int64_t n = 0; n < N; n++)
         for (int64_t c = 0; c < C; c++) {

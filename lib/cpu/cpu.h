@@ -17,10 +17,19 @@
 #ifndef TG_CPU_H
 #define TG_CPU_H
 
-#include "../internal.h"
+#include "../backend.h"
+#include "../tg_omp.h"
 
-/* x rounded up to a multiple of m (workspace sizes and offsets) */
-static inline int64_t tg_round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+/* The table's slots: tg_cpu_<slot> for every slot of lib/backend.h's list. */
+#define TG_CPU_DECL(ret, name, params) TG_INTERNAL ret tg_cpu_##name params;
+TG_BACKEND_SLOTS(TG_CPU_DECL)
+#undef TG_CPU_DECL
+
+/* The CBLAS sgemm the CPU backend loads (lib/cpu/blas.c) for dense layers, or NULL. */
+typedef void (*tg_sgemm_fn)(int order, int ta, int tb, int M, int N, int K, float alpha,
+                            const float *A, int lda, const float *B, int ldb, float beta,
+                            float *C, int ldc);
+TG_INTERNAL tg_sgemm_fn tg_blas_sgemm(void);
 
 /* Phase r of a stride-s data gradient (conv.c, winograd.c) holds the outputs h = s*m - p + r
  * with 0 <= h < H: m runs over [*lo, *hi], none when *hi < *lo. */
@@ -123,11 +132,11 @@ TG_INTERNAL bool tg_cpu_isa_force(const char *name);
 /* Bytes of workspace tg_cpu_gemm_batch needs for count GEMMs of these sizes with nthreads threads. */
 TG_INTERNAL size_t tg_cpu_gemm_ws(int64_t M, int64_t K, int count, int nthreads);
 /* Runs the GEMM; ws from tg_cpu_gemm_ws(M, K, 1, threads). */
-TG_INTERNAL void tg_cpu_gemm(const tg_gemm_tab *g, float *ws);
+TG_INTERNAL void tg_cpu_gemm_run(const tg_gemm_tab *g, float *ws);
 /* Runs count GEMMs with the same M and K (N may differ) as one: column sliver j of each in turn,
  * so GEMMs over the same source and destination (the s*s phases of a strided data gradient)
  * share its cache lines instead of streaming it count times. Each result is computed exactly
- * as tg_cpu_gemm computes it alone. ws from tg_cpu_gemm_ws(M, K, count, threads). */
+ * as tg_cpu_gemm_run computes it alone. ws from tg_cpu_gemm_ws(M, K, count, threads). */
 TG_INTERNAL void tg_cpu_gemm_batch(const tg_gemm_tab *g, int count, float *ws);
 
 /* The plain C epilogue (cpu.h's tg_cpu_isa.epilogue), for lanes an ISA does not vectorise. */
@@ -137,17 +146,6 @@ TG_INTERNAL void tg_epilogue_scalar(const tg_gemm_tab *g, int64_t m0, int mc, in
 TG_INTERNAL void tg_pack_b_scalar(const tg_gemm_tab *g, int64_t k0, int64_t kc,
                                   const int32_t *loff, const int32_t *lh, const int32_t *lw,
                                   int nlanes, int nr, float *out);
-
-/* The convolution passes (lib/cpu/conv.c); the backend table points at them. */
-TG_INTERNAL tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const float *x, int N, int C, int H, int W,
-                                      const float *w, int Co, int kh, int kw, int s, int p,
-                                      int Ho, int Wo, const float *bias, float *y, int acc);
-TG_INTERNAL tg_status tg_cpu_conv_bwd_data(tg_ctx *ctx, const float *dy, int N, int Co, int Ho,
-                                           int Wo, const float *w, int C, int kh, int kw, int s,
-                                           int p, int H, int W, float *dx, int acc);
-TG_INTERNAL tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const float *x, int N, int C, int H, int W,
-                                        const float *dy, int Co, int Ho, int Wo, int kh, int kw,
-                                        int s, int p, float *dw, int acc);
 
 /* 4x4, stride-2 convolution passes as Winograd F(2x2, 2x2) (winograd.c), when
  * tg_cpu_winograd_applies says so; conv.c's tg_cpu_conv_fwd and tg_cpu_conv_bwd_data call them. */
@@ -192,97 +190,5 @@ TG_INTERNAL void tg_wino_out_scalar(const tg_wino_phase *ph, int64_t ch0, int mc
             }                                                                                   \
         }                                                                                       \
     } while (0)
-
-/* fills and the RNG (lib/cpu/tensor.c) */
-TG_INTERNAL void tg_cpu_fill(tg_ctx *ctx, float *x, int64_t n, float v);
-TG_INTERNAL void tg_cpu_rng_uniform(tg_ctx *ctx, float *x, int64_t n, uint64_t seed, uint32_t
-    stream, uint64_t offset, float lo, float hi);
-TG_INTERNAL void tg_cpu_rng_normal(tg_ctx *ctx, float *x, int64_t n, uint64_t seed, uint32_t stream,
-    uint64_t offset, float mean, float std);
-/* activations (lib/cpu/activation.c) */
-TG_INTERNAL void tg_cpu_unary_fwd(tg_ctx *ctx, int op, float a, const float *x, float *y, int64_t
-    n);
-TG_INTERNAL void tg_cpu_unary_bwd(tg_ctx *ctx, int op, float a, const float *x, const float *y,
-    const float *dy, float *dx, int64_t n, int acc);
-/* axpby, multiply, sum, scalar fills (lib/cpu/elementwise.c) */
-TG_INTERNAL void tg_cpu_axpby(tg_ctx *ctx, int64_t n, float a, const float *x, float b, float *y);
-TG_INTERNAL void tg_cpu_mul(tg_ctx *ctx, int64_t n, const float *a, const float *b, float *out, int
-    acc);
-TG_INTERNAL void tg_cpu_sum(tg_ctx *ctx, const float *x, int64_t n, float scale, float *out);
-TG_INTERNAL void tg_cpu_fill_scalar(tg_ctx *ctx, float *x, int64_t n, const float *s, float scale,
-    int acc);
-/* BatchNorm and per-channel sums (lib/cpu/batchnorm.c) */
-TG_INTERNAL void tg_cpu_channel_sum(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-    float *out, int acc);
-TG_INTERNAL void tg_cpu_bn_fwd_apply(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-    const float *mean, const float *invstd, const float *gamma, const float *beta, float *y);
-TG_INTERNAL void tg_cpu_bn_fwd_train(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-    const float *gamma, const float *beta, float eps, float momentum, float *running_mean, float
-    *running_var, float *mean, float *invstd, float *y);
-TG_INTERNAL void tg_cpu_bn_act_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t P,
-    const float *gamma, const float *beta, float eps, float momentum, float *running_mean, float
-    *running_var, int training, float *mean, float *invstd, float slope, float *z);
-TG_INTERNAL void tg_cpu_bn_invstd(tg_ctx *ctx, const float *var, int64_t C, float eps, float
-    *invstd);
-TG_INTERNAL void tg_cpu_bn_bwd(tg_ctx *ctx, const float *x, const float *dz, int64_t N, int64_t C,
-    int64_t P, const float *gamma, const float *mean, const float *invstd, int training, float *dx,
-    float *dgamma, float *dbeta, int acc);
-TG_INTERNAL void tg_cpu_bn_act_bwd(tg_ctx *ctx, const float *x, const float *beta, const float *dz,
-    int64_t N, int64_t C, int64_t P, const float *gamma, const float *mean, const float *invstd, int
-    training, float slope, float *dx, float *dgamma, float *dbeta, int acc);
-/* BCE with logits (lib/cpu/loss.c) */
-TG_INTERNAL void tg_cpu_bce_fwd(tg_ctx *ctx, const float *x, const float *t, int64_t n, float *out);
-TG_INTERNAL void tg_cpu_bce_bwd(tg_ctx *ctx, const float *x, const float *t, const float *dl,
-    int64_t n, float *dx, float *dt);
-/* Adam and SGD (lib/cpu/optim.c) */
-TG_INTERNAL tg_status tg_cpu_adam(tg_ctx *ctx, const tg_adam_item *items, int count, const
-    tg_adam_hyper *h);
-TG_INTERNAL tg_status tg_cpu_sgd(tg_ctx *ctx, const tg_sgd_item *items, int count, float lr, float
-    momentum);
-/* the column matrix and layout moves (lib/cpu/conv.c) */
-TG_INTERNAL void tg_cpu_im2col(tg_ctx *ctx, const float *x, int N, int C, int H, int W, int kh, int
-    kw, int stride, int pad, int Ho, int Wo, float *col);
-TG_INTERNAL void tg_cpu_col2im(tg_ctx *ctx, const float *col, int N, int C, int H, int W, int kh,
-    int kw, int stride, int pad, int Ho, int Wo, float *x, int acc);
-TG_INTERNAL void tg_cpu_nc_to_cn(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
-    float *dst);
-TG_INTERNAL void tg_cpu_cn_to_nc(tg_ctx *ctx, const float *src, int64_t N, int64_t C, int64_t P,
-    const float *bias, float *dst, int acc);
-TG_INTERNAL void tg_cpu_bias_add(tg_ctx *ctx, float *y, const float *b, int64_t N, int64_t C,
-    int64_t P);
-
-/* pooling, softmax, cross-entropy and dropout's mask (lib/cpu/pool.c) */
-TG_INTERNAL void tg_cpu_pool_fwd(tg_ctx *ctx, int is_max, const float *x, int64_t planes, int H,
-                                 int W, int kh, int kw, int sh, int sw, int ph, int pw, int Ho,
-                                 int Wo, float *y, int32_t *idx);
-TG_INTERNAL void tg_cpu_pool_bwd(tg_ctx *ctx, int is_max, const float *dy, const int32_t *idx,
-                                 int64_t planes, int H, int W, int kh, int kw, int sh, int sw,
-                                 int ph, int pw, int Ho, int Wo, float *dx);
-TG_INTERNAL void tg_cpu_softmax_fwd(tg_ctx *ctx, int is_log, const float *x, int64_t N, int64_t C,
-                                    int64_t P, float *y);
-TG_INTERNAL void tg_cpu_softmax_bwd(tg_ctx *ctx, int is_log, const float *y, const float *dy,
-                                    int64_t N, int64_t C, int64_t P, float *dx);
-TG_INTERNAL void tg_cpu_xent_fwd(tg_ctx *ctx, const float *x, const int32_t *labels, int64_t N,
-                                 int64_t C, int64_t P, float e, float *rows);
-TG_INTERNAL void tg_cpu_xent_bwd(tg_ctx *ctx, const float *x, const int32_t *labels, int64_t N,
-                                 int64_t C, int64_t P, float e, const float *dl, float scale,
-                                 float *dx);
-TG_INTERNAL void tg_cpu_dropout_mask(tg_ctx *ctx, float *mask, int64_t n, uint64_t seed,
-                                     uint32_t stream, uint64_t offset, float p);
-
-/* channel blocks, broadcasts, upsampling, embeddings (lib/cpu/channel.c) */
-TG_INTERNAL void tg_cpu_chan_block(tg_ctx *ctx, float *big, int64_t Ca, int64_t off, float *small, int64_t Cb, int64_t N, int64_t P, int to_big, int acc);
-TG_INTERNAL void tg_cpu_chan_bcast(tg_ctx *ctx, int op, const float *x, const float *b, int64_t N, int64_t C, int64_t P, int per_sample, float *y, int acc);
-TG_INTERNAL void tg_cpu_chan_reduce(tg_ctx *ctx, const float *dy, const float *x, int64_t N, int64_t C, int64_t P, int per_sample, float *db, int acc);
-TG_INTERNAL void tg_cpu_up2_fwd(tg_ctx *ctx, int bilinear, const float *x, int64_t planes, int H, int W, float *y);
-TG_INTERNAL void tg_cpu_up2_bwd(tg_ctx *ctx, int bilinear, const float *dy, int64_t planes, int H, int W, float *dx);
-TG_INTERNAL void tg_cpu_embed_fwd(tg_ctx *ctx, const float *table, int64_t D, const int32_t *idx, int64_t n, float *y);
-TG_INTERNAL void tg_cpu_embed_bwd(tg_ctx *ctx, const float *dy, const int32_t *idx, int64_t n, int64_t D, float *dtable);
-
-/* DiffAugment's kernels (lib/cpu/augment.c) */
-TG_INTERNAL void tg_cpu_augment_fwd(tg_ctx *ctx, const float *x, int64_t N, int64_t C, int64_t H,
-                                    int64_t W, const float *p, float *mean, float *y);
-TG_INTERNAL void tg_cpu_augment_bwd(tg_ctx *ctx, const float *dy, int64_t N, int64_t C, int64_t H,
-                                    int64_t W, const float *p, float *mean, float *dx);
 
 #endif

@@ -194,11 +194,11 @@ static void gemm_split_k(const tg_gemm_tab *g, const tg_cpu_isa *isa, const floa
     const int64_t M = g->M, N = g->N, K = g->K, ns = (M + mr - 1) / mr, nch = (K + KSPLIT - 1) / KSPLIT;
     const int64_t tile = (int64_t)mr * nr;
     float *part = thread_ws + (int64_t)omp_get_max_threads() * per_thread;
-    part = (float *)(((uintptr_t)part + 63) & ~(uintptr_t)63); /* [nsl][nch][ns] tiles */
+    part = (float *)tg_align_ptr(part, 64); /* [nsl][nch][ns] tiles */
 #pragma omp parallel
     {
         float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
-        Bs = (float *)(((uintptr_t)Bs + 63) & ~(uintptr_t)63);
+        Bs = (float *)tg_align_ptr(Bs, 64);
 #pragma omp for schedule(static)
         for (int64_t it = 0; it < nsl * nch; it++) {
             const int64_t j = it / nch, c = it % nch, n0 = j * nr;
@@ -288,7 +288,7 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
         work += M * gs[i].N * (K ? K : 1);
     }
     if (M <= 0 || nsl_max <= 0) return;
-    float *Ap0 = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    float *Ap0 = (float *)tg_align_ptr(ws, 64);
     const int64_t ns = (M + mr - 1) / mr; /* slivers of A */
     const int64_t apk = tg_round_up(ns * mr * K, 16); /* floats of one packed A */
     const int64_t kbmax = K < KB_MAX ? K : KB_MAX;
@@ -333,7 +333,7 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
 #pragma omp parallel if (work > (int64_t)1 << 18)
     {
         float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
-        Bs = (float *)(((uintptr_t)Bs + 63) & ~(uintptr_t)63);
+        Bs = (float *)tg_align_ptr(Bs, 64);
         float *tiles = Bs + tg_round_up(kbmax * nr, 16); /* ns tiles of mr x nr */
         /* Most slivers in static blocks (a thread's next sliver is its own, which the B packer
          * prefetches); the last eighth handed out one at a time, so a thread that ran slower
@@ -354,4 +354,4 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
     }
 }
 
-void tg_cpu_gemm(const tg_gemm_tab *g, float *ws) { tg_cpu_gemm_batch(g, 1, ws); }
+void tg_cpu_gemm_run(const tg_gemm_tab *g, float *ws) { tg_cpu_gemm_batch(g, 1, ws); }

@@ -3,7 +3,6 @@
  */
 #include "cpu.h"
 
-#include "../tg_omp.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,6 @@ static void adam_range(float *restrict p, const float *restrict g, float *restri
 
 tg_status tg_cpu_adam(tg_ctx *ctx, const tg_adam_item *items, int count,
                           const tg_adam_hyper *h) {
-    (void)ctx;
     for (int k = 0; k < count; k++) {
         const tg_adam_item *it = &items[k];
         tg_adam_hyper hk = *h;
@@ -35,7 +33,6 @@ tg_status tg_cpu_adam(tg_ctx *ctx, const tg_adam_item *items, int count,
 
 tg_status tg_cpu_sgd(tg_ctx *ctx, const tg_sgd_item *items, int count, float lr,
                          float momentum) {
-    (void)ctx;
     for (int k = 0; k < count; k++) {
         const tg_sgd_item *it = &items[k];
 #pragma omp parallel for if (it->n > PAR_MIN)

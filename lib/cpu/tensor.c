@@ -1,16 +1,20 @@
 /*
- * tensor.c (CPU) — fills and the counter-based RNG (Philox, tg_math.h) behind lib/tensor.c; mirrors
- * cuda/tensor.cu.
+ * tensor.c (CPU) — copies, fills and the counter-based draws (Philox, tg_math.h: uniform,
+ * normal, dropout's mask) behind lib/tensor.c and lib/dropout.c; mirrors cuda/tensor.cu.
  */
 #include "cpu.h"
 
-#include "../tg_omp.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-void tg_cpu_fill(tg_ctx *ctx, float *x, int64_t n, float v) {
-    (void)ctx;
+void tg_cpu_copy(tg_ctx *ctx, tg_mem dst, tg_mem src) {
+    memcpy(dst.p, src.p, (size_t)src.n * sizeof(float));
+}
+
+void tg_cpu_fill(tg_ctx *ctx, tg_mem xm, float v) {
+    float *x = tg_f(xm);
+    const int64_t n = xm.n;
     if (v == 0.0f) {
         memset(x, 0, (size_t)n * sizeof(float));
         return;
@@ -19,18 +23,23 @@ void tg_cpu_fill(tg_ctx *ctx, float *x, int64_t n, float v) {
     for (int64_t i = 0; i < n; i++) x[i] = v;
 }
 
-
-void tg_cpu_rng_uniform(tg_ctx *ctx, float *x, int64_t n, uint64_t seed, uint32_t stream,
-                            uint64_t offset, float lo, float hi) {
-    (void)ctx;
+void tg_cpu_draw(tg_ctx *ctx, tg_mem xm, const tg_draw *d) {
+    float *x = tg_f(xm);
+    const int64_t n = xm.n;
+    const uint64_t seed = d->seed, off = d->offset;
+    const uint32_t stream = d->stream;
+    switch (d->kind) {
+    case TG_DRAW_UNIFORM:
 #pragma omp parallel for if (n > PAR_MIN)
-    for (int64_t i = 0; i < n; i++) x[i] = tg_rng_uniform1(seed, stream, offset + (uint64_t)i, lo, hi);
-}
-
-void tg_cpu_rng_normal(tg_ctx *ctx, float *x, int64_t n, uint64_t seed, uint32_t stream,
-                           uint64_t offset, float mean, float std) {
-    (void)ctx;
+        for (int64_t i = 0; i < n; i++) x[i] = tg_rng_uniform1(seed, stream, off + (uint64_t)i, d->a, d->b);
+        break;
+    case TG_DRAW_NORMAL:
 #pragma omp parallel for if (n > PAR_MIN)
-    for (int64_t i = 0; i < n; i++)
-        x[i] = tg_rng_normal1(seed, stream, offset + (uint64_t)i, mean, std);
+        for (int64_t i = 0; i < n; i++) x[i] = tg_rng_normal1(seed, stream, off + (uint64_t)i, d->a, d->b);
+        break;
+    case TG_DRAW_DROPOUT:
+#pragma omp parallel for if (n > PAR_MIN)
+        for (int64_t i = 0; i < n; i++) x[i] = tg_dropout_mask1(seed, stream, off + (uint64_t)i, d->a);
+        break;
+    }
 }

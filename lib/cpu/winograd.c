@@ -151,7 +151,7 @@ static tg_status ws_get(tg_ctx *ctx, const tg_cpu_isa *isa, int nph, const int64
     const size_t bytes = tab + (size_t)(nph * 9 * ws->apk + (int64_t)nt * ws->per_thread + 32) * sizeof(float);
     char *p = (char *)tg_workspace(ctx, bytes);
     if (!p) return tg_fail(TG_ERR_NOMEM, fn, "cannot allocate a %zu-byte workspace", bytes);
-    ws->Ap0 = (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+    ws->Ap0 = (float *)tg_align_ptr(p, 64);
     ws->thread_ws = ws->Ap0 + nph * 9 * ws->apk;
     ws->tab = (char *)(ws->thread_ws + (int64_t)nt * ws->per_thread + 16);
     return TG_OK;
@@ -159,7 +159,7 @@ static tg_status ws_get(tg_ctx *ctx, const tg_cpu_isa *isa, int nph, const int64
 
 /* 64-byte aligned int32 tables out of the call's table memory */
 static int32_t *tab_i32(wino_ws *ws, int64_t n) {
-    int32_t *t = (int32_t *)(((uintptr_t)ws->tab + 63) & ~(uintptr_t)63);
+    int32_t *t = (int32_t *)tg_align_ptr(ws->tab, 64);
     ws->tab = (char *)(t + n);
     return t;
 }

@@ -24,7 +24,7 @@ for src in lib/*.c lib/cpu/*.c; do
         lib/cpu/*_avx512.c) flags="-mavx512f -mavx512vl -mavx512dq -mavx2 -mfma -mbmi2" ;; # as the Makefile
         lib/cpu/*_avx2.c) flags="-mavx2 -mfma" ;;
     esac
-    stale=0; for dep in "$src" lib/internal.h lib/tg_math.h lib/json.h lib/cpu/cpu.h include/tensorgan.h; do [ "$dep" -nt "$o" ] && stale=1; done
+    stale=0; for dep in "$src" lib/*.h lib/cpu/cpu.h include/tensorgan.h; do [ "$dep" -nt "$o" ] && stale=1; done
     if [ ! -e "$o" ] || [ $stale = 1 ]; then
         $CLANG $CF $flags -c "$src" -o "$o"
     fi
