@@ -31,6 +31,8 @@ static const shape SHAPES[] = {
     {3, 4, 4, 4, 14, 4, 1, 0},    /* 1x1 output: its data gradient is the first G layer */
     {2, 3, 11, 9, 6, 1, 2, 0},    /* 1x1 kernel, stride 2: phases with no taps */
     {1, 4, 21, 17, 3, 5, 3, 2},   /* stride 3, kernel 5 */
+    {2, 3, 3, 4, 5, 2, 7, 1},     /* stride 7 > H, W: phases named by the rows and columns there are */
+    {1, 2, 2, 2, 3, 3, 1000, 1},  /* stride 1000 (its data gradient once looped over s*s phases) */
     /* data gradients whose s*s phases run as one batch of GEMMs (kernel a multiple of the
      * stride) while the phases cover different numbers of pixels */
     {2, 5, 13, 11, 6, 4, 2, 1},   /* 4x4/2, odd sizes */

@@ -113,14 +113,14 @@ tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const tg_conv_geom *g, tg_mem xm, tg_mem 
  * GEMMs (they must share K: count 1, or kh and kw multiples of s). Empty phases are skipped. */
 static tg_status bwd_data_phases(tg_ctx *ctx, const float *dy, int N, int Co, int Ho, int Wo,
                                  const float *w, int C, int kh, int kw, int s, int p, int H, int W,
-                                 float *dx, int acc, int first, int count) {
+                                 float *dx, int acc, int64_t first, int count) {
     const int64_t HW = (int64_t)H * W, P = (int64_t)Ho * Wo, KK = (int64_t)kh * kw;
     int rho_[16], rw[16], Ti[16], Tj[16];
     int64_t mlo[16], wlo[16], Mh[16], Mw[16], Nq[16];
     int n = 0;
-    for (int ph = first; ph < first + count; ph++) {
-        const int r = ph / s, c = ph % s;
-        const int ti = r < kh ? (kh - r + s - 1) / s : 0, tj = c < kw ? (kw - c + s - 1) / s : 0;
+    for (int64_t ph = first; ph < first + count; ph++) {
+        const int r = (int)(ph / s), c = (int)(ph % s); /* 64-bit: s*s phases exceed an int for big strides */
+        const int ti = r < kh ? (int)(((int64_t)kh - r + s - 1) / s) : 0, tj = c < kw ? (int)(((int64_t)kw - c + s - 1) / s) : 0;
         int64_t ml, mh, wl, wh;
         tg_phase_range(H, s, p, r, &ml, &mh);
         tg_phase_range(W, s, p, c, &wl, &wh);
@@ -178,9 +178,16 @@ tg_status tg_cpu_conv_bwd_data(tg_ctx *ctx, const tg_conv_geom *g, tg_mem dym, t
         return tg_cpu_conv_bwd_data_wino(ctx, dy, N, Co, Ho, Wo, w, C, p, H, W, dx, acc);
     if (s <= 4 && kh % s == 0 && kw % s == 0)
         return bwd_data_phases(ctx, dy, N, Co, Ho, Wo, w, C, kh, kw, s, p, H, W, dx, acc, 0, s * s);
+    /* one phase at a time, only those with outputs: output h is in phase (h + p) mod s, so the
+     * first min(H, s) rows (and columns) name every phase there is (a stride of 2^31 - 1 has two
+     * to the 62 phases, nearly all empty) */
     tg_status st = TG_OK;
-    for (int ph = 0; ph < s * s && !st; ph++)
-        st = bwd_data_phases(ctx, dy, N, Co, Ho, Wo, w, C, kh, kw, s, p, H, W, dx, acc, ph, 1);
+    const int nr = H < s ? H : s, nc = W < s ? W : s;
+    for (int a = 0; a < nr && !st; a++)
+        for (int b = 0; b < nc && !st; b++) {
+            const int64_t r = ((int64_t)a + p) % s, c = ((int64_t)b + p) % s;
+            st = bwd_data_phases(ctx, dy, N, Co, Ho, Wo, w, C, kh, kw, s, p, H, W, dx, acc, r * s + c, 1);
+        }
     return st;
 }
 
