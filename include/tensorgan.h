@@ -351,6 +351,10 @@ TG_API int tg_module_params(tg_module *m, tg_tensor **out, int max);
 /* Named state: parameters and buffers ("running_mean", "running_var"), in order. names[i] point
  * into the module and live as long as it does. Returns the total count (-1 as tg_module_params). */
 TG_API int tg_module_state(tg_module *m, const char **names, tg_tensor **out, int max);
+/* The running mean and variance of every BatchNorm layer in m (mean then variance, layer by
+ * layer in the order of tg_module_state): what data-parallel training averages over the ranks
+ * after a step. Writes up to max into out; returns the total count (-1 as tg_module_params). */
+TG_API int tg_module_batch_norm_stats(tg_module *m, tg_tensor **out, int max);
 /* Frozen: parameters stop requiring gradients (no weight gradients, optimizers skip them with no
  * state change) and BatchNorm running statistics stop moving; gradients still flow through to
  * the module's input. Recursive for a sequential. */

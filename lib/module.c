@@ -533,6 +533,22 @@ int tg_module_state(tg_module *m, const char **names, tg_tensor **out, int max) 
     return d.count;
 }
 
+/* every BatchNorm's running mean and variance, in the tree's order */
+static int bn_stats(const tg_module *m, tg_tensor **out, int max, int n) {
+    if (m->running_mean) {
+        if (n < max) out[n] = m->running_mean;
+        if (n + 1 < max) out[n + 1] = m->running_var;
+        n += 2;
+    }
+    for (int i = 0; i < m->n_child; i++) n = bn_stats(m->child[i], out, max, n);
+    return n;
+}
+
+int tg_module_batch_norm_stats(tg_module *m, tg_tensor **out, int max) {
+    if (!listing_ok(m, out, NULL, max, "tg_module_batch_norm_stats")) return -1;
+    return bn_stats(m, out, out ? max : 0, 0);
+}
+
 void tg_module_set_frozen(tg_module *m, bool frozen) {
     if (!m) {
         tg_fail(TG_ERR_INVALID, "tg_module_set_frozen", "module is NULL");

@@ -12,8 +12,13 @@
 #include <string.h>
 
 /* ---- convolution ------------------------------------------------------------------------ */
+/* where a row runs: REF also against its reference and finite differences on the CPU (small
+ * shapes), DEV only across devices (CPU vs CUDA) */
+enum { DEV = 0, REF = 1 };
+
 typedef struct {
     int N, Cin, H, W, Cout, kh, kw, stride, pad, bias;
+    int where;
 } conv_cfg;
 
 static int conv_out(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
@@ -76,6 +81,7 @@ static void ref_convt(double *const *in, double *out, const void *cfg) {
 /* ---- linear ------------------------------------------------------------------------------ */
 typedef struct {
     int N, in, out, bias;
+    int where;
 } lin_cfg;
 
 static tg_tensor *lib_linear(tg_ctx *c, tg_tensor **in, const void *cfg) {
@@ -253,6 +259,7 @@ static void ref_aug(double *const *in, double *out, const void *cfg) {
 
 typedef struct {
     int N, C, H, W, k, s, p, kind; /* kind: 0 max, 1 avg, 2 global avg */
+    int where;
 } pool_cfg;
 
 static tg_tensor *lib_pool(tg_ctx *c, tg_tensor **in, const void *cfg) {
@@ -408,33 +415,31 @@ static tu_in_spec in2(int64_t a, int64_t b, double lo, double hi, int grad) {
  * ones (33 channels, batch 1, odd sizes) across devices */
 static void conv_cases(void) {
     static const conv_cfg conv[] = {
-        {2, 3, 7, 6, 4, 3, 3, 1, 1, 1},  /* same padding, odd sizes */
-        {3, 2, 8, 8, 5, 4, 4, 2, 1, 1},  /* the DCGAN shape: 4x4 stride 2 pad 1 */
-        {1, 3, 5, 7, 2, 2, 3, 2, 0, 0},  /* batch 1 (direct path), non-square kernel, no bias */
-        {2, 1, 4, 4, 3, 4, 4, 1, 0, 1},  /* kernel covers the whole input */
-        /* device only */
-        {16, 3, 64, 64, 64, 4, 4, 2, 1, 1}, /* D layer 1 at batch 16 */
-        {8, 64, 32, 32, 128, 4, 4, 2, 1, 0}, /* D layer 2 */
-        {4, 64, 32, 32, 64, 3, 3, 1, 1, 1},  /* the seed recipe's 3x3 conv */
-        {1, 5, 9, 7, 33, 3, 3, 2, 1, 1},     /* batch 1, odd sizes, 33 channels */
-        {3, 7, 13, 11, 17, 5, 5, 3, 2, 1},
+        {2, 3, 7, 6, 4, 3, 3, 1, 1, 1, REF},  /* same padding, odd sizes */
+        {3, 2, 8, 8, 5, 4, 4, 2, 1, 1, REF},  /* the DCGAN shape: 4x4 stride 2 pad 1 */
+        {1, 3, 5, 7, 2, 2, 3, 2, 0, 0, REF},  /* batch 1 (direct path), non-square kernel, no bias */
+        {2, 1, 4, 4, 3, 4, 4, 1, 0, 1, REF},  /* kernel covers the whole input */
+        {16, 3, 64, 64, 64, 4, 4, 2, 1, 1, DEV}, /* D layer 1 at batch 16 */
+        {8, 64, 32, 32, 128, 4, 4, 2, 1, 0, DEV}, /* D layer 2 */
+        {4, 64, 32, 32, 64, 3, 3, 1, 1, 1, DEV},  /* the seed recipe's 3x3 conv */
+        {1, 5, 9, 7, 33, 3, 3, 2, 1, 1, DEV},     /* batch 1, odd sizes, 33 channels */
+        {3, 7, 13, 11, 17, 5, 5, 3, 2, 1, DEV},
     };
     static const conv_cfg convt[] = {
-        {2, 3, 4, 4, 2, 4, 4, 2, 1, 1},  /* DCGAN upsampling: 4 -> 8 */
-        {3, 4, 1, 1, 3, 4, 4, 1, 0, 1},  /* 1x1 noise map -> 4x4 (first G layer) */
-        {1, 2, 3, 5, 3, 3, 2, 2, 0, 0},  /* batch 1, odd, non-square, no bias */
-        {2, 3, 5, 5, 2, 3, 3, 1, 1, 1},  /* stride 1 "same" */
-        /* device only */
-        {16, 100, 1, 1, 512, 4, 4, 1, 0, 1}, /* G layer 1: noise -> 4x4 */
-        {8, 128, 16, 16, 64, 4, 4, 2, 1, 0}, /* G upsampling */
-        {4, 64, 32, 32, 3, 4, 4, 2, 1, 1},   /* G output layer */
-        {1, 5, 7, 9, 33, 3, 3, 2, 1, 1},     /* batch 1, odd */
-        {3, 17, 5, 6, 7, 5, 5, 3, 1, 0},
+        {2, 3, 4, 4, 2, 4, 4, 2, 1, 1, REF},  /* DCGAN upsampling: 4 -> 8 */
+        {3, 4, 1, 1, 3, 4, 4, 1, 0, 1, REF},  /* 1x1 noise map -> 4x4 (first G layer) */
+        {1, 2, 3, 5, 3, 3, 2, 2, 0, 0, REF},  /* batch 1, odd, non-square, no bias */
+        {2, 3, 5, 5, 2, 3, 3, 1, 1, 1, REF},  /* stride 1 "same" */
+        {16, 100, 1, 1, 512, 4, 4, 1, 0, 1, DEV}, /* G layer 1: noise -> 4x4 */
+        {8, 128, 16, 16, 64, 4, 4, 2, 1, 0, DEV}, /* G upsampling */
+        {4, 64, 32, 32, 3, 4, 4, 2, 1, 1, DEV},   /* G output layer */
+        {1, 5, 7, 9, 33, 3, 3, 2, 1, 1, DEV},     /* batch 1, odd */
+        {3, 17, 5, 6, 7, 5, 5, 3, 1, 0, DEV},
     };
     for (int t = 0; t < 2; t++)
         for (int i = 0; i < 9; i++) {
             const conv_cfg *k = t ? &convt[i] : &conv[i];
-            const int cpu = i < 4;
+            const int cpu = k->where == REF;
             const int Ho = t ? convt_out(k->H, k->kh, k->stride, k->pad) : conv_out(k->H, k->kh, k->stride, k->pad);
             const int Wo = t ? convt_out(k->W, k->kw, k->stride, k->pad) : conv_out(k->W, k->kw, k->stride, k->pad);
             tu_op_case *c = add(t ? "conv_transpose2d" : "conv2d", (t ? 200 : 100) + i, cpu, t ? lib_convt : lib_conv,
@@ -451,12 +456,13 @@ static void conv_cases(void) {
 }
 
 static void linear_cases(void) {
-    static const lin_cfg list[] = {{4, 7, 3, 1}, {1, 5, 1, 0}, {5, 1, 6, 1}, /* device only: */
-                                   {64, 8192, 1, 1}, {1, 37, 5, 0}, {13, 100, 33, 1}};
+    static const lin_cfg list[] = {{4, 7, 3, 1, REF},      {1, 5, 1, 0, REF},  {5, 1, 6, 1, REF},
+                                   {64, 8192, 1, 1, DEV}, {1, 37, 5, 0, DEV}, {13, 100, 33, 1, DEV}};
     for (int i = 0; i < 6; i++) {
         const lin_cfg *k = &list[i];
-        const double wr = i < 3 ? 1 : 0.1;
-        tu_op_case *c = add("linear", 300 + i, i < 3, lib_linear, ref_linear, k, (int64_t)k->N * k->out, 1e-4, 1e-3);
+        const int cpu = k->where == REF;
+        const double wr = cpu ? 1 : 0.1;
+        tu_op_case *c = add("linear", 300 + i, cpu, lib_linear, ref_linear, k, (int64_t)k->N * k->out, 1e-4, 1e-3);
         tu_op_check *q = &c->check;
         q->n_in = 3;
         q->in[0] = in2(k->N, k->in, -1, 1, 1);
@@ -581,15 +587,15 @@ static int64_t pool_out(const pool_cfg *k) {
 
 static void pool_cases(void) {
     static const pool_cfg small[] = {
-        {2, 3, 8, 8, 2, 2, 0, 0}, {1, 2, 7, 9, 3, 2, 1, 0}, {2, 1, 5, 6, 3, 1, 1, 0}, /* max */
-        {2, 3, 8, 8, 2, 2, 0, 1}, {1, 2, 7, 9, 3, 2, 1, 1}, {3, 2, 5, 5, 4, 3, 2, 1}, /* avg */
-        {2, 4, 7, 5, 0, 0, 0, 2},                                                    /* global */
-        {64, 32, 28, 28, 2, 2, 0, 0}, {64, 32, 28, 28, 2, 2, 0, 1}, {64, 32, 7, 7, 0, 0, 0, 2}, /* device */
-        {3, 5, 9, 7, 3, 2, 1, 0}, {3, 5, 9, 7, 3, 2, 1, 1},
+        {2, 3, 8, 8, 2, 2, 0, 0, REF}, {1, 2, 7, 9, 3, 2, 1, 0, REF}, {2, 1, 5, 6, 3, 1, 1, 0, REF}, /* max */
+        {2, 3, 8, 8, 2, 2, 0, 1, REF}, {1, 2, 7, 9, 3, 2, 1, 1, REF}, {3, 2, 5, 5, 4, 3, 2, 1, REF}, /* avg */
+        {2, 4, 7, 5, 0, 0, 0, 2, REF},                                                              /* global */
+        {64, 32, 28, 28, 2, 2, 0, 0, DEV}, {64, 32, 28, 28, 2, 2, 0, 1, DEV}, {64, 32, 7, 7, 0, 0, 0, 2, DEV},
+        {3, 5, 9, 7, 3, 2, 1, 0, DEV}, {3, 5, 9, 7, 3, 2, 1, 1, DEV},
     };
     for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
         const pool_cfg *k = &small[i];
-        const int cpu = k->N < 64 && i < 7;
+        const int cpu = k->where == REF;
         tu_op_case *c = add(k->kind == 0 ? "max_pool2d" : k->kind == 1 ? "avg_pool2d" : "global_avg_pool2d", 1000 + i,
                             cpu, lib_pool, ref_pool, k, pool_out(k), 1e-5, 1e-4);
         c->check.n_in = 1;

@@ -856,17 +856,13 @@ static void dist_setup(gan *g, tg_dist *dist, int fresh) {
     tg_module *mods[3] = {g->G, g->D, g->Gema};
     for (int m = 0; m < 3; m++) {
         if (!mods[m]) continue;
-        const char *names[128];
         tg_tensor *t[128];
-        n = tg_module_state(mods[m], names, t, 128);
+        n = tg_module_state(mods[m], NULL, t, 128);
         if (fresh) TRY(tg_dist_broadcast(dist, t, n, 0));
-        for (int i = 0; i < n && m < 2; i++) {
-            const size_t l = strlen(names[i]);
-            if ((l >= 12 && !strcmp(names[i] + l - 12, "running_mean")) || (l >= 11 && !strcmp(names[i] + l - 11, "running_var"))) {
-                if (g->n_bn_stats == 64) die("too many BatchNorm layers");
-                g->bn_stats[g->n_bn_stats++] = t[i];
-            }
-        }
+        if (m == 2) continue; /* the moving average's statistics are re-estimated, not averaged */
+        n = tg_module_batch_norm_stats(mods[m], g->bn_stats + g->n_bn_stats, 64 - g->n_bn_stats);
+        if (n < 0 || g->n_bn_stats + n > 64) die("too many BatchNorm layers");
+        g->n_bn_stats += n;
     }
     if (fresh) TRY(tg_dist_broadcast(dist, &g->fixed, 1, 0));
 }

@@ -103,8 +103,10 @@ tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const tg_conv_geom *g, tg_mem xm, tg_mem 
                 t.lw[q] = (int32_t)(ow * s);
                 t.d_off[q] = n * Co * P + r;
             }
-    tg_gemm_tab gt = {w, K, t.a_off, x, H, W, t.roff, t.rh, t.rw, t.loff, t.lh, t.lw,
-                      y, P, t.d_off, bias, acc, Co, NP, K};
+    tg_gemm_tab gt = {.a_src = w, .a_ms = K, .a_off = t.a_off,
+                      .b_src = x, .b_H = H, .b_W = W, .b_roff = t.roff, .b_rh = t.rh, .b_rw = t.rw,
+                      .b_loff = t.loff, .b_lh = t.lh, .b_lw = t.lw,
+                      .dst = y, .d_ms = P, .d_off = t.d_off, .bias = bias, .acc = acc, .M = Co, .N = NP, .K = K};
     tg_cpu_gemm_run(&gt, t.gemm_ws);
     return TG_OK;
 }
@@ -157,8 +159,10 @@ static tg_status bwd_data_phases(tg_ctx *ctx, const float *dy, int N, int Co, in
                     tb->lw[q] = (int32_t)mw;
                     tb->d_off[q] = nn * C * HW + (s * m - p + r0) * W + (s * mw - p + c0);
                 }
-        g[i] = (tg_gemm_tab){w, KK, t[i].a_off, dy, Ho, Wo, t[i].roff, t[i].rh, t[i].rw, t[i].loff,
-                             t[i].lh, t[i].lw, dx, HW, t[i].d_off, NULL, acc, C, Nq[i], K};
+        g[i] = (tg_gemm_tab){.a_src = w, .a_ms = KK, .a_off = t[i].a_off,
+                             .b_src = dy, .b_H = Ho, .b_W = Wo, .b_roff = t[i].roff, .b_rh = t[i].rh, .b_rw = t[i].rw,
+                             .b_loff = t[i].loff, .b_lh = t[i].lh, .b_lw = t[i].lw,
+                             .dst = dx, .d_ms = HW, .d_off = t[i].d_off, .bias = NULL, .acc = acc, .M = C, .N = Nq[i], .K = K};
     }
     tg_cpu_gemm_batch(g, n, t[0].gemm_ws);
     return TG_OK;
@@ -221,8 +225,10 @@ tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const tg_conv_geom *g, tg_mem xm, tg_me
         t.lw[l] = j - p;
         t.d_off[l] = l;
     }
-    tg_gemm_tab gt = {dy, P, t.a_off, x, H, W, t.roff, t.rh, t.rw, t.loff, t.lh, t.lw,
-                      dw, Kc, t.d_off, NULL, acc, Co, Kc, NP};
+    tg_gemm_tab gt = {.a_src = dy, .a_ms = P, .a_off = t.a_off,
+                      .b_src = x, .b_H = H, .b_W = W, .b_roff = t.roff, .b_rh = t.rh, .b_rw = t.rw,
+                      .b_loff = t.loff, .b_lh = t.lh, .b_lw = t.lw,
+                      .dst = dw, .d_ms = Kc, .d_off = t.d_off, .bias = NULL, .acc = acc, .M = Co, .N = Kc, .K = NP};
     tg_cpu_gemm_run(&gt, t.gemm_ws);
     return TG_OK;
 }

@@ -170,6 +170,13 @@ TG_INTERNAL void tg_wino_pack_scalar(const tg_wino_phase *ph, int64_t k0, int kc
 TG_INTERNAL void tg_wino_out_scalar(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0,
                                     int nl, const float *tiles, int mr, int nr);
 
+/* The work schedule of the GEMMs (gemm.c, winograd.c), inside a parallel region: of n items,
+ * the first this many go to the threads in static blocks (a thread's next item is its own, which
+ * the B packer prefetches), the rest one at a time, so a thread slowed by its neighbours does not
+ * leave the others waiting at the end (that wait was 5% of a two-thread GAN step). Which thread
+ * computes an item never changes its values. */
+static inline int64_t tg_cpu_static_items(int64_t n, int nthreads) { return nthreads > 1 ? n - n / 8 : n; }
+
 /* ---- the backend table's kernels, one file per family as in cuda/ ------------------------------ */
 /* below this many elements a loop runs on one thread */
 #define PAR_MIN 16384

@@ -335,12 +335,7 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
         float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
         Bs = (float *)tg_align_ptr(Bs, 64);
         float *tiles = Bs + tg_round_up(kbmax * nr, 16); /* ns tiles of mr x nr */
-        /* Most slivers in static blocks (a thread's next sliver is its own, which the B packer
-         * prefetches); the last eighth handed out one at a time, so a thread that ran slower
-         * (the other core busier, its slivers' memory farther) does not leave the other waiting
-         * at the end: that wait was 5% of a two-thread seed step. Which thread computes a sliver
-         * does not change its values. */
-        const int64_t nstat = omp_get_num_threads() > 1 ? nsl_max - nsl_max / 8 : nsl_max;
+        const int64_t nstat = tg_cpu_static_items(nsl_max, omp_get_num_threads());
         /* A panel at a time (see A_PANEL): the same static schedule in every panel gives each
          * thread the same slivers, so a sliver's blocks still go in order on one thread */
         for (int64_t p = 0; p < npanel; p++) {

@@ -213,7 +213,7 @@ static void wino_multiply(const phase *ph, int nph, const tg_cpu_isa *isa, int64
     {
         float *Bs = ws->thread_ws + (int64_t)omp_get_thread_num() * ws->per_thread;
         float *tiles = Bs + tg_round_up(9 * TG_WINO_PLANE(nr), 16);
-        const int64_t nstat = omp_get_num_threads() > 1 ? nitems - nitems / 8 : nitems;
+        const int64_t nstat = tg_cpu_static_items(nitems, omp_get_num_threads()); /* as gemm.c */
 #pragma omp for schedule(static) nowait
         for (int64_t it = 0; it < nstat; it++)
             if (it / nph < ph[it % nph].nsl) wino_sliver(&ph[it % nph], isa, K, M, ws->apk, it / nph, Bs, tiles);
