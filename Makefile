@@ -234,8 +234,10 @@ $(BUILD)/examples/fashion: examples/fashion/fashion.c examples/fashion/idx.h exa
 $(BUILD)/examples/cgan: examples/cgan/cgan.c examples/fashion/idx.h examples/example.h $(SHLIB) $(PCFILE)
 	$(build-user-program) -lz
 # the in-tree binary also finds the bundled faces in the source tree
-$(BUILD)/examples/mangagan: examples/mangagan/mangagan.c examples/mangagan/plot.c examples/mangagan/plot.h examples/example.h $(SHLIB) $(PCFILE)
-	$(build-user-program) examples/mangagan/plot.c -DMANGAGAN_SRCDATA='"$(CURDIR)/examples/mangagan/data"'
+# mangagan: one file per job (examples/mangagan/mangagan.h lists them), main in mangagan.c
+MANGAGAN_SRC := examples/mangagan/mangagan.c $(filter-out examples/mangagan/mangagan.c,$(wildcard examples/mangagan/*.c))
+$(BUILD)/examples/mangagan: $(MANGAGAN_SRC) $(wildcard examples/mangagan/*.h) examples/example.h examples/cli.h $(SHLIB) $(PCFILE)
+	$(build-user-program) $(filter-out $<,$(MANGAGAN_SRC)) -DMANGAGAN_SRCDATA='"$(CURDIR)/examples/mangagan/data"' -lm
 
 # ours vs PyTorch (both configurations), alternating, with the table (needs python3-torch)
 bench-compare: $(BUILD)/examples/mangagan
@@ -371,7 +373,7 @@ install: lib
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtensorgan.so
 	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
-	$(CC) -O2 -Wall -o $(DESTDIR)$(BINDIR)/mangagan examples/mangagan/mangagan.c examples/mangagan/plot.c -Iinclude \
+	$(CC) -O2 -Wall -o $(DESTDIR)$(BINDIR)/mangagan $(MANGAGAN_SRC) -Iinclude \
 	    $(SHLIB) -Wl,-rpath,$(LIBDIR) -lm
 	install -m 644 examples/mangagan/data/faces.safetensors.xz examples/mangagan/data/heldout.safetensors.xz \
 	    examples/mangagan/data/MANIFEST.md examples/tg_safetensors.py $(DESTDIR)$(DATADIR)/

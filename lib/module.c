@@ -1,46 +1,17 @@
 /*
- * module.c — layers (conv, conv-transpose, dense, batch norm, activations, flatten, reshape) and
- * the sequential container; freeze and training flags; parameter and state enumeration with
- * PyTorch-style names; initializers.
+ * module.c — layers (conv, conv-transpose, dense, batch norm, activations, pooling, dropout,
+ * upsampling, embedding, flatten, reshape) and the sequential container: construction, forward,
+ * freeze and training flags, parameter and state enumeration with PyTorch-style names, freeing.
+ * What changes a module's weights (initializers, moving average, spectral normalisation) is in
+ * module_weights.c; struct tg_module in module.h.
  */
-#include "core.h"
+#include "module.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { M_CONV, M_CONVT, M_DENSE, M_BN, M_ACT, M_FLATTEN, M_RESHAPE, M_SEQ, M_MAXPOOL, M_AVGPOOL, M_GAP, M_DROPOUT, M_UP2, M_EMBED } mkind;
-
-/* A module: what every kind shares (tensors, flags, children), plus its kind's settings in
- * `cfg`. What a kind does is its row of KINDS[] below (name, forward); adding a layer kind is an
- * enum value, a cfg member when it has settings, a constructor and a row. */
-struct tg_module {
-    tg_ctx *ctx;
-    mkind kind;
-    bool training, frozen;
-    union {
-        struct { int stride, pad; } conv;              /* M_CONV, M_CONVT */
-        struct { float momentum, eps; } bn;            /* M_BN */
-        struct { int op; float slope; } act;           /* M_ACT: TG_UN_*, leaky slope */
-        struct { int64_t c, h, w; } reshape;           /* M_RESHAPE */
-        struct { int kernel, stride, pad; } pool;      /* M_MAXPOOL, M_AVGPOOL */
-        struct { float p; } dropout;                   /* M_DROPOUT */
-        struct { int bilinear; } up;                   /* M_UP2 */
-    } cfg;
-    tg_tensor *weight, *bias;  /* conv/dense/embedding weight (+bias); batch norm gamma+beta */
-    tg_tensor *running_mean, *running_var;
-    tg_tensor *sn_u, *sn_v;    /* spectral normalisation's vectors (tg_module_spectral_norm) */
-    int sn_iters;
-    float sn_eps;
-    tg_module **child;
-    int n_child, cap_child;
-    tg_module *parent;         /* the sequential that owns it (at most one), or NULL */
-    char (*names)[96];         /* filled by tg_module_state */
-    int n_names;
-};
-
-static const char *kind_name(const tg_module *m); /* "conv2d", from KINDS[] below */
 
 static tg_module *mod_new(tg_ctx *ctx, mkind kind, const char *fn) {
     if (!ctx || ctx->closing) {
@@ -69,16 +40,6 @@ static tg_tensor *param(tg_ctx *ctx, int ndim, int64_t d0, int64_t d1, int64_t d
     return t;
 }
 
-/* PyTorch's default: weight kaiming_uniform(a=sqrt(5)) == U(+-1/sqrt(fan_in)), bias the same. */
-static tg_status default_init(tg_module *m) {
-    tg_tensor *w = m->weight;
-    int64_t rf = w->ndim == 4 ? w->shape[2] * w->shape[3] : 1;
-    float bound = 1.0f / sqrtf((float)(w->shape[1] * rf));
-    tg_status s = tg_tensor_fill_uniform(w, -bound, bound);
-    if (!s && m->bias) s = tg_tensor_fill_uniform(m->bias, -bound, bound);
-    return s;
-}
-
 static tg_module *conv_like(tg_ctx *ctx, mkind kind, int in_ch, int out_ch, int kernel,
                             int stride, int pad, bool bias, const char *fn) {
     TG_API_SCOPE(fn);
@@ -96,7 +57,7 @@ static tg_module *conv_like(tg_ctx *ctx, mkind kind, int in_ch, int out_ch, int 
     else
         m->weight = param(ctx, 4, in_ch, out_ch, kernel, kernel, fn);
     if (m->weight && bias) m->bias = param(ctx, 1, out_ch, 0, 0, 0, fn);
-    if (!m->weight || (bias && !m->bias) || default_init(m) != TG_OK) {
+    if (!m->weight || (bias && !m->bias) || tg_module_default_init(m) != TG_OK) {
         tg_module_free(m);
         return NULL;
     }
@@ -125,7 +86,7 @@ tg_module *tg_layer_dense(tg_ctx *ctx, int in_features, int out_features, bool b
     if (!m) return NULL;
     m->weight = param(ctx, 2, out_features, in_features, 0, 0, fn);
     if (m->weight && bias) m->bias = param(ctx, 1, out_features, 0, 0, 0, fn);
-    if (!m->weight || (bias && !m->bias) || default_init(m) != TG_OK) {
+    if (!m->weight || (bias && !m->bias) || tg_module_default_init(m) != TG_OK) {
         tg_module_free(m);
         return NULL;
     }
@@ -247,7 +208,7 @@ tg_module *tg_layer_embedding(tg_ctx *ctx, int num, int dim) {
 tg_tensor *tg_module_embed(tg_module *m, const int32_t *idx, int64_t n) {
     TG_API_SCOPE("tg_module_embed");
     if (!m || m->kind != M_EMBED) {
-        tg_fail(TG_ERR_INVALID, "tg_module_embed", "the module is %s, not an embedding layer", m ? kind_name(m) : "NULL");
+        tg_fail(TG_ERR_INVALID, "tg_module_embed", "the module is %s, not an embedding layer", m ? tg_module_kind_name(m) : "NULL");
         return NULL;
     }
     return tg_embedding(m->ctx, m->weight, idx, n);
@@ -268,7 +229,7 @@ tg_status tg_sequential_add(tg_module *seq, tg_module *layer) {
      * freeing it would pull it out of its owner */
     if (layer && layer->parent)
         return tg_fail(TG_ERR_INVALID, fn, "layer (%s) already belongs to a sequential: a module has one owner",
-                       kind_name(layer));
+                       tg_module_kind_name(layer));
     if (layer && seq && is_self_or_ancestor(layer, seq))
         return tg_fail(TG_ERR_INVALID, fn, "adding the sequential to %s would make a cycle",
                        layer == seq ? "itself" : "one of its own children");
@@ -394,7 +355,7 @@ static tg_tensor *fwd_seq(tg_module *m, tg_tensor *x) {
         tg_module *c = m->child[i], *next = i + 1 < m->n_child ? m->child[i + 1] : NULL;
         const int nop = next && next->kind == M_ACT ? next->cfg.act.op : -1;
         const float nslope = next && next->kind == M_ACT ? next->cfg.act.slope : 0.0f;
-        tg_path_push(i, kind_name(c));
+        tg_path_push(i, tg_module_kind_name(c));
         if (c->kind == M_BN && (nop == TG_UN_RELU || (nop == TG_UN_LEAKY_RELU && nslope >= 0.0f))) {
             x = bn_forward(c, x, nop == TG_UN_RELU ? 0.0f : nslope);
             tg_path_pop();
@@ -405,7 +366,7 @@ static tg_tensor *fwd_seq(tg_module *m, tg_tensor *x) {
         tg_path_pop();
         if (x && nop >= 0 && (c->kind == M_CONV || c->kind == M_CONVT || c->kind == M_DENSE) &&
             (nop == TG_UN_TANH || nop == TG_UN_SIGMOID || nslope >= 0.0f)) {
-            tg_path_push(i + 1, kind_name(next));
+            tg_path_push(i + 1, tg_module_kind_name(next));
             x = tg_activation_inplace(m->ctx, x, nop, nslope);
             tg_path_pop();
             i++;
@@ -428,7 +389,7 @@ static const struct {
 };
 _Static_assert(sizeof KINDS / sizeof KINDS[0] == M_EMBED + 1, "every module kind has a row in KINDS");
 
-static const char *kind_name(const tg_module *m) { return KINDS[m->kind].name; }
+const char *tg_module_kind_name(const tg_module *m) { return KINDS[m->kind].name; }
 
 static tg_tensor *module_forward(tg_module *m, tg_tensor *x) { return KINDS[m->kind].forward(m, x); }
 
@@ -591,155 +552,8 @@ void tg_module_free(tg_module *m) {
     if (!m) return;
     if (m->parent) {
         tg_fail(TG_ERR_INVALID, "tg_module_free", "the module (%s) belongs to a sequential, which frees it",
-                kind_name(m));
+                tg_module_kind_name(m));
         return;
     }
     module_destroy(m);
-}
-
-/* ---- initializers ------------------------------------------------------------------------- */
-static void fans(const tg_tensor *t, double *fan_in, double *fan_out) {
-    double rf = 1.0;
-    for (int i = 2; i < t->ndim; i++) rf *= (double)t->shape[i];
-    *fan_in = (t->ndim >= 2 ? (double)t->shape[1] : (double)t->shape[0]) * rf;
-    *fan_out = (double)t->shape[0] * rf;
-}
-
-tg_status tg_init_normal(tg_tensor *t, float mean, float std) {
-    TG_API_SCOPE("tg_init_normal");
-    return tg_tensor_fill_normal(t, mean, std);
-}
-
-tg_status tg_init_glorot_uniform(tg_tensor *t) {
-    TG_API_SCOPE("tg_init_glorot_uniform");
-    if (!t) return tg_fail(TG_ERR_INVALID, "tg_init_glorot_uniform", "tensor is NULL");
-    double fi, fo;
-    fans(t, &fi, &fo);
-    float limit = (float)sqrt(6.0 / (fi + fo));
-    return tg_tensor_fill_uniform(t, -limit, limit);
-}
-
-tg_status tg_init_zeros(tg_tensor *t) {
-    TG_API_SCOPE("tg_init_zeros");
-    return tg_tensor_fill(t, 0.0f);
-}
-
-tg_status tg_module_init(tg_module *m, tg_init_kind weights, float std, float bn_std) {
-    static const char *fn = "tg_module_init";
-    TG_API_SCOPE(fn);
-    if (!m) return tg_fail(TG_ERR_INVALID, fn, "module is NULL");
-    if (weights != TG_INIT_DEFAULT && weights != TG_INIT_GLOROT_UNIFORM && weights != TG_INIT_NORMAL)
-        return tg_fail(TG_ERR_INVALID, fn, "unknown init %d", (int)weights);
-    if (!(std >= 0.0f) || !isfinite(std) || !(bn_std >= 0.0f) || !isfinite(bn_std))
-        return tg_fail(TG_ERR_INVALID, fn, "std %g and bn_std %g must be finite and >= 0", std, bn_std);
-    tg_status s = TG_OK;
-    for (int i = 0; i < m->n_child && !s; i++) s = tg_module_init(m->child[i], weights, std, bn_std);
-    if (s) return s;
-    if (m->kind == M_CONV || m->kind == M_CONVT || m->kind == M_DENSE) {
-        switch (weights) {
-        case TG_INIT_DEFAULT: return default_init(m);
-        case TG_INIT_GLOROT_UNIFORM: s = tg_init_glorot_uniform(m->weight); break;
-        case TG_INIT_NORMAL: s = tg_init_normal(m->weight, 0.0f, std); break;
-        default: return tg_fail(TG_ERR_INVALID, "tg_module_init", "unknown init %d", (int)weights);
-        }
-        if (!s && m->bias) s = tg_init_zeros(m->bias);
-    } else if (m->kind == M_BN) {
-        s = bn_std > 0.0f ? tg_init_normal(m->weight, 1.0f, bn_std) : tg_tensor_fill(m->weight, 1.0f);
-        if (!s) s = tg_init_zeros(m->bias);
-    }
-    return s;
-}
-
-/* ---- averaging ----------------------------------------------------------------------------- */
-tg_status tg_module_ema(tg_module *avg, tg_module *src, float decay) {
-    static const char *fn = "tg_module_ema";
-    TG_API_SCOPE(fn);
-    if (!avg || !src) return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", avg ? "src" : "avg");
-    if (!(decay >= 0.0f && decay <= 1.0f)) return tg_fail(TG_ERR_INVALID, fn, "decay %g is not in [0, 1]", decay);
-    if (avg->ctx != src->ctx) return tg_fail(TG_ERR_DEVICE, fn, "the two modules belong to different contexts");
-    const int n = tg_module_params(src, NULL, 0);
-    if (tg_module_params(avg, NULL, 0) != n)
-        return tg_fail(TG_ERR_SHAPE, fn, "the modules have %d and %d parameters", tg_module_params(avg, NULL, 0), n);
-    tg_tensor **a = malloc(sizeof *a * (size_t)(n ? n : 1) * 2);
-    if (!a) return tg_fail(TG_ERR_NOMEM, fn, "out of host memory");
-    tg_tensor **s = a + n;
-    tg_module_params(avg, a, n);
-    tg_module_params(src, s, n);
-    for (int i = 0; i < n; i++)
-        if (a[i]->ndim != s[i]->ndim || memcmp(a[i]->shape, s[i]->shape, sizeof(int64_t) * (size_t)a[i]->ndim)) {
-            char b1[64], b2[64];
-            tg_status st = tg_fail(TG_ERR_SHAPE, fn, "parameter %d is %s in the average and %s in the source", i,
-                                   SHP(a[i], b1), SHP(s[i], b2));
-            free(a);
-            return st;
-        }
-    tg_ctx *ctx = avg->ctx;
-    for (int i = 0; i < n; i++) ctx->be->axpby(ctx, 1.0f - decay, tg_mem_of(s[i]), decay, tg_mem_of(a[i]));
-    free(a);
-    return ctx->be->check(ctx, fn);
-}
-
-/* ---- spectral normalisation ----------------------------------------------------------------- */
-/* a random unit vector of n elements */
-static tg_tensor *unit_random(tg_ctx *ctx, int64_t n) {
-    tg_tensor *t = tg_tensor_owned(ctx, 1, &n, "tg_module_spectral_norm");
-    float *h = t ? malloc(sizeof(float) * (size_t)n) : NULL;
-    if (!h || tg_tensor_fill_normal(t, 0.0f, 1.0f) || tg_tensor_read(t, h, n)) {
-        if (!h && t) tg_fail(TG_ERR_NOMEM, "tg_module_spectral_norm", "out of host memory");
-        free(h);
-        tg_tensor_release(t);
-        return NULL;
-    }
-    double s = 0;
-    for (int64_t i = 0; i < n; i++) s += (double)h[i] * h[i];
-    const double inv = 1.0 / fmax(sqrt(s), 1e-12);
-    for (int64_t i = 0; i < n; i++) h[i] = (float)(h[i] * inv);
-    tg_status st = tg_tensor_write(t, h, n);
-    free(h);
-    if (st) {
-        tg_tensor_release(t);
-        return NULL;
-    }
-    return t;
-}
-
-/* conv2d and dense layers in m's tree (those already spectrally normalised when `done`) */
-static int sn_count(const tg_module *m, bool done) {
-    int n = 0;
-    if ((m->kind == M_CONV || m->kind == M_DENSE) && (!done || m->sn_u)) n++;
-    for (int i = 0; i < m->n_child; i++) n += sn_count(m->child[i], done);
-    return n;
-}
-
-tg_status tg_module_spectral_norm(tg_module *m, int power_iters, float eps) {
-    static const char *fn = "tg_module_spectral_norm";
-    TG_API_SCOPE(fn);
-    if (!m) return tg_fail(TG_ERR_INVALID, fn, "module is NULL");
-    if (power_iters < 1 || !(eps > 0.0f) || !isfinite(eps))
-        return tg_fail(TG_ERR_INVALID, fn, "power_iters %d must be >= 1 and eps %g > 0", power_iters, eps);
-    if (m->kind == M_SEQ) {
-        /* checked first, so that a refusal leaves no layer half-done */
-        if (sn_count(m, true) > 0)
-            return tg_fail(TG_ERR_INVALID, fn, "a layer of the sequential is already spectrally normalised");
-        if (sn_count(m, false) == 0) return tg_fail(TG_ERR_INVALID, fn, "the sequential holds no conv2d or dense layer");
-        for (int i = 0; i < m->n_child; i++) {
-            if (sn_count(m->child[i], false) == 0) continue; /* nothing to normalise there */
-            tg_status st = tg_module_spectral_norm(m->child[i], power_iters, eps);
-            if (st) return st; /* out of memory only */
-        }
-        return TG_OK;
-    }
-    if (m->kind != M_CONV && m->kind != M_DENSE)
-        return tg_fail(TG_ERR_INVALID, fn, "only conv2d and dense layers (and sequentials of them) are supported, not %s",
-                       KINDS[m->kind].name);
-    if (m->sn_u) return tg_fail(TG_ERR_INVALID, fn, "the layer is already spectrally normalised");
-    const int64_t rows = m->weight->shape[0], cols = m->weight->numel / rows;
-    tg_tensor *u = unit_random(m->ctx, rows), *v = u ? unit_random(m->ctx, cols) : NULL;
-    if (!u || !v) {
-        tg_tensor_release(u);
-        return tg_last_status();
-    }
-    m->sn_u = u, m->sn_v = v;
-    m->sn_iters = power_iters, m->sn_eps = eps;
-    return TG_OK;
 }
