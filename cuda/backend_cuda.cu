@@ -78,6 +78,7 @@ tg_status tg_cuda_init(tg_ctx *ctx) {
     cublasStatus_t b = cb->create(&s->blas);
     if (b == CUBLAS_STATUS_SUCCESS) b = cb->set_stream(s->blas, s->stream);
     if (b == CUBLAS_STATUS_SUCCESS) b = cb->set_math_mode(s->blas, CUBLAS_PEDANTIC_MATH);
+    s->blas_mode = (int)CUBLAS_PEDANTIC_MATH;
     if (b != CUBLAS_STATUS_SUCCESS) {
         cudaStreamDestroy(s->stream);
         free(s);
@@ -102,6 +103,7 @@ void tg_cuda_shutdown(tg_ctx *ctx) {
     if (!s) return;
     cudaStreamSynchronize(s->stream);
     if (s->items) cudaFree(s->items);
+    if (s->bf16) cudaFree(s->bf16);
     s->cublas->destroy(s->blas);
     cudaStreamDestroy(s->stream);
     free(s);
@@ -157,29 +159,68 @@ void tg_cuda_copy(tg_ctx *ctx, tg_mem dst, tg_mem src) {
                  "copy");
 }
 
+/* x rounded to bf16 as lib/tg_math.h rounds (the CPU's bf16 operands are the same numbers) */
+__global__ void round_bf16_kernel(const float *x, uint16_t *y, int64_t n) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) y[i] = tg_bf16_of(x[i]);
+}
+
+/* the elements a row-major rows x cols operand with leading dimension ld spans */
+static int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows > 0 && cols > 0 ? (rows - 1) * ld + cols : 0; }
+
+/* the handle's math mode, set when it changes */
+static void math_mode(tg_ctx *ctx, tg_cuda_state *s, cublasMath_t m) {
+    if ((int)m == s->blas_mode) return;
+    note_blas(ctx, s->cublas->set_math_mode(s->blas, m), "cublasSetMathMode");
+    s->blas_mode = (int)m;
+}
+
 /* Row-major C = op(A) op(B): in cuBLAS's column-major view that is C^T = op(B)^T op(A)^T, so the
- * operands swap places and keep their transpose flags. */
+ * operands swap places and keep their transpose flags. FP32: SGEMM in pedantic math; TF32: SGEMM
+ * with TF32 tensor cores allowed; BF16: A and B rounded to bf16 (round_bf16_kernel) into the
+ * state's scratch, then cublasSgemmEx (bf16 A and B, FP32 accumulation and C) with tensor cores
+ * allowed. */
 void tg_cuda_gemm(tg_ctx *ctx, const tg_gemm_args *g) {
     const int ta = g->ta, tb = g->tb;
     const int64_t M = g->M, N = g->N, K = g->K, lda = g->lda, ldb = g->ldb, ldc = g->ldc;
     const float alpha = g->alpha, beta = g->beta, *A = tg_f(g->A), *B = tg_f(g->B);
     float *C = tg_f(g->C);
     tg_cuda_state *s = tg_cuda(ctx);
-    const int tf32 = tg_be_tf32(ctx) ? 1 : 0;
-    if (tf32 != s->blas_tf32) {
-        note_blas(ctx,
-                  s->cublas->set_math_mode(s->blas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH),
-                  "cublasSetMathMode");
-        s->blas_tf32 = tf32;
-    }
     if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX) {
         tg_cuda_note(ctx, cudaErrorInvalidValue, "gemm dimensions exceed 2^31");
         return;
     }
+    const cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+    if (g->prec == TG_PRECISION_BF16) {
+        const int64_t na = ta ? span(K, M, lda) : span(M, K, lda), nb = tb ? span(N, K, ldb) : span(K, N, ldb);
+        const size_t bytes = (size_t)(tg_round_up(na, 64) + nb + 64) * sizeof(uint16_t);
+        if (bytes > s->bf16_bytes) {
+            if (s->bf16) cudaFree(s->bf16);
+            s->bf16 = NULL;
+            s->bf16_bytes = 0;
+            const cudaError_t e = cudaMalloc(&s->bf16, bytes);
+            if (e != cudaSuccess) {
+                s->bf16 = NULL;
+                tg_cuda_note(ctx, e, "bf16 operands");
+                return;
+            }
+            s->bf16_bytes = bytes;
+        }
+        uint16_t *ah = (uint16_t *)s->bf16, *bh = ah + tg_round_up(na, 64);
+        if (na) round_bf16_kernel<<<tg_blocks(na), TG_THREADS, 0, tg_stream(ctx)>>>(A, ah, na);
+        if (nb) round_bf16_kernel<<<tg_blocks(nb), TG_THREADS, 0, tg_stream(ctx)>>>(B, bh, nb);
+        TG_LAUNCHED(ctx, "round_bf16");
+        math_mode(ctx, s, CUBLAS_DEFAULT_MATH);
+        note_blas(ctx,
+                  s->cublas->sgemm_ex(s->blas, opb, opa, (int)N, (int)M, (int)K, &alpha, bh, CUDA_R_16BF, (int)ldb, ah,
+                                      CUDA_R_16BF, (int)lda, &beta, C, CUDA_R_32F, (int)ldc),
+                  "cublasSgemmEx (bf16)");
+        return;
+    }
+    math_mode(ctx, s, g->prec == TG_PRECISION_TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH);
     note_blas(ctx,
-              s->cublas->sgemm(s->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                          (int)N, (int)M, (int)K, &alpha, B, (int)ldb, A, (int)lda, &beta, C,
-                          (int)ldc),
+              s->cublas->sgemm(s->blas, opb, opa, (int)N, (int)M, (int)K, &alpha, B, (int)ldb, A, (int)lda, &beta, C,
+                               (int)ldc),
               "cublasSgemm");
 }
 

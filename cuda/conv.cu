@@ -122,11 +122,12 @@ void tg_cuda_bias_add(tg_ctx *ctx, tg_ncp s, tg_mem y, tg_mem b) {
     TG_LAUNCHED(ctx, "bias_add");
 }
 
-/* C[M,N] = A op(B) (+ C when acc): the row-major GEMM the passes need, through the table's slot */
-static void gemm(tg_ctx *ctx, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                 const float *B, int64_t ldb, float *C, int64_t ldc, int acc) {
+/* C[M,N] = A op(B) (+ C when acc) in the convolution's precision: the row-major GEMM the passes
+ * need, through the table's slot */
+static void gemm(tg_ctx *ctx, const tg_conv_geom *cg, int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A,
+                 int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc, int acc) {
     tg_gemm_args g = {ta, tb, M, N, K, 1.0f, acc ? 1.0f : 0.0f, tg_mem_f32(A, 0), tg_mem_f32(B, 0), tg_mem_f32(C, 0),
-                      lda, ldb, ldc};
+                      lda, ldb, ldc, cg->prec};
     tg_cuda_gemm(ctx, &g);
 }
 
@@ -147,7 +148,7 @@ tg_status tg_cuda_conv_fwd(tg_ctx *ctx, const tg_conv_geom *g, tg_mem x, tg_mem 
     if (!ws) return TG_ERR_NOMEM;
     float *col = ws, *yt = direct ? tg_f(y) : ws + K * NP;
     im2col(ctx, tg_f(x), g->N, g->C, g->H, g->W, g->kh, g->kw, g->stride, g->pad, g->Ho, g->Wo, col);
-    gemm(ctx, 0, 0, g->Co, NP, K, tg_f(w), K, col, NP, yt, NP, direct && acc);
+    gemm(ctx, g, 0, 0, g->Co, NP, K, tg_f(w), K, col, NP, yt, NP, direct && acc);
     if (!direct) cn_to_nc(ctx, yt, g->N, g->Co, P, tg_f(bias), tg_f(y), acc);
     else if (bias.p) tg_cuda_bias_add(ctx, tg_ncp{1, g->Co, P}, y, bias);
     return TG_OK;
@@ -164,7 +165,7 @@ tg_status tg_cuda_conv_bwd_data(tg_ctx *ctx, const tg_conv_geom *g, tg_mem dy, t
         nc_to_cn(ctx, tg_f(dy), g->N, g->Co, P, ws + K * NP);
         dyt = ws + K * NP;
     }
-    gemm(ctx, 1, 0, K, NP, g->Co, tg_f(w), K, dyt, NP, col, NP, 0);
+    gemm(ctx, g, 1, 0, K, NP, g->Co, tg_f(w), K, dyt, NP, col, NP, 0);
     col2im(ctx, col, g->N, g->C, g->H, g->W, g->kh, g->kw, g->stride, g->pad, g->Ho, g->Wo, tg_f(dx), acc);
     return TG_OK;
 }
@@ -181,7 +182,7 @@ tg_status tg_cuda_conv_wgrad(tg_ctx *ctx, const tg_conv_geom *g, tg_mem x, tg_me
         dyt = ws + K * NP;
     }
     im2col(ctx, tg_f(x), g->N, g->C, g->H, g->W, g->kh, g->kw, g->stride, g->pad, g->Ho, g->Wo, col);
-    gemm(ctx, 0, 1, g->Co, K, NP, dyt, NP, col, NP, tg_f(dw), K, acc);
+    gemm(ctx, g, 0, 1, g->Co, K, NP, dyt, NP, col, NP, tg_f(dw), K, acc);
     return TG_OK;
 }
 

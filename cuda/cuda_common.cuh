@@ -18,11 +18,13 @@ typedef struct {
     cudaStream_t stream;
     cublasHandle_t blas;
     const tg_cublas_api *cublas; /* its entry points (cuda/libs.cu) */
-    int blas_tf32;          /* math mode last set on the handle */
+    int blas_mode;          /* cublasMath_t last set on the handle */
     tg_status err;          /* first failure since the last check */
     char msg[320];
     void *items;            /* device copy of the optimizer's item table */
     size_t items_bytes;
+    void *bf16;             /* a bf16 GEMM's operands, rounded (tg_cuda_gemm); grows */
+    size_t bf16_bytes;
 } tg_cuda_state;
 
 /* cuBLAS's entry points, opened at the first CUDA context (cuda/libs.cu) rather than linked, so
@@ -34,6 +36,7 @@ typedef struct {
     X(set_stream, cublasSetStream_v2)                                                           \
     X(set_math_mode, cublasSetMathMode)                                                         \
     X(sgemm, cublasSgemm_v2)                                                                    \
+    X(sgemm_ex, cublasSgemmEx)                                                                  \
     X(status_name, cublasGetStatusName)                                                         \
     X(status_string, cublasGetStatusString)
 #define TG_API_FIELD(field, sym) decltype(&sym) field;

@@ -138,8 +138,35 @@ TG_API tg_status tg_ctx_sync(tg_ctx *ctx);
  * random fill advances. The same seed/stream/offset draws the same numbers on CPU and CUDA. */
 TG_API void tg_ctx_rng_get(const tg_ctx *ctx, uint64_t *seed, uint64_t *offset);
 TG_API void tg_ctx_rng_set(tg_ctx *ctx, uint64_t seed, uint64_t offset);
-/* Allow TF32 tensor cores for CUDA GEMMs (off by default; ignored on the CPU). */
+/* Allow TF32 tensor cores for CUDA GEMMs (off by default; ignored on the CPU). On a CUDA
+ * context the same as tg_ctx_set_precision(ctx, allow ? TG_PRECISION_TF32 : TG_PRECISION_FP32). */
 TG_API void tg_ctx_set_tf32(tg_ctx *ctx, bool allow);
+
+/* The precision of the multiplications in convolutions and dense layers (tg_conv2d,
+ * tg_conv_transpose2d, tg_linear and the layers built on them), for ops run after the call; an
+ * op's backward runs in the precision of its forward.
+ *   TG_PRECISION_FP32  float32 throughout (the default).
+ *   TG_PRECISION_BF16  each pass rounds the two tensors it multiplies to bfloat16 (round to
+ *                      nearest, ties to even) and accumulates in float32: the forward rounds x and
+ *                      w, the data gradient dy and w, the weight gradient x and dy. Everything else
+ *                      stays float32: these ops' results and biases, every other op, gradients,
+ *                      the parameters (the optimizer's master weights), Adam's moments, BatchNorm's
+ *                      statistics, losses, and files (a checkpoint loads and trains in any
+ *                      precision). On the CPU the products use AVX512-BF16 (vdpbf16ps) where the
+ *                      CPU has it; elsewhere the same bf16 operands are multiplied with float32
+ *                      instructions in the same order: the same results, slower (except for
+ *                      subnormal bf16 values, which AVX512-BF16 treats as zero). Results do not
+ *                      depend on the thread count. tg_ctx_describe names the kernel.
+ *   TG_PRECISION_TF32  CUDA only: cuBLAS may use TF32 tensor cores. TG_ERR_UNSUPPORTED on the CPU.
+ * TG_ERR_INVALID for an unknown value. */
+typedef enum { TG_PRECISION_FP32 = 0, TG_PRECISION_BF16 = 1, TG_PRECISION_TF32 = 2 } tg_precision;
+TG_API tg_status tg_ctx_set_precision(tg_ctx *ctx, tg_precision precision);
+/* The context's precision (TG_PRECISION_FP32 for a NULL or freed context, with a message). */
+TG_API tg_precision tg_ctx_precision(const tg_ctx *ctx);
+/* "fp32", "bf16", "tf32" (NULL for an unknown value) and back (-1 for an unknown name): for
+ * command lines and files. */
+TG_API const char *tg_precision_name(tg_precision precision);
+TG_API int tg_precision_parse(const char *name);
 
 typedef struct {
     size_t arena_bytes;      /* device (or host, on the CPU) memory held by the op-result arena */

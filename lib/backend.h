@@ -63,6 +63,7 @@ typedef struct {
     float alpha, beta;
     tg_mem A, B, C;
     int64_t lda, ldb, ldc;
+    tg_precision prec; /* of the products (tg_ctx_set_precision); FP32 when left 0 */
 } tg_gemm_args;
 
 /* One convolution: x [N,C,H,W] * w [Co,C,kh,kw] -> y [N,Co,Ho,Wo] (stride, zero padding).
@@ -73,6 +74,7 @@ typedef struct {
     int Co, kh, kw;
     int stride, pad;
     int Ho, Wo;
+    tg_precision prec; /* of the products (tg_ctx_set_precision): the op's, for all three passes */
 } tg_conv_geom;
 
 /* Pooling planes of H x W into Ho x Wo: windows kh x kw, strides sh sw, padding ph pw; max
@@ -247,8 +249,8 @@ TG_INTERNAL extern const struct tg_backend_ops tg_cuda_backend;
 /* ---- what a backend may use of its context (lib/ctx.c) --------------------------------------- */
 TG_INTERNAL void *tg_be_state(const tg_ctx *ctx);
 TG_INTERNAL void tg_be_set_state(tg_ctx *ctx, void *state);
-/* whether the caller allowed TF32 tensor cores (tg_ctx_set_tf32) */
-TG_INTERNAL bool tg_be_tf32(const tg_ctx *ctx);
+/* the context's precision (tg_ctx_set_precision), for describe; ops pass theirs in their args */
+TG_INTERNAL tg_precision tg_be_precision(const tg_ctx *ctx);
 /* scratch of at least bytes (grows; contents not kept across calls). NULL + message (and a
  * recorded backward failure) when it cannot grow. */
 TG_INTERNAL float *tg_workspace(tg_ctx *ctx, size_t bytes);

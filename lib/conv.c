@@ -102,8 +102,8 @@ static bool conv_check(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, in
 }
 
 /* ---- Conv2D ------------------------------------------------------------------------------- */
-static tg_conv_geom conv_geom(const conv_dims *d, int stride, int pad) {
-    const tg_conv_geom g = {d->N, d->Cin, d->H, d->W, d->Cout, d->kh, d->kw, stride, pad, d->Ho, d->Wo};
+static tg_conv_geom conv_geom(const tg_ctx *ctx, const conv_dims *d, int stride, int pad) {
+    const tg_conv_geom g = {d->N, d->Cin, d->H, d->W, d->Cout, d->kh, d->kw, stride, pad, d->Ho, d->Wo, ctx->precision};
     return g;
 }
 
@@ -131,7 +131,7 @@ tg_tensor *tg_conv2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, int 
     int64_t shape[4] = {d.N, d.Cout, d.Ho, d.Wo};
     tg_tensor *y = tg_result(ctx, 4, shape, fn);
     if (!y) return NULL;
-    const tg_conv_geom g = conv_geom(&d, stride, pad);
+    const tg_conv_geom g = conv_geom(ctx, &d, stride, pad);
     if (ctx->be->conv_fwd(ctx, &g, tg_mem_of(x), tg_mem_of(w), tg_mem_of(b), tg_mem_of(y), 0)) return NULL;
     tg_tensor *in[3] = {x, w, b};
     if (tg_needs_grad(ctx, in, 3)) {
@@ -146,8 +146,8 @@ tg_tensor *tg_conv2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, int 
 /* the convolution tg_conv_transpose2d(x [N,Cin,H,W], w [Cin,Cout,kh,kw]) -> y [N,Cout,Ho,Wo] is
  * the transpose of: its input is y (Cout channels, Ho x Wo), its output x (Cin, H x W), its
  * weight w as [Co = Cin, C = Cout, kh, kw] */
-static tg_conv_geom transpose_geom(const conv_dims *d, int stride, int pad) {
-    const tg_conv_geom g = {d->N, d->Cout, d->Ho, d->Wo, d->Cin, d->kh, d->kw, stride, pad, d->H, d->W};
+static tg_conv_geom transpose_geom(const tg_ctx *ctx, const conv_dims *d, int stride, int pad) {
+    const tg_conv_geom g = {d->N, d->Cout, d->Ho, d->Wo, d->Cin, d->kh, d->kw, stride, pad, d->H, d->W, ctx->precision};
     return g;
 }
 
@@ -174,7 +174,7 @@ tg_tensor *tg_conv_transpose2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tenso
     int64_t shape[4] = {d.N, d.Cout, d.Ho, d.Wo};
     tg_tensor *y = tg_result(ctx, 4, shape, fn);
     if (!y) return NULL;
-    const tg_conv_geom g = transpose_geom(&d, stride, pad);
+    const tg_conv_geom g = transpose_geom(ctx, &d, stride, pad);
     if (ctx->be->conv_bwd_data(ctx, &g, tg_mem_of(x), tg_mem_of(w), tg_mem_of(y), 0)) return NULL;
     if (b) ctx->be->bias_add(ctx, (tg_ncp){d.N, d.Cout, (int64_t)d.Ho * d.Wo}, tg_mem_of(y), tg_mem_of(b));
     tg_tensor *in[3] = {x, w, b};
@@ -191,14 +191,15 @@ tg_tensor *tg_conv_transpose2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tenso
 static void linear_backward(tg_ctx *ctx, tg_node *nd) {
     tg_tensor *x = nd->in[0], *w = nd->in[1], *b = nd->in[2], *y = nd->out;
     const int64_t N = x->shape[0], in = x->shape[1], out = w->shape[0];
+    const tg_precision prec = nd->p.linear.prec;
     const tg_mem dy = tg_mem_of(y->grad);
     float *dx = tg_grad_of(ctx, x), *dw = tg_grad_of(ctx, w), *db = b ? tg_grad_of(ctx, b) : NULL;
     if (dx) {
-        const tg_gemm_args g = {0, 0, N, in, out, 1.0f, 1.0f, dy, tg_mem_of(w), tg_mem_f32(dx, x->numel), out, in, in};
+        const tg_gemm_args g = {0, 0, N, in, out, 1.0f, 1.0f, dy, tg_mem_of(w), tg_mem_f32(dx, x->numel), out, in, in, prec};
         ctx->be->gemm(ctx, &g);
     }
     if (dw) {
-        const tg_gemm_args g = {1, 0, out, in, N, 1.0f, 1.0f, dy, tg_mem_of(x), tg_mem_f32(dw, w->numel), out, in, in};
+        const tg_gemm_args g = {1, 0, out, in, N, 1.0f, 1.0f, dy, tg_mem_of(x), tg_mem_f32(dw, w->numel), out, in, in, prec};
         ctx->be->gemm(ctx, &g);
     }
     if (db) ctx->be->channel_sum(ctx, (tg_ncp){N, out, 1}, dy, tg_mem_f32(db, b->numel), 1);
@@ -222,10 +223,15 @@ tg_tensor *tg_linear(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b) {
     int64_t shape[2] = {N, out};
     tg_tensor *y = tg_result(ctx, 2, shape, fn);
     if (!y) return NULL;
-    const tg_gemm_args g = {0, 1, N, out, in, 1.0f, 0.0f, tg_mem_of(x), tg_mem_of(w), tg_mem_of(y), in, in, out};
+    const tg_gemm_args g = {0, 1, N, out, in, 1.0f, 0.0f, tg_mem_of(x), tg_mem_of(w), tg_mem_of(y), in, in, out,
+                            ctx->precision};
     ctx->be->gemm(ctx, &g);
     if (b) ctx->be->bias_add(ctx, (tg_ncp){N, out, 1}, tg_mem_of(y), tg_mem_of(b));
     tg_tensor *ins[3] = {x, w, b};
-    if (tg_needs_grad(ctx, ins, 3) && !tg_record(ctx, linear_backward, y, ins, 3, fn)) return NULL;
+    if (tg_needs_grad(ctx, ins, 3)) {
+        tg_node *nd = tg_record(ctx, linear_backward, y, ins, 3, fn);
+        if (!nd) return NULL;
+        nd->p.linear.prec = ctx->precision;
+    }
     return y;
 }

@@ -73,6 +73,7 @@ struct tg_node {
     tg_tensor *saved[3];
     union {
         tg_conv_geom conv;                              /* conv2d, conv_transpose2d */
+        struct { tg_precision prec; } linear;           /* linear */
         tg_unary act;                                   /* activations */
         struct { int op; } binary;                      /* add, sub, mul (elementwise.c) */
         struct { float s; } scale;                      /* scale, sum, mean */
@@ -99,7 +100,7 @@ struct tg_ctx {
     float *ws;             /* the backends' scratch (tg_workspace; backend memory) */
     size_t ws_bytes;
     bool grad_enabled;
-    bool tf32;
+    tg_precision precision; /* of convolutions and dense layers (tg_ctx_set_precision) */
     tg_status bw_status;   /* first failure inside the running backward pass */
     uint64_t seed, rng_offset;
     uint32_t rng_stream;

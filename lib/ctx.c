@@ -109,7 +109,7 @@ const char *tg_ctx_describe(tg_ctx *ctx) {
 /* ---- what a backend may use of its context (lib/backend.h) --------------------------------- */
 void *tg_be_state(const tg_ctx *ctx) { return ctx->be_state; }
 void tg_be_set_state(tg_ctx *ctx, void *state) { ctx->be_state = state; }
-bool tg_be_tf32(const tg_ctx *ctx) { return ctx->tf32; }
+tg_precision tg_be_precision(const tg_ctx *ctx) { return ctx->precision; }
 
 void tg_ctx_clear_tape(tg_ctx *ctx) {
     if (!usable(ctx, "tg_ctx_clear_tape")) return;
@@ -147,7 +147,37 @@ void tg_ctx_rng_set(tg_ctx *ctx, uint64_t seed, uint64_t offset) {
 }
 
 void tg_ctx_set_tf32(tg_ctx *ctx, bool allow) {
-    if (usable(ctx, "tg_ctx_set_tf32")) ctx->tf32 = allow;
+    if (!usable(ctx, "tg_ctx_set_tf32") || ctx->device != TG_CUDA) return;
+    if (allow) ctx->precision = TG_PRECISION_TF32;
+    else if (ctx->precision == TG_PRECISION_TF32) ctx->precision = TG_PRECISION_FP32;
+}
+
+static const char *const PRECISION_NAMES[] = {[TG_PRECISION_FP32] = "fp32", [TG_PRECISION_BF16] = "bf16",
+                                              [TG_PRECISION_TF32] = "tf32"};
+
+const char *tg_precision_name(tg_precision precision) {
+    return (unsigned)precision <= TG_PRECISION_TF32 ? PRECISION_NAMES[precision] : NULL;
+}
+
+int tg_precision_parse(const char *name) {
+    for (int p = TG_PRECISION_FP32; name && p <= TG_PRECISION_TF32; p++)
+        if (!strcmp(name, PRECISION_NAMES[p])) return p;
+    return -1;
+}
+
+tg_status tg_ctx_set_precision(tg_ctx *ctx, tg_precision precision) {
+    static const char *fn = "tg_ctx_set_precision";
+    if (!usable(ctx, fn)) return TG_ERR_INVALID;
+    if ((unsigned)precision > TG_PRECISION_TF32)
+        return tg_fail(TG_ERR_INVALID, fn, "precision %d is not TG_PRECISION_FP32, _BF16 or _TF32", (int)precision);
+    if (precision == TG_PRECISION_TF32 && ctx->device != TG_CUDA)
+        return tg_fail(TG_ERR_UNSUPPORTED, fn, "TF32 is a CUDA precision; the CPU computes in fp32 or bf16");
+    ctx->precision = precision;
+    return TG_OK;
+}
+
+tg_precision tg_ctx_precision(const tg_ctx *ctx) {
+    return usable(ctx, "tg_ctx_precision") ? ctx->precision : TG_PRECISION_FP32;
 }
 
 void tg_ctx_stats_get(const tg_ctx *ctx, tg_ctx_stats *out) {

@@ -158,7 +158,8 @@ static tg_status descriptors(const uint8_t *imgs, int64_t n, int set, int size, 
  * without one), on a context of tg_swd's own */
 static void project(tg_ctx *cpu, const float *dirs, int D, const float *desc, int64_t rows, int dim, float *out) {
     const tg_gemm_args g = {0, 1, D, rows, dim, 1.0f, 0.0f, tg_mem_f32(dirs, (int64_t)D * dim),
-                            tg_mem_f32(desc, rows * dim), tg_mem_f32(out, (int64_t)D * rows), dim, dim, rows};
+                            tg_mem_f32(desc, rows * dim), tg_mem_f32(out, (int64_t)D * rows), dim, dim, rows,
+                            TG_PRECISION_FP32};
     cpu->be->gemm(cpu, &g);
 }
 

@@ -23,7 +23,7 @@ static float host_scalar(tg_ctx *ctx, const float *d) {
 static void gemm(tg_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, const float *A, const float *B,
                  float beta, float *C) {
     const tg_gemm_args g = {0, 0, M, N, K, alpha, beta, tg_mem_f32(A, M * K), tg_mem_f32(B, K * N),
-                            tg_mem_f32(C, M * N), K, N, N};
+                            tg_mem_f32(C, M * N), K, N, N, TG_PRECISION_FP32}; /* the power iteration stays float32 */
     ctx->be->gemm(ctx, &g);
 }
 

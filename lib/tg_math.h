@@ -17,6 +17,31 @@
 #define TG_HD
 #endif
 
+/* ---- bfloat16 ------------------------------------------------------------------------------
+ * bf16 is the upper half of a float's bits (8 exponent bits, 7 stored mantissa bits). Rounding
+ * is to nearest, ties to even, on the bits; a NaN stays a (quiet) NaN; infinities and signed
+ * zeros stay themselves; a float above bf16's largest finite value rounds to infinity. This is
+ * the conversion both CPU paths (lib/cpu/gemm*.c, scalar and vector) and the CUDA kernels use,
+ * so a bf16 operand is the same number everywhere. */
+static inline TG_HD uint32_t tg_f32_bits(float f) {
+    union { float f; uint32_t u; } v;
+    v.f = f;
+    return v.u;
+}
+static inline TG_HD float tg_bits_f32(uint32_t u) {
+    union { float f; uint32_t u; } v;
+    v.u = u;
+    return v.f;
+}
+static inline TG_HD uint16_t tg_bf16_of(float f) {
+    const uint32_t u = tg_f32_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* NaN: quiet */
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+static inline TG_HD float tg_bf16_f32(uint16_t h) { return tg_bits_f32((uint32_t)h << 16); }
+/* f rounded to the nearest bf16, as a float */
+static inline TG_HD float tg_bf16_round(float f) { return tg_bf16_f32(tg_bf16_of(f)); }
+
 /* ---- activations ------------------------------------------------------------------------- */
 enum { TG_UN_LEAKY_RELU = 0, TG_UN_RELU = 1, TG_UN_TANH = 2, TG_UN_SIGMOID = 3 };
 

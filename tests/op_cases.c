@@ -452,6 +452,7 @@ static void conv_cases(void) {
             q->in[2] = in1(k->Cout, -0.5, 0.5, 1);
             q->in[2].absent = !k->bias;
             q->fwd_atol = 1e-5, q->fwd_rtol = 1e-4, q->grad_atol = 2e-4, q->grad_rtol = 2e-3;
+            q->bf16_in = 1u << 0 | 1u << 1; /* x and w */
         }
 }
 
@@ -470,6 +471,7 @@ static void linear_cases(void) {
         q->in[2] = in1(k->out, -1, 1, 1);
         q->in[2].absent = !k->bias;
         q->fwd_atol = 1e-5, q->fwd_rtol = 1e-5;
+        q->bf16_in = 1u << 0 | 1u << 1; /* x and w */
     }
 }
 

@@ -13,6 +13,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 B=${BUILD:-build}
+# dense layers and spectral normalisation go through OpenBLAS in fp32, whose kernel (and so its
+# rounding) follows OPENBLAS_CORETYPE: compare runs made with the same setting
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 T=$(mktemp -d /tmp/tg_same_bits.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 run() { # name, threads, args...

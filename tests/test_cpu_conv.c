@@ -8,7 +8,10 @@
  * multiple of the stride) with unequal pixel counts, and both "write" and "add into" outputs.
  * Every shape runs twice: with the direct passes, and with Winograd F(2x2, 2x2) forced on for
  * the 4x4 stride-2 forward passes and data gradients it applies to (winograd.c) — tile rows of
- * 2 to 16 tiles, half tiles at odd edges, several row blocks.
+ * 2 to 16 tiles, half tiles at odd edges, several row blocks. Then once more in bf16 (operands
+ * rounded to bf16 as they are packed, products summed in float32), against the same loops on
+ * bf16-rounded operands with float32 tolerances; and the bf16 results must be the same bits on
+ * one thread and two, and with AVX512-BF16's vdpbf16ps and without it (float32 FMAs).
  */
 #include "testutil.h"
 
@@ -72,13 +75,22 @@ static float *rnd(int64_t n) {
     return v;
 }
 
-static void check_shape(tg_ctx *ctx, const shape *sh, const char *isa) {
+/* a copy of v rounded to bf16 when bf16, else as it is */
+static float *as_multiplied(const float *v, int64_t n, int bf16) {
+    float *r = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) r[i] = bf16 ? (float)tu_bf16_round(v[i]) : v[i];
+    return r;
+}
+
+static void check_shape(tg_ctx *ctx, const shape *sh, const char *isa, int bf16) {
     const int N = sh->N, C = sh->C, H = sh->H, W = sh->W, Co = sh->Co, k = sh->k, s = sh->s,
               p = sh->p;
     const int Ho = out_size(H, k, s, p), Wo = out_size(W, k, s, p);
     const int64_t nx = (int64_t)N * C * H * W, ny = (int64_t)N * Co * Ho * Wo,
                   nw = (int64_t)Co * C * k * k;
     float *x = rnd(nx), *w = rnd(nw), *dy = rnd(ny), *bias = rnd(Co);
+    /* the operands as the passes multiply them (the bias is added as it is) */
+    float *xm = as_multiplied(x, nx, bf16), *wm = as_multiplied(w, nw, bf16), *dym = as_multiplied(dy, ny, bf16);
     double *ry = calloc((size_t)ny, sizeof(double)), *rdx = calloc((size_t)nx, sizeof(double)),
            *rdw = calloc((size_t)nw, sizeof(double));
     for (int n = 0; n < N; n++)
@@ -94,9 +106,9 @@ static void check_shape(tg_ctx *ctx, const shape *sh, const char *isa) {
                                 if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
                                 const int64_t xi = (((int64_t)n * C + c) * H + h) * W + ww;
                                 const int64_t wi = (((int64_t)co * C + c) * k + i) * k + j;
-                                acc += (double)w[wi] * x[xi];
-                                rdx[xi] += (double)w[wi] * dy[yi];
-                                rdw[wi] += (double)x[xi] * dy[yi];
+                                acc += (double)wm[wi] * xm[xi];
+                                rdx[xi] += (double)wm[wi] * dym[yi];
+                                rdw[wi] += (double)xm[xi] * dym[yi];
                             }
                     ry[yi] = acc;
                 }
@@ -108,7 +120,7 @@ static void check_shape(tg_ctx *ctx, const shape *sh, const char *isa) {
         for (int64_t i = 0; i < ny; i++) y[i] = acc ? 1.0f : NAN;
         for (int64_t i = 0; i < nx; i++) dx[i] = acc ? 1.0f : NAN;
         for (int64_t i = 0; i < nw; i++) dw[i] = acc ? 1.0f : NAN;
-        const tg_conv_geom g = {N, C, H, W, Co, k, k, s, p, Ho, Wo};
+        const tg_conv_geom g = {N, C, H, W, Co, k, k, s, p, Ho, Wo, bf16 ? TG_PRECISION_BF16 : TG_PRECISION_FP32};
         const tg_mem mx = tg_mem_f32(x, nx), mw = tg_mem_f32(w, nw), my = tg_mem_f32(y, ny), mdy = tg_mem_f32(dy, ny);
         assert_int_equal(tg_cpu_conv_fwd(ctx, &g, mx, mw, tg_mem_f32(bias, Co), my, acc), TG_OK);
         assert_int_equal(tg_cpu_conv_bwd_data(ctx, &g, mdy, mw, tg_mem_f32(dx, nx), acc), TG_OK);
@@ -125,7 +137,7 @@ static void check_shape(tg_ctx *ctx, const shape *sh, const char *isa) {
         tu_close_f(dw, e, nw, 1e-3, 1e-4, what);
         free(e), free(y), free(dx), free(dw);
     }
-    free(x), free(w), free(dy), free(bias), free(ry), free(rdx), free(rdw);
+    free(x), free(w), free(dy), free(bias), free(ry), free(rdx), free(rdw), free(xm), free(wm), free(dym);
 }
 
 static void run_isa(const char *name, unsigned bit) {
@@ -140,21 +152,79 @@ static void run_isa(const char *name, unsigned bit) {
         snprintf(what, sizeof what, "%s, winograd %s", name, wino ? "on" : "off");
         tg_cpu_winograd_force(wino);
         tu_seed(99);
-        for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) check_shape(ctx, &SHAPES[i], what);
+        for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) check_shape(ctx, &SHAPES[i], what, 0);
     }
     tg_cpu_winograd_force(-1);
+    char what[64];
+    snprintf(what, sizeof what, "%s, bf16", name);
+    tu_seed(98);
+    for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) check_shape(ctx, &SHAPES[i], what, 1);
+    tg_ctx_free(ctx);
+}
+
+/* The three bf16 passes of shape sh (acc 0) on fixed inputs, into one malloc'd block */
+static float *bf16_passes(tg_ctx *ctx, const shape *sh, int64_t *total) {
+    const int N = sh->N, C = sh->C, H = sh->H, W = sh->W, Co = sh->Co, k = sh->k, s = sh->s, p = sh->p;
+    const int Ho = out_size(H, k, s, p), Wo = out_size(W, k, s, p);
+    const int64_t nx = (int64_t)N * C * H * W, ny = (int64_t)N * Co * Ho * Wo, nw = (int64_t)Co * C * k * k;
+    tu_seed(7);
+    float *x = rnd(nx), *w = rnd(nw), *dy = rnd(ny), *bias = rnd(Co);
+    float *out = malloc(sizeof(float) * (size_t)(ny + nx + nw));
+    const tg_conv_geom g = {N, C, H, W, Co, k, k, s, p, Ho, Wo, TG_PRECISION_BF16};
+    assert_int_equal(tg_cpu_conv_fwd(ctx, &g, tg_mem_f32(x, nx), tg_mem_f32(w, nw), tg_mem_f32(bias, Co),
+                                     tg_mem_f32(out, ny), 0), TG_OK);
+    assert_int_equal(tg_cpu_conv_bwd_data(ctx, &g, tg_mem_f32(dy, ny), tg_mem_f32(w, nw), tg_mem_f32(out + ny, nx), 0),
+                     TG_OK);
+    assert_int_equal(tg_cpu_conv_wgrad(ctx, &g, tg_mem_f32(x, nx), tg_mem_f32(dy, ny), tg_mem_f32(out + ny + nx, nw), 0),
+                     TG_OK);
+    free(x), free(w), free(dy), free(bias);
+    *total = ny + nx + nw;
+    return out;
+}
+
+/* bf16 results are the same bits on 1 and 2 threads, and with vdpbf16ps or float32 FMAs */
+static void test_bf16_same_bits(void **state) {
+    (void)state;
+    const unsigned sup = tg_cpu_isa_supported();
+    tg_ctx *ctx = tg_ctx_new(TG_CPU, 1);
+    const int threads = omp_get_max_threads();
+    int compared = 0;
+    for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
+        int64_t n = 0, n2 = 0;
+        assert_true(tg_cpu_isa_force(sup & 8 ? "avx512bf16" : sup & 4 ? "avx512" : "generic"));
+        omp_set_num_threads(1);
+        float *one = bf16_passes(ctx, &SHAPES[i], &n);
+        omp_set_num_threads(2);
+        float *two = bf16_passes(ctx, &SHAPES[i], &n2);
+        if (memcmp(one, two, sizeof(float) * (size_t)n)) fail_msg("shape %zu: bf16 results differ on 1 and 2 threads", i);
+        if ((sup & 8) && (sup & 4)) {
+            assert_true(tg_cpu_isa_force("avx512"));
+            float *fma = bf16_passes(ctx, &SHAPES[i], &n2);
+            if (memcmp(one, fma, sizeof(float) * (size_t)n))
+                fail_msg("shape %zu: bf16 results differ between vdpbf16ps and float32 FMAs", i);
+            free(fma);
+            compared++;
+        }
+        free(one), free(two);
+    }
+    omp_set_num_threads(threads);
+    tg_cpu_isa_force(sup & 8 ? "avx512bf16" : sup & 4 ? "avx512" : sup & 2 ? "avx2" : "generic");
+    if (!compared) print_message("no AVX512-BF16 here: vdpbf16ps against FMAs not compared\n");
     tg_ctx_free(ctx);
 }
 
 static void test_generic(void **state) { (void)state; run_isa("generic", 1); }
 static void test_avx2(void **state) { (void)state; run_isa("avx2", 2); }
 static void test_avx512(void **state) { (void)state; run_isa("avx512", 4); }
+static void test_avx512bf16(void **state) { (void)state; run_isa("avx512bf16", 8); }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_generic),
         cmocka_unit_test(test_avx2),
         cmocka_unit_test(test_avx512),
+        cmocka_unit_test(test_avx512bf16),
+        cmocka_unit_test(test_bf16_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

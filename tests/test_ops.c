@@ -326,6 +326,28 @@ static void test_op_table(void **state) {
     assert_true(run >= 55); /* the table is not silently empty */
 }
 
+/* The same table on a context in bf16: convolutions and dense layers against references on
+ * bf16-rounded operands (tu_check_op) with float32 tolerances, every other op exactly as in fp32. */
+static void test_op_table_bf16(void **state) {
+    (void)state;
+    tg_ctx *b = tg_ctx_new(TG_CPU, 42);
+    assert_non_null(b);
+    assert_int_equal(tg_ctx_set_precision(b, TG_PRECISION_BF16), TG_OK);
+    int n, run = 0, rounded = 0;
+    const tu_op_case *cases = tu_op_cases(&n);
+    for (int i = 0; i < n; i++) {
+        if (!cases[i].cpu) continue;
+        tu_seed(cases[i].seed);
+        tu_check_op(b, &cases[i].check);
+        tg_ctx_clear_tape(b);
+        run++;
+        rounded += cases[i].check.bf16_in != 0;
+    }
+    assert_true(run >= 55);
+    assert_true(rounded >= 11); /* 4 conv2d, 4 conv_transpose2d, 3 linear rows */
+    tg_ctx_free(b);
+}
+
 /* ---- batch norm -------------------------------------------------------------------------- */
 /* running statistics: momentum is the new value's weight; running_var uses the unbiased var */
 static void test_batch_norm_running_stats(void **state) {
@@ -550,6 +572,7 @@ static void test_random_fill(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_op_table),
+        cmocka_unit_test(test_op_table_bf16),
         cmocka_unit_test(test_spectral_norm),
         cmocka_unit_test(test_spectral_norm_module),
         cmocka_unit_test(test_diff_augment),

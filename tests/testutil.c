@@ -139,33 +139,52 @@ static double ref_loss(const tu_op_check *c, double *const *din, double *out, co
     return l;
 }
 
+double tu_bf16_round(double x) {
+    const float f = (float)x;
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return x;
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    float r;
+    memcpy(&r, &u, 4);
+    return r;
+}
+
 void tu_check_op(tg_ctx *ctx, const tu_op_check *c) {
     float *vals[TU_MAX_IN], *r;
     make_inputs(c, vals, &r);
     run_result res = run_lib(ctx, c, vals, r);
+    const unsigned bf = tg_ctx_precision(ctx) == TG_PRECISION_BF16 ? c->bf16_in : 0;
 
-    double *din[TU_MAX_IN] = {0};
+    double *din[TU_MAX_IN] = {0}, *rounded[TU_MAX_IN] = {0};
     for (int i = 0; i < c->n_in; i++) {
         if (c->in[i].absent) continue;
         int64_t n = spec_numel(&c->in[i]);
         din[i] = malloc(sizeof(double) * (size_t)n);
+        rounded[i] = malloc(sizeof(double) * (size_t)n);
         for (int64_t k = 0; k < n; k++) din[i][k] = vals[i][k];
+        for (int64_t k = 0; k < n; k++) rounded[i][k] = bf >> i & 1 ? tu_bf16_round(vals[i][k]) : vals[i][k];
     }
     double *out = malloc(sizeof(double) * (size_t)c->out_n);
-    c->ref(din, out, c->cfg);
+    c->ref(rounded, out, c->cfg);
     tu_close_f(res.out, out, c->out_n, c->fwd_atol, c->fwd_rtol, "forward");
 
+    float *r_bf = malloc(sizeof(float) * (size_t)c->out_n); /* the output gradient, rounded */
+    for (int64_t k = 0; k < c->out_n; k++) r_bf[k] = (float)tu_bf16_round(r[k]);
     const double h = c->h > 0 ? c->h : 1e-3;
     for (int i = 0; i < c->n_in; i++) {
         if (c->in[i].absent || !c->in[i].requires_grad) continue;
         int64_t n = spec_numel(&c->in[i]);
+        double *at[TU_MAX_IN]; /* input i as it is, the others as the op multiplies them */
+        for (int j = 0; j < c->n_in; j++) at[j] = j == i ? din[j] : rounded[j];
+        const float *ri = bf >> i & 1 ? r_bf : r;
         double *num = malloc(sizeof(double) * (size_t)n);
         for (int64_t k = 0; k < n; k++) {
             double keep = din[i][k];
             din[i][k] = keep + h;
-            double lp = ref_loss(c, din, out, r);
+            double lp = ref_loss(c, at, out, ri);
             din[i][k] = keep - h;
-            double lm = ref_loss(c, din, out, r);
+            double lm = ref_loss(c, at, out, ri);
             din[i][k] = keep;
             num[k] = (lp - lm) / (2.0 * h);
         }
@@ -177,8 +196,10 @@ void tu_check_op(tg_ctx *ctx, const tu_op_check *c) {
     }
     for (int i = 0; i < c->n_in; i++) {
         free(din[i]);
+        free(rounded[i]);
         free(vals[i]);
     }
+    free(r_bf);
     free(out);
     free(res.out);
     free(r);

@@ -28,6 +28,10 @@ void tu_close_f(const float *got, const double *ref, int64_t n, double atol, dou
 void tu_close_ff(const float *got, const float *ref, int64_t n, double atol, double rtol,
                  const char *what);
 
+/* x as a float rounded to the nearest bfloat16 (ties to even; NaN kept): written here from the
+ * format's definition, independently of the library's rounding. */
+double tu_bf16_round(double x);
+
 /* A leaf tensor with the given values. */
 tg_tensor *tu_tensor(tg_ctx *ctx, int ndim, const int64_t *shape, const float *v, int requires_grad);
 /* Host copy of a tensor (malloc'd). */
@@ -66,9 +70,16 @@ typedef struct {
     int64_t out_n;
     double fwd_atol, fwd_rtol, grad_atol, grad_rtol;
     double h;          /* finite-difference step (default 1e-3) */
+    unsigned bf16_in;  /* bit i: a context in TG_PRECISION_BF16 multiplies input i rounded to
+                        * bf16 (a convolution's or dense layer's x and w) */
 } tu_op_check;
 
-/* Forward vs reference and every input gradient vs finite differences, on ctx. */
+/* Forward vs reference and every input gradient vs finite differences, on ctx. On a context in
+ * TG_PRECISION_BF16 the reference sees the inputs of bf16_in rounded to bf16 (tg_bf16 rounding,
+ * to nearest even), so the tolerance stays float32 accumulation's: the forward uses the rounded
+ * inputs; input i's gradient is the finite difference in input i itself of the loss with the
+ * other bf16_in inputs rounded, and, when i is one of them, the output gradient rounded too (its
+ * gradient pass multiplies dy, rounded, by the other operand). */
 void tu_check_op(tg_ctx *ctx, const tu_op_check *c);
 /* Same random inputs on ctx_a and ctx_b: outputs and gradients must agree within tolerance. */
 void tu_compare_ctx(tg_ctx *a, tg_ctx *b, const tu_op_check *c, double atol, double rtol);

@@ -63,6 +63,7 @@ void save_checkpoint(gan *g, const progress *p, const char *out, int flip) {
     set_meta_num(s, "rng_seed", seed);
     set_meta_num(s, "rng_offset", off);
     set_meta_num(s, "flip", (unsigned long long)flip);
+    TRY(tg_state_set_meta(s, "precision", tg_precision_name(tg_ctx_precision(g->ctx))));
     char secs[32];
     snprintf(secs, sizeof secs, "%.3f", p->seconds);
     TRY(tg_state_set_meta(s, "seconds", secs));
@@ -138,6 +139,14 @@ void resume_settings(opts *o, recipe *rc, const char *path, int world) {
     o->width = w;
     o->batch = b;
     o->flip = (int)meta_num(m, "flip", path);
+    /* the precision it trained in (fp32 before it was recorded), unless the command line asks
+     * for another: a checkpoint trains on in any precision, bit for bit in its own */
+    const char *prec = tg_state_get_meta(m, "precision");
+    static char keep[16];
+    if (!o->precision) {
+        snprintf(keep, sizeof keep, "%s", prec ? prec : "fp32");
+        o->precision = keep;
+    }
     tg_state_free(m);
 }
 

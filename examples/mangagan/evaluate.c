@@ -142,6 +142,7 @@ int cmd_sample(opts o) {
     else cli_out_file("mangagan", "--out", o.out);
     gan g;
     load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 2, o.no_ema);
+    gan_set_precision(&g, o.precision);
     int64_t zs[4] = {o.n, g.r->nz, 1, 1};
     tg_tensor *z = need(tg_tensor_new(g.ctx, 4, zs));
     TRY(tg_tensor_fill_normal(z, 0.0f, 1.0f));
@@ -172,6 +173,7 @@ int cmd_interpolate(opts o) {
     cli_out_file("mangagan", "--out", o.out);
     gan g;
     load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 2, o.no_ema);
+    gan_set_precision(&g, o.precision);
     const int nz = g.r->nz, R = (int)o.rows, C = (int)o.cols;
     int64_t es[2] = {2 * R, nz}, zs[4] = {R * C, nz, 1, 1};
     tg_tensor *ends = need(tg_tensor_new(g.ctx, 2, es)), *z = need(tg_tensor_new(g.ctx, 4, zs));
@@ -213,6 +215,7 @@ int cmd_eval(opts o) {
     if (o.checkpoint) {
         gan g;
         load_generator(&g, o.checkpoint, pick_device(o.device), o.seed, 64, o.no_ema);
+        gan_set_precision(&g, o.precision);
         uint8_t *r = first_images(real, n, data);
         mean = eval_swd(&g, r, n, lv);
         free(r);

@@ -43,6 +43,7 @@ static opts O = {.device = "auto", .seed = 1, .warmup = 2, .rows = 8, .cols = 10
                  .ema = -1, .sn = -1, .aug = -1};
 
 #define OPT_DEVICE {"--device", CLI_STR, &O.device, 0, 0, NULL, "where to run; auto takes a GPU when there is one (default auto)", "auto|cpu|cuda"}
+#define OPT_PRECISION(dflt) {"--precision", CLI_STR, &O.precision, 0, 0, NULL, "of convolutions and dense layers: bf16 multiplies bf16-rounded operands, sums in fp32 (tf32: CUDA only; default " dflt ")", "fp32|bf16|tf32"}
 #define OPT_SEED(what) {"--seed", CLI_U64, &O.seed, 0, 9223372036854775807.0, "S", "seed of " what " (default 1)", NULL}
 #define OPT_NO_EMA {"--no-ema", CLI_FLAG, &O.no_ema, 0, 0, NULL, "use the trained generator, not its moving average", NULL}
 static const cli_opt TRAIN_OPTS[] = {
@@ -53,6 +54,7 @@ static const cli_opt TRAIN_OPTS[] = {
     {"--batch", CLI_INT, &O.batch, 2, 4096, "B", "images per step, over all ranks (default 64)", NULL},
     {"--width", CLI_INT, &O.width, 1, 1024, "W", "channel width of both networks (default 64)", NULL},
     OPT_DEVICE,
+    OPT_PRECISION("fp32, or the checkpoint's on --resume"),
     OPT_SEED("the weights, noise and data order"),
     {"--flip", CLI_FLAG, &O.flip, 0, 0, NULL, "mirror a random half of each batch", NULL},
     {"--resume", CLI_FLAG, &O.resume, 0, 0, NULL, "continue from DIR/checkpoint.safetensors (bit for bit)", NULL},
@@ -77,6 +79,7 @@ static const cli_opt EVAL_OPTS[] = {
     OPT_SEED("the noise and the SWD's projections"),
     OPT_NO_EMA,
     OPT_DEVICE,
+    OPT_PRECISION("fp32"),
 };
 static const cli_opt SAMPLE_OPTS[] = {
     {"--checkpoint", CLI_STR, &O.checkpoint, 0, 0, "FILE", "a generator or checkpoint written by train (required)", NULL},
@@ -85,6 +88,7 @@ static const cli_opt SAMPLE_OPTS[] = {
     OPT_SEED("the noise"),
     OPT_NO_EMA,
     OPT_DEVICE,
+    OPT_PRECISION("fp32"),
 };
 static const cli_opt INTERP_OPTS[] = {
     {"--checkpoint", CLI_STR, &O.checkpoint, 0, 0, "FILE", "a generator or checkpoint written by train (required)", NULL},
@@ -94,6 +98,7 @@ static const cli_opt INTERP_OPTS[] = {
     OPT_SEED("the walks' end points"),
     OPT_NO_EMA,
     OPT_DEVICE,
+    OPT_PRECISION("fp32"),
 };
 static const cli_opt BENCH_OPTS[] = {
     {"--recipe", CLI_STR, &O.recipe, 0, 0, NULL, "networks and step to time (default seed)", "seed|dcgan|modern"},
@@ -103,6 +108,7 @@ static const cli_opt BENCH_OPTS[] = {
     {"--warmup", CLI_INT, &O.warmup, 0, 1000, "N", "untimed steps first (default 2)", NULL},
     OPT_SEED("the weights"),
     OPT_DEVICE,
+    OPT_PRECISION("fp32"),
 };
 static const cli_opt PACK_OPTS[] = {
     {"--data", CLI_STR, &O.data, 0, 0, "DIR", "a folder of PNG/JPEG images, searched recursively (required)", NULL},
@@ -178,6 +184,7 @@ static int cmd_bench(opts o) {
     gan g;
     gan_init(&g, find_recipe(o.recipe ? o.recipe : "seed"), o.width ? (int)o.width : 64,
              o.batch ? (int)o.batch : 64, pick_device(o.device), o.seed, 1);
+    gan_set_precision(&g, o.precision);
     TRY(tg_tensor_fill_uniform(g.real, -1.0f, 1.0f)); /* synthetic data */
     int n = (int)o.steps;
     double *t = need(calloc((size_t)n * 4, sizeof(double)));

@@ -70,6 +70,7 @@ typedef struct {
  * "not given" from a default: the recipe's, or the checkpoint's on --resume. */
 typedef struct {
     const char *data, *out, *recipe, *device, *checkpoint, *loss, *images, *eval_data, *augment;
+    const char *precision;  /* NULL: not given (fp32, or the checkpoint's on --resume) */
     long steps, batch, width, sample_every, ckpt_every, n, rows, cols, warmup, log_every;
     long eval_every, eval_n;
     double lr_g, lr_d, ema; /* < 0: not given */
@@ -116,6 +117,9 @@ typedef struct {
 
 void gan_init(gan *g, const recipe *r, int width, int batch, tg_device dev, uint64_t seed, int with_optim);
 void gan_free(gan *g);
+/* The precision of the networks' convolutions and dense layers (tg_ctx_set_precision), or a
+ * refusal naming name (the option's value) when the device has no such precision. */
+void gan_set_precision(gan *g, const char *name);
 void gan_step(gan *g, step_stats *st); /* one training step on the batch already in g->real */
 
 /* Rank r's RNG seed: rank 0 keeps the run's seed (so one rank is the plain run), the others

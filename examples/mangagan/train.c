@@ -236,6 +236,7 @@ int cmd_train(opts o) {
     if (o.batch % world) die("--batch %ld does not split over %d ranks", o.batch, world);
     gan g;
     gan_init(&g, &rc, (int)o.width, (int)(o.batch / world), pick_device(o.device), rank_seed(o.seed, rank), 1);
+    gan_set_precision(&g, o.precision);
     g.out = o.out;
     dist_setup(&g, dist, !o.resume);
     if (o.resume) resume_state(&g, &p, path, o.steps);

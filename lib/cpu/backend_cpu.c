@@ -39,8 +39,13 @@ static void cpu_model(char *out, size_t n) {
 void tg_cpu_describe(tg_ctx *ctx, char *buf, size_t n) {
     char model[160];
     cpu_model(model, sizeof model);
-    snprintf(buf, n, "CPU: %s, %d thread%s; BLAS: %s", model, omp_get_max_threads(),
-             omp_get_max_threads() == 1 ? "" : "s", tg_blas_info());
+    const tg_cpu_isa *isa = tg_cpu_isa_get();
+    if (tg_be_precision(ctx) == TG_PRECISION_BF16)
+        snprintf(buf, n, "CPU: %s, %d thread%s; precision bf16: convolutions and dense layers on %s kernels, %s",
+                 model, omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s", isa->name, isa->bf16_how);
+    else
+        snprintf(buf, n, "CPU: %s, %d thread%s; precision fp32: convolutions on %s kernels; BLAS (dense layers): %s",
+                 model, omp_get_max_threads(), omp_get_max_threads() == 1 ? "" : "s", isa->name, tg_blas_info());
 }
 
 /* A request larger than the machine's physical memory is refused (NULL: the caller reports
@@ -62,18 +67,22 @@ tg_status tg_cpu_to_host(tg_ctx *ctx, void *dst, const void *src, size_t bytes) 
     return TG_OK;
 }
 
-/* Fallback when no CBLAS library can be loaded: correct, cache-blocked, not fast. */
+/* Fallback when no CBLAS library can be loaded: correct, cache-blocked, not fast. bf16: A and B
+ * rounded to bf16 as they are read (a bf16 GEMM the table-driven one cannot take). */
 static void naive_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float alpha,
                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
-                       float *C, int64_t ldc) {
+                       float *C, int64_t ldc, int bf16) {
 #pragma omp parallel for if (M * N * K > PAR_MIN)
     for (int64_t i = 0; i < M; i++) {
         float *c = C + i * ldc;
         for (int64_t j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
         for (int64_t k = 0; k < K; k++) {
-            float a = alpha * (ta ? A[k * lda + i] : A[i * lda + k]);
+            const float ak = ta ? A[k * lda + i] : A[i * lda + k];
+            const float a = alpha * (bf16 ? tg_bf16_round(ak) : ak);
             if (a == 0.0f) continue;
-            if (!tb) {
+            if (bf16) {
+                for (int64_t j = 0; j < N; j++) c[j] += a * tg_bf16_round(tb ? B[j * ldb + k] : B[k * ldb + j]);
+            } else if (!tb) {
                 const float *b = B + k * ldb;
                 for (int64_t j = 0; j < N; j++) c[j] += a * b[j];
             } else {
@@ -86,15 +95,20 @@ static void naive_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, float al
 /* Dense layers' GEMMs (and the host GEMM of tg_swd, on a context of its own): CBLAS (OpenBLAS,
  * lib/cpu/blas.c), or the plain loops when there is none or the sizes exceed its ints. */
 void tg_cpu_gemm(tg_ctx *ctx, const tg_gemm_args *g) {
-    tg_sgemm_fn f = tg_blas_sgemm();
     const float *A = tg_f(g->A), *B = tg_f(g->B);
     float *C = tg_f(g->C);
+    if (g->prec == TG_PRECISION_BF16) {
+        if (!tg_cpu_gemm_bf16(ctx, g))
+            naive_gemm(g->ta, g->tb, g->M, g->N, g->K, g->alpha, A, g->lda, B, g->ldb, g->beta, C, g->ldc, 1);
+        return;
+    }
+    tg_sgemm_fn f = tg_blas_sgemm();
     const int64_t big = INT32_MAX;
     if (f && g->M <= big && g->N <= big && g->K <= big && g->lda <= big && g->ldb <= big && g->ldc <= big)
         f(101 /* CblasRowMajor */, g->ta ? 112 : 111, g->tb ? 112 : 111, (int)g->M, (int)g->N, (int)g->K, g->alpha,
           A, (int)g->lda, B, (int)g->ldb, g->beta, C, (int)g->ldc);
     else
-        naive_gemm(g->ta, g->tb, g->M, g->N, g->K, g->alpha, A, g->lda, B, g->ldb, g->beta, C, g->ldc);
+        naive_gemm(g->ta, g->tb, g->M, g->N, g->K, g->alpha, A, g->lda, B, g->ldb, g->beta, C, g->ldc, 0);
 }
 
 /* every slot of lib/backend.h's list, by name */

@@ -9,7 +9,8 @@
  *   weight grad  dw[co,c,i,j]   = sum_{n,oh,ow} dy[n,co,oh,ow] x[n,c,oh*s-p+i,ow*s-p+j]
  * ConvTranspose2D runs the same convolution the other way (lib/conv.c).
  * 4x4, stride-2 forward passes and data gradients with enough channels go to winograd.c instead
- * (F(2x2, 2x2), 9/16 of the multiply-adds). The GEMM's gathers index with int32: a pass whose
+ * (F(2x2, 2x2), 9/16 of the multiply-adds), in float32 only: in bf16 (g->prec) every pass is a
+ * GEMM on bf16-rounded operands (cpu.h). The GEMM's gathers index with int32: a pass whose
  * input or output has 2^31 elements or more is refused with a message (16 GiB tensors; the
  * CUDA backend has no such bound). Pairs with cuda/conv.cu (im2col + cuBLAS).
  */
@@ -80,7 +81,8 @@ tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const tg_conv_geom *g, tg_mem xm, tg_mem 
     const int64_t P = (int64_t)Ho * Wo, NP = N * P, K = (int64_t)C * kh * kw;
     tg_status st = sizes_ok(g);
     if (st) return st;
-    if (tg_cpu_winograd_applies(C, Co, kh, kw, s, N * (int64_t)((Ho + 1) / 2) * ((Wo + 1) / 2)))
+    const int bf16 = g->prec == TG_PRECISION_BF16;
+    if (!bf16 && tg_cpu_winograd_applies(C, Co, kh, kw, s, N * (int64_t)((Ho + 1) / 2) * ((Wo + 1) / 2)))
         return tg_cpu_conv_fwd_wino(ctx, x, N, C, H, W, w, Co, p, Ho, Wo, bias, y, acc);
     tables t;
     st = get_tables(ctx, Co, NP, K, &t, FN);
@@ -106,7 +108,8 @@ tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const tg_conv_geom *g, tg_mem xm, tg_mem 
     tg_gemm_tab gt = {.a_src = w, .a_ms = K, .a_off = t.a_off,
                       .b_src = x, .b_H = H, .b_W = W, .b_roff = t.roff, .b_rh = t.rh, .b_rw = t.rw,
                       .b_loff = t.loff, .b_lh = t.lh, .b_lw = t.lw,
-                      .dst = y, .d_ms = P, .d_off = t.d_off, .bias = bias, .acc = acc, .M = Co, .N = NP, .K = K};
+                      .dst = y, .d_ms = P, .d_off = t.d_off, .bias = bias, .acc = acc, .M = Co, .N = NP, .K = K,
+                      .bf16 = bf16};
     tg_cpu_gemm_run(&gt, t.gemm_ws);
     return TG_OK;
 }
@@ -115,7 +118,7 @@ tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const tg_conv_geom *g, tg_mem xm, tg_mem 
  * GEMMs (they must share K: count 1, or kh and kw multiples of s). Empty phases are skipped. */
 static tg_status bwd_data_phases(tg_ctx *ctx, const float *dy, int N, int Co, int Ho, int Wo,
                                  const float *w, int C, int kh, int kw, int s, int p, int H, int W,
-                                 float *dx, int acc, int64_t first, int count) {
+                                 float *dx, int acc, int64_t first, int count, int bf16) {
     const int64_t HW = (int64_t)H * W, P = (int64_t)Ho * Wo, KK = (int64_t)kh * kw;
     int rho_[16], rw[16], Ti[16], Tj[16];
     int64_t mlo[16], wlo[16], Mh[16], Mw[16], Nq[16];
@@ -162,7 +165,8 @@ static tg_status bwd_data_phases(tg_ctx *ctx, const float *dy, int N, int Co, in
         g[i] = (tg_gemm_tab){.a_src = w, .a_ms = KK, .a_off = t[i].a_off,
                              .b_src = dy, .b_H = Ho, .b_W = Wo, .b_roff = t[i].roff, .b_rh = t[i].rh, .b_rw = t[i].rw,
                              .b_loff = t[i].loff, .b_lh = t[i].lh, .b_lw = t[i].lw,
-                             .dst = dx, .d_ms = HW, .d_off = t[i].d_off, .bias = NULL, .acc = acc, .M = C, .N = Nq[i], .K = K};
+                             .dst = dx, .d_ms = HW, .d_off = t[i].d_off, .bias = NULL, .acc = acc, .M = C, .N = Nq[i], .K = K,
+                             .bf16 = bf16};
     }
     tg_cpu_gemm_batch(g, n, t[0].gemm_ws);
     return TG_OK;
@@ -178,10 +182,11 @@ tg_status tg_cpu_conv_bwd_data(tg_ctx *ctx, const tg_conv_geom *g, tg_mem dym, t
     float *dx = tg_f(dxm);
     const tg_status sz = sizes_ok(g);
     if (sz) return sz;
-    if (tg_cpu_winograd_applies(C, Co, kh, kw, s, N * (int64_t)((H + 3) / 4) * ((W + 3) / 4)))
+    const int bf16 = g->prec == TG_PRECISION_BF16; /* Winograd's transforms would round other numbers */
+    if (!bf16 && tg_cpu_winograd_applies(C, Co, kh, kw, s, N * (int64_t)((H + 3) / 4) * ((W + 3) / 4)))
         return tg_cpu_conv_bwd_data_wino(ctx, dy, N, Co, Ho, Wo, w, C, p, H, W, dx, acc);
     if (s <= 4 && kh % s == 0 && kw % s == 0)
-        return bwd_data_phases(ctx, dy, N, Co, Ho, Wo, w, C, kh, kw, s, p, H, W, dx, acc, 0, s * s);
+        return bwd_data_phases(ctx, dy, N, Co, Ho, Wo, w, C, kh, kw, s, p, H, W, dx, acc, 0, s * s, bf16);
     /* one phase at a time, only those with outputs: output h is in phase (h + p) mod s, so the
      * first min(H, s) rows (and columns) name every phase there is (a stride of 2^31 - 1 has two
      * to the 62 phases, nearly all empty) */
@@ -190,7 +195,7 @@ tg_status tg_cpu_conv_bwd_data(tg_ctx *ctx, const tg_conv_geom *g, tg_mem dym, t
     for (int a = 0; a < nr && !st; a++)
         for (int b = 0; b < nc && !st; b++) {
             const int64_t r = ((int64_t)a + p) % s, c = ((int64_t)b + p) % s;
-            st = bwd_data_phases(ctx, dy, N, Co, Ho, Wo, w, C, kh, kw, s, p, H, W, dx, acc, r * s + c, 1);
+            st = bwd_data_phases(ctx, dy, N, Co, Ho, Wo, w, C, kh, kw, s, p, H, W, dx, acc, r * s + c, 1, bf16);
         }
     return st;
 }
@@ -228,7 +233,8 @@ tg_status tg_cpu_conv_wgrad(tg_ctx *ctx, const tg_conv_geom *g, tg_mem xm, tg_me
     tg_gemm_tab gt = {.a_src = dy, .a_ms = P, .a_off = t.a_off,
                       .b_src = x, .b_H = H, .b_W = W, .b_roff = t.roff, .b_rh = t.rh, .b_rw = t.rw,
                       .b_loff = t.loff, .b_lh = t.lh, .b_lw = t.lw,
-                      .dst = dw, .d_ms = Kc, .d_off = t.d_off, .bias = NULL, .acc = acc, .M = Co, .N = Kc, .K = NP};
+                      .dst = dw, .d_ms = Kc, .d_off = t.d_off, .bias = NULL, .acc = acc, .M = Co, .N = Kc, .K = NP,
+                      .bf16 = g->prec == TG_PRECISION_BF16};
     tg_cpu_gemm_run(&gt, t.gemm_ws);
     return TG_OK;
 }
@@ -245,4 +251,38 @@ void tg_cpu_bias_add(tg_ctx *ctx, tg_ncp sh, tg_mem ym, tg_mem bm) {
             const float bc = b[c];
             for (int64_t p = 0; p < P; p++) d[p] += bc;
         }
+}
+
+/* A dense layer's GEMM in bf16 (tg_cpu_gemm, g->prec): row-major C = op(A) op(B) (+ C when beta
+ * is 1) through the table-driven GEMM, whose packing rounds A and B to bf16. B's lanes are read as
+ * runs (B not transposed) or gathered. false when it does not apply (alpha not 1, beta not 0 or
+ * 1, B spanning 2^31 elements or more, no workspace): the caller then multiplies the rounded
+ * operands with plain loops. */
+bool tg_cpu_gemm_bf16(tg_ctx *ctx, const tg_gemm_args *a) {
+    const int64_t M = a->M, N = a->N, K = a->K;
+    const int64_t span = a->tb ? (N - 1) * a->ldb + K : (K - 1) * a->ldb + N;
+    if (a->alpha != 1.0f || (a->beta != 0.0f && a->beta != 1.0f) || span >= ((int64_t)1 << 31) || M < 1 || N < 1 ||
+        K < 1 || N >= INT32_MAX || K >= INT32_MAX)
+        return false;
+    tables t;
+    if (get_tables(ctx, M, N, K, &t, "tg_linear (CPU, bf16)")) return false;
+    for (int64_t k = 0; k < K; k++) {
+        t.a_off[k] = a->ta ? k * a->lda : k;
+        t.roff[k] = (int32_t)(a->tb ? k : k * a->ldb);
+        t.rh[k] = 0;
+        t.rw[k] = a->tb ? (int32_t)k : 0; /* transposed B: rows k run along a source row */
+    }
+    for (int64_t n = 0; n < N; n++) {
+        t.loff[n] = (int32_t)(a->tb ? n * a->ldb : n);
+        t.lh[n] = 0;
+        t.lw[n] = a->tb ? 0 : (int32_t)n; /* B as is: lanes n run along a source row */
+        t.d_off[n] = n;
+    }
+    const tg_gemm_tab gt = {.a_src = tg_f(a->A), .a_ms = a->ta ? 1 : a->lda, .a_off = t.a_off,
+                            .b_src = tg_f(a->B), .b_H = 1, .b_W = (int32_t)(a->tb ? K : N),
+                            .b_roff = t.roff, .b_rh = t.rh, .b_rw = t.rw, .b_loff = t.loff, .b_lh = t.lh, .b_lw = t.lw,
+                            .dst = tg_f(a->C), .d_ms = a->ldc, .d_off = t.d_off, .acc = a->beta == 1.0f,
+                            .M = M, .N = N, .K = K, .bf16 = 1};
+    tg_cpu_gemm_run(&gt, t.gemm_ws);
+    return true;
 }

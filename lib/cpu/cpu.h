@@ -25,6 +25,10 @@
 TG_BACKEND_SLOTS(TG_CPU_DECL)
 #undef TG_CPU_DECL
 
+/* A dense layer's GEMM in bf16 through the table-driven GEMM (conv.c); false when it does not
+ * apply (see there). */
+TG_INTERNAL bool tg_cpu_gemm_bf16(tg_ctx *ctx, const tg_gemm_args *g);
+
 /* The CBLAS sgemm the CPU backend loads (lib/cpu/blas.c) for dense layers, or NULL. */
 typedef void (*tg_sgemm_fn)(int order, int ta, int tb, int M, int N, int K, float alpha,
                             const float *A, int lda, const float *B, int ldb, float beta,
@@ -59,7 +63,16 @@ typedef struct {
     const float *bias;      /* [M] or NULL */
     int acc;                /* add into dst instead of overwriting it */
     int64_t M, N, K;
+    int bf16;               /* products of A and B rounded to bf16 (TG_PRECISION_BF16; below) */
 } tg_gemm_tab;
+
+/* bf16 GEMMs (tg_gemm_tab.bf16): A and B are rounded to bf16 as they are packed (tg_bf16_of) and
+ * packed as pairs of K rows: K2 = ceil(K/2) pair rows, element (k, lane) at [k/2][lane][k%2]
+ * (a zero row pads an odd K). A tile accumulates each pair as AVX512-BF16's vdpbf16ps does: the
+ * odd row's product, then the even row's, each product exact in float32 and added with one
+ * rounding. Every path (vdpbf16ps, or float32 FMAs on the same bf16 values) gives the same bits,
+ * except that vdpbf16ps reads subnormal bf16 values as zero. */
+typedef uint16_t tg_bf16;
 
 /* One Winograd F(2x2, 2x2) problem (winograd.c): where each tile of 2x2 outputs reads its 3x3
  * patch for each row k of the GEMM, and where it writes its outputs. Patch element (i, j) of
@@ -112,11 +125,22 @@ typedef struct {
                       float *out);
     void (*wino_out)(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0, int nl,
                      const float *tiles);
+    /* bf16 (NULL: the plain C ones, tg_kernel_bf16_scalar and tg_pair_b_scalar): the kernel over
+     * kc2 pair rows, c[MR][NR] = (load ? c : 0) + the pairs' products as above; and kc packed
+     * float32 rows of B (NR lanes each) into kc2 = ceil(kc/2) pair rows */
+    void (*kernel_bf16)(int64_t kc2, const tg_bf16 *a, const tg_bf16 *b, float *c, int load);
+    void (*pair_b)(const float *rows, int64_t kc, tg_bf16 *out);
+    const char *bf16_how; /* how its bf16 products are computed, for tg_ctx_describe */
 } tg_cpu_isa;
 
 /* What cpuid and xgetbv say this x86 CPU and OS support (0 elsewhere): the one reading of them,
  * shared by the kernel choice here and OpenBLAS's kernel choice in blas.c. */
-enum { TG_X86_AVX2_FMA = 1, TG_X86_AVX512F = 2, TG_X86_AVX512_KERNEL = 4 /* +VL, DQ, BMI2 */ };
+enum {
+    TG_X86_AVX2_FMA = 1,
+    TG_X86_AVX512F = 2,
+    TG_X86_AVX512_KERNEL = 4, /* +VL, DQ, BMI2 */
+    TG_X86_AVX512_BF16 = 8,   /* AVX512-BF16 (vdpbf16ps), with the above */
+};
 TG_INTERNAL unsigned tg_cpu_x86_features(void);
 
 /* The path in use: the best this CPU supports, or TG_CPU_ISA=avx512|avx2|generic. */
@@ -124,7 +148,8 @@ TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_get(void);
 TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_generic(void);
 TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_avx2(void);   /* NULL when not compiled in */
 TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_avx512(void); /* NULL when not compiled in */
-/* which paths this CPU can run (for tests): bit 0 generic, 1 avx2, 2 avx512 */
+TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_avx512bf16(void); /* avx512 + vdpbf16ps (NULL: not compiled in) */
+/* which paths this CPU can run (for tests): bit 0 generic, 1 avx2, 2 avx512, 3 avx512bf16 */
 TG_INTERNAL unsigned tg_cpu_isa_supported(void);
 /* force a path (tests); returns false if the CPU cannot run it */
 TG_INTERNAL bool tg_cpu_isa_force(const char *name);
@@ -142,6 +167,10 @@ TG_INTERNAL void tg_cpu_gemm_batch(const tg_gemm_tab *g, int count, float *ws);
 /* The plain C epilogue (cpu.h's tg_cpu_isa.epilogue), for lanes an ISA does not vectorise. */
 TG_INTERNAL void tg_epilogue_scalar(const tg_gemm_tab *g, int64_t m0, int mc, int64_t n0, int nl,
                                     const float *tile, int nr, int acc, const float *bias);
+/* The plain C bf16 kernel and B pair packer (tile mr x nr), for ISAs without their own. */
+TG_INTERNAL void tg_kernel_bf16_scalar(int64_t kc2, const tg_bf16 *a, const tg_bf16 *b, float *c, int load,
+                                       int mr, int nr);
+TG_INTERNAL void tg_pair_b_scalar(const float *rows, int64_t kc, int nr, tg_bf16 *out);
 /* The generic B packer, shared by the ISA files for the rows/lanes they do not vectorise. */
 TG_INTERNAL void tg_pack_b_scalar(const tg_gemm_tab *g, int64_t k0, int64_t kc,
                                   const int32_t *loff, const int32_t *lh, const int32_t *lw,

@@ -61,9 +61,38 @@ static void pack_b_generic(const tg_gemm_tab *g, int64_t k0, int64_t kc, const i
     tg_pack_b_scalar(g, k0, kc, loff, lh, lw, nlanes, G_NR, out);
 }
 
-static const tg_cpu_isa isa_generic = {"generic", G_MR, G_NR, kernel_generic, pack_b_generic,
-                                       NULL, NULL, NULL, NULL};
+static const tg_cpu_isa isa_generic = {.name = "generic", .mr = G_MR, .nr = G_NR, .kernel = kernel_generic,
+                                       .pack_b = pack_b_generic,
+                                       .bf16_how = "bf16 operands, float32 multiply-adds in plain C"};
 const tg_cpu_isa *tg_cpu_isa_generic(void) { return &isa_generic; }
+
+/* ---- bf16, plain C (cpu.h) ----------------------------------------------------------------- */
+void tg_kernel_bf16_scalar(int64_t kc2, const tg_bf16 *a, const tg_bf16 *b, float *c, int load, int mr,
+                           int nr) {
+    float acc[TG_MR_MAX * TG_NR_MAX];
+    for (int e = 0; e < mr * nr; e++) acc[e] = load ? c[e] : 0.0f;
+    for (int64_t k = 0; k < kc2; k++) {
+        const tg_bf16 *ak = a + k * mr * 2, *bk = b + k * nr * 2;
+        for (int m = 0; m < mr; m++) {
+            const float a0 = tg_bf16_f32(ak[2 * m]), a1 = tg_bf16_f32(ak[2 * m + 1]);
+            float *t = acc + m * nr;
+            /* each product is exact; the odd row's is added first, as vdpbf16ps adds them */
+            for (int n = 0; n < nr; n++) t[n] = (t[n] + a1 * tg_bf16_f32(bk[2 * n + 1])) + a0 * tg_bf16_f32(bk[2 * n]);
+        }
+    }
+    for (int e = 0; e < mr * nr; e++) c[e] = acc[e];
+}
+
+void tg_pair_b_scalar(const float *rows, int64_t kc, int nr, tg_bf16 *out) {
+    for (int64_t k = 0; k < kc; k += 2) {
+        const float *r0 = rows + k * nr, *r1 = r0 + nr;
+        tg_bf16 *o = out + k * nr; /* pair row k/2: (k/2) * nr * 2 */
+        for (int n = 0; n < nr; n++) {
+            o[2 * n] = tg_bf16_of(r0[n]);
+            o[2 * n + 1] = k + 1 < kc ? tg_bf16_of(r1[n]) : 0;
+        }
+    }
+}
 
 /* ---- choosing a path ----------------------------------------------------------------------- */
 unsigned tg_cpu_x86_features(void) {
@@ -83,6 +112,8 @@ unsigned tg_cpu_x86_features(void) {
     if (avx2 && fma) f |= TG_X86_AVX2_FMA;
     if (avx512f && zmm) f |= TG_X86_AVX512F;
     if (avx512f && avx512vl && avx512dq && bmi2 && zmm) f |= TG_X86_AVX512_KERNEL;
+    if ((f & TG_X86_AVX512_KERNEL) && __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 5) & 1))
+        f |= TG_X86_AVX512_BF16;
 #endif
     return f;
 }
@@ -92,6 +123,7 @@ unsigned tg_cpu_isa_supported(void) {
     unsigned s = 1;
     if ((f & TG_X86_AVX2_FMA) && tg_cpu_isa_avx2()) s |= 2;
     if ((f & TG_X86_AVX512_KERNEL) && tg_cpu_isa_avx512()) s |= 4;
+    if ((f & TG_X86_AVX512_BF16) && tg_cpu_isa_avx512bf16()) s |= 8;
     return s;
 }
 
@@ -100,6 +132,7 @@ static const tg_cpu_isa *isa_current;
 
 static const tg_cpu_isa *isa_by_name(const char *name) {
     const unsigned s = tg_cpu_isa_supported();
+    if (!strcmp(name, "avx512bf16")) return s & 8 ? tg_cpu_isa_avx512bf16() : NULL;
     if (!strcmp(name, "avx512")) return s & 4 ? tg_cpu_isa_avx512() : NULL;
     if (!strcmp(name, "avx2")) return s & 2 ? tg_cpu_isa_avx2() : NULL;
     if (!strcmp(name, "generic")) return &isa_generic;
@@ -108,7 +141,10 @@ static const tg_cpu_isa *isa_by_name(const char *name) {
 
 static void isa_pick(void) {
     const unsigned s = tg_cpu_isa_supported();
-    isa_current = s & 4 ? tg_cpu_isa_avx512() : s & 2 ? tg_cpu_isa_avx2() : &isa_generic;
+    isa_current = s & 8   ? tg_cpu_isa_avx512bf16()
+                  : s & 4 ? tg_cpu_isa_avx512()
+                  : s & 2 ? tg_cpu_isa_avx2()
+                          : &isa_generic;
     const char *env = getenv("TG_CPU_ISA");
     if (env && *env) {
         const tg_cpu_isa *f = isa_by_name(env);
@@ -133,10 +169,57 @@ bool tg_cpu_isa_force(const char *name) {
 
 /* ---- the driver ---------------------------------------------------------------------------- */
 
-/* per thread: the packed B sliver, then one C tile per A sliver */
+/* per thread: the packed B sliver, one C tile per A sliver, then a bf16 GEMM's pair rows of B
+ * (KC rows as KC/2 pair rows) */
 static int64_t per_thread_floats(const tg_cpu_isa *isa, int64_t M, int64_t K) {
     const int64_t kb = K < KB_MAX ? K : KB_MAX, ns = (M + isa->mr - 1) / isa->mr;
-    return tg_round_up(kb * isa->nr, 16) + ns * isa->mr * isa->nr + 16;
+    return tg_round_up(kb * isa->nr, 16) + ns * isa->mr * isa->nr + KC / 2 * isa->nr + 16;
+}
+
+/* this thread's buffers in its share of the workspace: Bs (packed B), tiles, Bh (bf16 pairs) */
+typedef struct {
+    float *Bs, *tiles;
+    tg_bf16 *Bh;
+} thread_bufs;
+
+static thread_bufs thread_buffers(const tg_cpu_isa *isa, float *thread_ws, int64_t per_thread, int64_t M, int64_t K) {
+    const int64_t kb = K < KB_MAX ? K : KB_MAX, ns = (M + isa->mr - 1) / isa->mr;
+    thread_bufs t;
+    t.Bs = (float *)tg_align_ptr(thread_ws + (int64_t)omp_get_thread_num() * per_thread, 64);
+    t.tiles = t.Bs + tg_round_up(kb * isa->nr, 16);
+    t.Bh = (tg_bf16 *)(t.tiles + ns * isa->mr * isa->nr);
+    return t;
+}
+
+/* tiles (+)= columns [k0, k0 + kb) of every A sliver times rows [k0, k0 + kb) of B for the nl
+ * lanes from n0; load: add to the tiles' contents (else the first chunk overwrites them). FP32:
+ * the block is packed whole, then KC rows at a time (in L1) meet every A sliver (from L2). BF16:
+ * KC rows at a time are packed, paired and rounded, and meet every A sliver's pair rows. */
+static void block_mul(const tg_cpu_isa *isa, const tg_gemm_tab *g, const float *Ap, int64_t n0, int nl, int64_t k0,
+                      int64_t kb, const thread_bufs *tb, float *tiles, int load) {
+    const int mr = isa->mr, nr = isa->nr;
+    const int64_t K = g->K, ns = (g->M + mr - 1) / mr;
+    if (!g->bf16) {
+        isa->pack_b(g, k0, kb, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, tb->Bs);
+        for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
+            for (int64_t s = 0; s < ns; s++)
+                isa->kernel(kb - kc0 < KC ? kb - kc0 : KC, Ap + (s * K + k0 + kc0) * mr, tb->Bs + kc0 * nr,
+                            tiles + s * mr * nr, load || kc0 > 0);
+        return;
+    }
+    const int64_t K2 = (K + 1) / 2;
+    const tg_bf16 *Ah = (const tg_bf16 *)Ap;
+    for (int64_t kc0 = 0; kc0 < kb; kc0 += KC) { /* k0 and kc0 are even: KC, KB_MAX, KSPLIT are */
+        const int64_t kc = kb - kc0 < KC ? kb - kc0 : KC, kc2 = (kc + 1) / 2;
+        isa->pack_b(g, k0 + kc0, kc, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, tb->Bs);
+        if (isa->pair_b) isa->pair_b(tb->Bs, kc, tb->Bh);
+        else tg_pair_b_scalar(tb->Bs, kc, nr, tb->Bh);
+        for (int64_t s = 0; s < ns; s++) {
+            const tg_bf16 *a = Ah + (s * K2 + (k0 + kc0) / 2) * mr * 2;
+            if (isa->kernel_bf16) isa->kernel_bf16(kc2, a, tb->Bh, tiles + s * mr * nr, load || kc0 > 0);
+            else tg_kernel_bf16_scalar(kc2, a, tb->Bh, tiles + s * mr * nr, load || kc0 > 0, mr, nr);
+        }
+    }
 }
 
 /* split-K partial tiles: SPLIT_NSL slivers x chunks x A slivers x one tile */
@@ -197,22 +280,15 @@ static void gemm_split_k(const tg_gemm_tab *g, const tg_cpu_isa *isa, const floa
     part = (float *)tg_align_ptr(part, 64); /* [nsl][nch][ns] tiles */
 #pragma omp parallel
     {
-        float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
-        Bs = (float *)tg_align_ptr(Bs, 64);
+        const thread_bufs tb = thread_buffers(isa, thread_ws, per_thread, M, K);
 #pragma omp for schedule(static)
         for (int64_t it = 0; it < nsl * nch; it++) {
             const int64_t j = it / nch, c = it % nch, n0 = j * nr;
             const int nl = (int)(N - n0 < nr ? N - n0 : nr);
             const int64_t kend = (c + 1) * KSPLIT < K ? (c + 1) * KSPLIT : K;
             float *tiles = part + (j * nch + c) * ns * tile;
-            for (int64_t k0 = c * KSPLIT; k0 < kend; k0 += KB_MAX) {
-                const int64_t kb = kend - k0 < KB_MAX ? kend - k0 : KB_MAX;
-                isa->pack_b(g, k0, kb, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, Bs);
-                for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
-                    for (int64_t s = 0; s < ns; s++)
-                        isa->kernel(kb - kc0 < KC ? kb - kc0 : KC, Ap + (s * K + k0 + kc0) * mr, Bs + kc0 * nr,
-                                    tiles + s * tile, k0 > c * KSPLIT || kc0 > 0);
-            }
+            for (int64_t k0 = c * KSPLIT; k0 < kend; k0 += KB_MAX)
+                block_mul(isa, g, Ap, n0, nl, k0, kend - k0 < KB_MAX ? kend - k0 : KB_MAX, &tb, tiles, k0 > c * KSPLIT);
         }
 #pragma omp for schedule(static)
         for (int64_t it = 0; it < nsl * ns; it++) {
@@ -232,13 +308,13 @@ static void gemm_split_k(const tg_gemm_tab *g, const tg_cpu_isa *isa, const floa
 /* Column sliver j (lanes j*nr..) of every GEMM of a batch in turn: GEMMs that read the same
  * source (the phases of a data gradient) find its lines still in cache, and write to the same
  * output lines. Rows [k_lo, k_hi) of B, in blocks of kblk rows: each block is packed, multiplied
- * into the C tiles and written (added from the second block on). Bs: this thread's packed-B
- * buffer, tiles: its ns C tiles. */
+ * into the C tiles and written (added from the second block on). tb: this thread's buffers
+ * (packed B, its ns C tiles, bf16 pair rows). */
 static void sliver(const tg_gemm_tab *gs, int count, const tg_cpu_isa *isa, const float *Ap0,
-                   int64_t apk, int64_t j, float *Bs, float *tiles, int64_t k_lo, int64_t k_hi,
-                   int64_t kblk) {
+                   int64_t apk, int64_t j, const thread_bufs *tb, int64_t k_lo, int64_t k_hi, int64_t kblk) {
     const int mr = isa->mr, nr = isa->nr;
     const int64_t M = gs[0].M, K = gs[0].K, ns = (M + mr - 1) / mr;
+    float *tiles = tb->tiles;
     for (int i = 0; i < count; i++) {
         const tg_gemm_tab *g = gs + i;
         const float *Ap = Ap0 + i * apk;
@@ -253,19 +329,14 @@ static void sliver(const tg_gemm_tab *gs, int count, const tg_cpu_isa *isa, cons
             continue;
         }
         /* at most 4 rows and one packing block: B read in place, summed as below */
-        if (M <= 4 && K <= KB_MAX && k_lo == 0 && k_hi == K && isa->small_m &&
+        if (M <= 4 && K <= KB_MAX && k_lo == 0 && k_hi == K && isa->small_m && !g->bf16 &&
             isa->small_m(g, Ap, n0, tiles)) {
             write_tile(isa, g, 0, (int)M, n0, nl, tiles, g->acc, g->bias);
             continue;
         }
         for (int64_t k0 = k_lo; k0 < k_hi; k0 += kblk) {
             const int64_t kb = k_hi - k0 < kblk ? k_hi - k0 : kblk;
-            isa->pack_b(g, k0, kb, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, Bs);
-            /* KC rows of B (in L1) against every A sliver (from L2), one C tile each */
-            for (int64_t kc0 = 0; kc0 < kb; kc0 += KC)
-                for (int64_t s = 0; s < ns; s++)
-                    isa->kernel(kb - kc0 < KC ? kb - kc0 : KC, Ap + (s * K + k0 + kc0) * mr,
-                                Bs + kc0 * nr, tiles + s * mr * nr, kc0 > 0);
+            block_mul(isa, g, Ap, n0, nl, k0, kb, tb, tiles, 0);
             for (int64_t s = 0; s < ns; s++) {
                 const float *tile = tiles + s * mr * nr;
                 const int mc = (int)(M - s * mr < mr ? M - s * mr : mr);
@@ -291,10 +362,10 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
     float *Ap0 = (float *)tg_align_ptr(ws, 64);
     const int64_t ns = (M + mr - 1) / mr; /* slivers of A */
     const int64_t apk = tg_round_up(ns * mr * K, 16); /* floats of one packed A */
-    const int64_t kbmax = K < KB_MAX ? K : KB_MAX;
     const int64_t per_thread = per_thread_floats(isa, M, K);
     float *thread_ws = Ap0 + count * apk;
-    /* Each A packed whole: sliver s holds rows s*mr.. as [K][mr], zero rows past M. k outer,
+    /* Each A packed whole: sliver s holds rows s*mr.. as [K][mr] (bf16: [K2][mr][2]), zero rows
+     * past M. k outer,
      * m inner: mr sequential read streams and one sequential write stream. Sliver s of every
      * GEMM in turn: the phases of a data gradient read different taps of the same weight rows,
      * which the next phase then finds in cache instead of reading the tensor again. */
@@ -307,6 +378,20 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
         int valid = 0;
         for (int m = 0; m < mr; m++)
             if (s * mr + m < M) rows[valid++] = g->a_src + (s * mr + m) * g->a_ms;
+        if (g->bf16) { /* pair rows [K2][mr][2], rounded; a zero row pads an odd K */
+            tg_bf16 *h = (tg_bf16 *)(Ap0 + (it % count) * apk) + s * ((K + 1) / 2) * mr * 2;
+            for (int64_t k = 0; k < K; k += 2) {
+                const int64_t o0 = g->a_off[k], o1 = k + 1 < K ? g->a_off[k + 1] : 0;
+                tg_bf16 *d = h + k * mr; /* pair row k/2 */
+                int m = 0;
+                for (; m < valid; m++) {
+                    d[2 * m] = tg_bf16_of(rows[m][o0]);
+                    d[2 * m + 1] = k + 1 < K ? tg_bf16_of(rows[m][o1]) : 0;
+                }
+                for (; m < mr; m++) d[2 * m] = d[2 * m + 1] = 0;
+            }
+            continue;
+        }
         for (int64_t k = 0; k < K; k++) {
             const int64_t o = g->a_off[k];
             float *d = dst + k * mr;
@@ -332,9 +417,7 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
     const int64_t npanel = K > kpanel ? (K + kpanel - 1) / kpanel : 1;
 #pragma omp parallel if (work > (int64_t)1 << 18)
     {
-        float *Bs = thread_ws + (int64_t)omp_get_thread_num() * per_thread;
-        Bs = (float *)tg_align_ptr(Bs, 64);
-        float *tiles = Bs + tg_round_up(kbmax * nr, 16); /* ns tiles of mr x nr */
+        const thread_bufs tb = thread_buffers(isa, thread_ws, per_thread, M, K);
         const int64_t nstat = tg_cpu_static_items(nsl_max, omp_get_num_threads());
         /* A panel at a time (see A_PANEL): the same static schedule in every panel gives each
          * thread the same slivers, so a sliver's blocks still go in order on one thread */
@@ -342,10 +425,10 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
             const int64_t k_lo = p * kpanel, k_hi = K - k_lo < kpanel ? K : k_lo + kpanel;
 #pragma omp for schedule(static) nowait
             for (int64_t j = 0; j < nstat; j++)
-                sliver(gs, count, isa, Ap0, apk, j, Bs, tiles, k_lo, k_hi, kblk);
+                sliver(gs, count, isa, Ap0, apk, j, &tb, k_lo, k_hi, kblk);
         }
 #pragma omp for schedule(dynamic, 1)
-        for (int64_t j = nstat; j < nsl_max; j++) sliver(gs, count, isa, Ap0, apk, j, Bs, tiles, 0, K, kblk);
+        for (int64_t j = nstat; j < nsl_max; j++) sliver(gs, count, isa, Ap0, apk, j, &tb, 0, K, kblk);
     }
 }
 

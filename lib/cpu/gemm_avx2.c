@@ -68,7 +68,8 @@ static void pack_b(const tg_gemm_tab *g, int64_t k0, int64_t kc, const int32_t *
     }
 }
 
-static const tg_cpu_isa isa = {"avx2", MR, NR, kernel, pack_b, NULL, NULL, NULL, NULL};
+static const tg_cpu_isa isa = {.name = "avx2", .mr = MR, .nr = NR, .kernel = kernel, .pack_b = pack_b,
+                               .bf16_how = "bf16 operands, float32 multiply-adds in plain C"};
 const tg_cpu_isa *tg_cpu_isa_avx2(void) { return &isa; }
 #else
 const tg_cpu_isa *tg_cpu_isa_avx2(void) { return NULL; }

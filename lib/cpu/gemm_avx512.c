@@ -313,9 +313,111 @@ static bool small_m(const tg_gemm_tab *g, const float *ap, int64_t n0, float *ti
     return true;
 }
 
-static const tg_cpu_isa isa = {"avx512", MR, NR, kernel, pack_b, epilogue, small_m, tg_wino_pack_avx512,
-                               tg_wino_out_avx512};
+/* ---- bf16 (cpu.h) ---------------------------------------------------------------------------
+ * x's bits rounded to bf16 in their upper half (tg_bf16_of's rounding: to nearest, ties to even,
+ * a NaN made quiet); the lower half is garbage */
+static inline __m512i bf16_hi(__m512 x) {
+    const __m512i u = _mm512_castps_si512(x);
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    const __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff)));
+    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)),
+                                                  _mm512_set1_epi32(0x7f800000));
+    return _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x00400000));
+}
+
+/* kc packed rows of NR floats -> pair rows: lane l of pair row k/2 is the word
+ * bf16(row k+1) << 16 | bf16(row k) */
+static void pair_b(const float *rows, int64_t kc, tg_bf16 *out) {
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    for (int64_t k = 0; k < kc; k += 2) {
+        const float *r0 = rows + k * NR, *r1 = r0 + NR;
+        tg_bf16 *o = out + k * NR;
+        for (int v = 0; v < NR / 16; v++) {
+            const __m512i lo = _mm512_srli_epi32(bf16_hi(_mm512_load_ps(r0 + 16 * v)), 16);
+            const __m512i up = k + 1 < kc ? _mm512_and_si512(bf16_hi(_mm512_load_ps(r1 + 16 * v)), hi)
+                                          : _mm512_setzero_si512();
+            _mm512_store_si512((void *)(o + 32 * v), _mm512_or_si512(up, lo));
+        }
+    }
+}
+
+/* The 8x48 tile over kc2 pair rows on a CPU without AVX512-BF16: each bf16 widened to a float
+ * (a shift or a mask), two FMAs per pair, the odd row's first: vdpbf16ps's sums. */
+static void kernel_bf16_fma(int64_t kc2, const tg_bf16 *a, const tg_bf16 *b, float *c, int load) {
+    __m512 c0[MR], c1[MR], c2[MR];
+    for (int m = 0; m < MR; m++) {
+        c0[m] = load ? _mm512_load_ps(c + m * NR) : _mm512_setzero_ps();
+        c1[m] = load ? _mm512_load_ps(c + m * NR + 16) : _mm512_setzero_ps();
+        c2[m] = load ? _mm512_load_ps(c + m * NR + 32) : _mm512_setzero_ps();
+    }
+    const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
+    for (int64_t k = 0; k < kc2; k++) {
+        const tg_bf16 *bk = b + k * NR * 2;
+        const __m512i w0 = _mm512_load_si512((const void *)bk), w1 = _mm512_load_si512((const void *)(bk + 32));
+        const __m512i w2 = _mm512_load_si512((const void *)(bk + 64));
+        const __m512 b0o = _mm512_castsi512_ps(_mm512_and_si512(w0, hi)), b0e = _mm512_castsi512_ps(_mm512_slli_epi32(w0, 16));
+        const __m512 b1o = _mm512_castsi512_ps(_mm512_and_si512(w1, hi)), b1e = _mm512_castsi512_ps(_mm512_slli_epi32(w1, 16));
+        const __m512 b2o = _mm512_castsi512_ps(_mm512_and_si512(w2, hi)), b2e = _mm512_castsi512_ps(_mm512_slli_epi32(w2, 16));
+        const uint32_t *ak = (const uint32_t *)(a + k * MR * 2);
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) {
+            const __m512 ao = _mm512_castsi512_ps(_mm512_set1_epi32((int)(ak[m] & 0xffff0000u)));
+            const __m512 ae = _mm512_castsi512_ps(_mm512_set1_epi32((int)(ak[m] << 16)));
+            c0[m] = _mm512_fmadd_ps(ae, b0e, _mm512_fmadd_ps(ao, b0o, c0[m]));
+            c1[m] = _mm512_fmadd_ps(ae, b1e, _mm512_fmadd_ps(ao, b1o, c1[m]));
+            c2[m] = _mm512_fmadd_ps(ae, b2e, _mm512_fmadd_ps(ao, b2o, c2[m]));
+        }
+    }
+    for (int m = 0; m < MR; m++) {
+        _mm512_store_ps(c + m * NR, c0[m]);
+        _mm512_store_ps(c + m * NR + 16, c1[m]);
+        _mm512_store_ps(c + m * NR + 32, c2[m]);
+    }
+}
+
+/* The same tile with vdpbf16ps: 24 instructions of 32 multiply-adds per pair row, twice the
+ * multiply-adds of the float32 kernel's 24 FMAs per row. */
+__attribute__((target("avx512bf16"))) static void kernel_bf16_dp(int64_t kc2, const tg_bf16 *a, const tg_bf16 *b,
+                                                                 float *c, int load) {
+    __m512 c0[MR], c1[MR], c2[MR];
+    for (int m = 0; m < MR; m++) {
+        c0[m] = load ? _mm512_load_ps(c + m * NR) : _mm512_setzero_ps();
+        c1[m] = load ? _mm512_load_ps(c + m * NR + 16) : _mm512_setzero_ps();
+        c2[m] = load ? _mm512_load_ps(c + m * NR + 32) : _mm512_setzero_ps();
+    }
+    for (int64_t k = 0; k < kc2; k++) {
+        const tg_bf16 *bk = b + k * NR * 2;
+        const __m512bh b0 = (__m512bh)_mm512_load_si512((const void *)bk);
+        const __m512bh b1 = (__m512bh)_mm512_load_si512((const void *)(bk + 32));
+        const __m512bh b2 = (__m512bh)_mm512_load_si512((const void *)(bk + 64));
+        const uint32_t *ak = (const uint32_t *)(a + k * MR * 2);
+#pragma GCC unroll 8
+        for (int m = 0; m < MR; m++) {
+            const __m512bh am = (__m512bh)_mm512_set1_epi32((int)ak[m]);
+            c0[m] = _mm512_dpbf16_ps(c0[m], am, b0);
+            c1[m] = _mm512_dpbf16_ps(c1[m], am, b1);
+            c2[m] = _mm512_dpbf16_ps(c2[m], am, b2);
+        }
+    }
+    for (int m = 0; m < MR; m++) {
+        _mm512_store_ps(c + m * NR, c0[m]);
+        _mm512_store_ps(c + m * NR + 16, c1[m]);
+        _mm512_store_ps(c + m * NR + 32, c2[m]);
+    }
+}
+
+static const tg_cpu_isa isa = {.name = "avx512", .mr = MR, .nr = NR, .kernel = kernel, .pack_b = pack_b,
+                               .epilogue = epilogue, .small_m = small_m, .wino_pack = tg_wino_pack_avx512,
+                               .wino_out = tg_wino_out_avx512, .kernel_bf16 = kernel_bf16_fma, .pair_b = pair_b,
+                               .bf16_how = "bf16 operands, float32 FMAs (AVX-512 without AVX512-BF16)"};
+/* the same, with vdpbf16ps for bf16 products */
+static const tg_cpu_isa isa_bf16 = {.name = "avx512bf16", .mr = MR, .nr = NR, .kernel = kernel, .pack_b = pack_b,
+                                    .epilogue = epilogue, .small_m = small_m, .wino_pack = tg_wino_pack_avx512,
+                                    .wino_out = tg_wino_out_avx512, .kernel_bf16 = kernel_bf16_dp, .pair_b = pair_b,
+                                    .bf16_how = "AVX512-BF16 (vdpbf16ps)"};
 const tg_cpu_isa *tg_cpu_isa_avx512(void) { return &isa; }
+const tg_cpu_isa *tg_cpu_isa_avx512bf16(void) { return &isa_bf16; }
 #else
 const tg_cpu_isa *tg_cpu_isa_avx512(void) { return NULL; }
+const tg_cpu_isa *tg_cpu_isa_avx512bf16(void) { return NULL; }
 #endif

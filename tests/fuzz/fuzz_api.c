@@ -207,7 +207,12 @@ static void step(world *w, rd *r) {
         if (!op_ok(x, k)) break;
         int st = i32(r), pd = i32(r);
         const int tr = u8(r) & 1;
-        if (conv_out(x, k, st, pd, tr) > (1 << 20)) break; /* a valid call with a big output: not asked */
+        const int64_t out = conv_out(x, k, st, pd, tr);
+        if (out > (1 << 20)) break; /* a valid call with a big output: not asked */
+        /* nor one with more than 2^24 multiply-adds (each output element's C*kh*kw): a valid
+         * ConvTranspose2D of a 64x64 kernel over a 100x100 image is minutes under ASan */
+        const int64_t per_out = tg_tensor_numel(k) / (tr ? tg_tensor_dim(k, 1) : tg_tensor_dim(k, 0));
+        if (out > 0 && per_out > 0 && out > ((int64_t)1 << 24) / per_out) break;
         tg_tensor *y = !tr ? CALL_P(tg_conv2d, tg_conv2d(ctx, x, k, b, st, pd))
                            : CALL_P(tg_conv_transpose2d, tg_conv_transpose2d(ctx, x, k, b, st, pd));
         if (y) put(w, r, y, 0);
@@ -420,6 +425,11 @@ static void step(world *w, rd *r) {
         break; }
     case 53: { uint64_t s, o; tg_ctx_rng_get(w->ctx, &s, &o); tg_ctx_rng_set(w->ctx, (uint64_t)i64(r), (uint64_t)i64(r)); break; }
     case 54: { tg_tensor *t = tens(w, r); (void)tg_tensor_grad(t); tg_tensor_zero_grad(t); (void)tg_tensor_requires_grad(t); break; }
+    case 55: /* the precision of the convolutions and dense layers that follow, or a refusal */
+        CALL_S(tg_ctx_set_precision, tg_ctx_set_precision(ctx, (tg_precision)(i32(r) % 5)));
+        (void)tg_ctx_precision(ctx);
+        (void)tg_precision_name((tg_precision)i32(r));
+        break;
     default: break; /* the rest of the byte range: no call, so programs stay short */
     }
 }
