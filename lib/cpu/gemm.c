@@ -24,6 +24,8 @@
 #define A_PANEL ((int64_t)2 << 20)
 #define SPLIT_NSL 2
 #define SPLIT_MIN_K (4 * KSPLIT)
+#define A_BF16_BLOCK 256 /* rows of A gathered at a time before rounding and pairing */
+#define B_BF16_ROWS 64   /* rows of B packed as floats at a time before pairing (even) */
 
 /* ---- plain C path -------------------------------------------------------------------------- */
 enum { G_MR = 4, G_NR = 16 };
@@ -67,6 +69,24 @@ static const tg_cpu_isa isa_generic = {.name = "generic", .mr = G_MR, .nr = G_NR
 const tg_cpu_isa *tg_cpu_isa_generic(void) { return &isa_generic; }
 
 /* ---- bf16, plain C (cpu.h) ----------------------------------------------------------------- */
+/* kc (even) rows of n floats -> kc/2 pair rows (words bf16(row 2i+1) << 16 | bf16(row 2i)),
+ * tg_bf16_of's rounding without branches, so the loop vectorises */
+static void pair_rows(const float *rows, int64_t kc, int n, tg_bf16 *out) {
+    uint32_t *o = (uint32_t *)out;
+    for (int64_t k = 0; k < kc; k += 2) {
+        const float *r0 = rows + k * n, *r1 = r0 + n;
+        uint32_t *ok = o + k / 2 * n;
+        for (int l = 0; l < n; l++) {
+            uint32_t u0, u1;
+            memcpy(&u0, r0 + l, 4);
+            memcpy(&u1, r1 + l, 4);
+            const uint32_t t0 = (u0 & 0x7fffffffu) > 0x7f800000u ? u0 | 0x400000u : u0 + 0x7fffu + ((u0 >> 16) & 1u);
+            const uint32_t t1 = (u1 & 0x7fffffffu) > 0x7f800000u ? u1 | 0x400000u : u1 + 0x7fffu + ((u1 >> 16) & 1u);
+            ok[l] = (t1 & 0xffff0000u) | (t0 >> 16);
+        }
+    }
+}
+
 void tg_kernel_bf16_scalar(int64_t kc2, const tg_bf16 *a, const tg_bf16 *b, float *c, int load, int mr,
                            int nr) {
     float acc[TG_MR_MAX * TG_NR_MAX];
@@ -84,13 +104,11 @@ void tg_kernel_bf16_scalar(int64_t kc2, const tg_bf16 *a, const tg_bf16 *b, floa
 }
 
 void tg_pair_b_scalar(const float *rows, int64_t kc, int nr, tg_bf16 *out) {
-    for (int64_t k = 0; k < kc; k += 2) {
-        const float *r0 = rows + k * nr, *r1 = r0 + nr;
-        tg_bf16 *o = out + k * nr; /* pair row k/2: (k/2) * nr * 2 */
-        for (int n = 0; n < nr; n++) {
-            o[2 * n] = tg_bf16_of(r0[n]);
-            o[2 * n + 1] = k + 1 < kc ? tg_bf16_of(r1[n]) : 0;
-        }
+    pair_rows(rows, kc / 2 * 2, nr, out);
+    if (kc % 2) { /* the last row, paired with zeros */
+        const float *r0 = rows + (kc - 1) * nr;
+        tg_bf16 *o = out + (kc - 1) * nr;
+        for (int n = 0; n < nr; n++) o[2 * n] = tg_bf16_of(r0[n]), o[2 * n + 1] = 0;
     }
 }
 
@@ -211,9 +229,13 @@ static void block_mul(const tg_cpu_isa *isa, const tg_gemm_tab *g, const float *
     const tg_bf16 *Ah = (const tg_bf16 *)Ap;
     for (int64_t kc0 = 0; kc0 < kb; kc0 += KC) { /* k0 and kc0 are even: KC, KB_MAX, KSPLIT are */
         const int64_t kc = kb - kc0 < KC ? kb - kc0 : KC, kc2 = (kc + 1) / 2;
-        isa->pack_b(g, k0 + kc0, kc, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, tb->Bs);
-        if (isa->pair_b) isa->pair_b(tb->Bs, kc, tb->Bh);
-        else tg_pair_b_scalar(tb->Bs, kc, nr, tb->Bh);
+        /* B_BF16_ROWS rows at a time as floats (which stay in L1), then rounded into pair rows */
+        for (int64_t r0 = 0; r0 < kc; r0 += B_BF16_ROWS) {
+            const int64_t rc = kc - r0 < B_BF16_ROWS ? kc - r0 : B_BF16_ROWS;
+            isa->pack_b(g, k0 + kc0 + r0, rc, g->b_loff + n0, g->b_lh + n0, g->b_lw + n0, nl, tb->Bs);
+            if (isa->pair_b) isa->pair_b(tb->Bs, rc, tb->Bh + r0 * nr);
+            else tg_pair_b_scalar(tb->Bs, rc, nr, tb->Bh + r0 * nr);
+        }
         for (int64_t s = 0; s < ns; s++) {
             const tg_bf16 *a = Ah + (s * K2 + (k0 + kc0) / 2) * mr * 2;
             if (isa->kernel_bf16) isa->kernel_bf16(kc2, a, tb->Bh, tiles + s * mr * nr, load || kc0 > 0);
@@ -380,15 +402,19 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
             if (s * mr + m < M) rows[valid++] = g->a_src + (s * mr + m) * g->a_ms;
         if (g->bf16) { /* pair rows [K2][mr][2], rounded; a zero row pads an odd K */
             tg_bf16 *h = (tg_bf16 *)(Ap0 + (it % count) * apk) + s * ((K + 1) / 2) * mr * 2;
-            for (int64_t k = 0; k < K; k += 2) {
-                const int64_t o0 = g->a_off[k], o1 = k + 1 < K ? g->a_off[k + 1] : 0;
-                tg_bf16 *d = h + k * mr; /* pair row k/2 */
-                int m = 0;
-                for (; m < valid; m++) {
-                    d[2 * m] = tg_bf16_of(rows[m][o0]);
-                    d[2 * m + 1] = k + 1 < K ? tg_bf16_of(rows[m][o1]) : 0;
+            /* gathered as floats [k][mr] a block at a time, then rounded and paired in a loop
+             * the compiler vectorises */
+            float blk[A_BF16_BLOCK * TG_MR_MAX];
+            for (int64_t k0 = 0; k0 < K; k0 += A_BF16_BLOCK) {
+                const int64_t kb = K - k0 < A_BF16_BLOCK ? K - k0 : A_BF16_BLOCK, kb2 = (kb + 1) / 2 * 2;
+                for (int64_t k = 0; k < kb2; k++) {
+                    float *d = blk + k * mr;
+                    int m = 0;
+                    if (k < kb)
+                        for (const int64_t o = g->a_off[k0 + k]; m < valid; m++) d[m] = rows[m][o];
+                    for (; m < mr; m++) d[m] = 0.0f;
                 }
-                for (; m < mr; m++) d[2 * m] = d[2 * m + 1] = 0;
+                pair_rows(blk, kb2, mr, h + k0 * mr);
             }
             continue;
         }
