@@ -67,4 +67,12 @@ static inline uint64_t mix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+/* --precision NAME on ctx (fp32, bf16, or tf32 on CUDA): tg_ctx_set_precision, or a message
+ * naming the option and why. NULL: fp32. */
+static inline void set_precision(tg_ctx *ctx, const char *name) {
+    const int p = tg_precision_parse(name ? name : "fp32");
+    if (p < 0) die("--precision %s: not fp32, bf16 or tf32", name);
+    if (tg_ctx_set_precision(ctx, (tg_precision)p) != TG_OK) die("--precision %s: %s", name, tg_last_error());
+}
+
 #endif

@@ -4,6 +4,7 @@
  * (tg_cat_channels), so `sample --class K` draws the class asked for.
  *
  *   cgan train [--data DIR] [--out DIR] [--steps N] [--batch B] [--seed S] [--device D]
+ *              [--precision fp32|bf16]
  *              [--sample-every N]
  *   cgan sample --checkpoint DIR/generator.safetensors --out X.png [--class K|all] [--n N]
  *              [--seed S]                            (cgan COMMAND --help: each option)
@@ -70,10 +71,11 @@ static tg_module *discriminator_net(tg_ctx *ctx) {
     return d;
 }
 
-static void model_init(model *m, tg_device dev, uint64_t seed, int train) {
+static void model_init(model *m, tg_device dev, const char *precision, uint64_t seed, int train) {
     memset(m, 0, sizeof *m);
     m->ctx = tg_ctx_new(dev, seed);
     if (!m->ctx) die("%s", tg_last_error());
+    set_precision(m->ctx, precision);
     m->g_emb = need(tg_layer_embedding(m->ctx, IDX_CLASSES, EMB));
     m->g_net = generator_net(m->ctx, 0.1f);
     TRY(tg_module_init(m->g_net, TG_INIT_NORMAL, 0.02f, 0.02f));
@@ -174,13 +176,14 @@ static void recalibrate(model *m, tg_tensor *z, int64_t B) {
 
 /* ---- command line ----------------------------------------------------------------------------- */
 typedef struct {
-    const char *data, *out, *device, *checkpoint, *cls;
+    const char *data, *out, *device, *checkpoint, *cls, *precision;
     long steps, batch, sample_every, n;
     unsigned long long seed;
 } opts;
 
 /* the options of each command (cgan train --help, cgan sample --help) */
-static opts O = {IDX_DEFAULT_DIR, NULL, "auto", NULL, "all", 3000, 64, 500, 8, 1};
+static opts O = {IDX_DEFAULT_DIR, NULL, "auto", NULL, "all", "fp32", 3000, 64, 500, 8, 1};
+#define OPT_PRECISION {"--precision", CLI_STR, &O.precision, 0, 0, NULL, "of convolutions and dense layers: bf16 multiplies bf16-rounded operands, sums in fp32 (tf32: CUDA only; default fp32)", "fp32|bf16|tf32"}
 static const cli_opt TRAIN_OPTS[] = {
     {"--data", CLI_STR, &O.data, 0, 0, "DIR", "the Fashion-MNIST IDX files (default " IDX_DEFAULT_DIR ")", NULL},
     {"--out", CLI_STR, &O.out, 0, 0, "DIR", "grids, generator.safetensors (default cgan-out)", NULL},
@@ -189,6 +192,7 @@ static const cli_opt TRAIN_OPTS[] = {
     {"--sample-every", CLI_INT, &O.sample_every, 1, 10000000, "N", "a grid of every class every N steps (default 500)", NULL},
     {"--seed", CLI_U64, &O.seed, 0, 2147483647.0, "S", "seed of the weights, noise and data order (default 1)", NULL},
     {"--device", CLI_STR, &O.device, 0, 0, NULL, "where to train (default auto: a GPU when there is one)", "auto|cpu|cuda"},
+    OPT_PRECISION,
 };
 static const cli_opt SAMPLE_OPTS[] = {
     {"--checkpoint", CLI_STR, &O.checkpoint, 0, 0, "FILE", "a generator.safetensors written by train (required)", NULL},
@@ -197,6 +201,7 @@ static const cli_opt SAMPLE_OPTS[] = {
     {"--n", CLI_INT, &O.n, 1, 64, "N", "samples per row (default 8)", NULL},
     {"--seed", CLI_U64, &O.seed, 0, 2147483647.0, "S", "seed of the noise (default 1)", NULL},
     {"--device", CLI_STR, &O.device, 0, 0, NULL, "where to run (default auto)", "auto|cpu|cuda"},
+    OPT_PRECISION,
 };
 static const cli_cmd CMDS[] = {
     {"cgan", "train", "Trains the class-conditional DCGAN on Fashion-MNIST.", TRAIN_OPTS, CLI_N(TRAIN_OPTS), NULL},
@@ -219,7 +224,7 @@ static int cmd_train(opts o) {
     idx_split tr = idx_load(o.data, "train", 0);
     const int64_t B = o.batch;
     model m;
-    model_init(&m, device(o.device), o.seed, 1);
+    model_init(&m, device(o.device), o.precision, o.seed, 1);
     char path[4096];
     snprintf(path, sizeof path, "%s/samples", o.out);
     if (mkdir(path, 0755) != 0 && errno != EEXIST) die("cannot create %s: %s", path, strerror(errno));
@@ -320,7 +325,7 @@ static int cmd_sample(opts o) {
     }
     cli_out_file("cgan", "--out", o.out);
     model m;
-    model_init(&m, device(o.device), o.seed, 0);
+    model_init(&m, device(o.device), o.precision, o.seed, 0);
     tg_state *s = generator_state(m.g_emb, m.g_net);
     TRY(tg_state_load(s, o.checkpoint, true));
     const char *f = tg_state_get_meta(s, "format");

@@ -3,6 +3,7 @@
  * only: conv, BatchNorm, ReLU, max-pool, dropout, dense and cross-entropy, trained with Adam.
  *
  *   fashion [--data DIR] [--epochs N] [--batch B] [--lr LR] [--seed S] [--device cpu|cuda|auto]
+ *           [--precision fp32|bf16]
  *           [--limit N] [--test-limit N] [--save FILE.safetensors]     (fashion --help: each option)
  *
  * The data are the four IDX files of Debian's dataset-fashion-mnist package
@@ -74,7 +75,7 @@ static void batch(const idx_split *s, const int64_t *idx, int64_t B, float mean,
 
 
 int main(int argc, char **argv) {
-    const char *dir = IDX_DEFAULT_DIR, *device = "auto", *save = NULL;
+    const char *dir = IDX_DEFAULT_DIR, *device = "auto", *save = NULL, *precision = "fp32";
     long epochs = 8, B = 128, limit = 0, test_limit = 0;
     unsigned long long seed = 1;
     double lr = 1e-3;
@@ -85,6 +86,7 @@ int main(int argc, char **argv) {
         {"--lr", CLI_NUM, &lr, 1e-9, 0.999999, "LR", "Adam's learning rate, in (0, 1) (default 0.001)", NULL},
         {"--seed", CLI_U64, &seed, 0, 2147483647.0, "S", "seed of the weights, dropout and data order (default 1)", NULL},
         {"--device", CLI_STR, &device, 0, 0, NULL, "where to train; auto takes a GPU when there is one (default auto)", "cpu|cuda|auto"},
+        {"--precision", CLI_STR, &precision, 0, 0, NULL, "of convolutions and dense layers: bf16 multiplies bf16-rounded operands, sums in fp32 (tf32: CUDA only; default fp32)", "fp32|bf16|tf32"},
         {"--limit", CLI_INT, &limit, 1, 1000000, "N", "train on the first N training images only (default all 60000)", NULL},
         {"--test-limit", CLI_INT, &test_limit, 1, 1000000, "N", "evaluate on the first N test images only (default all 10000)", NULL},
         {"--save", CLI_STR, &save, 0, 0, "FILE", "write the trained model there (safetensors; checked before training)", NULL},
@@ -105,6 +107,7 @@ int main(int argc, char **argv) {
     const double cnt = (double)train.n * PIX, mean = s / cnt, sd = sqrt(sq / cnt - mean * mean);
     tg_ctx *ctx = tg_ctx_new(dev, seed);
     if (!ctx) die("%s", tg_last_error());
+    set_precision(ctx, precision);
     printf("fashion: %lld training and %lld test images from %s (%.1f s); %s\n", (long long)train.n,
            (long long)test.n, dir, now() - t0, tg_ctx_describe(ctx));
     tg_module *net = network(ctx);

@@ -100,11 +100,7 @@ void gan_init(gan *g, const recipe *r, int width, int batch, tg_device dev, uint
     }
 }
 
-void gan_set_precision(gan *g, const char *name) {
-    const int p = tg_precision_parse(name ? name : "fp32");
-    if (p < 0) die("--precision %s: not fp32, bf16 or tf32", name);
-    if (tg_ctx_set_precision(g->ctx, (tg_precision)p) != TG_OK) die("--precision %s: %s", name, tg_last_error());
-}
+void gan_set_precision(gan *g, const char *name) { set_precision(g->ctx, name); }
 
 void gan_free(gan *g) {
     tg_dist_grads_free(g->sync_g), tg_dist_grads_free(g->sync_d);
