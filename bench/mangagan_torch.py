@@ -5,6 +5,9 @@ phase split (D-real, D-fake, G) like `mangagan bench`.
 
     OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/mangagan_torch.py --recipe seed --batch 64 --threads 2
     python3 bench/mangagan_torch.py --recipe dcgan --device cuda --batch 256
+    python3 bench/mangagan_torch.py --recipe dcgan --autocast bf16    (mixed precision: forward
+        passes and losses under torch.autocast(dtype=torch.bfloat16), parameters and optimizer in
+        float32, as PyTorch recommends)
 """
 import argparse
 import statistics
@@ -26,6 +29,8 @@ p.add_argument("--convt-onednn", type=int, default=0,
                help="1: ConvTranspose2d computed as oneDNN's convolution data gradient "
                     "(torch.ops.aten.convolution_backward), faster than PyTorch's own on the CPU")
 p.add_argument("--channels-last", type=int, default=0, help="1: models and data in channels_last")
+p.add_argument("--autocast", default="none", choices=["none", "bf16"],
+               help="bf16: forward passes and losses under torch.autocast(dtype=torch.bfloat16)")
 a = p.parse_args()
 if a.threads:
     torch.set_num_threads(a.threads)
@@ -116,6 +121,11 @@ real = (torch.rand(B, 3, 64, 64, device=dev) * 2 - 1).contiguous(memory_format=f
 tshape = (B, 1) if seed else (B, 1, 1, 1)
 
 
+def ac():
+    """the forward passes' precision: torch.autocast in bf16, or nothing"""
+    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=a.autocast == "bf16")
+
+
 def sync():
     if dev.type == "cuda":
         torch.cuda.synchronize()
@@ -133,43 +143,49 @@ for s in range(a.warmup + a.steps):
         t_real = torch.rand(tshape, device=dev) * 0.2 + 0.8
         t_fake = torch.rand(tshape, device=dev) * 0.2
         G.eval()
-        with torch.no_grad():
+        with torch.no_grad(), ac():
             fake = G(torch.randn(B, nz, 1, 1, device=dev))
         G.train()
         oD.zero_grad(set_to_none=True)
-        lr = loss(D(real), t_real)
+        with ac():
+            lr = loss(D(real), t_real)
         lr.backward()
         oD.step()
         sync()
         t1 = time.perf_counter()
         oD.zero_grad(set_to_none=True)
-        lf = loss(D(fake), t_fake)
+        with ac():
+            lf = loss(D(fake), t_fake)
         lf.backward()
         oD.step()
         sync()
         t2 = time.perf_counter()
         set_frozen(D, True)
         oG.zero_grad(set_to_none=True)
-        lg = loss(D(G(torch.randn(B, nz, 1, 1, device=dev))), t_real)
+        with ac():
+            lg = loss(D(G(torch.randn(B, nz, 1, 1, device=dev))), t_real)
         lg.backward()
         oG.step()
         set_frozen(D, False)
     else:
         ones = torch.ones(tshape, device=dev)
         oD.zero_grad(set_to_none=True)
-        lr = loss(D(real), ones)
+        with ac():
+            lr = loss(D(real), ones)
         lr.backward()
         sync()
         t1 = time.perf_counter()
-        fake = G(torch.randn(B, nz, 1, 1, device=dev))
-        lf = loss(D(fake.detach()), torch.zeros(tshape, device=dev))
+        with ac():
+            fake = G(torch.randn(B, nz, 1, 1, device=dev))
+            lf = loss(D(fake.detach()), torch.zeros(tshape, device=dev))
         lf.backward()
         oD.step()
         sync()
         t2 = time.perf_counter()
         set_frozen(D, True)
         oG.zero_grad(set_to_none=True)
-        lg = loss(D(fake), ones)
+        with ac():
+            lg = loss(D(fake), ones)
         lg.backward()
         oG.step()
         set_frozen(D, False)
@@ -180,7 +196,7 @@ for s in range(a.warmup + a.steps):
 med = [statistics.median(t[k] for t in times) * 1e3 for k in range(4)]
 print(f"mangagan_torch: torch {torch.__version__}, recipe {a.recipe}, width {w}, device {a.device}, "
       f"batch {B}, threads {torch.get_num_threads()}, mkldnn {torch.backends.mkldnn.enabled}, "
-      f"convt-onednn {a.convt_onednn}, channels-last {a.channels_last}, {a.steps} steps")
+      f"convt-onednn {a.convt_onednn}, channels-last {a.channels_last}, autocast {a.autocast}, {a.steps} steps")
 print(f"  median {med[0]:.1f} ms/step, {B / med[0] * 1e3:.1f} images/s")
 print(f"  phases: D-real {med[1]:.1f} ms, D-fake {med[2]:.1f} ms, G {med[3]:.1f} ms")
 import resource  # noqa: E402  (peak RSS of this process, KiB on Linux)

@@ -91,11 +91,16 @@ tg_status tg_cuda_init(tg_ctx *ctx) {
 void tg_cuda_describe(tg_ctx *ctx, char *buf, size_t n) {
     const int dev = tg_cuda(ctx)->device;
     cudaDeviceProp prop;
+    static const char *const how[] = {"precision fp32: cuBLAS SGEMM, pedantic",
+                                      "precision bf16: cuBLAS SgemmEx on bf16 operands, fp32 accumulation",
+                                      "precision tf32: cuBLAS SGEMM with TF32 tensor cores"};
+    const tg_precision p = tg_be_precision(ctx);
+    const char *h = (unsigned)p <= TG_PRECISION_TF32 ? how[p] : "";
     if (cudaGetDeviceProperties(&prop, dev) == cudaSuccess)
-        snprintf(buf, n, "CUDA device %d: %s (sm_%d%d, %.0f GiB, %d SMs)", dev, prop.name, prop.major, prop.minor,
-                 (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.multiProcessorCount);
+        snprintf(buf, n, "CUDA device %d: %s (sm_%d%d, %.0f GiB, %d SMs); %s", dev, prop.name, prop.major, prop.minor,
+                 (double)prop.totalGlobalMem / (1024.0 * 1024.0 * 1024.0), prop.multiProcessorCount, h);
     else
-        snprintf(buf, n, "CUDA device %d", dev);
+        snprintf(buf, n, "CUDA device %d; %s", dev, h);
 }
 
 void tg_cuda_shutdown(tg_ctx *ctx) {

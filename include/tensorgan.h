@@ -124,8 +124,10 @@ TG_API tg_ctx *tg_ctx_new(tg_device device, uint64_t seed);
  * context's functions refuse it with a message until it is gone). NULL-safe. */
 TG_API void tg_ctx_free(tg_ctx *ctx);
 TG_API tg_device tg_ctx_device(const tg_ctx *ctx);
-/* One line saying where ctx runs: "CPU: <model>, <threads> threads; BLAS: <tg_blas_info()>" or
- * "CUDA device 0: <name> (sm_90, 80 GiB, 132 SMs)". Owned by ctx. */
+/* One line saying where ctx runs and how it multiplies: "CPU: <model>, <threads> threads;
+ * precision fp32: convolutions on <isa> kernels; BLAS (dense layers): <tg_blas_info()>" (in bf16:
+ * the kernels and how they form the products), or "CUDA device 0: <name> (sm_90, 80 GiB, 132
+ * SMs); precision ...". Written anew at each call; owned by ctx. */
 TG_API const char *tg_ctx_describe(tg_ctx *ctx);
 /* Frees every op result and op-result gradient; rewinds the arena (keeps its memory for reuse). */
 TG_API void tg_ctx_clear_tape(tg_ctx *ctx);

@@ -1,7 +1,9 @@
 #!/bin/bash
 # gpu_validate.sh — everything a lent GPU machine should run, in one go (see docs/gpu-validation.md):
-# build with the CUDA backend, run every test suite, run compute-sanitizer (memcheck, racecheck)
-# over the CUDA suite, and time the DCGAN step at batch 64 and 256 (ours, then PyTorch's).
+# build with the CUDA backend, run every test suite (test_cuda runs the op table on both devices
+# in fp32, in bf16 and with TF32 against the CPU's fp32), run compute-sanitizer (memcheck,
+# racecheck) over the CUDA suite, and time the DCGAN step at batch 64 and 256 in fp32, tf32 and
+# bf16 (ours, then PyTorch's in fp32 and in bf16 autocast with channels-last).
 # Debian packages the machine lacks (cmocka, OpenBLAS, libpng/libjpeg/liblzma headers) come as
 # .debs in .debs/ (see docs/gpu-validation.md).
 # Logs go to $OUT (or ./gpu-out).
@@ -44,11 +46,15 @@ echo "== compute-sanitizer memcheck"
 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 build/tests/test_cuda >"$OUT/memcheck.log" 2>&1; echo "memcheck exit $?"; tail -4 "$OUT/memcheck.log"
 echo "== compute-sanitizer racecheck"
 compute-sanitizer --tool racecheck --error-exitcode 9 build/tests/test_cuda >"$OUT/racecheck.log" 2>&1; echo "racecheck exit $?"; tail -4 "$OUT/racecheck.log"
-echo "== bench (ours): mangagan bench"
-for r in dcgan seed; do for b in 64 256; do
-    ./build/examples/mangagan bench --device cuda --recipe $r --batch $b --steps 20 --warmup 3
-done; done
-echo "== bench (PyTorch, same recipes and steps)"
+echo "== bench (ours): mangagan bench, fp32 / tf32 / bf16"
+for r in dcgan seed; do for b in 64 256; do for p in fp32 tf32 bf16; do
+    ./build/examples/mangagan bench --device cuda --recipe $r --batch $b --steps 20 --warmup 3 --precision $p
+done; done; done
+echo "== bench (PyTorch, same recipes and steps): fp32, then bf16 autocast + channels-last"
 for r in dcgan seed; do for b in 64 256; do
     python3 bench/mangagan_torch.py --device cuda --recipe $r --batch $b --steps 20 --warmup 3
+    python3 bench/mangagan_torch.py --device cuda --recipe $r --batch $b --steps 20 --warmup 3 --autocast bf16 --channels-last 1
 done; done
+echo "== a short bf16 training run on the GPU (finite losses, a checkpoint)"
+./build/examples/mangagan train --device cuda --precision bf16 --recipe modern --width 32 --steps 200 \
+    --sample-every 100 --checkpoint-every 100 --out "$OUT/bf16-run" --log-every 50; echo "bf16 train exit $?"

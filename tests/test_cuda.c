@@ -79,6 +79,40 @@ static void test_op_table(void **state) {
     }
 }
 
+/* The op table per precision: bf16 on both devices (the same bf16 operands, summed in float32 in
+ * different orders: float32 tolerances), and the GPU's TF32 against the CPU's fp32 (TF32 keeps
+ * 10 mantissa bits of each operand: 1e-2 relative). The precision is set on the contexts and put
+ * back after. */
+static void op_table_in(tg_precision cpu_p, tg_precision gpu_p, double scale) {
+    int n;
+    const tu_op_case *cases = tu_op_cases(&n);
+    assert_int_equal(tg_ctx_set_precision(cpu, cpu_p), TG_OK);
+    assert_int_equal(tg_ctx_set_precision(gpu, gpu_p), TG_OK);
+    for (int i = 0; i < n; i++) {
+        tu_seed(cases[i].seed);
+        print_message("  %s (%s)\n", cases[i].name, tg_precision_name(gpu_p));
+        const int rounded = cases[i].check.bf16_in != 0; /* the ops the precision applies to */
+        const double f = rounded ? scale : 1.0;
+        tu_compare_ctx(cpu, gpu, &cases[i].check, cases[i].dev_atol * f, cases[i].dev_rtol * f);
+        tg_ctx_clear_tape(cpu);
+        tg_ctx_clear_tape(gpu);
+    }
+    tg_ctx_set_precision(cpu, TG_PRECISION_FP32);
+    tg_ctx_set_precision(gpu, TG_PRECISION_FP32);
+}
+
+static void test_op_table_bf16(void **state) {
+    (void)state;
+    NEED_GPU();
+    op_table_in(TG_PRECISION_BF16, TG_PRECISION_BF16, 1.0);
+}
+
+static void test_op_table_tf32(void **state) {
+    (void)state;
+    NEED_GPU();
+    op_table_in(TG_PRECISION_FP32, TG_PRECISION_TF32, 10.0);
+}
+
 /* the same seed/offset draws the same numbers on both devices */
 static void test_rng(void **state) {
     (void)state;
@@ -409,6 +443,8 @@ int main(void) {
         cmocka_unit_test(test_libraries_resolve),
         cmocka_unit_test(test_batch_norm_running),
         cmocka_unit_test(test_op_table),
+        cmocka_unit_test(test_op_table_bf16),
+        cmocka_unit_test(test_op_table_tf32),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_gan_step),

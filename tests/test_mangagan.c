@@ -166,6 +166,38 @@ static void test_resume_equivalence(void **state) {
     assert_non_null(strstr(out, "has width 4, not 8"));
 }
 
+/* --precision bf16: the start-up line says so; 1 and 2 threads give the same losses; 3 steps
+ * resumed to 6 (the checkpoint's precision taken without asking) give the 6 straight steps'
+ * losses; and the losses are not the fp32 run's (the precision is applied) */
+static void test_bf16_training(void **state) {
+    (void)state;
+    char out[16384], a[400], b[400], c[400], f[400];
+    snprintf(a, sizeof a, "%s/bf16-t1", dir);
+    snprintf(b, sizeof b, "%s/bf16-t2", dir);
+    snprintf(c, sizeof c, "%s/bf16-resumed", dir);
+    snprintf(f, sizeof f, "%s/bf16-fp32", dir);
+    const char *common = "--recipe dcgan --batch 8 --width 8 --device cpu --seed 5 --flip --checkpoint-every 100";
+    int rc = run_env_fmt("OMP_NUM_THREADS=1", out, sizeof out, "train --data %s --out %s --steps 6 --precision bf16 %s",
+                         data, a, common);
+    if (rc) fail_msg("bf16 on 1 thread exited %d:\n%s", rc, out);
+    assert_non_null(strstr(out, "precision bf16"));
+    rc = run(out, sizeof out, "train --data %s --out %s --steps 6 --precision bf16 %s", data, b, common);
+    if (rc) fail_msg("bf16 on 2 threads exited %d:\n%s", rc, out);
+    assert_int_equal(run(out, sizeof out, "train --data %s --out %s --steps 3 --precision bf16 %s", data, c, common), 0);
+    rc = run(out, sizeof out, "train --data %s --out %s --steps 6 --resume --device cpu", data, c);
+    if (rc) fail_msg("bf16 resume exited %d:\n%s", rc, out);
+    assert_non_null(strstr(out, "precision bf16"));
+    assert_int_equal(run(out, sizeof out, "train --data %s --out %s --steps 6 %s", data, f, common), 0);
+    char *la = tu_log_losses(a), *lb = tu_log_losses(b), *lc = tu_log_losses(c), *lf = tu_log_losses(f);
+    if (strcmp(la, lb)) fail_msg("bf16: 1 thread and 2 threads differ:\n%s\nvs\n%s", la, lb);
+    if (strcmp(la, lc)) fail_msg("bf16: the resumed run differs:\n%s\nvs\n%s", la, lc);
+    if (!strcmp(la, lf)) fail_msg("bf16 and fp32 runs have the same losses: the precision was not applied");
+    free(la), free(lb), free(lc), free(lf);
+    rc = run_failing(out, sizeof out, "train --data %s --out %s/x --steps 1 --precision tf32 --device cpu", data, dir);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(out, "--precision tf32: tg_ctx_set_precision: TF32 is a CUDA precision"));
+}
+
 /* The quality tools: --eval-every writes the SWD into log.csv at the asked steps and the plot
  * beside the grids; an EMA generator with the hinge loss, spectral normalisation and DiffAugment
  * resumes bit for bit (its weights and the evaluations included); eval scores a checkpoint (its average or, with --no-ema, G) and an
@@ -278,6 +310,7 @@ static void test_bad_command_lines(void **state) {
         {"train --batch", "--batch needs a value", 2},
         {"train --recipe keras", "--recipe wants one of seed|dcgan|modern, got 'keras'", 2},
         {"train --device tpu", "--device wants one of auto|cpu|cuda, got 'tpu'", 2},
+        {"bench --precision fp16", "--precision wants one of fp32|bf16|tf32, got 'fp16'", 2},
         {"train --colour red", "unknown option --colour", 2},
         {"train --resume=1", "--resume takes no value", 2},
         {"eval extra", "unexpected argument 'extra'", 2},
@@ -531,6 +564,7 @@ int main(void) {
         cmocka_unit_test(test_weights_move),
         cmocka_unit_test(test_thread_count_independent),
         cmocka_unit_test(test_resume_equivalence),
+        cmocka_unit_test(test_bf16_training),
         cmocka_unit_test(test_sample_and_interpolate),
         cmocka_unit_test(test_eval_ema_hinge),
         cmocka_unit_test(test_bad_command_lines),

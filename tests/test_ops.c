@@ -332,7 +332,10 @@ static void test_op_table_bf16(void **state) {
     (void)state;
     tg_ctx *b = tg_ctx_new(TG_CPU, 42);
     assert_non_null(b);
+    assert_non_null(strstr(tg_ctx_describe(b), "precision fp32"));
     assert_int_equal(tg_ctx_set_precision(b, TG_PRECISION_BF16), TG_OK);
+    assert_int_equal(tg_ctx_precision(b), TG_PRECISION_BF16);
+    assert_non_null(strstr(tg_ctx_describe(b), "precision bf16"));
     int n, run = 0, rounded = 0;
     const tu_op_case *cases = tu_op_cases(&n);
     for (int i = 0; i < n; i++) {
