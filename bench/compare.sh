@@ -6,11 +6,13 @@
 # the ratios and peak RSS. Both sides get the same OPENBLAS_CORETYPE: CORETYPE (default SkylakeX,
 # whatever the machine sets system-wide).
 #
-# PyTorch's configurations (bench/torch_configs.sh finds the fastest): PY_FP32/PY_BF16 name the
-# interpreter ("/usr/bin/python3": Debian 12's python3-torch 1.13; "chroot:DIR": Debian 13's
-# python3-torch 2.6 in a debootstrapped root DIR with this tree bind-mounted at the same path) and
-# ARGS_FP32/ARGS_BF16 its bench/mangagan_torch.py options. The defaults are the fastest found on
-# this project's 2-core Zen 5 (docs/performance.md); without TRIXIE, 1.13 stands in.
+# PyTorch's configurations (bench/torch_configs.sh finds the fastest; docs/performance.md has
+# this machine's exploration): TORCH_CONFIGS, one per line, "precision interpreter options": the
+# interpreter is /usr/bin/python3 (Debian 12's python3-torch 1.13) or chroot:DIR (Debian 13's
+# python3-torch 2.6 in a debootstrapped root DIR, this tree bind-mounted at the same path; DIR
+# from TRIXIE, without which those lines are skipped), the options bench/mangagan_torch.py's.
+# The table takes, per recipe and thread count, the fastest fp32 configuration and the fastest of
+# any precision (medians over the rounds).
 #   RECIPES="seed dcgan" THREADS="1 2" BATCH=64 WIDTH=64 ROUNDS=2 STEPS=3 WARMUP=1 TRIXIE=/srv/trixie
 set -eu
 cd "$(dirname "$0")/.."
@@ -23,11 +25,11 @@ ROUNDS=${ROUNDS:-2}
 STEPS=${STEPS:-3}
 WARMUP=${WARMUP:-1}
 export OPENBLAS_CORETYPE=${CORETYPE:-SkylakeX}
-if [ -n "${TRIXIE:-}" ] && [ -x "$TRIXIE/usr/bin/python3" ]; then T26="chroot:$TRIXIE"; else T26=/usr/bin/python3; fi
-PY_FP32=${PY_FP32:-/usr/bin/python3}
-ARGS_FP32=${ARGS_FP32:---convt-onednn 1}
-PY_BF16=${PY_BF16:-$T26}
-ARGS_BF16=${ARGS_BF16:---autocast bf16 --convt-onednn 1}
+TORCH_CONFIGS=${TORCH_CONFIGS:-"fp32 /usr/bin/python3 --convt-onednn 1
+fp32 /usr/bin/python3 --convt-onednn 1 --channels-last 1
+bf16 /usr/bin/python3 --autocast bf16 --convt-onednn 1 --channels-last 1
+bf16 chroot:TRIXIE --autocast bf16 --convt-onednn 1 --channels-last 1
+bf16 chroot:TRIXIE --autocast bf16 --channels-last 1"}
 /usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "compare: needs Debian's python3-torch (apt-get install python3-torch)"; exit 1; }
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
@@ -46,7 +48,18 @@ version() {
 }
 echo "compare: batch $BATCH, width $WIDTH, $ROUNDS rounds of $STEPS steps after $WARMUP warm-up, OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
 echo "compare: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
-echo "compare: PyTorch fp32: torch $(version "$PY_FP32") $ARGS_FP32; PyTorch bf16: torch $(version "$PY_BF16") $ARGS_BF16"
+CONFIGS=$(mktemp)
+trap 'rm -f "$OUT" "$CONFIGS"' EXIT
+echo "$TORCH_CONFIGS" | while read -r prec py args; do
+  [ -n "$prec" ] || continue
+  case $py in chroot:TRIXIE) [ -n "${TRIXIE:-}" ] && [ -x "$TRIXIE/usr/bin/python3" ] || continue; py="chroot:$TRIXIE" ;; esac
+  echo "$prec $py $args" >> "$CONFIGS"
+done
+n=0
+while read -r prec py args; do
+  n=$((n + 1))
+  echo "compare: PyTorch configuration $n: torch $(version "$py") $prec, $args"
+done < "$CONFIGS"
 field() { echo "$1" | sed -n "s/.*$2 \([0-9.]*\) .*/\1/p"; }
 for r in $RECIPES; do
   for t in $THREADS; do
@@ -55,32 +68,39 @@ for r in $RECIPES; do
         o=$(OMP_NUM_THREADS=$t "$BUILD/examples/mangagan" bench --recipe "$r" --device cpu --batch "$BATCH" \
               --width "$WIDTH" --steps "$STEPS" --warmup "$WARMUP" --precision $p 2>/dev/null)
         ms=$(field "$o" median); rss=$(field "$o" "peak RSS")
-        echo "$r $t ours-$p $ms $rss" >> "$OUT"; echo "  $r, $t thread(s), round $round: ours $p $ms ms ($rss MB)"
+        echo "$r $t ours-$p ours $ms $rss" >> "$OUT"; echo "  $r, $t thread(s), round $round: ours $p $ms ms ($rss MB)"
       done
-      for p in fp32 bf16; do
-        if [ $p = fp32 ]; then py=$PY_FP32; args=$ARGS_FP32; else py=$PY_BF16; args=$ARGS_BF16; fi
+      n=0
+      while read -r prec py args; do
+        n=$((n + 1))
         # shellcheck disable=SC2086
         o=$(OMP_NUM_THREADS=$t torch_run "$py" --recipe "$r" --batch "$BATCH" --width "$WIDTH" --threads "$t" \
-              --steps "$STEPS" --warmup "$WARMUP" $args 2>/dev/null)
+              --steps "$STEPS" --warmup "$WARMUP" $args 2>/dev/null < /dev/null || true)
         ms=$(field "$o" median); rss=$(field "$o" "peak RSS")
-        echo "$r $t torch-$p $ms $rss" >> "$OUT"; echo "  $r, $t thread(s), round $round: PyTorch $p $ms ms ($rss MB)"
-      done
+        echo "$r $t torch-$prec config$n ${ms:-nan} ${rss:-nan}" >> "$OUT"
+        echo "  $r, $t thread(s), round $round: PyTorch configuration $n ($prec) ${ms:-failed} ms (${rss:-?} MB)"
+      done < "$CONFIGS"
     done
   done
 done
 /usr/bin/python3 - "$OUT" <<'PYEOF'
-import statistics, sys
+import math, statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-def med(r, t, who, col):
-    v = [float(x[col]) for x in rows if x[0] == r and x[1] == t and x[2] == who and len(x) > col]
-    return statistics.median(v) if v else float("nan")
+def med(r, t, who, cfg, col):
+    v = [float(x[col]) for x in rows if x[:4] == [r, t, who, cfg] and x[col] != "nan"]
+    return statistics.median(v) if v else math.inf
+def best(r, t, whos):  # (median ms, configuration, its peak RSS) of the fastest configuration
+    cands = {(x[2], x[3]) for x in rows if x[0] == r and x[1] == t and x[2] in whos}
+    return min(((med(r, t, w, c, 4), c, med(r, t, w, c, 5)) for w, c in cands), default=(math.inf, "-", math.inf))
 print()
-print("| recipe, threads | ours fp32 ms | ours bf16 ms | PyTorch fp32 ms | PyTorch bf16 ms | ours bf16 / fp32 speed-up "
-      "| fastest PyTorch / ours bf16 | PyTorch fp32 / ours fp32 | peak RSS ours fp32 / bf16 / PyTorch bf16 MB |")
+print("| recipe, threads | ours fp32 ms | ours bf16 ms | fastest PyTorch fp32 ms (configuration) | fastest PyTorch of any precision ms (configuration) "
+      "| ours bf16 / fp32 speed-up | fastest PyTorch / ours bf16 | fastest PyTorch fp32 / ours fp32 | peak RSS ours fp32 / bf16 / that PyTorch MB |")
 print("|---|---|---|---|---|---|---|---|---|")
 for r, t in dict.fromkeys((x[0], x[1]) for x in rows):
-    of, ob, tf, tb = (med(r, t, w, 3) for w in ("ours-fp32", "ours-bf16", "torch-fp32", "torch-bf16"))
-    rf, rb, rt = (med(r, t, w, 4) for w in ("ours-fp32", "ours-bf16", "torch-bf16"))
-    print(f"| {r}, {t} | {of:.0f} | {ob:.0f} | {tf:.0f} | {tb:.0f} | {of / ob:.2f} | {min(tf, tb) / ob:.2f} | "
-          f"{tf / of:.2f} | {rf:.0f} / {rb:.0f} / {rt:.0f} |")
+    of, ob = med(r, t, "ours-fp32", "ours", 4), med(r, t, "ours-bf16", "ours", 4)
+    tf, cf, _ = best(r, t, {"torch-fp32"})
+    ta, ca, ra = best(r, t, {"torch-fp32", "torch-bf16"})
+    rf, rb = med(r, t, "ours-fp32", "ours", 5), med(r, t, "ours-bf16", "ours", 5)
+    print(f"| {r}, {t} | {of:.0f} | {ob:.0f} | {tf:.0f} ({cf}) | {ta:.0f} ({ca}) | {of / ob:.2f} | {ta / ob:.2f} | "
+          f"{tf / of:.2f} | {rf:.0f} / {rb:.0f} / {ra:.0f} |")
 PYEOF

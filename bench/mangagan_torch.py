@@ -48,6 +48,11 @@ class ConvTViaConvBackward(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w, b, stride, pad):
+        # under autocast (which does not reach into a custom Function) compute in bf16 as
+        # autocast's own conv_transpose2d would: inputs, weight and bias cast, like dtypes
+        if a.autocast == "bf16":
+            x, w = x.to(torch.bfloat16), w.to(torch.bfloat16)
+            b = b.to(torch.bfloat16) if b is not None else None
         k = w.shape[2]
         ho = (x.shape[2] - 1) * stride - 2 * pad + k
         wo = (x.shape[3] - 1) * stride - 2 * pad + k

@@ -7,6 +7,7 @@
 # recipe and thread count. Prints one line per run and, per recipe and thread count, the fastest
 # fp32 and the fastest of any precision. bench/compare.sh then runs those against ours.
 #   TRIXIE=/srv/trixie RECIPES="seed dcgan" THREADS="1 2" STEPS=3 WARMUP=1 CORETYPE=SkylakeX
+#   AUTOCAST="none bf16" CONVT_ONEDNN="0 1" CHANNELS_LAST="0 1" (a subset of the combinations)
 set -eu
 cd "$(dirname "$0")/.."
 RECIPES=${RECIPES:-seed dcgan}
@@ -22,9 +23,9 @@ for r in $RECIPES; do
   for t in $THREADS; do
     for py in $pys; do
       label=${py%%:*}; how=${py#*:}
-      for ac in none bf16; do
-        for ct in 0 1; do
-          for cl in 0 1; do
+      for ac in ${AUTOCAST:-none bf16}; do
+        for ct in ${CONVT_ONEDNN:-0 1}; do
+          for cl in ${CHANNELS_LAST:-0 1}; do
             args="bench/mangagan_torch.py --recipe $r --threads $t --steps $STEPS --warmup $WARMUP --autocast $ac --convt-onednn $ct --channels-last $cl"
             case $how in
               chroot:*) o=$(OMP_NUM_THREADS=$t chroot "${how#chroot:}" /usr/bin/python3 "$PWD/$(echo $args | cut -d' ' -f1)" ${args#* } 2>/dev/null || true) ;;
