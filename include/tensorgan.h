@@ -256,6 +256,12 @@ TG_API tg_tensor *tg_linear(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *
 TG_API tg_tensor *tg_batch_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
                                 tg_tensor *running_mean, tg_tensor *running_var, bool training,
                                 float momentum, float eps);
+/* tg_batch_norm followed by y > 0 ? y : slope * y (slope 0: ReLU) as one op: the normalised
+ * values are never stored (the backward recomputes them from x), one tensor less in the arena and
+ * one pass less over memory each way. slope < 0 runs the two ops. The same values as the two. */
+TG_API tg_tensor *tg_batch_norm_act(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
+                                    tg_tensor *running_mean, tg_tensor *running_var, bool training,
+                                    float momentum, float eps, float slope);
 TG_API tg_tensor *tg_leaky_relu(tg_ctx *ctx, tg_tensor *x, float slope);
 TG_API tg_tensor *tg_relu(tg_ctx *ctx, tg_tensor *x);
 TG_API tg_tensor *tg_tanh(tg_ctx *ctx, tg_tensor *x);
@@ -335,7 +341,8 @@ TG_API tg_status tg_backward_with(tg_ctx *ctx, tg_tensor *y, const tg_tensor *dy
 /* ---------------------------------------------------------------------------------------------
  * Modules. A module owns its parameters and buffers. Parameter order and names are fixed and
  * PyTorch-like: conv/dense "weight", "bias"; batch norm "weight", "bias" (+ buffers
- * "running_mean", "running_var"); in a sequential, the child's index prefixes ("0.weight").
+ * "running_mean", "running_var"); a child's name prefixes its own ("0.weight" in a sequential,
+ * "enc1.conv.weight" in a module of your own), children in the order they were added.
  * ------------------------------------------------------------------------------------------- */
 /* Weights start with PyTorch's default init (kaiming-uniform(a=sqrt 5), bias U(+-1/sqrt(fan_in)))
  * drawn from the context's RNG. */
@@ -365,14 +372,52 @@ TG_API tg_module *tg_layer_upsample2(tg_ctx *ctx, bool bilinear);
 TG_API tg_module *tg_layer_embedding(tg_ctx *ctx, int num, int dim);
 TG_API tg_tensor *tg_module_embed(tg_module *m, const int32_t *idx, int64_t n);
 TG_API tg_module *tg_sequential(tg_ctx *ctx);
-/* seq owns layer from now on; on failure layer is freed, except when it belongs to another
- * sequential already (a module has one owner) or is seq or one of its ancestors (a cycle), which
- * are refused and left as they were. */
+/* seq owns layer from now on, as child "<index>"; on failure layer is freed, except when it
+ * belongs to another module already (a module has one owner) or is seq or one of its ancestors
+ * (a cycle), which are refused and left as they were. */
 TG_API tg_status tg_sequential_add(tg_module *seq, tg_module *layer);
 TG_API int tg_sequential_len(const tg_module *seq);
 /* The i-th child of a sequential (NULL when out of range); owned by seq. */
 TG_API tg_module *tg_sequential_get(tg_module *seq, int i);
+/* Runs m on x: a layer, a sequential (its children in order; a BatchNorm followed by a ReLU or
+ * a LeakyReLU with slope >= 0 runs as tg_batch_norm_act, and an activation right after a conv,
+ * conv-transpose or dense layer overwrites that layer's output in place, as
+ * tg_module_forward_act below), or a module of your own with one input. A failure inside names
+ * the module's path ("tg_module_forward: layer enc1.0 (conv2d): tg_conv2d: ..."). */
 TG_API tg_tensor *tg_module_forward(tg_module *m, tg_tensor *x);
+
+/* ---- Networks that are not a chain (docs/api.md) ----
+ * A module of your own: its children have names ("enc1", "up2"; no '.', at most 63 characters,
+ * unique among siblings) and nest freely, and your forward function computes its output from
+ * its n_in inputs with them and any ops — skip connections, several inputs, a shared encoder.
+ * Parameters, state names ("enc1.conv1.weight", as PyTorch's state_dict names them), freezing,
+ * training mode, initialisation, EMA, spectral normalisation, tg_state and save/load all walk
+ * the tree. A sequential is a module whose children are named "0", "1", ... */
+typedef tg_tensor *(*tg_forward_fn)(tg_module *self, tg_tensor *const *in, int n_in, void *user);
+/* A module with no children yet; forward(self, in, n_in, user) runs it. */
+TG_API tg_module *tg_module_new(tg_ctx *ctx, tg_forward_fn forward, void *user);
+/* parent (from tg_module_new) owns child from now on, under name. Refused: a NULL or bad name
+ * (empty, too long, with '.', already taken), a parent that is a layer or a sequential (use
+ * tg_sequential_add), a child of another context — child is freed then — and a child that
+ * already has a parent or is parent or one of its ancestors (a cycle) — left as it was. */
+TG_API tg_status tg_module_add(tg_module *parent, const char *name, tg_module *child);
+/* The child named name (NULL and a message listing the children when there is none). */
+TG_API tg_module *tg_module_child(tg_module *m, const char *name);
+/* The children of a module of your own or a sequential, in the order they were added: their count
+ * (-1 for a layer or NULL), the i-th, its name. Owned by m. */
+TG_API int tg_module_child_count(const tg_module *m);
+TG_API tg_module *tg_module_child_at(tg_module *m, int i);
+TG_API const char *tg_module_child_name(const tg_module *m, int i);
+/* Runs m on n_in inputs (a layer or a sequential takes exactly one). A forward function that
+ * returns NULL without a failed library call behind it is reported as such. */
+TG_API tg_tensor *tg_module_call(tg_module *m, tg_tensor *const *in, int n_in);
+/* layer's forward, then the activation layer act's, fused as a sequential fuses them: a
+ * BatchNorm with a ReLU or a LeakyReLU of slope >= 0 as tg_batch_norm_act; a conv, conv-
+ * transpose or dense layer with a ReLU, LeakyReLU (slope >= 0), tanh or sigmoid in place (the
+ * layer's output, which nothing else may use, becomes the activation's). Otherwise the two in
+ * turn. In a forward function of your own, this is how `F.relu(self.bn1(x))` keeps the memory
+ * and speed of the same layers in a sequential. */
+TG_API tg_tensor *tg_module_forward_act(tg_module *layer, tg_tensor *x, tg_module *act);
 /* Writes up to max trainable tensors into out (may be NULL when max is 0), in the fixed order;
  * returns the total count (-1 for a NULL module, a negative max, or a NULL out with max > 0).
  * Tensors stay owned by the module. */
@@ -391,8 +436,8 @@ TG_API void tg_module_set_frozen(tg_module *m, bool frozen);
 TG_API bool tg_module_frozen(const tg_module *m);
 /* Training (default) vs evaluation mode: BatchNorm uses batch vs running statistics. Recursive. */
 TG_API void tg_module_set_training(tg_module *m, bool training);
-/* Frees m and its children. A module that belongs to a sequential is refused (with a message):
- * the sequential frees it. */
+/* Frees m and its children. A module that belongs to another (a sequential or a module of your
+ * own) is refused with a message: its owner frees it. */
 TG_API void tg_module_free(tg_module *m);
 /* Exponential moving average of parameters: each parameter of avg becomes
  * decay * avg + (1 - decay) * src (same module structure, same context). BatchNorm running

@@ -111,14 +111,16 @@ tg_tensor *tg_batch_norm(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor 
     return bn_op(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, 0, 0.0f, "tg_batch_norm");
 }
 
-/* The sequential container calls this for a BatchNorm module followed by a ReLU or a LeakyReLU
- * with a slope >= 0 (a negative slope runs the two ops). */
+/* Public, and what a sequential (or tg_module_forward_act) runs for a BatchNorm module followed by
+ * a ReLU or a LeakyReLU with a slope >= 0 (a negative slope runs the two ops). */
 tg_tensor *tg_batch_norm_act(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *beta,
                              tg_tensor *running_mean, tg_tensor *running_var, bool training,
                              float momentum, float eps, float slope) {
+    TG_API_SCOPE("tg_batch_norm_act");
+    if (!isfinite(slope)) return tg_fail(TG_ERR_INVALID, "tg_batch_norm_act", "slope %g is not finite", slope), NULL;
     if (!(slope >= 0.0f)) {
         tg_tensor *y = tg_batch_norm(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps);
         return tg_leaky_relu(ctx, y, slope);
     }
-    return bn_op(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, 1, slope, "tg_batch_norm");
+    return bn_op(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, 1, slope, "tg_batch_norm_act");
 }

@@ -147,12 +147,6 @@ TG_INTERNAL bool tg_check_in(tg_ctx *ctx, const tg_tensor *t, const char *func, 
 TG_INTERNAL bool tg_check_nchw(tg_ctx *ctx, const tg_tensor *x, const char *func);
 /* Whether an op whose inputs are `in` records a node, and marks out->requires_grad. */
 TG_INTERNAL bool tg_needs_grad(tg_ctx *ctx, tg_tensor *const *in, int n);
-/* BatchNorm followed by act(y) = y > 0 ? y : slope*y (slope >= 0; 0 is ReLU), as one op when the
- * backend fuses them (lib/batchnorm.c); the sequential container uses it for BN + activation. */
-TG_INTERNAL tg_tensor *tg_batch_norm_act(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma,
-                                         tg_tensor *beta, tg_tensor *running_mean,
-                                         tg_tensor *running_var, bool training, float momentum,
-                                         float eps, float slope);
 /* Appends a node (NULL on allocation failure, message set). */
 TG_INTERNAL tg_node *tg_record(tg_ctx *ctx, tg_backward_fn fn, tg_tensor *out, tg_tensor *const *in,
                                int n_in, const char *func);

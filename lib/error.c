@@ -17,7 +17,7 @@ static _Thread_local int tg_err_pending;
 static _Thread_local const char *tg_err_api;
 #define TG_PATH_MAX 16
 static _Thread_local struct {
-    int index;
+    const char *name;
     const char *kind;
 } tg_path[TG_PATH_MAX];
 static _Thread_local int tg_path_n;
@@ -37,7 +37,7 @@ tg_status tg_fail(tg_status code, const char *func, const char *fmt, ...) {
     if (api) TG_PUT("%s: ", api);
     if (api && tg_path_n > 0) {
         TG_PUT("layer ");
-        for (int i = 0; i < tg_path_n && i < TG_PATH_MAX; i++) TG_PUT(i ? ".%d" : "%d", tg_path[i].index);
+        for (int i = 0; i < tg_path_n && i < TG_PATH_MAX; i++) TG_PUT(i ? ".%s" : "%s", tg_path[i].name);
         TG_PUT(" (%s): ", tg_path[tg_path_n <= TG_PATH_MAX ? tg_path_n - 1 : TG_PATH_MAX - 1].kind);
     }
     if (!api || strcmp(api, func) != 0) TG_PUT("%s: ", func);
@@ -59,14 +59,16 @@ const char *tg_api_enter(const char *name) {
     if (!prev) tg_err_api = name;
     return prev;
 }
+const char *tg_api_current(const char *fallback) { return tg_err_api ? tg_err_api : fallback; }
+
 void tg_api_restore(const char **prev) {
     if (!*prev) {
         tg_err_api = NULL;
         tg_path_n = 0;
     }
 }
-void tg_path_push(int index, const char *kind) {
-    if (tg_path_n < TG_PATH_MAX) tg_path[tg_path_n].index = index, tg_path[tg_path_n].kind = kind;
+void tg_path_push(const char *name, const char *kind) {
+    if (tg_path_n < TG_PATH_MAX) tg_path[tg_path_n].name = name, tg_path[tg_path_n].kind = kind;
     tg_path_n++;
 }
 void tg_path_pop(void) {

@@ -32,10 +32,13 @@ TG_INTERNAL void tg_error_settle(void);
  * return path. */
 TG_INTERNAL const char *tg_api_enter(const char *name);
 TG_INTERNAL void tg_api_restore(const char **prev);
+/* the public function being called (the outermost scope), or fallback outside any scope */
+TG_INTERNAL const char *tg_api_current(const char *fallback);
 #define TG_API_SCOPE(name) \
     __attribute__((cleanup(tg_api_restore), unused)) const char *tg_api_prev_ = tg_api_enter(name)
-/* Inside a module tree: messages name the layer being run ("layer 2.0 (conv2d)"). */
-TG_INTERNAL void tg_path_push(int index, const char *kind);
+/* Inside a module tree: messages name the module being run by its path of child names ("layer
+ * 2.0 (conv2d)", "layer enc1.conv (conv2d)"); name must live until the matching pop. */
+TG_INTERNAL void tg_path_push(const char *name, const char *kind);
 TG_INTERNAL void tg_path_pop(void);
 TG_INTERNAL void tg_log(tg_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

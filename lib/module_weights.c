@@ -140,11 +140,11 @@ tg_status tg_module_spectral_norm(tg_module *m, int power_iters, float eps) {
     if (!m) return tg_fail(TG_ERR_INVALID, fn, "module is NULL");
     if (power_iters < 1 || !(eps > 0.0f) || !isfinite(eps))
         return tg_fail(TG_ERR_INVALID, fn, "power_iters %d must be >= 1 and eps %g > 0", power_iters, eps);
-    if (m->kind == M_SEQ) {
+    if (m->kind == M_SEQ || m->kind == M_USER) {
         /* checked first, so that a refusal leaves no layer half-done */
         if (sn_count(m, true) > 0)
-            return tg_fail(TG_ERR_INVALID, fn, "a layer of the sequential is already spectrally normalised");
-        if (sn_count(m, false) == 0) return tg_fail(TG_ERR_INVALID, fn, "the sequential holds no conv2d or dense layer");
+            return tg_fail(TG_ERR_INVALID, fn, "a layer of the %s is already spectrally normalised", tg_module_kind_name(m));
+        if (sn_count(m, false) == 0) return tg_fail(TG_ERR_INVALID, fn, "the %s holds no conv2d or dense layer", tg_module_kind_name(m));
         for (int i = 0; i < m->n_child; i++) {
             if (sn_count(m->child[i], false) == 0) continue; /* nothing to normalise there */
             tg_status st = tg_module_spectral_norm(m->child[i], power_iters, eps);
@@ -153,7 +153,7 @@ tg_status tg_module_spectral_norm(tg_module *m, int power_iters, float eps) {
         return TG_OK;
     }
     if (m->kind != M_CONV && m->kind != M_DENSE)
-        return tg_fail(TG_ERR_INVALID, fn, "only conv2d and dense layers (and sequentials of them) are supported, not %s",
+        return tg_fail(TG_ERR_INVALID, fn, "only conv2d and dense layers (and modules holding them) are supported, not %s",
                        tg_module_kind_name(m));
     if (m->sn_u) return tg_fail(TG_ERR_INVALID, fn, "the layer is already spectrally normalised");
     const int64_t rows = m->weight->shape[0], cols = m->weight->numel / rows;
