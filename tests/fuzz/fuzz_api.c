@@ -154,6 +154,14 @@ static int op_ok(const tg_tensor *a, const tg_tensor *b) {
     return (!a || tg_tensor_numel(a) <= (1 << 18)) && (!b || tg_tensor_numel(b) <= (1 << 18));
 }
 
+/* a module of the user's own: its children in order on in[0], plus in[1] when there is one */
+static tg_tensor *fuzz_forward(tg_module *self, tg_tensor *const *in, int n_in, void *user) {
+    (void)user;
+    tg_tensor *h = in[0];
+    for (int i = 0; i < tg_module_child_count(self) && h; i++) h = tg_module_forward(tg_module_child_at(self, i), h);
+    return h && n_in > 1 ? tg_add(tg_tensor_ctx(h), h, in[1]) : h;
+}
+
 /* ---- one call ------------------------------------------------------------------------------- */
 static void step(world *w, rd *r) {
     const unsigned op = u8(r) % 64;
@@ -425,6 +433,43 @@ static void step(world *w, rd *r) {
         break; }
     case 53: { uint64_t s, o; tg_ctx_rng_get(w->ctx, &s, &o); tg_ctx_rng_set(w->ctx, (uint64_t)i64(r), (uint64_t)i64(r)); break; }
     case 54: { tg_tensor *t = tens(w, r); (void)tg_tensor_grad(t); tg_tensor_zero_grad(t); (void)tg_tensor_requires_grad(t); break; }
+    case 56: { int k = (int)(u8(r) % NM); if (w->m[k]) break;
+        w->m[k] = CALL_P(tg_module_new, tg_module_new(ctx, u8(r) % 8 ? fuzz_forward : NULL, NULL)); break; }
+    case 57: { /* a child into a module of one's own, under a name from a hostile list: consumed as in
+                * tg_sequential_add unless refused as the parent itself or its tree's root */
+        static const char *const NAMES[] = {"a", "b", "enc", "", "x.y", NULL, "0",
+                                            "a-very-long-name-that-goes-on-past-the-sixty-three-characters-limit"};
+        tg_module *parent = mod(w, r);
+        int j = (int)(u8(r) % NM);
+        tg_module *child = u8(r) % 8 ? w->m[j] : (u8(r) & 1 ? NULL : parent);
+        const int self_or_root = child && (child == parent || root_of(w, parent) == slot_of(w, child));
+        CALL_S(tg_module_add, tg_module_add(parent, NAMES[u8(r) % 8], child));
+        if (child && child == w->m[j] && !self_or_root) {
+            drop_borrowed(w, j);
+            w->m[j] = NULL;
+        }
+        break; }
+    case 58: { tg_module *m = mod(w, r); int root = root_of(w, m); int i = i32(r);
+        tg_module *c = u8(r) & 1 ? CALL_P(tg_module_child_at, tg_module_child_at(m, i))
+                                 : CALL_P(tg_module_child, tg_module_child(m, u8(r) & 1 ? "a" : "0"));
+        if (c && root >= 0) { int b = (int)(u8(r) % NB); w->bm[b] = c; w->bm_root[b] = root; }
+        (void)tg_module_child_count(m);
+        (void)tg_module_child_name(m, i);
+        break; }
+    case 59: { tg_module *m = mod(w, r); tg_tensor *x = tens(w, r), *y = tens(w, r); if (!op_ok(x, y)) break;
+        if (x && tg_tensor_numel(x) > (1 << 12)) break;
+        tg_tensor *in[2] = {x, y};
+        int n = i32(r);
+        if (n > 2) n = 2;
+        tg_tensor *o = CALL_P(tg_module_call, tg_module_call(m, in, n)); if (o) put(w, r, o, 0);
+        break; }
+    case 60: { tg_module *a = mod(w, r), *b = mod(w, r); tg_tensor *x = tens(w, r); if (!op_ok(x, NULL)) break;
+        if (x && tg_tensor_numel(x) > (1 << 12)) break;
+        tg_tensor *o = CALL_P(tg_module_forward_act, tg_module_forward_act(a, x, b)); if (o) put(w, r, o, 0);
+        o = CALL_P(tg_batch_norm_act, tg_batch_norm_act(ctx, x, u8(r) & 1 ? tens(w, r) : NULL, u8(r) & 1 ? tens(w, r) : NULL,
+                                                        NULL, NULL, u8(r) & 1, f32(r), f32(r), f32(r)));
+        if (o) put(w, r, o, 0);
+        break; }
     case 55: /* the precision of the convolutions and dense layers that follow, or a refusal */
         CALL_S(tg_ctx_set_precision, tg_ctx_set_precision(ctx, (tg_precision)(i32(r) % 5)));
         (void)tg_ctx_precision(ctx);
