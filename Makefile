@@ -219,7 +219,8 @@ $(BUILD)/tests/libfaultio.so: tests/faultio.c
 	$(CC) -O2 -Wall -Wextra -shared -fPIC -o $@ $< -ldl
 
 # ---- examples (built through pkg-config, like a user's program) ----------------------------
-EXAMPLES     := $(BUILD)/examples/train_xor $(BUILD)/examples/mangagan $(BUILD)/examples/fashion $(BUILD)/examples/cgan
+EXAMPLES     := $(BUILD)/examples/train_xor $(BUILD)/examples/mangagan $(BUILD)/examples/fashion $(BUILD)/examples/cgan \
+                $(BUILD)/examples/unet
 PKG_FLAGS     = $$(PKG_CONFIG_PATH=$(BUILD)/pkgconfig pkg-config --cflags --libs tensorgan)
 define build-user-program
 	@mkdir -p $(dir $@)
@@ -232,6 +233,8 @@ $(BUILD)/examples/%: examples/%.c $(SHLIB) $(PCFILE)
 $(BUILD)/examples/fashion: examples/fashion/fashion.c examples/fashion/idx.h examples/example.h $(SHLIB) $(PCFILE)
 	$(build-user-program) -lz
 $(BUILD)/examples/cgan: examples/cgan/cgan.c examples/fashion/idx.h examples/example.h $(SHLIB) $(PCFILE)
+	$(build-user-program) -lz
+$(BUILD)/examples/unet: examples/unet/unet.c examples/fashion/idx.h examples/example.h examples/cli.h $(SHLIB) $(PCFILE)
 	$(build-user-program) -lz
 # the in-tree binary also finds the bundled faces in the source tree
 # mangagan: one file per job (examples/mangagan/mangagan.h lists them), main in mangagan.c

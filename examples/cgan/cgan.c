@@ -15,6 +15,8 @@
  * channels) -> Conv 64 -> 128 -> 256 (stride 2, LeakyReLU 0.2, BatchNorm after the first) -> Conv
  * 256->1 (4x4). Non-saturating loss, Adam 2e-4 (beta1 0.5), an EMA of G (0.999) for samples.
  * One step is the DCGAN example's: D on real + detached fake, then G through the frozen D.
+ * G is a module of its own with two inputs (docs/api.md, "Networks that are not a chain"): the
+ * noise and the label's embedding; its children `emb` and `net` name its state.
  */
 #define _GNU_SOURCE
 #define EXAMPLE_NAME "cgan"
@@ -39,8 +41,8 @@
 /* ---- the model ------------------------------------------------------------------------------ */
 typedef struct {
     tg_ctx *ctx;
-    tg_module *g_emb, *g_net, *d_emb, *d_net; /* G = (g_emb, g_net), D = (d_emb, d_net) */
-    tg_module *e_emb, *e_net;                 /* the EMA of G (NULL when sampling only) */
+    tg_module *g, *d_emb, *d_net; /* G (generator()), D = (d_emb, d_net) */
+    tg_module *e;                 /* the EMA of G (NULL when sampling only) */
 } model;
 
 static void add(tg_module *seq, tg_module *layer) { TRY(tg_sequential_add(seq, need(layer))); }
@@ -56,6 +58,23 @@ static tg_module *generator_net(tg_ctx *ctx, float bn_momentum) {
         }
     }
     add(g, tg_layer_tanh(ctx));
+    return g;
+}
+
+/* G(z, e): net(z and the label's embedding e [B, EMB] as EMB more channels) */
+static tg_tensor *generator_forward(tg_module *self, tg_tensor *const *in, int n_in, void *user) {
+    (void)n_in;
+    tg_ctx *ctx = user;
+    int64_t es[4] = {tg_tensor_dim(in[1], 0), EMB, 1, 1};
+    tg_tensor *zc[2] = {in[0], tg_reshape(ctx, in[1], 4, es)};
+    return tg_module_forward(tg_module_child(self, "net"), tg_cat_channels(ctx, zc, 2));
+}
+
+/* G: children emb (the labels' table, which the caller looks labels up in) and net */
+static tg_module *generator(tg_ctx *ctx, float bn_momentum) {
+    tg_module *g = need(tg_module_new(ctx, generator_forward, ctx));
+    TRY(tg_module_add(g, "emb", need(tg_layer_embedding(ctx, IDX_CLASSES, EMB))));
+    TRY(tg_module_add(g, "net", generator_net(ctx, bn_momentum)));
     return g;
 }
 
@@ -76,31 +95,26 @@ static void model_init(model *m, tg_device dev, const char *precision, uint64_t 
     m->ctx = tg_ctx_new(dev, seed);
     if (!m->ctx) die("%s", tg_last_error());
     set_precision(m->ctx, precision);
-    m->g_emb = need(tg_layer_embedding(m->ctx, IDX_CLASSES, EMB));
-    m->g_net = generator_net(m->ctx, 0.1f);
-    TRY(tg_module_init(m->g_net, TG_INIT_NORMAL, 0.02f, 0.02f));
+    m->g = generator(m->ctx, 0.1f);
+    TRY(tg_module_init(tg_module_child(m->g, "net"), TG_INIT_NORMAL, 0.02f, 0.02f));
     if (!train) return;
     m->d_emb = need(tg_layer_embedding(m->ctx, IDX_CLASSES, S * S));
     m->d_net = discriminator_net(m->ctx);
     TRY(tg_module_init(m->d_net, TG_INIT_NORMAL, 0.02f, 0.02f));
-    m->e_emb = need(tg_layer_embedding(m->ctx, IDX_CLASSES, EMB));
-    m->e_net = generator_net(m->ctx, 1.0f); /* BatchNorm statistics of the last batch it saw */
-    TRY(tg_module_ema(m->e_emb, m->g_emb, 0.0f));
-    TRY(tg_module_ema(m->e_net, m->g_net, 0.0f));
+    m->e = generator(m->ctx, 1.0f); /* BatchNorm statistics of the last batch it saw */
+    TRY(tg_module_ema(m->e, m->g, 0.0f));
 }
 
 static void model_free(model *m) {
-    tg_module_free(m->g_emb), tg_module_free(m->g_net), tg_module_free(m->d_emb), tg_module_free(m->d_net);
-    tg_module_free(m->e_emb), tg_module_free(m->e_net);
+    tg_module_free(m->g), tg_module_free(m->d_emb), tg_module_free(m->d_net), tg_module_free(m->e);
     tg_ctx_free(m->ctx);
 }
 
-/* G(z, labels): z [B,NZ,1,1] */
-static tg_tensor *generate(model *m, tg_module *emb, tg_module *net, tg_tensor *z, const int32_t *lab, int64_t B) {
-    int64_t es[4] = {B, EMB, 1, 1};
-    tg_tensor *e = tg_reshape(m->ctx, need(tg_module_embed(emb, lab, B)), 4, es);
-    tg_tensor *in[2] = {z, need(e)};
-    return need(tg_module_forward(net, need(tg_cat_channels(m->ctx, in, 2))));
+/* G(z, labels): z [B,NZ,1,1]; the labels looked up in G's own table */
+static tg_tensor *generate(model *m, tg_module *g, tg_tensor *z, const int32_t *lab, int64_t B) {
+    (void)m;
+    tg_tensor *in[2] = {z, need(tg_module_embed(tg_module_child(g, "emb"), lab, B))};
+    return need(tg_module_call(g, in, 2));
 }
 
 /* D(x, labels): x [B,1,S,S] -> logits [B,1,1,1] */
@@ -111,10 +125,9 @@ static tg_tensor *discriminate(model *m, tg_tensor *x, const int32_t *lab, int64
     return need(tg_module_forward(m->d_net, need(tg_cat_channels(m->ctx, in, 2))));
 }
 
-static tg_state *generator_state(tg_module *emb, tg_module *net) {
+static tg_state *generator_state(tg_module *g) {
     tg_state *s = need(tg_state_new());
-    TRY(tg_state_add_module(s, "emb.", emb));
-    TRY(tg_state_add_module(s, "net.", net));
+    TRY(tg_state_add_module(s, "", g)); /* emb.weight, net.0.weight, ... */
     TRY(tg_state_set_meta(s, "format", "cgan-fashion-v1"));
     return s;
 }
@@ -138,8 +151,7 @@ static void write_grid(const char *path, const float *x, int64_t B, int cols) {
 }
 
 /* samples of G in inference mode: row r of the grid is class classes[r] */
-static void sample_grid(model *m, tg_module *emb, tg_module *net, const char *path, const int32_t *classes, int rows,
-                        int cols) {
+static void sample_grid(model *m, tg_module *g, const char *path, const int32_t *classes, int rows, int cols) {
     const int64_t B = (int64_t)rows * cols;
     int64_t zs[4] = {B, NZ, 1, 1};
     tg_tensor *z = need(tg_tensor_new(m->ctx, 4, zs));
@@ -147,10 +159,10 @@ static void sample_grid(model *m, tg_module *emb, tg_module *net, const char *pa
     int32_t *lab = need(malloc(sizeof(int32_t) * (size_t)B));
     for (int64_t i = 0; i < B; i++) lab[i] = classes[i / cols];
     bool old = tg_ctx_set_grad_enabled(m->ctx, false);
-    tg_module_set_training(net, false);
+    tg_module_set_training(g, false);
     float *h = need(malloc(sizeof(float) * (size_t)B * S * S));
-    TRY(tg_tensor_read(generate(m, emb, net, z, lab, B), h, B * S * S));
-    tg_module_set_training(net, true);
+    TRY(tg_tensor_read(generate(m, g, z, lab, B), h, B * S * S));
+    tg_module_set_training(g, true);
     tg_ctx_set_grad_enabled(m->ctx, old);
     tg_ctx_clear_tape(m->ctx);
     write_grid(path, h, B, cols);
@@ -167,7 +179,7 @@ static void recalibrate(model *m, tg_tensor *z, int64_t B) {
     for (int64_t i = 0; i < B; i++) lab[i] = (int32_t)(i % IDX_CLASSES);
     TRY(tg_tensor_fill_normal(z, 0.0f, 1.0f));
     bool old = tg_ctx_set_grad_enabled(m->ctx, false);
-    generate(m, m->e_emb, m->e_net, z, lab, B);
+    generate(m, m->e, z, lab, B);
     tg_ctx_set_grad_enabled(m->ctx, old);
     tg_ctx_clear_tape(m->ctx);
     tg_ctx_rng_set(m->ctx, seed, off);
@@ -229,8 +241,7 @@ static int cmd_train(opts o) {
     snprintf(path, sizeof path, "%s/samples", o.out);
     if (mkdir(path, 0755) != 0 && errno != EEXIST) die("cannot create %s: %s", path, strerror(errno));
     tg_tensor *gp[16], *dp[16];
-    int ng = tg_module_params(m.g_emb, gp, 16);
-    ng += tg_module_params(m.g_net, gp + ng, 16 - ng);
+    int ng = tg_module_params(m.g, gp, 16);
     int nd = tg_module_params(m.d_emb, dp, 16);
     nd += tg_module_params(m.d_net, dp + nd, 16 - nd);
     tg_optim *og = need(tg_adam(m.ctx, gp, ng, 2e-4f, 0.5f, 0.999f, 1e-8f));
@@ -267,7 +278,7 @@ static int cmd_train(opts o) {
         TRY(tg_backward(m.ctx, need(lr_)));
         const float d_real = tg_tensor_item(lr_);
         tg_ctx_clear_tape(m.ctx);
-        tg_tensor *fake = generate(&m, m.g_emb, m.g_net, z, flab, B);
+        tg_tensor *fake = generate(&m, m.g, z, flab, B);
         tg_tensor *lf = tg_bce_with_logits(m.ctx, discriminate(&m, tg_detach(m.ctx, fake), flab, B), zeros);
         TRY(tg_backward(m.ctx, need(lf)));
         const float d_fake = tg_tensor_item(lf);
@@ -282,8 +293,7 @@ static int cmd_train(opts o) {
         const float g_loss = tg_tensor_item(lg);
         tg_ctx_clear_tape(m.ctx);
         const double decay = fmin(0.999, (1.0 + step) / (10.0 + step));
-        TRY(tg_module_ema(m.e_emb, m.g_emb, (float)decay));
-        TRY(tg_module_ema(m.e_net, m.g_net, (float)decay));
+        TRY(tg_module_ema(m.e, m.g, (float)decay));
         if (step % 100 == 0 || step == o.steps) {
             char eta[32];
             cli_eta((now() - t0) / (double)step * (double)(o.steps - step), eta, sizeof eta);
@@ -297,11 +307,11 @@ static int cmd_train(opts o) {
             uint64_t seed, off;
             tg_ctx_rng_get(m.ctx, &seed, &off);
             tg_ctx_rng_set(m.ctx, mix64(seed ^ 0x73616d), 0); /* the same noise for every grid */
-            sample_grid(&m, m.e_emb, m.e_net, path, ALL, IDX_CLASSES, 10);
+            sample_grid(&m, m.e, path, ALL, IDX_CLASSES, 10);
             tg_ctx_rng_set(m.ctx, seed, off);
         }
     }
-    tg_state *s = generator_state(m.e_emb, m.e_net);
+    tg_state *s = generator_state(m.e);
     snprintf(path, sizeof path, "%s/generator.safetensors", o.out);
     TRY(tg_state_save(s, path));
     tg_state_free(s);
@@ -326,13 +336,13 @@ static int cmd_sample(opts o) {
     cli_out_file("cgan", "--out", o.out);
     model m;
     model_init(&m, device(o.device), o.precision, o.seed, 0);
-    tg_state *s = generator_state(m.g_emb, m.g_net);
+    tg_state *s = generator_state(m.g);
     TRY(tg_state_load(s, o.checkpoint, true));
     const char *f = tg_state_get_meta(s, "format");
     if (!f || strcmp(f, "cgan-fashion-v1")) die("%s is not a cgan generator file", o.checkpoint);
     tg_state_free(s);
-    if (k < 0) sample_grid(&m, m.g_emb, m.g_net, o.out, ALL, IDX_CLASSES, (int)o.n);
-    else sample_grid(&m, m.g_emb, m.g_net, o.out, &k, 1, (int)o.n);
+    if (k < 0) sample_grid(&m, m.g, o.out, ALL, IDX_CLASSES, (int)o.n);
+    else sample_grid(&m, m.g, o.out, &k, 1, (int)o.n);
     printf("cgan: wrote %s\n", o.out);
     model_free(&m);
     return 0;
