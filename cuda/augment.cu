@@ -8,16 +8,16 @@
 /* mean[n] = the sample's mean of x (fwd), or of dy over the kept output pixels (bwd) */
 static __global__ void sample_mean_kernel(const float *x, int64_t C, int H, int W, const float *p,
                                           int kept_only, float *mean) {
-    __shared__ float sh[32];
+    __shared__ double sh[32];
     const int64_t n = blockIdx.x, P = (int64_t)H * W, S = C * P;
     const float *xs = x + n * S, *q = p + n * TG_AUG_NPARAM;
-    float s = 0.0f;
+    double s = 0.0; /* in double, as the CPU's */
     for (int64_t i = threadIdx.x; i < S; i += blockDim.x) {
         const int64_t o = i % P;
-        if (!kept_only || tg_aug_kept((int)(o / W), (int)(o % W), H, W, q)) s += xs[i];
+        if (!kept_only || tg_aug_kept((int)(o / W), (int)(o % W), H, W, q)) s += (double)xs[i];
     }
-    s = tg_block_sum(s, sh);
-    if (threadIdx.x == 0) mean[n] = s / (float)S;
+    s = tg_block_sum_d(s, sh);
+    if (threadIdx.x == 0) mean[n] = (float)(s / (double)S);
 }
 
 static __global__ void augment_fwd_kernel(const float *x, int64_t N, int64_t C, int H, int W,

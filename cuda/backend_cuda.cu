@@ -107,7 +107,7 @@ void tg_cuda_shutdown(tg_ctx *ctx) {
     tg_cuda_state *s = tg_cuda(ctx);
     if (!s) return;
     cudaStreamSynchronize(s->stream);
-    if (s->items) cudaFree(s->items);
+    if (s->items) cudaFree(s->items); /* (tg_cuda_alloc'd; the stream is synchronised above) */
     if (s->bf16) cudaFree(s->bf16);
     s->cublas->destroy(s->blas);
     cudaStreamDestroy(s->stream);

@@ -2,49 +2,49 @@
  * batchnorm.cu — CUDA kernels behind lib/batchnorm.c and the per-channel bias gradient: one block
  * per channel reduces that channel's N*P values in a fixed order (deterministic for a given
  * launch), then, where the op needs it, the same block writes the channel's outputs.
- * Statistics are two-pass (mean, then squared deviations) like the CPU backend.
+ * Statistics are two-pass (mean, then squared deviations) and accumulate in double, like the CPU
+ * backend's (a channel of mean 1e4 and deviation 1 keeps its variance).
  */
 #include "cuda_common.cuh"
 
-/* sum over n,p of x[n,c,p] for c = blockIdx.x */
-static __device__ float channel_reduce(const float *x, int64_t N, int64_t C, int64_t P, int64_t c,
-                                       float *sh) {
-    float s = 0.0f;
+/* sum over n,p of x[n,c,p] for c = blockIdx.x, in double */
+static __device__ double channel_reduce(const float *x, int64_t N, int64_t C, int64_t P, int64_t c,
+                                        double *sh) {
+    double s = 0.0;
     for (int64_t k = threadIdx.x; k < N * P; k += blockDim.x) {
         const int64_t n = k / P, p = k % P;
-        s += x[(n * C + c) * P + p];
+        s += (double)x[(n * C + c) * P + p];
     }
-    return tg_block_sum(s, sh);
+    return tg_block_sum_d(s, sh);
 }
 
 static __global__ void channel_sum_kernel(const float *x, int64_t N, int64_t C, int64_t P,
                                           float *out, int acc) {
-    __shared__ float sh[32];
+    __shared__ double sh[32];
     const int64_t c = blockIdx.x;
-    const float s = channel_reduce(x, N, C, P, c, sh);
-    if (threadIdx.x == 0) out[c] = acc ? out[c] + s : s;
+    const double s = channel_reduce(x, N, C, P, c, sh);
+    if (threadIdx.x == 0) out[c] = (float)(acc ? (double)out[c] + s : s);
 }
 
 static __global__ void bn_train_kernel(const float *x, int64_t N, int64_t C, int64_t P,
                                        const float *gamma, const float *beta, float eps,
                                        float momentum, float *rmean, float *rvar, float *mean,
                                        float *invstd, float *y) {
-    __shared__ float sh[32];
+    __shared__ double sh[32];
     const int64_t c = blockIdx.x, M = N * P;
-    const float mu = channel_reduce(x, N, C, P, c, sh) / (float)M;
-    float ss = 0.0f;
+    const double mud = channel_reduce(x, N, C, P, c, sh) / (double)M;
+    double ss = 0.0;
     for (int64_t k = threadIdx.x; k < M; k += blockDim.x) {
-        const float d = x[((k / P) * C + c) * P + k % P] - mu;
+        const double d = (double)x[((k / P) * C + c) * P + k % P] - mud;
         ss += d * d;
     }
-    ss = tg_block_sum(ss, sh);
-    const float var = ss / (float)M;
-    const float is = tg_bn_invstd1(var, eps);
+    ss = tg_block_sum_d(ss, sh);
+    const float mu = (float)mud, is = tg_bn_invstd1(ss / (double)M, eps);
     if (threadIdx.x == 0) {
         mean[c] = mu;
         invstd[c] = is;
         if (rmean) {
-            rmean[c] = tg_bn_running1(rmean[c], mu, momentum);
+            rmean[c] = tg_bn_running1(rmean[c], mud, momentum);
             rvar[c] = tg_bn_running1(rvar[c], tg_bn_unbiased(ss, (double)M), momentum);
         }
     }
@@ -72,19 +72,20 @@ static __global__ void bn_bwd_kernel(const float *x, const float *dy, int64_t N,
                                      int64_t P, const float *gamma, const float *mean,
                                      const float *invstd, int training, float *dx, float *dgamma,
                                      float *dbeta, int acc) {
-    __shared__ float sh[32];
+    __shared__ double sh[32];
     const int64_t c = blockIdx.x, M = N * P;
     const float mu = mean[c], is = invstd[c], g = gamma ? gamma[c] : 1.0f;
-    float sdy = 0.0f, sdyx = 0.0f;
+    double sdyd = 0.0, sdyxd = 0.0;
     for (int64_t k = threadIdx.x; k < M; k += blockDim.x) {
         const int64_t i = ((k / P) * C + c) * P + k % P;
-        sdy += dy[i];
-        sdyx += dy[i] * ((x[i] - mu) * is);
+        sdyd += (double)dy[i];
+        sdyxd += (double)dy[i] * ((x[i] - mu) * is);
     }
-    sdy = tg_block_sum(sdy, sh);
-    sdyx = tg_block_sum(sdyx, sh);
+    sdyd = tg_block_sum_d(sdyd, sh);
+    sdyxd = tg_block_sum_d(sdyxd, sh);
+    const float sdy = (float)sdyd, sdyx = (float)sdyxd;
     if (threadIdx.x == 0) {
-        if (dgamma) dgamma[c] += sdyx;
+        if (dgamma) dgamma[c] += sdyx; /* as the CPU adds them */
         if (dbeta) dbeta[c] += sdy;
     }
     if (!dx) return;

@@ -28,16 +28,16 @@ static __global__ void chan_bcast_kernel(int op, const float *x, const float *b,
 
 static __global__ void chan_reduce_kernel(const float *dy, const float *x, int64_t N, int64_t C, int64_t P,
                                           int per_sample, float *db, int acc) {
-    __shared__ float sh[32];
+    __shared__ double sh[32];
     const int64_t o = blockIdx.x, nlo = per_sample ? o / C : 0, nhi = per_sample ? o / C + 1 : N;
     const int64_t count = (nhi - nlo) * P;
-    float s = 0.0f;
+    double s = 0.0; /* in double, as the CPU's */
     for (int64_t k = threadIdx.x; k < count; k += blockDim.x) {
         const int64_t n = nlo + k / P, i = (n * C + o % C) * P + k % P;
-        s += dy[i] * (x ? x[i] : 1.0f);
+        s += (double)dy[i] * (x ? (double)x[i] : 1.0);
     }
-    s = tg_block_sum(s, sh);
-    if (threadIdx.x == 0) db[o] = acc ? db[o] + s : s;
+    s = tg_block_sum_d(s, sh);
+    if (threadIdx.x == 0) db[o] = acc ? db[o] + (float)s : (float)s;
 }
 
 static __global__ void up2_fwd_kernel(int bilinear, const float *x, int64_t planes, int H, int W, float *y) {

@@ -93,22 +93,25 @@ static inline unsigned tg_blocks(int64_t n) {
          i += (int64_t)blockDim.x * gridDim.x)
 
 /* Block-wide sum of v (blockDim.x a multiple of 32, at most 1024), fixed order: deterministic.
- * Result in all threads. */
-static __device__ __forceinline__ float tg_block_sum(float v, float *sh) {
+ * Result in all threads. In double: BatchNorm's statistics and every per-channel, per-sample or
+ * whole-tensor sum accumulate in double, as the CPU backend's do (sh: 32 doubles of shared
+ * memory). */
+static __device__ __forceinline__ double tg_block_sum_d(double v, double *sh) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     __syncthreads(); /* sh may still be read from a previous call */
     if (lane == 0) sh[warp] = v;
     __syncthreads();
-    float t = 0.0f;
+    double t = 0.0;
     if (warp == 0) {
-        t = lane < (int)(blockDim.x >> 5) ? sh[lane] : 0.0f;
+        t = lane < (int)(blockDim.x >> 5) ? sh[lane] : 0.0;
         for (int o = 16; o > 0; o >>= 1) t += __shfl_down_sync(0xffffffffu, t, o);
         if (lane == 0) sh[0] = t;
     }
     __syncthreads();
     return sh[0];
 }
+
 
 /* The table's slots: tg_cuda_<slot> for every slot of lib/backend.h's list, defined in the
  * cuda/<family>.cu files (memory, GEMM and the context's life in backend_cuda.cu). */

@@ -17,11 +17,11 @@ static __global__ void mul_kernel(int64_t n, const float *a, const float *b, flo
 }
 
 static __global__ void sum_kernel(const float *x, int64_t n, float scale, float *out) {
-    __shared__ float sh[32];
-    float s = 0.0f;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += x[i];
-    s = tg_block_sum(s, sh);
-    if (threadIdx.x == 0) out[0] = s * scale;
+    __shared__ double sh[32];
+    double s = 0.0; /* in double, as the CPU's */
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += (double)x[i];
+    s = tg_block_sum_d(s, sh);
+    if (threadIdx.x == 0) out[0] = (float)(s * (double)scale);
 }
 
 static __global__ void fill_scalar_kernel(float *x, int64_t n, const float *s, float scale,

@@ -5,11 +5,11 @@
 #include "cuda_common.cuh"
 
 static __global__ void bce_fwd_kernel(const float *x, const float *t, int64_t n, float *out) {
-    __shared__ float sh[32];
-    float s = 0.0f;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += tg_bce1(x[i], t[i]);
-    s = tg_block_sum(s, sh);
-    if (threadIdx.x == 0) out[0] = s / (float)n;
+    __shared__ double sh[32];
+    double s = 0.0; /* in double, as the CPU's */
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += (double)tg_bce1(x[i], t[i]);
+    s = tg_block_sum_d(s, sh);
+    if (threadIdx.x == 0) out[0] = (float)(s / (double)n);
 }
 
 static __global__ void bce_bwd_kernel(const float *x, const float *t, const float *dl, int64_t n,

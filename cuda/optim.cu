@@ -28,21 +28,16 @@ static __global__ void sgd_kernel(const tg_sgd_item *items, float lr, float mome
     }
 }
 
-/* Copies the table to a device buffer kept in the context (grown, never shrunk). */
+/* Copies the table to a device buffer kept in the context (grown, never shrunk), allocated
+ * through the backend's allocator like every other device buffer (so allocation-failure tests
+ * reach it). */
 static void *upload_items(tg_ctx *ctx, const void *items, size_t bytes) {
     tg_cuda_state *s = tg_cuda(ctx);
     if (bytes > s->items_bytes) {
-        if (s->items) {
-            cudaStreamSynchronize(s->stream);
-            cudaFree(s->items);
-        }
+        tg_cuda_release(ctx, s->items); /* waits for the kernels that may still read it */
         s->items = NULL;
         s->items_bytes = 0;
-        if (cudaMalloc(&s->items, bytes) != cudaSuccess) {
-            cudaGetLastError();
-            s->items = NULL;
-            return NULL;
-        }
+        if (!(s->items = tg_cuda_alloc(ctx, bytes))) return NULL;
         s->items_bytes = bytes;
     }
     /* pageable source: the copy is staged before this returns, so the host table can be reused */
@@ -56,27 +51,36 @@ static unsigned max_blocks(int64_t max_n) {
     return b > 1024 ? 1024 : b;
 }
 
+/* blockIdx.y picks the item, and a grid has at most 65,535 rows: larger tables go in chunks */
+#define TG_MAX_GRID_Y 65535
+
 extern "C" {
 
 tg_status tg_cuda_adam(tg_ctx *ctx, const tg_adam_item *items, int count, const tg_adam_hyper *h) {
-    void *d = upload_items(ctx, items, sizeof *items * (size_t)count);
+    const tg_adam_item *d = (const tg_adam_item *)upload_items(ctx, items, sizeof *items * (size_t)count);
     if (!d) return tg_fail(TG_ERR_NOMEM, "tg_optim_step", "cannot allocate the item table");
-    int64_t mx = 1;
-    for (int k = 0; k < count; k++) mx = items[k].n > mx ? items[k].n : mx;
-    dim3 grid(max_blocks(mx), (unsigned)count);
-    adam_kernel<<<grid, TG_THREADS, 0, tg_stream(ctx)>>>((const tg_adam_item *)d, *h);
-    TG_LAUNCHED(ctx, "adam");
+    for (int k0 = 0; k0 < count; k0 += TG_MAX_GRID_Y) {
+        const int nk = count - k0 < TG_MAX_GRID_Y ? count - k0 : TG_MAX_GRID_Y;
+        int64_t mx = 1;
+        for (int k = k0; k < k0 + nk; k++) mx = items[k].n > mx ? items[k].n : mx;
+        dim3 grid(max_blocks(mx), (unsigned)nk);
+        adam_kernel<<<grid, TG_THREADS, 0, tg_stream(ctx)>>>(d + k0, *h);
+        TG_LAUNCHED(ctx, "adam");
+    }
     return TG_OK;
 }
 
 tg_status tg_cuda_sgd(tg_ctx *ctx, const tg_sgd_item *items, int count, float lr, float momentum) {
-    void *d = upload_items(ctx, items, sizeof *items * (size_t)count);
+    const tg_sgd_item *d = (const tg_sgd_item *)upload_items(ctx, items, sizeof *items * (size_t)count);
     if (!d) return tg_fail(TG_ERR_NOMEM, "tg_optim_step", "cannot allocate the item table");
-    int64_t mx = 1;
-    for (int k = 0; k < count; k++) mx = items[k].n > mx ? items[k].n : mx;
-    dim3 grid(max_blocks(mx), (unsigned)count);
-    sgd_kernel<<<grid, TG_THREADS, 0, tg_stream(ctx)>>>((const tg_sgd_item *)d, lr, momentum);
-    TG_LAUNCHED(ctx, "sgd");
+    for (int k0 = 0; k0 < count; k0 += TG_MAX_GRID_Y) {
+        const int nk = count - k0 < TG_MAX_GRID_Y ? count - k0 : TG_MAX_GRID_Y;
+        int64_t mx = 1;
+        for (int k = k0; k < k0 + nk; k++) mx = items[k].n > mx ? items[k].n : mx;
+        dim3 grid(max_blocks(mx), (unsigned)nk);
+        sgd_kernel<<<grid, TG_THREADS, 0, tg_stream(ctx)>>>(d + k0, lr, momentum);
+        TG_LAUNCHED(ctx, "sgd");
+    }
     return TG_OK;
 }
 

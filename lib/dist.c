@@ -35,7 +35,7 @@ TG_INTERNAL tg_nccl *tg_nccl_new(tg_ctx *ctx, const void *id, int rank, int worl
 TG_INTERNAL void tg_nccl_free(tg_nccl *c);
 TG_INTERNAL tg_status tg_nccl_start(tg_nccl *c, tg_ctx *ctx, float *buf, size_t n);
 TG_INTERNAL tg_status tg_nccl_join(tg_nccl *c, tg_ctx *ctx, double timeout_s);
-TG_INTERNAL tg_status tg_nccl_broadcast(tg_nccl *c, tg_ctx *ctx, float *buf, size_t n, int root);
+TG_INTERNAL tg_status tg_nccl_broadcast(tg_nccl *c, tg_ctx *ctx, float *buf, size_t n, int root, double timeout_s);
 #endif
 #ifdef TG_WITH_CUDA
 TG_INTERNAL void tg_cuda_use_device(int local_rank);
@@ -127,6 +127,13 @@ static void *watchdog(void *arg) {
     return NULL;
 }
 
+/* every wait for the other ranks runs armed: past TG_DIST_TIMEOUT the watchdog ends the rank */
+static void wd_arm(tg_dist *d, const char *fn) {
+    atomic_store(&wd_what, fn);
+    atomic_store(&wd_deadline, (int64_t)tg_now_ns() + (int64_t)(d->timeout_s * 1e9));
+}
+static void wd_disarm(void) { atomic_store(&wd_deadline, 0); }
+
 #endif
 
 tg_dist *tg_dist_init(int *argc, char ***argv) {
@@ -192,7 +199,11 @@ tg_dist *tg_dist_init(int *argc, char ***argv) {
 void tg_dist_free(tg_dist *d) {
     if (!d) return;
 #ifdef TG_DIST_NCCL
-    tg_nccl_free(d->nccl);
+    if (d->nccl) {
+        wd_arm(d, "tg_dist_free"); /* its last reduction may wait on a dead peer */
+        tg_nccl_free(d->nccl);
+        wd_disarm();
+    }
 #endif
 #ifdef TG_WITH_MPI
     if (d->mpi) {
@@ -218,11 +229,6 @@ int tg_dist_local_rank(const tg_dist *d) { return have(d, "tg_dist_local_rank") 
 
 /* ---- MPI: bounded waits and the same-bits sum ---------------------------------------------- */
 #ifdef TG_WITH_MPI
-static void wd_arm(tg_dist *d, const char *fn) {
-    atomic_store(&wd_what, fn);
-    atomic_store(&wd_deadline, (int64_t)tg_now_ns() + (int64_t)(d->timeout_s * 1e9));
-}
-static void wd_disarm(void) { atomic_store(&wd_deadline, 0); }
 
 /* Waits for req[0..n), within the timeout. */
 static tg_status wait_reqs(tg_dist *d, int n, MPI_Request *req, const char *fn) {
@@ -295,7 +301,9 @@ static tg_status nccl_for(tg_dist *d, tg_ctx *ctx, const char *fn) {
     MPI_Ibcast(id, (int)nb, MPI_BYTE, 0, d->comm, &r);
     tg_status st = wait_reqs(d, 1, &r, fn);
     if (st) return st;
+    wd_arm(d, fn); /* ncclCommInitRank waits for every rank */
     d->nccl = tg_nccl_new(ctx, id, d->rank, d->world);
+    wd_disarm();
     if (!d->nccl) return TG_ERR_DEVICE;
     d->nccl_ctx = ctx;
     return TG_OK;
@@ -319,7 +327,8 @@ tg_status tg_dist_broadcast(tg_dist *d, tg_tensor *const *t, int n, int root) {
 #ifdef TG_DIST_NCCL
     if (ctx->device == TG_CUDA) {
         if ((st = nccl_for(d, ctx, fn))) return st;
-        for (int i = 0; i < n && !st; i++) st = tg_nccl_broadcast(d->nccl, ctx, t[i]->data, (size_t)t[i]->numel, root);
+        for (int i = 0; i < n && !st; i++)
+            st = tg_nccl_broadcast(d->nccl, ctx, t[i]->data, (size_t)t[i]->numel, root, d->timeout_s);
         return st ? st : ctx->be->check(ctx, fn);
     }
 #endif

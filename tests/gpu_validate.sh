@@ -38,7 +38,7 @@ T0=$(date +%s)
 make -j"$J" lib DEBIAN_PKGS= >/tmp/tg-build.log 2>&1 || { tail -30 /tmp/tg-build.log; exit 1; }
 TESTS=$(ls tests/test_*.c | sed 's|tests/\(.*\)\.c|build/tests/\1|')
 make -j"$J" $TESTS DEBIAN_PKGS= >>/tmp/tg-build.log 2>&1 || { tail -30 /tmp/tg-build.log; exit 1; }
-make -j"$J" build/examples/mangagan DEBIAN_PKGS= >>/tmp/tg-build.log 2>&1 || { tail -30 /tmp/tg-build.log; exit 1; }
+make -j"$J" examples DEBIAN_PKGS= >>/tmp/tg-build.log 2>&1 || { tail -30 /tmp/tg-build.log; exit 1; }
 echo "build took $(( $(date +%s) - T0 )) s"
 echo "== tests"
 sh tests/run.sh $TESTS
@@ -55,6 +55,12 @@ for r in dcgan seed; do for b in 64 256; do
     python3 bench/mangagan_torch.py --device cuda --recipe $r --batch $b --steps 20 --warmup 3
     python3 bench/mangagan_torch.py --device cuda --recipe $r --batch $b --steps 20 --warmup 3 --autocast bf16 --channels-last 1
 done; done
+echo "== the examples a few steps each on the GPU"
+./build/examples/mangagan train --device cuda --recipe modern --width 32 --steps 50 --sample-every 50 \
+    --checkpoint-every 50 --eval-every 50 --eval-n 256 --out "$OUT/modern-run" --log-every 25; echo "modern exit $?"
+./build/examples/fashion --device cuda --epochs 1 --limit 4096 --test-limit 1000; echo "fashion exit $?"
+./build/examples/cgan train --device cuda --steps 50 --sample-every 50 --out "$OUT/cgan-run"; echo "cgan exit $?"
+./build/examples/unet --device cuda --steps 100 --test-n 200 --out "$OUT/unet-run"; echo "unet exit $?"
 echo "== a short bf16 training run on the GPU (finite losses, a checkpoint)"
 ./build/examples/mangagan train --device cuda --precision bf16 --recipe modern --width 32 --steps 200 \
     --sample-every 100 --checkpoint-every 100 --out "$OUT/bf16-run" --log-every 50; echo "bf16 train exit $?"

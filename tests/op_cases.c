@@ -102,6 +102,8 @@ static void ref_linear(double *const *in, double *out, const void *cfg) {
 typedef struct {
     int N, C, H, W, training, affine; /* H = 0: an [N, C] input */
     float eps;
+    int where;
+    double offset; /* added to x's range: a channel mean far from zero tests the statistics' accuracy */
 } bn_cfg;
 
 static tg_tensor *lib_bn(tg_ctx *c, tg_tensor **in, const void *cfg) {
@@ -477,22 +479,29 @@ static void linear_cases(void) {
 
 static void batch_norm_cases(void) {
     static const bn_cfg list[] = {
-        {4, 3, 1, 5, 1, 1, 1e-5f}, /* training */
-        {6, 2, 0, 0, 1, 1, 1e-3f}, /* [N,C] training */
-        {3, 3, 2, 2, 0, 1, 1e-5f}, /* evaluation with running stats */
-        {2, 2, 1, 3, 1, 0, 1e-5f}, /* no affine */
+        {4, 3, 1, 5, 1, 1, 1e-5f, REF, 0}, /* training */
+        {6, 2, 0, 0, 1, 1, 1e-3f, REF, 0}, /* [N,C] training */
+        {3, 3, 2, 2, 0, 1, 1e-5f, REF, 0}, /* evaluation with running stats */
+        {2, 2, 1, 3, 1, 0, 1e-5f, REF, 0}, /* no affine */
         /* device only: training and evaluation at the DCGAN's size and awkward ones */
-        {64, 128, 16, 16, 1, 1, 1e-5f}, {1, 33, 3, 5, 1, 1, 1e-5f}, {7, 5, 1, 1, 1, 1, 1e-5f}, {2, 3, 9, 9, 1, 1, 1e-5f},
-        {64, 128, 16, 16, 0, 1, 1e-3f}, {1, 33, 3, 5, 0, 1, 1e-3f}, {7, 5, 1, 1, 0, 1, 1e-3f}, {2, 3, 9, 9, 0, 1, 1e-3f},
+        {64, 128, 16, 16, 1, 1, 1e-5f, DEV, 0}, {1, 33, 3, 5, 1, 1, 1e-5f, DEV, 0}, {7, 5, 1, 1, 1, 1, 1e-5f, DEV, 0},
+        {2, 3, 9, 9, 1, 1, 1e-5f, DEV, 0},      {64, 128, 16, 16, 0, 1, 1e-3f, DEV, 0}, {1, 33, 3, 5, 0, 1, 1e-3f, DEV, 0},
+        {7, 5, 1, 1, 0, 1, 1e-3f, DEV, 0},      {2, 3, 9, 9, 0, 1, 1e-3f, DEV, 0},
+        /* channels of mean 1e4 and deviation about 1 (64 x 32 x 32 values each): statistics summed
+         * in float lose the variance; both backends sum in double */
+        {64, 2, 32, 32, 1, 1, 1e-5f, DEV, 1e4},
+        {64, 2, 32, 32, 1, 0, 1e-5f, DEV, -1e4},
     };
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         const bn_cfg *k = &list[i];
         const int64_t P = k->H ? (int64_t)k->H * k->W : 1;
-        tu_op_case *c = add(k->training ? "batch_norm (training)" : "batch_norm (evaluation)", 400 + i, i < 4, lib_bn,
-                            ref_bn, k, k->N * k->C * P, 2e-4, 2e-3);
+        tu_op_case *c = add(k->training ? "batch_norm (training)" : "batch_norm (evaluation)", 400 + i, k->where == REF,
+                            lib_bn, ref_bn, k, k->N * k->C * P, 2e-4, 2e-3);
         tu_op_check *q = &c->check;
         q->n_in = 5;
-        q->in[0] = k->H ? in4(k->N, k->C, k->H, k->W, -2, 3, 1) : in2(k->N, k->C, -2, 3, 1);
+        const double lo = -1.7 + k->offset, hi = 1.7 + k->offset; /* deviation 1 (uniform) */
+        q->in[0] = k->H ? in4(k->N, k->C, k->H, k->W, k->offset ? lo : -2, k->offset ? hi : 3, 1)
+                        : in2(k->N, k->C, -2, 3, 1);
         q->in[1] = in1(k->C, 0.5, 1.5, 1);
         q->in[2] = in1(k->C, -0.5, 0.5, 1);
         q->in[1].absent = q->in[2].absent = !k->affine;

@@ -113,6 +113,137 @@ static void test_op_table_tf32(void **state) {
     op_table_in(TG_PRECISION_FP32, TG_PRECISION_TF32, 10.0);
 }
 
+/* Runs f on both devices from the same inputs (n_in tensors of the shapes given, values in
+ * [lo, hi), gradients wanted) and compares its output and every input's gradient. f may use an
+ * input several times, so gradients accumulate (the kernels' "add into dx" paths). */
+typedef tg_tensor *(*two_dev_fn)(tg_ctx *c, tg_tensor **in);
+static void both_devices(two_dev_fn f, int n_in, const int64_t (*shape)[4], double lo, double hi, double tol,
+                         const char *what) {
+    float *v[4], *outs[2], *grads[2][4];
+    int64_t n[4], out_n = 0;
+    for (int i = 0; i < n_in; i++) {
+        n[i] = shape[i][0] * shape[i][1] * shape[i][2] * shape[i][3];
+        v[i] = malloc(sizeof(float) * (size_t)n[i]);
+        tu_fill(v[i], n[i], lo, hi);
+    }
+    for (int d = 0; d < 2; d++) {
+        tg_ctx *c = d ? gpu : cpu;
+        tg_tensor *in[4];
+        for (int i = 0; i < n_in; i++) in[i] = tu_tensor(c, 4, shape[i], v[i], 1);
+        tg_tensor *y = f(c, in);
+        if (!y) fail_msg("%s: %s", what, tg_last_error());
+        out_n = tg_tensor_numel(y);
+        outs[d] = tu_read(y);
+        if (tg_backward(c, tg_sum(c, tg_mul(c, y, y))) != TG_OK) fail_msg("%s backward: %s", what, tg_last_error());
+        for (int i = 0; i < n_in; i++) grads[d][i] = tu_read(tg_tensor_grad(in[i]));
+        tg_ctx_clear_tape(c);
+        for (int i = 0; i < n_in; i++) tg_tensor_free(in[i]);
+    }
+    char w[128];
+    snprintf(w, sizeof w, "%s: forward", what);
+    tu_close_ff(outs[1], outs[0], out_n, tol, tol, w);
+    for (int i = 0; i < n_in; i++) {
+        snprintf(w, sizeof w, "%s: gradient of input %d", what, i);
+        tu_close_ff(grads[1][i], grads[0][i], n[i], tol, 10 * tol, w);
+        free(grads[0][i]), free(grads[1][i]), free(v[i]);
+    }
+    free(outs[0]), free(outs[1]);
+}
+
+/* x used twice: the unary backward kernels' accumulate paths (the second gradient adds) */
+static tg_tensor *twice_unary(tg_ctx *c, tg_tensor **in) {
+    tg_tensor *x = in[0];
+    return tg_add(c, tg_add(c, tg_tanh(c, x), tg_leaky_relu(c, x, 0.2f)), tg_add(c, tg_sigmoid(c, x), tg_relu(c, x)));
+}
+/* x through two BatchNorms (training, then evaluation-like with fixed statistics): BatchNorm's
+ * backward adding into a gradient that already holds something */
+static tg_tensor *twice_bn(tg_ctx *c, tg_tensor **in) {
+    int64_t cs[1] = {tg_tensor_dim(in[1], 1)};
+    tg_tensor *g = tg_reshape(c, in[1], 1, cs); /* [1,C,1,1] -> [C] */
+    tg_tensor *a = tg_batch_norm(c, in[0], g, NULL, NULL, NULL, true, 0.1f, 1e-5f);
+    tg_tensor *b = tg_batch_norm_act(c, in[0], NULL, g, NULL, NULL, true, 0.1f, 1e-3f, 0.2f);
+    return tg_add(c, a, b);
+}
+/* the channel broadcasts and their reductions, every branch: add and multiply, per channel and
+ * per sample, into gradients already holding something */
+static tg_tensor *channel_branches(tg_ctx *c, tg_tensor **in) {
+    int64_t ps[2] = {tg_tensor_dim(in[0], 0), tg_tensor_dim(in[0], 1)};
+    tg_tensor *per_sample = tg_reshape(c, in[2], 2, ps);
+    tg_tensor *y = tg_add_channels(c, tg_mul_channels(c, in[0], in[1]), in[1]);
+    y = tg_add(c, y, tg_mul_channels(c, in[0], per_sample));
+    return tg_add(c, y, tg_add_channels(c, in[0], per_sample));
+}
+
+static void test_accumulating_backwards(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(31);
+    const int64_t s1[1][4] = {{3, 5, 7, 9}};
+    both_devices(twice_unary, 1, s1, -3, 3, 1e-5, "four activations of one input");
+    const int64_t s2[2][4] = {{4, 6, 9, 7}, {1, 6, 1, 1}};
+    both_devices(twice_bn, 2, s2, -2, 3, 2e-4, "two BatchNorms of one input");
+    const int64_t s3[3][4] = {{3, 4, 5, 6}, {1, 4, 1, 1}, {3, 4, 1, 1}};
+    both_devices(channel_branches, 3, s3, -1, 1, 1e-5, "channel broadcasts");
+}
+
+/* max and average pooling over NaN inputs: the same NaNs on both devices (forward and backward) */
+static void test_pool_nan(void **state) {
+    (void)state;
+    NEED_GPU();
+    tu_seed(32);
+    int64_t s[4] = {2, 3, 8, 8};
+    float v[384];
+    tu_fill(v, 384, -1, 1);
+    for (int i = 0; i < 384; i += 7) v[i] = NAN;
+    float *out[2][2], *g[2][2];
+    for (int d = 0; d < 2; d++)
+        for (int k = 0; k < 2; k++) {
+            tg_ctx *c = d ? gpu : cpu;
+            tg_tensor *x = tu_tensor(c, 4, s, v, 1);
+            tg_tensor *y = k ? tg_avg_pool2d(c, x, 3, 2, 1) : tg_max_pool2d(c, x, 3, 2, 1);
+            assert_non_null(y);
+            out[d][k] = tu_read(y);
+            assert_int_equal(tg_backward(c, tg_sum(c, y)), TG_OK);
+            g[d][k] = tu_read(tg_tensor_grad(x));
+            tg_ctx_clear_tape(c);
+            tg_tensor_free(x);
+        }
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < 2 * 3 * 4 * 4; i++)
+            if (isnan(out[0][k][i]) != isnan(out[1][k][i]) ||
+                (!isnan(out[0][k][i]) && fabsf(out[0][k][i] - out[1][k][i]) > 1e-6f))
+                fail_msg("%s pooling, output %d: CPU %g, GPU %g", k ? "average" : "max", i, out[0][k][i], out[1][k][i]);
+        for (int i = 0; i < 384; i++)
+            if (isnan(g[0][k][i]) != isnan(g[1][k][i]) || (!isnan(g[0][k][i]) && fabsf(g[0][k][i] - g[1][k][i]) > 1e-6f))
+                fail_msg("%s pooling, gradient %d: CPU %g, GPU %g", k ? "average" : "max", i, g[0][k][i], g[1][k][i]);
+        for (int d = 0; d < 2; d++) free(out[d][k]), free(g[d][k]);
+    }
+}
+
+/* A tensor of more than 2^27 elements: the grid-stride loops wrap (tg_blocks caps the grid) */
+static void test_grid_stride_wrap(void **state) {
+    (void)state;
+    NEED_GPU();
+    const int64_t n = ((int64_t)1 << 27) + 4099;
+    int64_t s[1] = {n};
+    float *v = malloc(sizeof(float) * (size_t)n);
+    assert_non_null(v);
+    for (int64_t i = 0; i < n; i++) v[i] = (float)((i % 2001) - 1000) * 1e-3f;
+    tg_tensor *x = tu_tensor(gpu, 1, s, v, 1);
+    tg_tensor *y = tg_leaky_relu(gpu, x, 0.5f);
+    assert_non_null(y);
+    assert_int_equal(tg_backward(gpu, tg_sum(gpu, y)), TG_OK);
+    float *out = tu_read(y), *g = tu_read(tg_tensor_grad(x));
+    for (int64_t i = 0; i < n; i++) {
+        const float want = v[i] > 0 ? v[i] : 0.5f * v[i], wg = v[i] > 0 ? 1.0f : 0.5f;
+        if (out[i] != want || g[i] != wg) fail_msg("element %lld: %g (want %g), gradient %g (want %g)", (long long)i,
+                                                   out[i], want, g[i], wg);
+    }
+    free(out), free(g), free(v);
+    tg_ctx_clear_tape(gpu);
+    tg_tensor_free(x);
+}
+
 /* the same seed/offset draws the same numbers on both devices */
 static void test_rng(void **state) {
     (void)state;
@@ -445,6 +576,9 @@ int main(void) {
         cmocka_unit_test(test_op_table),
         cmocka_unit_test(test_op_table_bf16),
         cmocka_unit_test(test_op_table_tf32),
+        cmocka_unit_test(test_accumulating_backwards),
+        cmocka_unit_test(test_pool_nan),
+        cmocka_unit_test(test_grid_stride_wrap),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_gan_step),

@@ -293,6 +293,32 @@ static void test_mangagan_two_ranks(void **state) {
     assert_non_null(strstr(out, "--batch 7 does not split over 2 ranks"));
 }
 
+/* A CUDA context under mpirun -np 1: the gradients go through NCCL (whose join polls an event:
+ * a "not ready" answer must not be left as the thread's last CUDA error, or the next launch
+ * check fails the step) and a whole run equals the plain CUDA run. Needs a GPU. */
+static void test_mangagan_cuda_one_rank(void **state) {
+    (void)state;
+    if (!have_mpi()) skip();
+    if (tg_cuda_device_count() == 0) {
+        print_message("skipped: no GPU (this test is owed to tests/gpu_validate.sh)\n");
+        skip();
+    }
+    char out[16384], args[1024], c[600], d[600];
+    snprintf(c, sizeof c, "%s/mg-cuda-one", tmp);
+    snprintf(d, sizeof d, "%s/mg-cuda-plain", tmp);
+    const char *common = "--data examples/mangagan/data/faces.safetensors.xz --recipe modern --batch 16 --width 16 "
+                         "--seed 5 --device cuda --checkpoint-every 100 --sample-every 100 --steps 5";
+    snprintf(args, sizeof args, "--out %s %s", c, common);
+    int rc = mangagan(1, out, sizeof out, args);
+    if (rc) fail_msg("1 CUDA rank under mpirun exited %d:\n%s", rc, out);
+    snprintf(args, sizeof args, "--out %s %s", d, common);
+    rc = mangagan(0, out, sizeof out, args);
+    if (rc) fail_msg("the plain CUDA run exited %d:\n%s", rc, out);
+    char *lc = tu_log_losses(c), *ld = tu_log_losses(d);
+    if (strcmp(lc, ld)) fail_msg("1 CUDA rank under mpirun differs from the plain run:\n%s\nvs\n%s", lc, ld);
+    free(lc), free(ld);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_info),
@@ -300,6 +326,7 @@ int main(void) {
         cmocka_unit_test(test_two_ranks_equal_one),
         cmocka_unit_test(test_dead_rank_fails_fast),
         cmocka_unit_test(test_mangagan_two_ranks),
+        cmocka_unit_test(test_mangagan_cuda_one_rank),
     };
     return cmocka_run_group_tests_name("distributed", tests, setup, teardown);
 }
