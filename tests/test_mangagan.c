@@ -198,6 +198,25 @@ static void test_bf16_training(void **state) {
     assert_non_null(strstr(out, "--precision tf32: tg_ctx_set_precision: TF32 is a CUDA precision"));
 }
 
+/* A checkpoint written before module trees (commit f655bae, tests/data/README.md) still loads:
+ * it samples, and training resumes from it to step 4 */
+static void test_old_checkpoint(void **state) {
+    (void)state;
+    char out[16384], o[400], cmd[1200];
+    snprintf(o, sizeof o, "%s/old-ck", dir);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s && cp tests/data/mangagan-dcgan-w2-f655bae.safetensors %s/checkpoint.safetensors",
+             o, o);
+    assert_int_equal(system(cmd), 0);
+    int rc = run(out, sizeof out, "sample --checkpoint %s/checkpoint.safetensors --n 2 --out %s/old.png --device cpu", o, o);
+    if (rc) fail_msg("sampling the old checkpoint exited %d:\n%s", rc, out);
+    snprintf(cmd, sizeof cmd, "%s/old.png", o);
+    tu_png_size(cmd, 2 * 64 + 3 * 2, 64 + 2 * 2);
+    rc = run(out, sizeof out, "train --data %s --out %s --steps 4 --resume --device cpu", data, o);
+    if (rc) fail_msg("resuming the old checkpoint exited %d:\n%s", rc, out);
+    assert_non_null(strstr(out, "resuming"));
+    assert_non_null(strstr(out, "step 4/4"));
+}
+
 /* The quality tools: --eval-every writes the SWD into log.csv at the asked steps and the plot
  * beside the grids; an EMA generator with the hinge loss, spectral normalisation and DiffAugment
  * resumes bit for bit (its weights and the evaluations included); eval scores a checkpoint (its average or, with --no-ema, G) and an
@@ -565,6 +584,7 @@ int main(void) {
         cmocka_unit_test(test_thread_count_independent),
         cmocka_unit_test(test_resume_equivalence),
         cmocka_unit_test(test_bf16_training),
+        cmocka_unit_test(test_old_checkpoint),
         cmocka_unit_test(test_sample_and_interpolate),
         cmocka_unit_test(test_eval_ema_hinge),
         cmocka_unit_test(test_bad_command_lines),
