@@ -19,6 +19,11 @@ LIBDIR       ?= $(PREFIX)/lib
 INCLUDEDIR   ?= $(PREFIX)/include
 BINDIR       ?= $(PREFIX)/bin
 DATADIR      ?= $(PREFIX)/share/tensorgan
+MANDIR       ?= $(PREFIX)/share/man
+# how the installed programs find the library: an rpath to LIBDIR (empty for a system LIBDIR,
+# as the Debian packages build them), and which example programs are installed
+RPATH        ?= -Wl,-rpath,$(LIBDIR)
+TOOLS        ?= mangagan fashion cgan unet
 CC           ?= cc
 CUDA_HOME    ?= /usr/local/cuda
 NVCC         ?= $(shell command -v nvcc 2>/dev/null || { test -x $(CUDA_HOME)/bin/nvcc && echo $(CUDA_HOME)/bin/nvcc; })
@@ -72,7 +77,7 @@ CUDA_ARCH    ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,cod
 
 WARN         := -Wall -Wextra -Wshadow -Wno-unused-parameter
 CFLAGS_ALL   := -std=c11 -D_POSIX_C_SOURCE=200809L $(OPT) $(WARN) -ffp-contract=off -fopenmp -fPIC \
-                -fvisibility=hidden -Iinclude -Ilib $(SANFLAGS) $(CFLAGS)
+                -fvisibility=hidden -Iinclude -Ilib $(SANFLAGS) $(CPPFLAGS) $(CFLAGS)
 LIBS_PRIV    := -fopenmp -lpng -ljpeg -llzma -lm -ldl -lpthread
 
 # lib/cpu/<op>.c objects are named *.cpu.o so they never share an archive member name with
@@ -117,7 +122,8 @@ BUILD_PKGS   := gcc libc6-dev pkg-config libopenblas-dev libopenblas0-openmp lib
 TEST_PKGS    := libcmocka-dev libblas3 dataset-fashion-mnist openmpi-bin
 DEBIAN_PKGS  := $(BUILD_PKGS) $(TEST_PKGS)
 
-.PHONY: all lib test check deps deps-check demo install uninstall clean examples bench bench-compare parity help
+.PHONY: all lib test check deps deps-check demo install uninstall clean examples bench bench-compare parity help \
+        man docs docs-check abi-check abi-baseline deb
 all: lib examples
 
 # the targets and settings a newcomer needs, one line each
@@ -128,7 +134,8 @@ help:
 	@echo "  make test         install missing Debian packages (as root), build, run every suite"
 	@echo "  make test SAN=1   the suites under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "  make demo         make test, then train mangagan on the bundled faces (about 7 minutes)"
-	@echo "  make install      header, libraries, pkg-config, CMake, mangagan (PREFIX=$(PREFIX) DESTDIR=)"
+	@echo "  make install      header, libraries, pkg-config, CMake, the programs, man pages"
+	@echo "                    (PREFIX=$(PREFIX) DESTDIR= LIBDIR= RPATH= TOOLS=\"$(TOOLS)\")"
 	@echo "  make uninstall    what make install put there"
 	@echo "  make fuzz         every libFuzzer harness, FUZZ_SECONDS each (FUZZ_RUNS=N for a count)"
 	@echo "  make tsan         two contexts in two threads under ThreadSanitizer"
@@ -139,6 +146,11 @@ help:
 	@echo "  make bench-conv   the 4x4/2 convolution passes, direct against Winograd"
 	@echo "  make bench-dist   data-parallel scaling over MPI"
 	@echo "  make fresh-check  make test + make demo in a pristine debootstrapped bookworm (root)"
+	@echo "  make docs         the HTML API reference from the header (build/docs/html; doxygen)"
+	@echo "  make man          rewrite man/*.1 and man/tensorgan.3 from the programs and the header"
+	@echo "  make docs-check   man pages in step, doxygen without warnings, man without warnings"
+	@echo "  make abi-check    the library's ABI against the last release's (tests/abi/; abidiff)"
+	@echo "  make deb          Debian packages into ../ (dpkg-buildpackage -us -uc -b), then lintian"
 	@echo "  make clean        remove build/, build-san/, build-tsan/, build-fuzz/, demo-out/"
 	@echo ""
 	@echo "  settings: CUDA=auto|0|1  MPI=auto|0|1  NCCL=auto|0|1  SAN=1|thread  PREFIX=DIR  DESTDIR=DIR"
@@ -355,6 +367,33 @@ deps-check:
 	  [ "$$(id -u)" = 0 ] && echo "  (or, as root: make deps)"; exit 1; \
 	fi
 
+# ---- documentation, ABI, Debian packages ---------------------------------------------------
+# the man pages are committed (man/), written from the programs' --help and the header
+man: examples
+	BUILD=$(BUILD) sh man/mkman.sh man
+docs:
+	@command -v doxygen >/dev/null 2>&1 || { echo "docs: needs doxygen (apt-get install doxygen)"; exit 1; }
+	doxygen docs/Doxyfile
+	@echo "docs: build/docs/html/index.html"
+docs-check: examples
+	BUILD=$(BUILD) sh tests/docs_check.sh
+abi-check:
+	sh tests/abi_check.sh
+abi-baseline:
+	sh tests/abi_check.sh baseline
+# the packages land in ../ (dpkg-buildpackage's place); lintian must be clean
+DEB_PKGS     := dpkg-dev debhelper fakeroot lintian
+deb:
+	@$(call missing-pkgs,$(DEB_PKGS) $(BUILD_PKGS)); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "deb: installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	  else $(apt-line); exit 1; fi; \
+	fi
+	dpkg-buildpackage -us -uc -b
+	lintian --fail-on error,warning --info ../tensorgan_$(VERSION)-1_$$(dpkg --print-architecture).changes
+
 # ---- install --------------------------------------------------------------------------------
 # Installs the header, libtensorgan.so.0 + .a, pkg-config files (tensorgan.pc for the shared
 # library, tensorgan-static.pc for a static link), a CMake package (tensorgan::tensorgan and
@@ -368,6 +407,15 @@ CMAKE_LIBS    = $(subst $(space),;,$(strip $(PC_CUDA) $(LIBS_PRIV)))
 SUBST_INSTALL = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(VERSION)|' -e 's|@SOVERSION@|$(SOVERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(PC_CUDA) $(LIBS_PRIV)|' -e 's|@CMAKE_LIBS@|$(CMAKE_LIBS)|'
+# each installed program: its sources and libraries (built again without the tree's rpath)
+TOOL_SRC_mangagan  = $(MANGAGAN_SRC)
+TOOL_LIBS_mangagan = -lm
+TOOL_SRC_fashion   = examples/fashion/fashion.c
+TOOL_SRC_cgan      = examples/cgan/cgan.c
+TOOL_SRC_unet      = examples/unet/unet.c
+TOOL_LIBS_fashion  = -lz -lm
+TOOL_LIBS_cgan     = -lz -lm
+TOOL_LIBS_unet     = -lz -lm
 install: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(CMAKEDIR)
 	install -m 644 include/tensorgan.h $(DESTDIR)$(INCLUDEDIR)/
@@ -375,9 +423,11 @@ install: lib
 	ln -sf libtensorgan.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtensorgan.so
 	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)
-	$(CC) -O2 -Wall -o $(DESTDIR)$(BINDIR)/mangagan $(MANGAGAN_SRC) -Iinclude \
-	    $(SHLIB) -Wl,-rpath,$(LIBDIR) -lm
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3
+	$(foreach t,$(TOOLS),$(CC) -O2 -Wall $(CPPFLAGS) $(CFLAGS) -o $(DESTDIR)$(BINDIR)/$(t) $(TOOL_SRC_$(t)) -Iinclude \
+	    $(SHLIB) $(RPATH) $(LDFLAGS) $(TOOL_LIBS_$(t)) &&) true
+	install -m 644 $(TOOLS:%=man/%.1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/tensorgan.3 $(DESTDIR)$(MANDIR)/man3/
 	install -m 644 examples/mangagan/data/faces.safetensors.xz examples/mangagan/data/heldout.safetensors.xz \
 	    examples/mangagan/data/MANIFEST.md examples/tg_safetensors.py $(DESTDIR)$(DATADIR)/
 	$(SUBST_INSTALL) pkgconfig/tensorgan.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan.pc
@@ -399,7 +449,8 @@ uninstall:
 	      $(DESTDIR)$(LIBDIR)/libtensorgan.a $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan.pc \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/tensorgan-static.pc \
 	      $(DESTDIR)$(CMAKEDIR)/tensorganConfig.cmake $(DESTDIR)$(CMAKEDIR)/tensorganConfigVersion.cmake \
-	      $(DESTDIR)$(BINDIR)/mangagan $(DESTDIR)$(DATADIR)/faces.safetensors.xz \
+	      $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) $(TOOLS:%=$(DESTDIR)$(MANDIR)/man1/%.1) \
+	      $(DESTDIR)$(MANDIR)/man3/tensorgan.3 $(DESTDIR)$(DATADIR)/faces.safetensors.xz \
 	      $(DESTDIR)$(DATADIR)/heldout.safetensors.xz $(DESTDIR)$(DATADIR)/MANIFEST.md \
 	      $(DESTDIR)$(DATADIR)/tg_safetensors.py
 	-rmdir $(DESTDIR)$(DATADIR) $(DESTDIR)$(CMAKEDIR) 2>/dev/null
@@ -407,6 +458,6 @@ uninstall:
 	    ldconfig -v -N 2>/dev/null | grep -q "^$(realpath $(LIBDIR)):"; then ldconfig; fi
 
 clean:
-	rm -rf build build-san build-tsan build-fuzz demo-out
+	rm -rf build build-san build-tsan build-fuzz build-abi demo-out
 
 -include $(patsubst %.o,%.d,$(LIB_OBJ)) $(TEST_BIN:=.d)

@@ -82,9 +82,21 @@ out=$("$P/bin/mangagan" train --steps 1 --batch 4 --width 4 --device cpu --out "
 echo "$out" | grep -q "20000 images from $P/bin/../share/tensorgan/faces.safetensors.xz" ||
     { echo "$out"; die "installed mangagan did not find the bundled faces"; }
 ok "installed mangagan finds the bundled faces"
+for t in fashion cgan unet; do
+    "$P/bin/$t" --help >/dev/null || die "installed $t --help failed"
+done
+for m in man1/mangagan.1 man1/fashion.1 man1/cgan.1 man1/unet.1 man3/tensorgan.3; do
+    [ -f "$P/share/man/$m" ] || die "$m not installed under $P/share/man"
+done
+if command -v man >/dev/null 2>&1; then
+    MANPATH="$P/share/man" man -w mangagan fashion cgan unet 3 tensorgan >/dev/null 2>&1 ||
+        die "man does not find the installed pages under $P/share/man"
+fi
+ok "fashion, cgan and unet installed and start; their man pages and tensorgan(3) found by man"
 PATH="$WORK/fakebin:$PATH" make -s uninstall PREFIX="$P" >/dev/null
 [ ! -e "$WORK/ldconfig-calls" ] || die "make uninstall PREFIX=<private dir> ran the system's ldconfig"
-left=$(find "$P" -name 'libtensorgan*' -o -name 'tensorgan*' -o -name mangagan -o -name 'faces*' -o -name 'tg_*' | wc -l)
+left=$(find "$P" -name 'libtensorgan*' -o -name 'tensorgan*' -o -name mangagan -o -name fashion -o -name cgan -o -name unet \
+    -o -name '*.[13]' -o -name 'faces*' -o -name 'tg_*' | wc -l)
 [ "$left" -eq 0 ] || die "uninstall left $left files under $P"
 ok "uninstall removes everything it installed"
 
