@@ -150,7 +150,8 @@ help:
 	@echo "  make man          rewrite man/*.1 and man/tensorgan.3 from the programs and the header"
 	@echo "  make docs-check   man pages in step, doxygen without warnings, man without warnings"
 	@echo "  make abi-check    the library's ABI against the last release's (tests/abi/; abidiff)"
-	@echo "  make deb          Debian packages into ../ (dpkg-buildpackage -us -uc -b), then lintian"
+	@echo "  make deb          Debian packages (dpkg-buildpackage -us -uc -b; lintian) into build/deb/"
+	@echo "  make deb-check    install them in a pristine bookworm, build and run programs there (root)"
 	@echo "  make clean        remove build/, build-san/, build-tsan/, build-fuzz/, demo-out/"
 	@echo ""
 	@echo "  settings: CUDA=auto|0|1  MPI=auto|0|1  NCCL=auto|0|1  SAN=1|thread  PREFIX=DIR  DESTDIR=DIR"
@@ -381,7 +382,8 @@ abi-check:
 	sh tests/abi_check.sh
 abi-baseline:
 	sh tests/abi_check.sh baseline
-# the packages land in ../ (dpkg-buildpackage's place); lintian must be clean
+# dpkg-buildpackage writes the packages into ../; lintian must pass them (each override in
+# debian/*.lintian-overrides says why), then they move to build/deb/
 DEB_PKGS     := dpkg-dev debhelper fakeroot lintian
 deb:
 	@$(call missing-pkgs,$(DEB_PKGS) $(BUILD_PKGS)); \
@@ -392,7 +394,15 @@ deb:
 	  else $(apt-line); exit 1; fi; \
 	fi
 	dpkg-buildpackage -us -uc -b
-	lintian --fail-on error,warning --info ../tensorgan_$(VERSION)-1_$$(dpkg --print-architecture).changes
+	lintian --fail-on error,warning --pedantic --info ../tensorgan_$(VERSION)_$$(dpkg --print-architecture).changes
+	@mkdir -p $(BUILD)/deb && mv ../*tensorgan*_$(VERSION)_*.deb ../tensorgan_$(VERSION)_*.changes \
+	    ../tensorgan_$(VERSION)_*.buildinfo $(BUILD)/deb/
+	@echo "deb: the packages are in $(BUILD)/deb/"; ls $(BUILD)/deb
+
+# the packages in a pristine debootstrapped bookworm: outside programs, mangagan, purge (root)
+.PHONY: deb-check
+deb-check:
+	BUILD=$(BUILD) sh tests/deb_check.sh
 
 # ---- install --------------------------------------------------------------------------------
 # Installs the header, libtensorgan.so.0 + .a, pkg-config files (tensorgan.pc for the shared
