@@ -123,7 +123,7 @@ TEST_PKGS    := libcmocka-dev libblas3 dataset-fashion-mnist openmpi-bin
 DEBIAN_PKGS  := $(BUILD_PKGS) $(TEST_PKGS)
 
 .PHONY: all lib test check deps deps-check demo install uninstall clean examples bench bench-compare parity help \
-        man docs docs-check abi-check abi-baseline deb
+        man docs docs-check abi-check abi-baseline deb onnx-check
 all: lib examples
 
 # the targets and settings a newcomer needs, one line each
@@ -146,6 +146,7 @@ help:
 	@echo "  make bench-conv   the 4x4/2 convolution passes, direct against Winograd"
 	@echo "  make bench-dist   data-parallel scaling over MPI"
 	@echo "  make fresh-check  make test + make demo in a pristine debootstrapped bookworm (root)"
+	@echo "  make onnx-check   exported models in onnx.checker and ONNX Runtime, against ours"
 	@echo "  make docs         the HTML API reference from the header (build/docs/html; doxygen)"
 	@echo "  make man          rewrite man/*.1 and man/tensorgan.3 from the programs and the header"
 	@echo "  make docs-check   man pages in step, doxygen without warnings, man without warnings"
@@ -394,10 +395,18 @@ deb:
 	  else $(apt-line); exit 1; fi; \
 	fi
 	dpkg-buildpackage -us -uc -b
-	lintian --fail-on error,warning --pedantic --info ../tensorgan_$(VERSION)_$$(dpkg --print-architecture).changes
-	@mkdir -p $(BUILD)/deb && mv ../*tensorgan*_$(VERSION)_*.deb ../tensorgan_$(VERSION)_*.changes \
-	    ../tensorgan_$(VERSION)_*.buildinfo $(BUILD)/deb/
+	v=$$(dpkg-parsechangelog -S Version); \
+	lintian --fail-on error,warning --pedantic --info ../tensorgan_$${v}_$$(dpkg --print-architecture).changes && \
+	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb && mv ../*tensorgan*_$${v}_*.deb ../tensorgan_$${v}_*.changes \
+	    ../tensorgan_$${v}_*.buildinfo $(BUILD)/deb/
 	@echo "deb: the packages are in $(BUILD)/deb/"; ls $(BUILD)/deb
+
+# exported ONNX models in onnx.checker and ONNX Runtime (tests/onnx/check.sh; in .ci/run)
+.PHONY: onnx-check
+onnx-check: lib examples $(BUILD)/tests/onnx_zoo
+	BUILD=$(BUILD) sh tests/onnx/check.sh
+$(BUILD)/tests/onnx_zoo: tests/onnx/zoo.c $(SHLIB) $(PCFILE)
+	$(build-user-program)
 
 # the packages in a pristine debootstrapped bookworm: outside programs, mangagan, purge (root)
 .PHONY: deb-check

@@ -525,6 +525,36 @@ TG_API tg_status tg_state_load(tg_state *s, const char *path, bool strict);
 TG_API tg_status tg_module_save(tg_module *m, const char *path);
 TG_API tg_status tg_module_load(tg_module *m, const char *path);
 
+/* ---- Deploying: ONNX (docs/api.md, "Deploying: ONNX") ----
+ * A trained module as an ONNX model (opset 17, IR version 8) that ONNX Runtime, TensorRT,
+ * OpenVINO and other runtimes load. */
+/** One input of an exported graph. */
+typedef struct {
+    const char *name;           /**< its name in the graph ("z", "image"): 1-128 of a-z A-Z 0-9 _ . - : */
+    int ndim;                   /**< a float input: its dims (1-4), batch first */
+    int64_t shape[TG_MAX_DIMS]; /**< its shape in the example call; shape[0] (the batch) becomes the
+                                     symbolic dimension "batch" and must be the same for every input */
+    tg_module *embedding;       /**< NULL: a float32 input. An embedding layer (tg_layer_embedding): the
+                                     input is int64 labels [batch], looked up in this layer's table
+                                     (ONNX Gather), and m receives the rows; only shape[0] is read. */
+} tg_onnx_input;
+/** Writes m, in evaluation mode, as an ONNX model to path (atomically: a temporary file renamed).
+ * m runs once on example inputs (zeros; label 0) with every op recorded, and the ops of that call
+ * become the graph: Conv, ConvTranspose, Gemm (dense), BatchNormalization (running statistics)
+ * followed by Relu/LeakyRelu when fused, LeakyRelu, Relu, Tanh, Sigmoid, MaxPool, AveragePool,
+ * GlobalAveragePool, Resize (nearest: asymmetric/floor; bilinear: pytorch_half_pixel), Reshape,
+ * Concat, Slice, Softmax, LogSoftmax, Add, Sub, Mul (and per-channel ones), Gather. m's parameters
+ * and buffers are initializers under their state names ("net.0.weight"); what does not depend on
+ * the inputs (spectral normalisation's W / sigma, constants) is folded into initializers with
+ * the values this library computes. Dropout is the identity. The inputs are named and shaped as
+ * given, the output output_name, with the batch dimension symbolic. Every module's training flag
+ * is restored afterwards, and the tape is as before (the call's results stay in the arena until
+ * tg_ctx_clear_tape). Refused, with a message naming the op: losses, sum/mean, DiffAugment,
+ * BatchNorm or dropout forced into training mode inside a forward; a forward that returns an
+ * input. The graph computes in float32 whatever the context's precision. */
+TG_API tg_status tg_module_export_onnx(tg_module *m, const tg_onnx_input *inputs, int n_inputs,
+                                       const char *output_name, const char *path);
+
 /* ---------------------------------------------------------------------------------------------
  * Images and datasets (libpng, libjpeg-turbo, liblzma). Pixels are RGB, 8 bits, row-major
  * height x width x 3.

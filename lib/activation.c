@@ -20,7 +20,7 @@ static tg_tensor *apply_unary(tg_ctx *ctx, tg_tensor *x, tg_tensor *y, int op, f
     const tg_unary u = {op, a};
     ctx->be->unary_fwd(ctx, u, tg_mem_of(x), tg_mem_of(y));
     if (tg_needs_grad(ctx, &x, 1)) {
-        tg_node *nd = tg_record(ctx, bw, y, &x, 1, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_UNARY, bw, y, &x, 1, fn);
         if (!nd) return NULL;
         nd->p.act = u;
     }

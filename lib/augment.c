@@ -31,7 +31,7 @@ tg_tensor *tg_diff_augment_with(tg_ctx *ctx, tg_tensor *x, const float *params) 
     const tg_aug a = {N, x->shape[1], x->shape[2], x->shape[3], tg_mem_of(p), tg_mem_of(mean)};
     ctx->be->augment_fwd(ctx, &a, tg_mem_of(x), tg_mem_of(y));
     if (tg_needs_grad(ctx, &x, 1)) {
-        tg_node *nd = tg_record(ctx, augment_backward, y, &x, 1, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_AUGMENT, augment_backward, y, &x, 1, fn);
         if (!nd) return NULL;
         nd->saved[0] = p;
         nd->saved[1] = mean;

@@ -93,7 +93,7 @@ static tg_tensor *bn_op(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *
     ctx->be->bn_fwd(ctx, &b, tg_mem_of(y));
     tg_tensor *in[3] = {x, gamma, beta};
     if (tg_needs_grad(ctx, in, 3)) {
-        tg_node *nd = tg_record(ctx, bn_backward, y, in, 3, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_BN, bn_backward, y, in, 3, fn);
         if (!nd) return NULL;
         nd->saved[0] = mean;
         nd->saved[1] = invstd;
@@ -101,6 +101,8 @@ static tg_tensor *bn_op(tg_ctx *ctx, tg_tensor *x, tg_tensor *gamma, tg_tensor *
         nd->p.bn.eps = eps;
         nd->p.bn.act = act;
         nd->p.bn.slope = slope;
+        nd->p.bn.running_mean = running_mean;
+        nd->p.bn.running_var = running_var;
     }
     return y;
 }

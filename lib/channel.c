@@ -75,7 +75,7 @@ tg_tensor *tg_cat_channels(tg_ctx *ctx, tg_tensor *const *xs, int n) {
         ctx->be->chan_block(ctx, &b);
         off += xs[i]->shape[1];
     }
-    if (tg_needs_grad(ctx, xs, n) && !tg_record(ctx, cat_backward, y, xs, n, fn)) return NULL;
+    if (tg_needs_grad(ctx, xs, n) && !tg_record(ctx, TG_OP_CAT, cat_backward, y, xs, n, fn)) return NULL;
     return y;
 }
 
@@ -104,7 +104,7 @@ tg_tensor *tg_slice_channels(tg_ctx *ctx, tg_tensor *x, int start, int count) {
     const tg_chan_block b = block(x, x->data, start, y->data, count, 0, 0);
     ctx->be->chan_block(ctx, &b);
     if (tg_needs_grad(ctx, &x, 1)) {
-        tg_node *nd = tg_record(ctx, slice_backward, y, &x, 1, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_SLICE, slice_backward, y, &x, 1, fn);
         if (!nd) return NULL;
         nd->p.slice.start = start;
     }
@@ -150,7 +150,7 @@ static tg_tensor *bcast(tg_ctx *ctx, tg_tensor *x, tg_tensor *b, int op, const c
     ctx->be->chan_bcast(ctx, &c, tg_mem_of(x), tg_mem_of(b), tg_mem_of(y), 0);
     tg_tensor *in[2] = {x, b};
     if (tg_needs_grad(ctx, in, 2)) {
-        tg_node *nd = tg_record(ctx, bcast_backward, y, in, 2, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_BCAST, bcast_backward, y, in, 2, fn);
         if (!nd) return NULL;
         nd->p.bcast = c;
     }
@@ -182,7 +182,7 @@ tg_tensor *tg_upsample2(tg_ctx *ctx, tg_tensor *x, bool bilinear) {
     const tg_up2 u = {x->shape[0] * x->shape[1], (int)x->shape[2], (int)x->shape[3], bilinear};
     ctx->be->up2_fwd(ctx, &u, tg_mem_of(x), tg_mem_of(y));
     if (tg_needs_grad(ctx, &x, 1)) {
-        tg_node *nd = tg_record(ctx, up2_backward, y, &x, 1, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_UP2, up2_backward, y, &x, 1, fn);
         if (!nd) return NULL;
         nd->p.up2.bilinear = bilinear;
     }
@@ -220,7 +220,7 @@ tg_tensor *tg_embedding(tg_ctx *ctx, tg_tensor *table, const int32_t *idx, int64
     if (ctx->be->to_device(ctx, ix->data, idx, sizeof(int32_t) * (size_t)n) != TG_OK) return NULL;
     ctx->be->embed_fwd(ctx, tg_mem_of(table), table->shape[1], tg_mem_of(ix), tg_mem_of(y));
     if (tg_needs_grad(ctx, &table, 1)) {
-        tg_node *nd = tg_record(ctx, embed_backward, y, &table, 1, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_EMBED, embed_backward, y, &table, 1, fn);
         if (!nd) return NULL;
         nd->saved[0] = ix;
     }

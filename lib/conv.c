@@ -135,7 +135,7 @@ tg_tensor *tg_conv2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b, int 
     if (ctx->be->conv_fwd(ctx, &g, tg_mem_of(x), tg_mem_of(w), tg_mem_of(b), tg_mem_of(y), 0)) return NULL;
     tg_tensor *in[3] = {x, w, b};
     if (tg_needs_grad(ctx, in, 3)) {
-        tg_node *nd = tg_record(ctx, conv2d_backward, y, in, 3, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_CONV, conv2d_backward, y, in, 3, fn);
         if (!nd) return NULL;
         nd->p.conv = g;
     }
@@ -179,7 +179,7 @@ tg_tensor *tg_conv_transpose2d(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tenso
     if (b) ctx->be->bias_add(ctx, (tg_ncp){d.N, d.Cout, (int64_t)d.Ho * d.Wo}, tg_mem_of(y), tg_mem_of(b));
     tg_tensor *in[3] = {x, w, b};
     if (tg_needs_grad(ctx, in, 3)) {
-        tg_node *nd = tg_record(ctx, conv_t_backward, y, in, 3, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_CONV_T, conv_t_backward, y, in, 3, fn);
         if (!nd) return NULL;
         nd->p.conv = g;
     }
@@ -229,7 +229,7 @@ tg_tensor *tg_linear(tg_ctx *ctx, tg_tensor *x, tg_tensor *w, tg_tensor *b) {
     if (b) ctx->be->bias_add(ctx, (tg_ncp){N, out, 1}, tg_mem_of(y), tg_mem_of(b));
     tg_tensor *ins[3] = {x, w, b};
     if (tg_needs_grad(ctx, ins, 3)) {
-        tg_node *nd = tg_record(ctx, linear_backward, y, ins, 3, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_LINEAR, linear_backward, y, ins, 3, fn);
         if (!nd) return NULL;
         nd->p.linear.prec = ctx->precision;
     }

@@ -64,10 +64,20 @@ typedef struct tg_node tg_node;
 typedef void (*tg_backward_fn)(tg_ctx *ctx, tg_node *node);
 
 #define TG_NODE_MAX_IN 5
+/* What a node computes: its op family (one per backward function). The ONNX exporter
+ * (lib/onnx.c) reads it with the settings in p; nothing else needs it. */
+typedef enum {
+    TG_OP_CONV, TG_OP_CONV_T, TG_OP_LINEAR, TG_OP_UNARY, TG_OP_BN, TG_OP_POOL, TG_OP_SOFTMAX,
+    TG_OP_XENT, TG_OP_CAT, TG_OP_SLICE, TG_OP_BCAST, TG_OP_UP2, TG_OP_EMBED, TG_OP_BINARY,
+    TG_OP_SCALE, TG_OP_REDUCE, TG_OP_RESHAPE, TG_OP_BCE, TG_OP_SPECTRAL, TG_OP_DROPOUT,
+    TG_OP_AUGMENT,
+} tg_op_kind;
+
 /* A node: its backward, inputs, output, what the forward saved, and the op's settings, one
  * named member per op family. */
 struct tg_node {
     tg_backward_fn backward;
+    tg_op_kind kind;
     tg_tensor *in[TG_NODE_MAX_IN];
     tg_tensor *out;
     tg_tensor *saved[3];
@@ -77,7 +87,7 @@ struct tg_node {
         tg_unary act;                                   /* activations */
         struct { int op; } binary;                      /* add, sub, mul (elementwise.c) */
         struct { float s; } scale;                      /* scale, sum, mean */
-        struct { float eps, slope; int training, act; } bn;
+        struct { float eps, slope; int training, act; tg_tensor *running_mean, *running_var; } bn;
         tg_pool_geom pool;
         struct { int is_log; } softmax;
         struct { float smoothing; } xent;
@@ -97,9 +107,14 @@ struct tg_ctx {
     tg_arena meta;         /* tensor headers of op results (host memory) */
     tg_node *nodes;
     size_t n_nodes, cap_nodes;
+    /* leaves the tape reads (nodes' inputs, the bases of views), one reference each, released by
+     * tg_ctx_clear_tape and tg_ctx_free: a caller may free a leaf while an op result needs it */
+    tg_tensor **held;
+    size_t n_held, cap_held;
     float *ws;             /* the backends' scratch (tg_workspace; backend memory) */
     size_t ws_bytes;
     bool grad_enabled;
+    bool tracing;          /* every op records a node, whatever needs a gradient (lib/onnx.c) */
     tg_precision precision; /* of convolutions and dense layers (tg_ctx_set_precision) */
     tg_status bw_status;   /* first failure inside the running backward pass */
     uint64_t seed, rng_offset;
@@ -147,9 +162,14 @@ TG_INTERNAL bool tg_check_in(tg_ctx *ctx, const tg_tensor *t, const char *func, 
 TG_INTERNAL bool tg_check_nchw(tg_ctx *ctx, const tg_tensor *x, const char *func);
 /* Whether an op whose inputs are `in` records a node, and marks out->requires_grad. */
 TG_INTERNAL bool tg_needs_grad(tg_ctx *ctx, tg_tensor *const *in, int n);
+/* One reference to leaf t for the tape, until the tape is cleared (false + message naming fn on
+ * allocation failure; op results and NULL need none: true). */
+TG_INTERNAL bool tg_tape_hold(tg_ctx *ctx, tg_tensor *t, const char *fn);
+/* Releases what the tape holds (lib/tape.c). */
+TG_INTERNAL void tg_tape_release(tg_ctx *ctx);
 /* Appends a node (NULL on allocation failure, message set). */
-TG_INTERNAL tg_node *tg_record(tg_ctx *ctx, tg_backward_fn fn, tg_tensor *out, tg_tensor *const *in,
-                               int n_in, const char *func);
+TG_INTERNAL tg_node *tg_record(tg_ctx *ctx, tg_op_kind kind, tg_backward_fn fn, tg_tensor *out,
+                               tg_tensor *const *in, int n_in, const char *func);
 /* The gradient buffer of t to accumulate into, zeroed on first use; NULL when t needs none. */
 TG_INTERNAL float *tg_grad_of(tg_ctx *ctx, tg_tensor *t);
 /* Like tg_grad_of, but a gradient that holds nothing yet is not zeroed: *acc is then 0 and the

@@ -72,6 +72,10 @@ void tg_ctx_free(tg_ctx *ctx) {
     if (!ctx || ctx->closing) return;
     ctx->be->sync(ctx);
     ctx->n_nodes = 0;
+    tg_tape_release(ctx); /* before closing: releasing the last leaf must not destroy ctx here */
+    free(ctx->held);
+    ctx->held = NULL;
+    ctx->cap_held = 0;
     tg_arena_release(ctx, &ctx->data);
     tg_arena_release(ctx, &ctx->meta);
     ctx->data.on_device = 1;
@@ -114,6 +118,7 @@ tg_precision tg_be_precision(const tg_ctx *ctx) { return ctx->precision; }
 void tg_ctx_clear_tape(tg_ctx *ctx) {
     if (!usable(ctx, "tg_ctx_clear_tape")) return;
     ctx->n_nodes = 0;
+    tg_tape_release(ctx);
     tg_arena_rewind(&ctx->data);
     tg_arena_rewind(&ctx->meta);
 }

@@ -24,7 +24,7 @@ tg_tensor *tg_dropout(tg_ctx *ctx, tg_tensor *x, float p, bool training) {
     ctx->be->draw(ctx, tg_mem_of(mask), &d);
     ctx->be->mul(ctx, tg_mem_of(x), tg_mem_of(mask), tg_mem_of(y), 0);
     if (tg_needs_grad(ctx, &x, 1)) {
-        tg_node *nd = tg_record(ctx, dropout_backward, y, &x, 1, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_DROPOUT, dropout_backward, y, &x, 1, fn);
         if (!nd) return NULL;
         nd->saved[0] = mask;
     }

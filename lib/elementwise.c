@@ -57,7 +57,7 @@ static tg_tensor *binary(tg_ctx *ctx, tg_tensor *a, tg_tensor *b, int op, const 
     }
     tg_tensor *in[2] = {a, b};
     if (tg_needs_grad(ctx, in, 2)) {
-        tg_node *nd = tg_record(ctx, binary_backward, y, in, 2, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_BINARY, binary_backward, y, in, 2, fn);
         if (!nd) return NULL;
         nd->p.binary.op = op;
     }
@@ -80,7 +80,7 @@ tg_tensor *tg_scale(tg_ctx *ctx, tg_tensor *x, float s) {
     if (!y) return NULL;
     ctx->be->axpby(ctx, s, tg_mem_of(x), 0.0f, tg_mem_of(y));
     if (tg_needs_grad(ctx, &x, 1)) {
-        tg_node *nd = tg_record(ctx, scale_backward, y, &x, 1, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_SCALE, scale_backward, y, &x, 1, fn);
         if (!nd) return NULL;
         nd->p.scale.s = s;
     }
@@ -101,7 +101,7 @@ static tg_tensor *reduce(tg_ctx *ctx, tg_tensor *x, bool mean, const char *fn) {
     const float s = mean ? 1.0f / (float)x->numel : 1.0f;
     ctx->be->sum(ctx, tg_mem_of(x), s, tg_mem_of(y));
     if (tg_needs_grad(ctx, &x, 1)) {
-        tg_node *nd = tg_record(ctx, reduce_backward, y, &x, 1, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_REDUCE, reduce_backward, y, &x, 1, fn);
         if (!nd) return NULL;
         nd->p.scale.s = s;
     }
@@ -167,7 +167,7 @@ tg_tensor *tg_reshape(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape)
     }
     tg_tensor *y = tg_view(ctx, x, ndim, s, fn); /* no copy */
     if (!y) return NULL;
-    if (tg_needs_grad(ctx, &x, 1) && !tg_record(ctx, reshape_backward, y, &x, 1, fn)) return NULL;
+    if (tg_needs_grad(ctx, &x, 1) && !tg_record(ctx, TG_OP_RESHAPE, reshape_backward, y, &x, 1, fn)) return NULL;
     return y;
 }
 

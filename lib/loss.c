@@ -31,7 +31,7 @@ tg_tensor *tg_bce_with_logits(tg_ctx *ctx, tg_tensor *logits, tg_tensor *targets
     if (!y) return NULL;
     ctx->be->bce_fwd(ctx, tg_mem_of(logits), tg_mem_of(targets), tg_mem_of(y));
     tg_tensor *in[2] = {logits, targets};
-    if (tg_needs_grad(ctx, in, 2) && !tg_record(ctx, bce_backward, y, in, 2, fn)) return NULL;
+    if (tg_needs_grad(ctx, in, 2) && !tg_record(ctx, TG_OP_BCE, bce_backward, y, in, 2, fn)) return NULL;
     return y;
 }
 

@@ -47,7 +47,7 @@ static tg_tensor *pool(tg_ctx *ctx, tg_tensor *x, tg_pool_geom g, const char *fn
     if (!y || (g.is_max && !idx)) return NULL;
     ctx->be->pool_fwd(ctx, &g, tg_mem_of(x), tg_mem_of(y), tg_mem_of(idx));
     if (tg_needs_grad(ctx, &x, 1)) {
-        tg_node *nd = tg_record(ctx, pool_backward, y, &x, 1, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_POOL, pool_backward, y, &x, 1, fn);
         if (!nd) return NULL;
         nd->saved[0] = idx;
         nd->p.pool = g;

@@ -36,7 +36,7 @@ static tg_tensor *softmax(tg_ctx *ctx, tg_tensor *x, int is_log, const char *fn)
     const tg_ncp s = {N, C, P};
     ctx->be->softmax_fwd(ctx, s, is_log, tg_mem_of(x), tg_mem_of(y));
     if (tg_needs_grad(ctx, &x, 1)) {
-        tg_node *nd = tg_record(ctx, softmax_backward, y, &x, 1, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_SOFTMAX, softmax_backward, y, &x, 1, fn);
         if (!nd) return NULL;
         nd->p.softmax.is_log = is_log;
     }
@@ -87,7 +87,7 @@ tg_tensor *tg_cross_entropy(tg_ctx *ctx, tg_tensor *logits, const int32_t *label
     ctx->be->xent_fwd(ctx, &e, tg_mem_of(per));
     ctx->be->sum(ctx, tg_mem_of(per), 1.0f / (float)rows, tg_mem_of(y));
     if (tg_needs_grad(ctx, &logits, 1)) {
-        tg_node *nd = tg_record(ctx, xent_backward, y, &logits, 1, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_XENT, xent_backward, y, &logits, 1, fn);
         if (!nd) return NULL;
         nd->saved[0] = lab;
         nd->p.xent.smoothing = label_smoothing;

@@ -102,7 +102,7 @@ tg_tensor *tg_spectral_norm(tg_ctx *ctx, tg_tensor *w, tg_tensor *u, tg_tensor *
         if (!us || !vs) return NULL;
         be->copy(ctx, tg_mem_of(us), tg_mem_of(u));
         be->copy(ctx, tg_mem_of(vs), tg_mem_of(v));
-        tg_node *nd = tg_record(ctx, spectral_backward, y, &w, 1, fn);
+        tg_node *nd = tg_record(ctx, TG_OP_SPECTRAL, spectral_backward, y, &w, 1, fn);
         if (!nd) return NULL;
         nd->saved[0] = us;
         nd->saved[1] = vs;

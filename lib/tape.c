@@ -10,14 +10,43 @@
 #include <string.h>
 
 bool tg_needs_grad(tg_ctx *ctx, tg_tensor *const *in, int n) {
+    if (ctx->tracing) return true;
     if (!ctx->grad_enabled) return false;
     for (int i = 0; i < n; i++)
         if (in[i] && in[i]->requires_grad) return true;
     return false;
 }
 
-tg_node *tg_record(tg_ctx *ctx, tg_backward_fn fn, tg_tensor *out, tg_tensor *const *in, int n_in,
-                   const char *func) {
+bool tg_tape_hold(tg_ctx *ctx, tg_tensor *t, const char *fn) {
+    if (!t || !t->is_leaf) return true;
+    if (ctx->n_held == ctx->cap_held) {
+        size_t cap = ctx->cap_held ? ctx->cap_held * 2 : 256;
+        tg_tensor **h = realloc(ctx->held, cap * sizeof *h);
+        if (!h) {
+            tg_fail(TG_ERR_NOMEM, fn, "cannot grow the tape's list of inputs to %zu", cap);
+            return false;
+        }
+        ctx->held = h;
+        ctx->cap_held = cap;
+    }
+    tg_tensor_retain(t);
+    ctx->held[ctx->n_held++] = t;
+    return true;
+}
+
+void tg_tape_release(tg_ctx *ctx) {
+    /* detached first: a release may free a leaf, never the context (tg_ctx_free releases before
+     * it marks the context closing) */
+    tg_tensor **h = ctx->held;
+    const size_t n = ctx->n_held;
+    ctx->n_held = 0;
+    for (size_t i = 0; i < n; i++) tg_tensor_release(h[i]);
+}
+
+tg_node *tg_record(tg_ctx *ctx, tg_op_kind kind, tg_backward_fn fn, tg_tensor *out, tg_tensor *const *in,
+                   int n_in, const char *func) {
+    for (int i = 0; i < n_in && i < TG_NODE_MAX_IN; i++)
+        if (!tg_tape_hold(ctx, in[i], func)) return NULL;
     if (ctx->n_nodes == ctx->cap_nodes) {
         size_t cap = ctx->cap_nodes ? ctx->cap_nodes * 2 : 256;
         tg_node *nodes = realloc(ctx->nodes, cap * sizeof *nodes);
@@ -31,6 +60,7 @@ tg_node *tg_record(tg_ctx *ctx, tg_backward_fn fn, tg_tensor *out, tg_tensor *co
     tg_node *nd = &ctx->nodes[ctx->n_nodes++];
     memset(nd, 0, sizeof *nd);
     nd->backward = fn;
+    nd->kind = kind;
     nd->out = out;
     for (int i = 0; i < n_in && i < TG_NODE_MAX_IN; i++) nd->in[i] = in[i];
     out->requires_grad = true;

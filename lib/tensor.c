@@ -330,6 +330,7 @@ tg_tensor *tg_result_typed(tg_ctx *ctx, int ndim, const int64_t *shape, tg_dtype
 }
 
 tg_tensor *tg_view(tg_ctx *ctx, tg_tensor *x, int ndim, const int64_t *shape, const char *fn) {
+    if (!tg_tape_hold(ctx, x, fn)) return NULL; /* the view reads x's data until the tape is cleared */
     tg_tensor *y = tg_arena_alloc(ctx, &ctx->meta, sizeof *y);
     if (!y) {
         tg_fail(TG_ERR_NOMEM, fn, "out of host memory");

@@ -188,13 +188,13 @@ static void recalibrate(model *m, tg_tensor *z, int64_t B) {
 
 /* ---- command line ----------------------------------------------------------------------------- */
 typedef struct {
-    const char *data, *out, *device, *checkpoint, *cls, *precision;
+    const char *data, *out, *device, *checkpoint, *cls, *precision, *onnx, *sample;
     long steps, batch, sample_every, n;
     unsigned long long seed;
 } opts;
 
 /* the options of each command (cgan train --help, cgan sample --help) */
-static opts O = {IDX_DEFAULT_DIR, NULL, "auto", NULL, "all", "fp32", 3000, 64, 500, 8, 1};
+static opts O = {IDX_DEFAULT_DIR, NULL, "auto", NULL, "all", "fp32", NULL, NULL, 3000, 64, 500, 8, 1};
 #define OPT_PRECISION {"--precision", CLI_STR, &O.precision, 0, 0, NULL, "of convolutions and dense layers: bf16 multiplies bf16-rounded operands, sums in fp32 (tf32: CUDA only; default fp32)", "fp32|bf16|tf32"}
 static const cli_opt TRAIN_OPTS[] = {
     {"--data", CLI_STR, &O.data, 0, 0, "DIR", "the Fashion-MNIST IDX files (default " IDX_DEFAULT_DIR ")", NULL},
@@ -215,11 +215,19 @@ static const cli_opt SAMPLE_OPTS[] = {
     {"--device", CLI_STR, &O.device, 0, 0, NULL, "where to run (default auto)", "auto|cpu|cuda"},
     OPT_PRECISION,
 };
+static const cli_opt EXPORT_OPTS[] = {
+    {"--checkpoint", CLI_STR, &O.checkpoint, 0, 0, "FILE", "a generator.safetensors written by train (required)", NULL},
+    {"--onnx", CLI_STR, &O.onnx, 0, 0, "FILE", "the ONNX model to write: inputs z [batch,100,1,1] and label (int64) [batch], output image [batch,1,32,32] in [-1,1] (required)", NULL},
+    {"--sample", CLI_STR, &O.sample, 0, 0, "FILE", "also write 4 noise vectors, their labels and this library's images for them (safetensors), to check a runtime against", NULL},
+    {"--seed", CLI_U64, &O.seed, 0, 2147483647.0, "S", "seed of the sample's noise (default 1)", NULL},
+};
 static const cli_cmd CMDS[] = {
     {"cgan", "train", "Trains the class-conditional DCGAN on Fashion-MNIST.", TRAIN_OPTS, CLI_N(TRAIN_OPTS), NULL},
     {"cgan", "sample", "Draws a grid from a trained generator, one row per class asked for.", SAMPLE_OPTS,
      CLI_N(SAMPLE_OPTS),
      "classes: 0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot"},
+    {"cgan", "export", "Writes a trained generator as an ONNX model (the label an int64 input, looked up in the graph).",
+     EXPORT_OPTS, CLI_N(EXPORT_OPTS), "Run it with ONNX Runtime, TensorRT, OpenVINO, ... (README.md, \"Deploying\")."},
 };
 
 static tg_device device(const char *d) {
@@ -348,11 +356,50 @@ static int cmd_sample(opts o) {
     return 0;
 }
 
+/* G as ONNX: z and an int64 label (Gather in G's own table) -> image; and optionally a check sample */
+static int cmd_export(opts o) {
+    if (!o.checkpoint) cli_refuse(&CMDS[2], "--checkpoint FILE is required");
+    if (!o.onnx) cli_refuse(&CMDS[2], "--onnx FILE is required");
+    cli_out_file("cgan", "--onnx", o.onnx);
+    if (o.sample) cli_out_file("cgan", "--sample", o.sample);
+    model m;
+    model_init(&m, TG_CPU, "fp32", o.seed, 0);
+    tg_state *s = generator_state(m.g);
+    TRY(tg_state_load(s, o.checkpoint, true));
+    const char *f = tg_state_get_meta(s, "format");
+    if (!f || strcmp(f, "cgan-fashion-v1")) die("%s is not a cgan generator file", o.checkpoint);
+    tg_state_free(s);
+    tg_onnx_input in[2] = {{"z", 4, {1, NZ, 1, 1}, NULL}, {"label", 1, {1}, tg_module_child(m.g, "emb")}};
+    TRY(tg_module_export_onnx(m.g, in, 2, "image", o.onnx));
+    printf("cgan: wrote the generator to %s\n", o.onnx);
+    if (o.sample) {
+        const int32_t lab[4] = {0, 3, 7, 9};
+        const float labf[4] = {0, 3, 7, 9};
+        int64_t zs[4] = {4, NZ, 1, 1}, ls = 4, xs[4] = {4, 1, S, S};
+        tg_tensor *z = need(tg_tensor_new(m.ctx, 4, zs)), *l = need(tg_tensor_new(m.ctx, 1, &ls));
+        tg_tensor *xc = need(tg_tensor_new(m.ctx, 4, xs));
+        TRY(tg_tensor_fill_normal(z, 0.0f, 1.0f));
+        TRY(tg_tensor_write(l, labf, 4));
+        tg_module_set_training(m.g, false);
+        TRY(tg_tensor_copy(xc, generate(&m, m.g, z, lab, 4)));
+        tg_state *t = need(tg_state_new());
+        TRY(tg_state_add(t, "in.z", z));
+        TRY(tg_state_add(t, "in_i64.label", l));
+        TRY(tg_state_add(t, "out", xc));
+        TRY(tg_state_save(t, o.sample));
+        tg_state_free(t);
+        tg_tensor_free(z), tg_tensor_free(l), tg_tensor_free(xc);
+        printf("cgan: wrote 4 noise vectors, labels 0 3 7 9 and their images to %s\n", o.sample);
+    }
+    model_free(&m);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const int c = cli_dispatch("cgan", "A class-conditional DCGAN on Fashion-MNIST.", CMDS, CLI_N(CMDS), argc, argv);
     if (c == 0) {
         if (!O.out) O.out = "cgan-out";
         return cmd_train(O);
     }
-    return cmd_sample(O);
+    return c == 1 ? cmd_sample(O) : cmd_export(O);
 }

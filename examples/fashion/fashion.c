@@ -62,6 +62,18 @@ static tg_module *network(tg_ctx *ctx) {
     return m;
 }
 
+/* The exported classifier takes pixels in [0, 1]: the standardisation is in the graph. */
+typedef struct {
+    tg_tensor *shift; /* [1]: -mean */
+    float scale;      /* 1 / deviation */
+} norm;
+static tg_tensor *classify_pixels(tg_module *self, tg_tensor *const *in, int n_in, void *user) {
+    (void)n_in;
+    const norm *nm = user;
+    tg_ctx *ctx = tg_tensor_ctx(in[0]);
+    return tg_module_forward(tg_module_child(self, "net"), tg_scale(ctx, tg_add_channels(ctx, in[0], nm->shift), nm->scale));
+}
+
 /* images idx[0..B) of s, standardised, into x [B,1,28,28]; labels into y */
 static void batch(const idx_split *s, const int64_t *idx, int64_t B, float mean, float inv_sd, float *host, int32_t *y,
                   tg_tensor *x) {
@@ -75,7 +87,7 @@ static void batch(const idx_split *s, const int64_t *idx, int64_t B, float mean,
 
 
 int main(int argc, char **argv) {
-    const char *dir = IDX_DEFAULT_DIR, *device = "auto", *save = NULL, *precision = "fp32";
+    const char *dir = IDX_DEFAULT_DIR, *device = "auto", *save = NULL, *precision = "fp32", *onnx = NULL, *onnx_sample = NULL;
     long epochs = 8, B = 128, limit = 0, test_limit = 0;
     unsigned long long seed = 1;
     double lr = 1e-3;
@@ -90,6 +102,8 @@ int main(int argc, char **argv) {
         {"--limit", CLI_INT, &limit, 1, 1000000, "N", "train on the first N training images only (default all 60000)", NULL},
         {"--test-limit", CLI_INT, &test_limit, 1, 1000000, "N", "evaluate on the first N test images only (default all 10000)", NULL},
         {"--save", CLI_STR, &save, 0, 0, "FILE", "write the trained model there (safetensors; checked before training)", NULL},
+        {"--export-onnx", CLI_STR, &onnx, 0, 0, "FILE", "write the trained model as ONNX: input pixels [batch,1,28,28] in [0,1], output logits [batch,10]", NULL},
+        {"--onnx-sample", CLI_STR, &onnx_sample, 0, 0, "FILE", "with --export-onnx: 4 test images and this library's logits for them (safetensors), to check a runtime against", NULL},
     };
     const cli_cmd cmd = {"fashion", NULL,
                          "Trains a small CNN on Fashion-MNIST (conv, BatchNorm, ReLU, max-pool, dropout, dense;\n"
@@ -97,6 +111,9 @@ int main(int argc, char **argv) {
                          OPTS, CLI_N(OPTS), NULL};
     cli_parse(&cmd, argc, argv, 1);
     if (save) cli_out_file("fashion", "--save", save);
+    if (onnx) cli_out_file("fashion", "--export-onnx", onnx);
+    if (onnx_sample && !onnx) cli_refuse(&cmd, "--onnx-sample needs --export-onnx");
+    if (onnx_sample) cli_out_file("fashion", "--onnx-sample", onnx_sample);
     tg_device dev = !strcmp(device, "cpu") ? TG_CPU : !strcmp(device, "cuda") ? TG_CUDA
                     : (tg_cuda_device_count() > 0 ? TG_CUDA : TG_CPU);
     double t0 = now();
@@ -187,6 +204,34 @@ int main(int argc, char **argv) {
     if (save) {
         TRY(tg_module_save(net, save));
         printf("fashion: model saved to %s\n", save);
+    }
+    if (onnx) { /* the network behind the standardisation, as one module of its own */
+        int64_t one = 1;
+        norm nm = {need(tg_tensor_new(ctx, 1, &one)), (float)(1.0 / sd)};
+        TRY(tg_tensor_fill(nm.shift, (float)-mean));
+        tg_module *pix = need(tg_module_new(ctx, classify_pixels, &nm));
+        TRY(tg_module_add(pix, "net", net));
+        net = pix; /* freed below with its child */
+        tg_onnx_input in = {"pixels", 4, {1, 1, SIDE, SIDE}, NULL};
+        TRY(tg_module_export_onnx(pix, &in, 1, "logits", onnx));
+        printf("fashion: model written as ONNX to %s\n", onnx);
+        if (onnx_sample) {
+            int64_t ps[4] = {4, 1, SIDE, SIDE}, ls[2] = {4, CLASSES};
+            tg_tensor *px = need(tg_tensor_new(ctx, 4, ps)), *lg = need(tg_tensor_new(ctx, 2, ls));
+            for (int64_t k = 0; k < 4 * PIX; k++) host[k] = (float)test.img[k] / 255.0f;
+            TRY(tg_tensor_write(px, host, 4 * PIX));
+            tg_module_set_training(pix, false);
+            TRY(tg_tensor_copy(lg, need(tg_module_forward(pix, px))));
+            tg_state *st = need(tg_state_new());
+            TRY(tg_state_add(st, "in.pixels", px));
+            TRY(tg_state_add(st, "out", lg));
+            TRY(tg_state_save(st, onnx_sample));
+            tg_state_free(st);
+            tg_tensor_free(px), tg_tensor_free(lg);
+            tg_ctx_clear_tape(ctx);
+            printf("fashion: 4 test images and their logits written to %s\n", onnx_sample);
+        }
+        tg_tensor_free(nm.shift);
     }
     free(host), free(logits), free(y), free(perm);
     idx_free(&train), idx_free(&test);

@@ -166,6 +166,45 @@ int cmd_sample(opts o) {
     return 0;
 }
 
+/* the sampling generator as ONNX (z [batch,nz,1,1] -> image [batch,3,64,64]), and optionally a
+ * check sample: 4 noise vectors and this library's images for them */
+int cmd_export(opts o) {
+    if (!o.checkpoint) bad(CMD_EXPORT, "--checkpoint FILE is required");
+    if (!o.onnx) bad(CMD_EXPORT, "--onnx FILE is required");
+    cli_out_file("mangagan", "--onnx", o.onnx);
+    if (o.sample) cli_out_file("mangagan", "--sample", o.sample);
+    tg_state *meta = peek(o.checkpoint);
+    const char *ev = tg_state_get_meta(meta, "ema");
+    const int ema = ev && strtof(ev, NULL) > 0 && !o.no_ema && tg_state_get_meta(meta, "step");
+    tg_state_free(meta);
+    gan g;
+    load_generator(&g, o.checkpoint, TG_CPU, o.seed, 2, o.no_ema);
+    tg_module *m = sampler(&g);
+    tg_onnx_input in = {"z", 4, {1, g.r->nz, 1, 1}, NULL};
+    TRY(tg_module_export_onnx(m, &in, 1, "image", o.onnx));
+    printf("mangagan: wrote the %s generator (recipe %s, width %d) to %s\n", ema ? "moving-average" : "trained",
+           g.r->name, g.width, o.onnx);
+    if (o.sample) {
+        int64_t zs[4] = {4, g.r->nz, 1, 1};
+        tg_tensor *z = need(tg_tensor_new(g.ctx, 4, zs));
+        TRY(tg_tensor_fill_normal(z, 0.0f, 1.0f));
+        tg_module_set_training(m, false);
+        tg_tensor *x = need(tg_module_forward(m, z));
+        int64_t xs[4] = {4, 3, SIZE, SIZE};
+        tg_tensor *xc = need(tg_tensor_new(g.ctx, 4, xs));
+        TRY(tg_tensor_copy(xc, x));
+        tg_state *s = need(tg_state_new());
+        TRY(tg_state_add(s, "in.z", z));
+        TRY(tg_state_add(s, "out", xc));
+        TRY(tg_state_save(s, o.sample));
+        tg_state_free(s);
+        tg_tensor_free(z), tg_tensor_free(xc);
+        printf("mangagan: wrote 4 noise vectors and their faces to %s\n", o.sample);
+    }
+    gan_free(&g);
+    return 0;
+}
+
 /* rows of spherical interpolations between pairs of random latent points */
 int cmd_interpolate(opts o) {
     if (!o.checkpoint) bad(CMD_INTERP, "--checkpoint FILE is required");

@@ -100,6 +100,13 @@ static const cli_opt INTERP_OPTS[] = {
     OPT_DEVICE,
     OPT_PRECISION("fp32"),
 };
+static const cli_opt EXPORT_OPTS[] = {
+    {"--checkpoint", CLI_STR, &O.checkpoint, 0, 0, "FILE", "a generator or checkpoint written by train (required)", NULL},
+    {"--onnx", CLI_STR, &O.onnx, 0, 0, "FILE", "the ONNX model to write: input z [batch,NZ,1,1], output image [batch,3,64,64] in [-1,1] (required)", NULL},
+    {"--sample", CLI_STR, &O.sample, 0, 0, "FILE", "also write 4 noise vectors and the faces this library draws from them (safetensors: in.z, out), to check a runtime against", NULL},
+    OPT_SEED("the sample's noise"),
+    OPT_NO_EMA,
+};
 static const cli_opt BENCH_OPTS[] = {
     {"--recipe", CLI_STR, &O.recipe, 0, 0, NULL, "networks and step to time (default seed)", "seed|dcgan|modern"},
     {"--batch", CLI_INT, &O.batch, 2, 4096, "B", "images per step (default 64)", NULL},
@@ -123,6 +130,8 @@ const cli_cmd CMDS[] = {
     [CMD_SAMPLE] = {"mangagan", "sample", "Draws faces from a trained generator.", SAMPLE_OPTS, CLI_N(SAMPLE_OPTS), NULL},
     [CMD_INTERP] = {"mangagan", "interpolate", "Draws walks through the latent space (spherical interpolation).", INTERP_OPTS,
                     CLI_N(INTERP_OPTS), NULL},
+    [CMD_EXPORT] = {"mangagan", "export", "Writes a trained generator as an ONNX model (the moving average when the checkpoint has one).",
+                    EXPORT_OPTS, CLI_N(EXPORT_OPTS), "Run it with ONNX Runtime, TensorRT, OpenVINO, ... (README.md, \"Deploying\")."},
     [CMD_BENCH] = {"mangagan", "bench", "Times training steps on synthetic data.", BENCH_OPTS, CLI_N(BENCH_OPTS), NULL},
     [CMD_PACK] = {"mangagan", "pack", "Packs a folder of images into one file that loads in seconds.", PACK_OPTS,
                   CLI_N(PACK_OPTS), NULL},
@@ -246,6 +255,7 @@ int main(int argc, char **argv) {
     case CMD_EVAL: return cmd_eval(O);
     case CMD_SAMPLE: return cmd_sample(O);
     case CMD_INTERP: return cmd_interpolate(O);
+    case CMD_EXPORT: return cmd_export(O);
     case CMD_BENCH: return cmd_bench(O);
     default: return cmd_pack(O);
     }

@@ -71,6 +71,7 @@ typedef struct {
 typedef struct {
     const char *data, *out, *recipe, *device, *checkpoint, *loss, *images, *eval_data, *augment;
     const char *precision;  /* NULL: not given (fp32, or the checkpoint's on --resume) */
+    const char *onnx, *sample; /* export: the ONNX file, and the check sample */
     long steps, batch, width, sample_every, ckpt_every, n, rows, cols, warmup, log_every;
     long eval_every, eval_n;
     double lr_g, lr_d, ema; /* < 0: not given */
@@ -153,10 +154,11 @@ uint8_t *first_images(const tg_dataset *ds, int64_t n, const char *what);
 double eval_swd(gan *g, const uint8_t *real, int64_t n, double lv[3]);
 int cmd_eval(opts o);
 int cmd_sample(opts o);
+int cmd_export(opts o);
 int cmd_interpolate(opts o);
 
 /* ---- the command line (mangagan.c) -------------------------------------------------------- */
-enum { CMD_TRAIN, CMD_EVAL, CMD_SAMPLE, CMD_INTERP, CMD_BENCH, CMD_PACK };
+enum { CMD_TRAIN, CMD_EVAL, CMD_SAMPLE, CMD_INTERP, CMD_EXPORT, CMD_BENCH, CMD_PACK };
 extern const cli_cmd CMDS[];
 #define bad(cmd, ...) cli_refuse(&CMDS[cmd], __VA_ARGS__) /* a refusal of a command's arguments (exit 2) */
 tg_device pick_device(const char *d);
