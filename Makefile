@@ -143,6 +143,7 @@ help:
 	@echo "  make soak         25 SIGKILLs during training, resumed each time"
 	@echo "  make parity       three GAN steps here and in PyTorch (needs python3-torch)"
 	@echo "  make bench        mangagan's training step; bench-compare: against PyTorch"
+	@echo "  make bench-infer  inference against ONNX Runtime on the same exported models"
 	@echo "  make bench-conv   the 4x4/2 convolution passes, direct against Winograd"
 	@echo "  make bench-dist   data-parallel scaling over MPI"
 	@echo "  make fresh-check  make test + make demo in a pristine debootstrapped bookworm (root)"
@@ -400,6 +401,15 @@ deb:
 	rm -rf $(BUILD)/deb && mkdir -p $(BUILD)/deb && mv ../*tensorgan*_$${v}_*.deb ../tensorgan_$${v}_*.changes \
 	    ../tensorgan_$${v}_*.buildinfo $(BUILD)/deb/
 	@echo "deb: the packages are in $(BUILD)/deb/"; ls $(BUILD)/deb
+
+# inference against ONNX Runtime on the same exported models (bench/infer.sh; needs what
+# onnx-check installs: node and tests/onnx/node_modules)
+.PHONY: bench-infer
+bench-infer: $(BUILD)/bench/infer
+	@[ -d tests/onnx/node_modules/onnxruntime-node ] || (cd tests/onnx && npm ci --ignore-scripts --no-audit --no-fund)
+	BUILD=$(BUILD) sh bench/infer.sh
+$(BUILD)/bench/infer: bench/infer.c $(SHLIB) $(PCFILE)
+	$(build-user-program)
 
 # exported ONNX models in onnx.checker and ONNX Runtime (tests/onnx/check.sh; in .ci/run)
 .PHONY: onnx-check
