@@ -179,6 +179,62 @@ static void test_diff_augment(void **state) {
 
 /* ---- pooling, softmax, cross-entropy, dropout ------------------------------------------------ */
 /* pooling's refusals (its values and gradients: the op table, tests/op_cases.c) */
+/* 2x2 stride-2 pooling (lib/cpu/pool.c's fast path) bit for bit against the scan the header
+ * documents: ties to the first maximum in row-major order, the first NaN wins, an odd last row
+ * and column in no window; average sums from 0 in that order (signed zeros included). */
+static void test_pool_2x2_ties_nan(void **state) {
+    (void)state;
+    enum { N = 2, C = 3, H = 7, W = 9, HO = 3, WO = 4 };
+    static const float pick[5] = {-1.0f, 0.0f, 1.0f, -0.0f, 1.0f};
+    float v[N * C * H * W];
+    uint32_t r = 12345;
+    for (int i = 0; i < N * C * H * W; i++) {
+        r = r * 1664525u + 1013904223u;
+        v[i] = (r >> 24) % 4 == 0 ? NAN : pick[(r >> 16) % 5];
+    }
+    int64_t s[4] = {N, C, H, W};
+    for (int avg = 0; avg < 2; avg++) {
+        tg_tensor *x = tu_tensor(ctx, 4, s, v, 1);
+        tg_tensor *y = avg ? tg_avg_pool2d(ctx, x, 2, 2, 0) : tg_max_pool2d(ctx, x, 2, 2, 0);
+        assert_non_null(y);
+        assert_int_equal(tg_tensor_dim(y, 2), HO);
+        assert_int_equal(tg_tensor_dim(y, 3), WO);
+        assert_int_equal(tg_backward(ctx, tg_sum(ctx, y)), TG_OK);
+        float *got = tu_read(y), *gx = tu_read(tg_tensor_grad(x));
+        float want[N * C * HO * WO], wg[N * C * H * W];
+        for (int i = 0; i < N * C * H * W; i++) wg[i] = 0.0f;
+        for (int q = 0; q < N * C; q++)
+            for (int oh = 0; oh < HO; oh++)
+                for (int ow = 0; ow < WO; ow++) {
+                    const float *p = v + q * H * W;
+                    float best = 0.0f, sum = 0.0f;
+                    int arg = -1;
+                    for (int h = 2 * oh; h < 2 * oh + 2 && (arg < 0 || best == best); h++)
+                        for (int w = 2 * ow; w < 2 * ow + 2; w++) {
+                            const float e = p[h * W + w];
+                            sum += e;
+                            if (arg < 0 || e > best || e != e) best = e, arg = h * W + w;
+                            if (e != e) break;
+                        }
+                    want[(q * HO + oh) * WO + ow] = avg ? sum / 4.0f : best;
+                    if (avg)
+                        for (int h = 2 * oh; h < 2 * oh + 2; h++)
+                            for (int w = 2 * ow; w < 2 * ow + 2; w++) wg[q * H * W + h * W + w] = (0.0f + 1.0f) / 4.0f;
+                    else
+                        wg[q * H * W + arg] = 1.0f;
+                }
+        /* the max's NaN is the input's own (same bits); the average's is computed: any NaN */
+        for (int i = 0; i < N * C * HO * WO; i++)
+            if ((avg ? !(isnan(got[i]) && isnan(want[i])) : 1) && memcmp(&got[i], &want[i], 4))
+                fail_msg("%s output %d: %g, want %g", avg ? "average" : "max", i, got[i], want[i]);
+        for (int i = 0; i < N * C * H * W; i++)
+            if (memcmp(&gx[i], &wg[i], 4)) fail_msg("%s gradient %d: %g, want %g", avg ? "average" : "max", i, gx[i], wg[i]);
+        free(got), free(gx);
+        tg_ctx_clear_tape(ctx);
+        tg_tensor_free(x);
+    }
+}
+
 static void test_pooling(void **state) {
     (void)state;
     int64_t xs[4] = {1, 1, 4, 4};
@@ -580,6 +636,7 @@ int main(void) {
         cmocka_unit_test(test_spectral_norm_module),
         cmocka_unit_test(test_diff_augment),
         cmocka_unit_test(test_pooling),
+        cmocka_unit_test(test_pool_2x2_ties_nan),
         cmocka_unit_test(test_softmax_cross_entropy),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_channel_ops),
