@@ -470,6 +470,33 @@ static void step(world *w, rd *r) {
                                                         NULL, NULL, u8(r) & 1, f32(r), f32(r), f32(r)));
         if (o) put(w, r, o, 0);
         break; }
+    case 61: { /* ONNX export of any module, one or two inputs (one maybe through an embedding),
+                * hostile names and shapes: on success or failure the caller's tape and gradient
+                * flag are as before */
+        static const char *const NAMES[] = {"x", "z", "label", "", "a b", NULL, "out", "y.1"};
+        tg_module *m = mod(w, r);
+        const int n = u8(r) % 4 ? 1 : (int)(u8(r) % 3) * 2 - 1; /* 1 mostly; -1, 1, 3 */
+        tg_onnx_input in[2];
+        int64_t total = 0;
+        for (int i = 0; i < 2; i++) {
+            in[i].name = u8(r) % 4 ? (i ? "z" : "x") : NAMES[u8(r) % 8];
+            tg_tensor *like = u8(r) & 1 ? tens(w, r) : NULL; /* a shape the module may take */
+            in[i].ndim = like ? tg_tensor_ndim(like) : (int)(u8(r) % 6);
+            for (int d = 0; d < 4; d++)
+                in[i].shape[d] = like && d < in[i].ndim ? tg_tensor_dim(like, d) : u8(r) % 8 ? small(r) : i64(r);
+            in[i].embedding = u8(r) % 4 ? NULL : mod(w, r);
+            const int64_t p = prod_sat(in[i].shape, in[i].ndim >= 1 && in[i].ndim <= 4 ? in[i].ndim : 4);
+            total += p > 0 ? p : 0;
+        }
+        if (total > 4096) break; /* a big valid forward: not ours to ask */
+        tg_ctx_stats before, after;
+        tg_ctx_stats_get(w->ctx, &before);
+        const bool grad = tg_ctx_grad_enabled(w->ctx);
+        const char *path = u8(r) % 8 ? fuzz_path(".onnx") : "";
+        CALL_S(tg_module_export_onnx, tg_module_export_onnx(m, u8(r) % 8 ? in : NULL, n, u8(r) % 4 ? "y" : NAMES[u8(r) % 8], path));
+        tg_ctx_stats_get(w->ctx, &after);
+        if (after.tape_nodes != before.tape_nodes || tg_ctx_grad_enabled(w->ctx) != grad) abort();
+        break; }
     case 55: /* the precision of the convolutions and dense layers that follow, or a refusal */
         CALL_S(tg_ctx_set_precision, tg_ctx_set_precision(ctx, (tg_precision)(i32(r) % 5)));
         (void)tg_ctx_precision(ctx);
