@@ -551,7 +551,8 @@ typedef struct {
  * is restored afterwards, and the tape is as before (the call's results stay in the arena until
  * tg_ctx_clear_tape). Refused, with a message naming the op: losses, sum/mean, DiffAugment,
  * BatchNorm or dropout forced into training mode inside a forward; a forward that returns an
- * input. The graph computes in float32 whatever the context's precision. */
+ * input. The graph computes in float32 whatever the context's precision, and the call that is
+ * traced (and so every folded constant) runs in float32 too. */
 TG_API tg_status tg_module_export_onnx(tg_module *m, const tg_onnx_input *inputs, int n_inputs,
                                        const char *output_name, const char *path);
 

@@ -561,6 +561,8 @@ tg_status tg_module_export_onnx(tg_module *m, const tg_onnx_input *inputs, int n
     modes(m, flags, 0, false);
     tg_module_set_training(m, false);
     const size_t n0 = ctx->n_nodes;
+    const tg_precision prec = ctx->precision; /* folded constants in float32, as the graph runs */
+    ctx->precision = TG_PRECISION_FP32;
     ctx->tracing = true;
     tg_tensor *y = NULL;
     bool ok = true;
@@ -570,6 +572,7 @@ tg_status tg_module_export_onnx(tg_module *m, const tg_onnx_input *inputs, int n
     }
     if (ok) y = tg_module_call(m, x, n_inputs);
     ctx->tracing = false;
+    ctx->precision = prec;
     modes(m, flags, 0, true);
     if (!y) {
         st = tg_last_status() ? tg_last_status() : TG_ERR_INVALID;
