@@ -465,10 +465,12 @@ static void step(world *w, rd *r) {
         break; }
     case 60: { tg_module *a = mod(w, r), *b = mod(w, r); tg_tensor *x = tens(w, r); if (!op_ok(x, NULL)) break;
         if (x && tg_tensor_numel(x) > (1 << 12)) break;
-        tg_tensor *o = CALL_P(tg_module_forward_act, tg_module_forward_act(a, x, b)); if (o) put(w, r, o, 0);
-        o = CALL_P(tg_batch_norm_act, tg_batch_norm_act(ctx, x, u8(r) & 1 ? tens(w, r) : NULL, u8(r) & 1 ? tens(w, r) : NULL,
-                                                        NULL, NULL, u8(r) & 1, f32(r), f32(r), f32(r)));
+        /* both calls before either result goes into a slot: put() may free the leaf x was */
+        tg_tensor *o = CALL_P(tg_module_forward_act, tg_module_forward_act(a, x, b));
+        tg_tensor *o2 = CALL_P(tg_batch_norm_act, tg_batch_norm_act(ctx, x, u8(r) & 1 ? tens(w, r) : NULL, u8(r) & 1 ? tens(w, r) : NULL,
+                                                                    NULL, NULL, u8(r) & 1, f32(r), f32(r), f32(r)));
         if (o) put(w, r, o, 0);
+        if (o2) put(w, r, o2, 0);
         break; }
     case 61: { /* ONNX export of any module, one or two inputs (one maybe through an embedding),
                 * hostile names and shapes: on success or failure the caller's tape and gradient
