@@ -478,10 +478,10 @@ static void step(world *w, rd *r) {
         static const char *const NAMES[] = {"x", "z", "label", "", "a b", NULL, "out", "y.1"};
         tg_module *m = mod(w, r);
         const int n = u8(r) % 4 ? 1 : (int)(u8(r) % 3) * 2 - 1; /* 1 mostly; -1, 1, 3 */
-        tg_onnx_input in[2];
+        tg_onnx_input in[3]; /* as many as n can ask for: the array is the caller's to size */
         int64_t total = 0;
-        for (int i = 0; i < 2; i++) {
-            in[i].name = u8(r) % 4 ? (i ? "z" : "x") : NAMES[u8(r) % 8];
+        for (int i = 0; i < 3; i++) {
+            in[i].name = u8(r) % 4 ? (i == 0 ? "x" : i == 1 ? "z" : "w") : NAMES[u8(r) % 8];
             tg_tensor *like = u8(r) & 1 ? tens(w, r) : NULL; /* a shape the module may take */
             in[i].ndim = like ? tg_tensor_ndim(like) : (int)(u8(r) % 6);
             for (int d = 0; d < 4; d++)
