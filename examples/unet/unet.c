@@ -212,7 +212,7 @@ static void picture(const char *path, const float *imgs) {
 }
 
 int main(int argc, char **argv) {
-    const char *dir = IDX_DEFAULT_DIR, *device = "auto", *precision = "fp32", *out = "unet-out", *save = NULL;
+    const char *dir = IDX_DEFAULT_DIR, *device = "auto", *precision = "fp32", *out = "unet-out", *save = NULL, *onnx = NULL;
     const char *check = NULL;
     long steps = 1500, B = 32, width = 32, test_n = 1000;
     double lr = 2e-3, sigma = 0.2;
@@ -229,6 +229,7 @@ int main(int argc, char **argv) {
         {"--out", CLI_STR, &out, 0, 0, "DIR", "denoise.png goes there (default unet-out; checked first)", NULL},
         {"--save", CLI_STR, &save, 0, 0, "FILE", "the trained network (safetensors, PyTorch's names)", NULL},
         {"--check", CLI_STR, &check, 0, 0, "FILE", "8 held-out inputs and the network's outputs, for bench/unet_torch.py", NULL},
+        {"--export-onnx", CLI_STR, &onnx, 0, 0, "FILE", "the trained network as ONNX (input noisy, output denoised; with --check, FILE.sample.safetensors for tests/onnx/run_ort.mjs)", NULL},
         {"--device", CLI_STR, &device, 0, 0, NULL, "where to train; auto takes a GPU when there is one (default auto)", "cpu|cuda|auto"},
         {"--precision", CLI_STR, &precision, 0, 0, NULL, "of convolutions (default fp32)", "fp32|bf16|tf32"},
     };
@@ -240,6 +241,7 @@ int main(int argc, char **argv) {
     cli_out_dir("unet", "--out", out);
     if (save) cli_out_file("unet", "--save", save);
     if (check) cli_out_file("unet", "--check", check);
+    if (onnx) cli_out_file("unet", "--export-onnx", onnx);
     const tg_device dev = !strcmp(device, "cpu") ? TG_CPU : !strcmp(device, "cuda") ? TG_CUDA
                           : (tg_cuda_device_count() > 0 ? TG_CUDA : TG_CPU);
     idx_split train = idx_load(dir, "train", 0), test = idx_load(dir, "t10k", test_n);
@@ -262,7 +264,9 @@ int main(int argc, char **argv) {
     tg_optim_set_check_finite(opt, true);
     int64_t xs[4] = {B, 1, S, S};
     tg_tensor *x = need(tg_tensor_new(ctx, 4, xs)), *target = need(tg_tensor_new(ctx, 4, xs));
-    float *clean = need(malloc(sizeof(float) * (size_t)B * S * S)), *noisy = need(malloc(sizeof(float) * (size_t)B * S * S));
+    /* a training batch, and at least the 8 images --check writes into clean */
+    const size_t nb = (size_t)(B > 8 ? B : 8);
+    float *clean = need(malloc(sizeof(float) * nb * S * S)), *noisy = need(malloc(sizeof(float) * nb * S * S));
     uint64_t r = mix64(seed);
     cli_progress prog;
     cli_progress_start(&prog, "unet: training", "steps", steps);
@@ -311,9 +315,23 @@ int main(int argc, char **argv) {
         TRY(tg_state_add(st, "output", out8));
         TRY(tg_state_save(st, check));
         tg_state_free(st);
+        if (onnx) { /* the same 8 images for ONNX Runtime: in.noisy and out */
+            char sp[4096];
+            snprintf(sp, sizeof sp, "%s.sample.safetensors", onnx);
+            st = need(tg_state_new());
+            TRY(tg_state_add(st, "in.noisy", in8));
+            TRY(tg_state_add(st, "out", out8));
+            TRY(tg_state_save(st, sp));
+            tg_state_free(st);
+        }
         tg_tensor_free(in8), tg_tensor_free(out8);
         tg_ctx_clear_tape(ctx);
         printf("unet: wrote %s (8 inputs and the network's outputs)\n", check);
+    }
+    if (onnx) {
+        tg_onnx_input in = {"noisy", 4, {1, 1, S, S}, NULL};
+        TRY(tg_module_export_onnx(net, &in, 1, "denoised", onnx));
+        printf("unet: wrote the network as ONNX to %s\n", onnx);
     }
     free(imgs), free(clean), free(noisy);
     tg_tensor_free(x), tg_tensor_free(target);

@@ -3,7 +3,8 @@
 #   - the zoo (tests/onnx/zoo.c: every op the exporter writes, BatchNorm statistics random),
 #   - mangagan's generator of each recipe (seed, dcgan, modern: trained 2 steps at width 8,
 #     exported with `mangagan export`), fashion's classifier (`fashion --export-onnx`, 1 epoch on
-#     256 images) and cgan's conditional generator (`cgan export`, 3 steps),
+#     256 images), cgan's conditional generator (`cgan export`, 3 steps) and the U-Net
+#     (`unet --export-onnx`, 2 steps),
 # each checked by Debian's python3-onnx (onnx.checker.check_model, full_check: shape inference)
 # and run by ONNX Runtime (onnxruntime-node, tests/onnx/run_ort.mjs) on the inputs the library
 # ran, outputs within 1e-5 of the largest magnitude, at the exported batch and at batch 1.
@@ -49,6 +50,9 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
     "$B/examples/cgan" train --steps 3 --batch 8 --sample-every 100 --device cpu --out "$T/cg" >"$T/cgan.log" 2>&1 &&
     "$B/examples/cgan" export --checkpoint "$T/cg/generator.safetensors" --onnx "$T/cgan.onnx" \
         --sample "$T/cgan.sample.safetensors" >>"$T/cgan.log" 2>&1 || { cat "$T/cgan.log"; bad "cgan"; }
+    "$B/examples/unet" --steps 2 --batch 4 --width 4 --test-n 8 --device cpu --out "$T/un" --check "$T/un.check" \
+        --export-onnx "$T/unet.onnx" >"$T/unet.log" 2>&1 && mv "$T/unet.onnx.sample.safetensors" "$T/unet.sample.safetensors" ||
+        { cat "$T/unet.log"; bad "unet"; }
 else
     bad "no Fashion-MNIST (/usr/share/datasets/fashion-mnist: apt-get install dataset-fashion-mnist)"
 fi
