@@ -550,8 +550,8 @@ tg_status tg_module_export_onnx(tg_module *m, const tg_onnx_input *inputs, int n
     }
     for (int i = 0; i < n_inputs; i++)
         if (!inputs[i].embedding) {
-            leaf[i] = tg_tensor_new(ctx, inputs[i].ndim, inputs[i].shape);
-            if (!leaf[i] || tg_tensor_fill(leaf[i], 0.0f)) {
+            leaf[i] = tg_tensor_new(ctx, inputs[i].ndim, inputs[i].shape); /* zeroed */
+            if (!leaf[i]) {
                 st = tg_last_status();
                 goto done;
             }

@@ -113,8 +113,9 @@ double eval_swd(gan *g, const uint8_t *real, int64_t n, double lv[3]) {
     return mean;
 }
 
-/* Builds G from a checkpoint or a generator file. */
-static void load_generator(gan *g, const char *path, tg_device dev, uint64_t seed, int batch, int no_ema) {
+/* Builds G from a checkpoint or a generator file; returns whether the weights loaded are a
+ * checkpoint's moving average. */
+static int load_generator(gan *g, const char *path, tg_device dev, uint64_t seed, int batch, int no_ema) {
     tg_state *m = peek(path);
     const recipe *r = find_recipe(tg_state_get_meta(m, "recipe"));
     if (!r) die("%s names an unknown recipe", path);
@@ -131,6 +132,7 @@ static void load_generator(gan *g, const char *path, tg_device dev, uint64_t see
     TRY(tg_state_add_module(s, is_ckpt ? (ema ? "Gema.main." : "G.main.") : "main.", g->G));
     TRY(tg_state_load(s, path, false));
     tg_state_free(s);
+    return is_ckpt && ema;
 }
 
 int cmd_sample(opts o) {
@@ -173,12 +175,8 @@ int cmd_export(opts o) {
     if (!o.onnx) bad(CMD_EXPORT, "--onnx FILE is required");
     cli_out_file("mangagan", "--onnx", o.onnx);
     if (o.sample) cli_out_file("mangagan", "--sample", o.sample);
-    tg_state *meta = peek(o.checkpoint);
-    const char *ev = tg_state_get_meta(meta, "ema");
-    const int ema = ev && strtof(ev, NULL) > 0 && !o.no_ema && tg_state_get_meta(meta, "step");
-    tg_state_free(meta);
     gan g;
-    load_generator(&g, o.checkpoint, TG_CPU, o.seed, 2, o.no_ema);
+    const int ema = load_generator(&g, o.checkpoint, TG_CPU, o.seed, 2, o.no_ema);
     tg_module *m = sampler(&g);
     tg_onnx_input in = {"z", 4, {1, g.r->nz, 1, 1}, NULL};
     TRY(tg_module_export_onnx(m, &in, 1, "image", o.onnx));
