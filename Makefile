@@ -423,6 +423,96 @@ $(BUILD)/tests/onnx_zoo: tests/onnx/zoo.c $(SHLIB) $(PCFILE)
 deb-check:
 	BUILD=$(BUILD) sh tests/deb_check.sh
 
+# ---- WebAssembly: the library in the browser (make wasm, test-wasm, test-web, serve) ---------
+# The library built with Debian's emscripten into build-wasm/: no OpenMP (one thread), no BLAS,
+# no libpng/libjpeg/liblzma (TG_NO_CODECS: image and xz files refuse with TG_ERR_UNSUPPORTED;
+# Emscripten's ports would download them), and the GEMM's SIMD128 micro-kernel
+# (lib/cpu/gemm_wasm.c). build-wasm/web/face.js + face.wasm: mangagan's generator for
+# examples/web/. The op suites run under Node with a small stand-in for cmocka (tests/wasm/).
+EMCC         ?= emcc
+EMAR         ?= emar
+# emcc runs tools under Node that need Debian's node-acorn (/usr/share/nodejs), which a Node from
+# elsewhere does not search by default
+EMENV        := NODE_PATH=/usr/share/nodejs$${NODE_PATH:+:$$NODE_PATH}
+WASM         := build-wasm
+WASM_PKGS    := emscripten nodejs
+WEB_PKGS     := chromium nodejs npm
+WASM_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -O3 -msimd128 $(WARN) -ffp-contract=off -DTG_NO_CODECS \
+                -Iinclude -Ilib
+WASM_OBJ     := $(patsubst %.c,$(WASM)/%.o,$(LIB_SRC)) $(patsubst %.c,$(WASM)/%.cpu.o,$(CPU_SRC))
+WASM_LIB     := $(WASM)/libtensorgan.a
+WASM_TESTS   := $(patsubst %,$(WASM)/tests/%.js,test_math test_ops test_cpu_conv op_results shim_selftest)
+WEB_SRC      := examples/web/face.c examples/mangagan/recipes.c examples/mangagan/model.c \
+                examples/mangagan/load.c
+WEB_EXPORTS  := _face_load,_face_draw,_face_error,_malloc,_free
+WEB_MODEL    := examples/mangagan/models/generator.safetensors
+# a change of compiler or flags (this file) rebuilds the WebAssembly objects and programs
+WASM_STAMP   := $(WASM)/.flags
+$(WASM_STAMP): Makefile
+	@mkdir -p $(WASM)
+	@touch $@
+define install-pkgs
+@$(call missing-pkgs,$(1)); \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" = 0 ]; then \
+    echo "$(2): installing$$missing"; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+  else $(apt-line); exit 1; fi; \
+fi
+endef
+.PHONY: wasm wasm-deps test-wasm test-web serve
+wasm: $(WASM_LIB) $(WASM)/web/face.js $(WASM_TESTS)
+wasm-deps:
+	$(call install-pkgs,$(WASM_PKGS),wasm)
+$(WASM)/%.o: %.c $(WASM_STAMP) | wasm-deps
+	@mkdir -p $(dir $@)
+	$(EMENV) $(EMCC) $(WASM_CFLAGS) -MMD -MP -c $< -o $@
+$(WASM)/%.cpu.o: %.c $(WASM_STAMP) | wasm-deps
+	@mkdir -p $(dir $@)
+	$(EMENV) $(EMCC) $(WASM_CFLAGS) -fno-trapping-math -fno-math-errno -MMD -MP -c $< -o $@
+$(WASM_LIB): $(WASM_OBJ)
+	rm -f $@
+	$(EMENV) $(EMAR) rcs $@ $^
+# the page's module: exported calls, the heap grows as needed, a file system the page copies the
+# generator into; runs in a browser and under Node
+$(WASM)/web/face.js: $(WEB_SRC) $(wildcard examples/mangagan/*.h) examples/example.h $(WASM_LIB) $(WASM_STAMP)
+	@mkdir -p $(dir $@)
+	$(EMENV) $(EMCC) -O3 -msimd128 $(WARN) -ffp-contract=off -Iinclude -o $@ $(WEB_SRC) $(WASM_LIB) \
+	    -sMODULARIZE=1 -sEXPORT_NAME=createFace -sEXPORTED_FUNCTIONS=$(WEB_EXPORTS) \
+	    -sEXPORTED_RUNTIME_METHODS=FS,ccall,UTF8ToString -sALLOW_MEMORY_GROWTH=1 -sFORCE_FILESYSTEM=1 \
+	    -sENVIRONMENT=web,node
+# the suites under Node: the host's files directly (NODERAWFS), main's status as the exit status,
+# the .wasm inside the .js (SINGLE_FILE: emcc 3.1.6's loader would fetch() a path, which Node 18+
+# has and refuses)
+WASM_TEST_DEPS := tests/testutil.c tests/testutil.h tests/op_cases.c tests/op_cases.h tests/wasm/cmocka.h \
+                  tests/wasm/cmocka_shim.c $(WASM_LIB) $(WASM_STAMP)
+define wasm-test-link
+	@mkdir -p $(dir $@)
+	$(EMENV) $(EMCC) $(WASM_CFLAGS) -Itests/wasm -Itests -o $@ $< tests/testutil.c tests/op_cases.c tests/wasm/cmocka_shim.c \
+	    $(WASM_LIB) -sALLOW_MEMORY_GROWTH=1 -sENVIRONMENT=node -sNODERAWFS=1 -sEXIT_RUNTIME=1 -sSINGLE_FILE=1
+endef
+$(WASM)/tests/%.js: tests/%.c $(WASM_TEST_DEPS)
+	$(wasm-test-link)
+$(WASM)/tests/%.js: tests/wasm/%.c $(WASM_TEST_DEPS)
+	$(wasm-test-link)
+# the native twin of op_results, which writes what the WebAssembly build is compared against
+$(BUILD)/tests/op_results: tests/wasm/op_results.c $(STLIB) $(TEST_HELPERS) $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests -o $@ $< $(TEST_HELPERS) $(STLIB) -lcmocka $(CUDA_LIBS) $(LIBS_PRIV)
+# the page's native twin: the faces it must draw for given noise (tests/web/check.sh)
+$(BUILD)/examples/face: $(WEB_SRC) $(wildcard examples/mangagan/*.h) examples/example.h $(SHLIB) $(PCFILE)
+	$(build-user-program) $(filter-out $<,$(WEB_SRC)) -lm
+test-wasm: wasm lib $(BUILD)/tests/op_results
+	BUILD=$(BUILD) WASM=$(WASM) sh tests/wasm/check.sh
+test-web: wasm lib $(BUILD)/examples/face
+	$(call install-pkgs,$(WEB_PKGS),test-web)
+	BUILD=$(BUILD) WASM=$(WASM) sh tests/web/check.sh
+# the repository root over HTTP on localhost; the page is /examples/web/ (any static server will do)
+SERVE_PORT   ?= 8000
+serve: wasm
+	@echo "serve: http://localhost:$(SERVE_PORT)/examples/web/ (Ctrl-C stops)"
+	cd $(CURDIR) && python3 -m http.server $(SERVE_PORT) --bind 127.0.0.1
+
 # ---- install --------------------------------------------------------------------------------
 # Installs the header, libtensorgan.so.0 + .a, pkg-config files (tensorgan.pc for the shared
 # library, tensorgan-static.pc for a static link), a CMake package (tensorgan::tensorgan and
@@ -489,4 +579,4 @@ uninstall:
 clean:
 	rm -rf build build-san build-tsan build-fuzz build-abi demo-out
 
--include $(patsubst %.o,%.d,$(LIB_OBJ)) $(TEST_BIN:=.d)
+-include $(patsubst %.o,%.d,$(LIB_OBJ)) $(TEST_BIN:=.d) $(patsubst %.o,%.d,$(WASM_OBJ))

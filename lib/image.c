@@ -2,6 +2,9 @@
  * image.c — PNG and JPEG decoding (libpng's simplified API, libjpeg-turbo), PNG writing,
  * center-crop + resize, and tensor -> RGB bytes. Used by datasets (dataset.c) and by programs
  * that write sample grids.
+ *
+ * Built with TG_NO_CODECS (the WebAssembly build, make wasm: no libpng or libjpeg there), loading
+ * and saving refuse with TG_ERR_UNSUPPORTED; resizing and tensor -> RGB stay.
  */
 #include "core.h"
 #include "io.h"
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef TG_NO_CODECS
 #include <jpeglib.h> /* needs stdio.h first */
 #include <png.h>
 
@@ -120,12 +124,22 @@ static tg_status load_jpeg(FILE *f, const char *path, uint8_t **rgb, int *w, int
     return TG_OK;
 }
 
+#else
+static tg_status no_codecs(const char *fn, const char *path) {
+    return tg_fail(TG_ERR_UNSUPPORTED, fn, "%s: this build of libtensorgan has no PNG or JPEG codecs "
+                   "(the WebAssembly build); images come in and go out as RGB bytes", path);
+}
+#endif
+
 /* The file is opened once (a regular file only: lib/file.c) and handed to the decoder. */
 tg_status tg_image_load(const char *path, uint8_t **rgb, int *w, int *h) {
     static const char *fn = "tg_image_load";
     if (!path || !rgb || !w || !h)
         return tg_fail(TG_ERR_INVALID, fn, "%s is NULL", !path ? "path" : !rgb ? "rgb" : !w ? "w" : "h");
     *rgb = NULL;
+#ifdef TG_NO_CODECS
+    return no_codecs(fn, path);
+#else
     tg_status st;
     FILE *f = tg_open_regular(path, fn, &st);
     if (!f) return st;
@@ -137,6 +151,7 @@ tg_status tg_image_load(const char *path, uint8_t **rgb, int *w, int *h) {
     else st = tg_fail(TG_ERR_FORMAT, fn, "%s is not an image: neither PNG nor JPEG data", path);
     fclose(f);
     return st;
+#endif
 }
 
 tg_status tg_image_save_png(const char *path, const uint8_t *rgb, int w, int h) {
@@ -147,6 +162,9 @@ tg_status tg_image_save_png(const char *path, const uint8_t *rgb, int w, int h) 
     if (w < 1 || h < 1 || (uint64_t)w * (uint64_t)h > max_px)
         return tg_fail(TG_ERR_INVALID, fn, "a %dx%d image: sides must be >= 1 and the pixels at most %llu "
                        "(the limit images are loaded with, tg_set_limits)", w, h, (unsigned long long)max_px);
+#ifdef TG_NO_CODECS
+    return no_codecs(fn, path);
+#else
     png_image img;
     memset(&img, 0, sizeof img);
     img.version = PNG_IMAGE_VERSION;
@@ -156,6 +174,7 @@ tg_status tg_image_save_png(const char *path, const uint8_t *rgb, int w, int h) 
     if (!png_image_write_to_file(&img, path, 0, rgb, 0, NULL))
         return tg_fail(TG_ERR_IO, fn, "%s: %s", path, img.message);
     return TG_OK;
+#endif
 }
 
 /* Resampling weights for one axis: out pixel o covers source [o*scale, (o+1)*scale). Shrinking:

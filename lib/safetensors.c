@@ -9,13 +9,18 @@
  * tg_st_write streams one out to an unnamed O_TMPFILE file in the same directory (a named
  * "<path>.tmp.XXXXXX" where that is unavailable), fsyncs it, names it and renames it over path, so
  * a crash leaves either the old file or the new one and no temporary file.
+ *
+ * Built with TG_NO_CODECS (the WebAssembly build, make wasm: no liblzma there), an xz file is
+ * refused with TG_ERR_UNSUPPORTED, reading and writing; plain files are unchanged.
  */
 #define _GNU_SOURCE
 #include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#ifndef TG_NO_CODECS
 #include <lzma.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +84,7 @@ tg_status tg_st_fail(tg_status code, const char *fn, const char *path, const cha
     return tg_fail(code, fn, "%s: %s", path, msg);
 }
 
+#ifndef TG_NO_CODECS
 #define XZ_DECODER_MEMLIMIT ((uint64_t)512 << 20) /* xz -9e needs ~65 MiB to decode */
 
 /* The uncompressed size an xz file declares in the index of each of its streams (walked from the
@@ -111,6 +117,7 @@ static uint64_t xz_declared_size(const uint8_t *buf, size_t n) {
     }
     return total;
 }
+#endif
 
 /* Whole file into memory; xz (by magic bytes) is decompressed into a buffer of exactly the size
  * its index declares, after checking that size against the limit. */
@@ -147,6 +154,11 @@ static tg_status slurp(const char *path, uint8_t **out, size_t *size, const char
         *size = n;
         return TG_OK;
     }
+#ifdef TG_NO_CODECS
+    free(raw);
+    return tg_st_fail(TG_ERR_UNSUPPORTED, fn, path, "xz-compressed data, and this build of libtensorgan has "
+                      "no xz decoder (the WebAssembly build): decompress it first (unxz)");
+#else
     const uint64_t declared = xz_declared_size(raw, n);
     if (declared == UINT64_MAX) {
         free(raw);
@@ -194,6 +206,7 @@ static tg_status slurp(const char *path, uint8_t **out, size_t *size, const char
     *out = dec;
     *size = len;
     return TG_OK;
+#endif
 }
 
 void tg_st_release(tg_st_file *f) {
@@ -417,7 +430,9 @@ const char *tg_st_meta(const tg_st_file *f, const char *key) {
 typedef struct {
     FILE *f;
     int xz;
+#ifndef TG_NO_CODECS
     lzma_stream z;
+#endif
     uint8_t out[1 << 16];
     int ok;
     int err; /* errno of the first failed write */
@@ -430,6 +445,7 @@ static void sink_put(sink *k, const void *p, size_t n) {
         if (!k->ok) k->err = errno ? errno : EIO;
         return;
     }
+#ifndef TG_NO_CODECS
     k->z.next_in = p;
     k->z.avail_in = n;
     while (k->ok && k->z.avail_in) {
@@ -439,10 +455,12 @@ static void sink_put(sink *k, const void *p, size_t n) {
         size_t w = sizeof k->out - k->z.avail_out;
         if (k->ok && w && fwrite(k->out, 1, w, k->f) != w) k->ok = 0, k->err = errno ? errno : EIO;
     }
+#endif
 }
 
 static void sink_finish(sink *k) {
     if (!k->xz) return;
+#ifndef TG_NO_CODECS
     lzma_ret r = LZMA_OK;
     while (k->ok && r != LZMA_STREAM_END) {
         k->z.next_out = k->out;
@@ -453,6 +471,7 @@ static void sink_finish(sink *k) {
         if (k->ok && w && fwrite(k->out, 1, w, k->f) != w) k->ok = 0, k->err = errno ? errno : EIO;
     }
     lzma_end(&k->z);
+#endif
 }
 
 tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const *mk,
@@ -461,6 +480,11 @@ tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const
     if (!path[0]) return tg_fail(TG_ERR_INVALID, fn, "path is empty");
     const size_t last = strlen(path) - 1;
     if (path[last] == '/') return tg_fail(TG_ERR_INVALID, fn, "path %s names a directory, not a file", path);
+#ifdef TG_NO_CODECS
+    if (last >= 3 && !strcmp(path + last - 2, ".xz"))
+        return tg_st_fail(TG_ERR_UNSUPPORTED, fn, path, "this build of libtensorgan has no xz encoder (the "
+                          "WebAssembly build): write it without .xz");
+#endif
     sbuf h = {0};
     sb_str(&h, "{");
     if (nmeta) {
@@ -545,6 +569,7 @@ tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const
     }
     k.ok = 1;
     k.xz = plen > 3 && strcmp(path + plen - 3, ".xz") == 0;
+#ifndef TG_NO_CODECS
     if (k.xz) {
         lzma_stream z = LZMA_STREAM_INIT;
         k.z = z;
@@ -554,6 +579,7 @@ tg_status tg_st_write(const char *path, const tg_st_entry *e, int n, char *const
         mt.check = LZMA_CHECK_CRC64;
         if (lzma_stream_encoder_mt(&k.z, &mt) != LZMA_OK) k.ok = 0;
     }
+#endif
     uint64_t hl = h.n;
     sink_put(&k, &hl, 8);
     sink_put(&k, h.p, h.n);

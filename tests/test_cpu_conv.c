@@ -1,6 +1,7 @@
 /*
  * test_cpu_conv.c — the CPU convolution passes (lib/cpu/conv.c on the GEMM of lib/cpu/gemm.c) on
- * every instruction-set path this machine can run (plain C, AVX2, AVX-512; each forced in turn),
+ * every instruction-set path this machine can run (plain C, AVX2, AVX-512, and WebAssembly's
+ * SIMD128 in make test-wasm; each forced in turn),
  * against naive double-precision loops written here. The shapes are large enough to reach what
  * the tiny op tests cannot: several slivers of lanes, K split into micro-kernel and packing
  * blocks, row runs of 16, 8 and 4 lanes, strided runs, gathers, padding at every edge, phases
@@ -217,6 +218,9 @@ static void test_generic(void **state) { (void)state; run_isa("generic", 1); }
 static void test_avx2(void **state) { (void)state; run_isa("avx2", 2); }
 static void test_avx512(void **state) { (void)state; run_isa("avx512", 4); }
 static void test_avx512bf16(void **state) { (void)state; run_isa("avx512bf16", 8); }
+#ifdef __wasm_simd128__
+static void test_simd128(void **state) { (void)state; run_isa("simd128", 16); } /* make test-wasm */
+#endif
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -224,6 +228,9 @@ int main(void) {
         cmocka_unit_test(test_avx2),
         cmocka_unit_test(test_avx512),
         cmocka_unit_test(test_avx512bf16),
+#ifdef __wasm_simd128__
+        cmocka_unit_test(test_simd128),
+#endif
         cmocka_unit_test(test_bf16_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -123,8 +123,8 @@ static void test_backend_tables_complete(void **state) {
 #endif
     };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
-#define CHECK_SLOT(ret, name, params) \
-    if (!tables[t]->name) fail_msg("the %s backend leaves slot %s empty", tables[t]->name, #name);
+#define CHECK_SLOT(ret, slot, params) \
+    if (!tables[t]->slot) fail_msg("the %s backend leaves slot %s empty", tables[t]->name, #slot);
         TG_BACKEND_SLOTS(CHECK_SLOT)
 #undef CHECK_SLOT
     }

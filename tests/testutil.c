@@ -224,6 +224,31 @@ void tu_compare_ctx(tg_ctx *a, tg_ctx *b, const tu_op_check *c, double atol, dou
     free(r);
 }
 
+float *tu_op_results(tg_ctx *ctx, const tu_op_check *c, int64_t *n) {
+    float *vals[TU_MAX_IN], *r;
+    make_inputs(c, vals, &r);
+    run_result res = run_lib(ctx, c, vals, r);
+    int64_t total = c->out_n;
+    for (int i = 0; i < c->n_in; i++)
+        if (res.grad[i]) total += spec_numel(&c->in[i]);
+    float *all = malloc(sizeof(float) * (size_t)total);
+    assert_non_null(all);
+    memcpy(all, res.out, sizeof(float) * (size_t)c->out_n);
+    int64_t at = c->out_n;
+    for (int i = 0; i < c->n_in; i++) {
+        if (!res.grad[i]) continue;
+        const int64_t k = spec_numel(&c->in[i]);
+        memcpy(all + at, res.grad[i], sizeof(float) * (size_t)k);
+        at += k;
+        free(res.grad[i]);
+    }
+    for (int i = 0; i < c->n_in; i++) free(vals[i]);
+    free(res.out);
+    free(r);
+    *n = total;
+    return all;
+}
+
 int tu_run_capture(const char *cmd, char *out, size_t cap) {
     FILE *p = popen(cmd, "r");
     assert_non_null(p);

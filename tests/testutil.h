@@ -81,6 +81,10 @@ typedef struct {
  * other bf16_in inputs rounded, and, when i is one of them, the output gradient rounded too (its
  * gradient pass multiplies dy, rounded, by the other operand). */
 void tu_check_op(tg_ctx *ctx, const tu_op_check *c);
+/* The op's output, then each input's gradient (input order), for the test's random inputs and
+ * output gradient (tu_seed first): one malloc'd array of *n floats, to compare across builds
+ * (tests/wasm/op_results.c: the WebAssembly build against the native one). */
+float *tu_op_results(tg_ctx *ctx, const tu_op_check *c, int64_t *n);
 /* Same random inputs on ctx_a and ctx_b: outputs and gradients must agree within tolerance. */
 void tu_compare_ctx(tg_ctx *a, tg_ctx *b, const tu_op_check *c, double atol, double rtol);
 

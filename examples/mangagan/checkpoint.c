@@ -80,21 +80,6 @@ void save_checkpoint(gan *g, const progress *p, const char *out, int flip) {
     tg_state_free(s);
 }
 
-/* Reads only the metadata of a mangagan file. */
-tg_state *peek(const char *path) {
-    tg_state *s = need(tg_state_new());
-    if (tg_state_load(s, path, false) != TG_OK) die("%s", tg_last_error());
-    const char *f = tg_state_get_meta(s, "format");
-    if (!f || strcmp(f, "mangagan-v1")) die("%s is not a mangagan checkpoint or generator file", path);
-    return s;
-}
-
-long meta_num(tg_state *s, const char *k, const char *path) {
-    const char *v = tg_state_get_meta(s, k);
-    if (!v) die("%s lacks '%s' in its metadata", path, k);
-    return strtol(v, NULL, 10);
-}
-
 /* A run killed in the instant between naming a checkpoint's temporary file and renaming it can
  * leave "<name>.safetensors.tmp.XXXXXX" behind; this program owns its output directory, so it
  * removes such leftovers when it starts. */
@@ -112,7 +97,6 @@ void remove_stale_temps(const char *out) {
     }
     closedir(d);
 }
-
 
 /* On --resume: the recipe, its settings, the width, the batch and --flip the checkpoint at path
  * was trained with, into *o and *rc; a refusal when the command line asks for others or the

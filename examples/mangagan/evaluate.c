@@ -113,28 +113,6 @@ double eval_swd(gan *g, const uint8_t *real, int64_t n, double lv[3]) {
     return mean;
 }
 
-/* Builds G from a checkpoint or a generator file; returns whether the weights loaded are a
- * checkpoint's moving average. */
-static int load_generator(gan *g, const char *path, tg_device dev, uint64_t seed, int batch, int no_ema) {
-    tg_state *m = peek(path);
-    const recipe *r = find_recipe(tg_state_get_meta(m, "recipe"));
-    if (!r) die("%s names an unknown recipe", path);
-    if (meta_num(m, "image_size", path) != SIZE) die("%s is for another image size", path);
-    int width = (int)meta_num(m, "width", path);
-    int is_ckpt = tg_state_get_meta(m, "step") != NULL;
-    const char *ev = tg_state_get_meta(m, "ema");
-    int ema = ev && strtof(ev, NULL) > 0 && !no_ema; /* a checkpoint samples from its average */
-    recipe rc = *r;
-    rc.ema = 0; /* the loaded weights are the ones that sample */
-    tg_state_free(m);
-    gan_init(g, &rc, width, batch, dev, seed, 0);
-    tg_state *s = need(tg_state_new());
-    TRY(tg_state_add_module(s, is_ckpt ? (ema ? "Gema.main." : "G.main.") : "main.", g->G));
-    TRY(tg_state_load(s, path, false));
-    tg_state_free(s);
-    return is_ckpt && ema;
-}
-
 int cmd_sample(opts o) {
     if (!o.checkpoint) bad(CMD_SAMPLE, "--checkpoint FILE is required");
     if (!o.out) bad(CMD_SAMPLE, "--out X.png|DIR is required");

@@ -5,6 +5,7 @@
  *   recipes.c     the recipes as data, and the command line's and a checkpoint's changes to them
  *   model.c       the two networks built from a recipe, their optimizers, and the GAN step
  *   checkpoint.c  checkpoints and generator files: what they hold, saving, resuming
+ *   load.c        reading them: metadata, and a generator built from a file (also the web page's)
  *   train.c       the training loop: data order, batches, data-parallel set-up, logs and samples
  *   evaluate.c    generating images, grids, the SWD evaluation, and the sample, interpolate and
  *                 eval commands
@@ -129,7 +130,7 @@ static inline uint64_t rank_seed(uint64_t seed, int rank) {
     return rank ? mix64(seed ^ mix64(0x72616e6b00ull + (uint64_t)rank)) : seed;
 }
 
-/* ---- checkpoints (checkpoint.c) ----------------------------------------------------------- */
+/* ---- checkpoints (checkpoint.c; reading them: load.c) ------------------------------------- */
 typedef struct {
     long step, epoch, pos;
     unsigned long long data_seed;
@@ -142,6 +143,9 @@ void save_checkpoint(gan *g, const progress *p, const char *out, int flip);
 void resume_settings(opts *o, recipe *rc, const char *path, int world);
 void resume_state(gan *g, progress *p, const char *path, long steps);
 void remove_stale_temps(const char *out);
+/* Builds G (batch-sized buffers) from a checkpoint or a generator file and loads its weights;
+ * returns whether they are a checkpoint's moving average (no_ema: its trained G instead). */
+int load_generator(gan *g, const char *path, tg_device dev, uint64_t seed, int batch, int no_ema);
 
 /* ---- training (train.c) ------------------------------------------------------------------- */
 int cmd_train(opts o);

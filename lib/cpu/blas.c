@@ -11,6 +11,7 @@
  * slower than the CPU supports (OPENBLAS_CORETYPE=Haswell set system-wide on an AVX-512 machine)
  * is said plainly in tg_blas_info() and sent to the log callback as a warning.
  * TG_BLAS=builtin forces the built-in GEMM; TG_BLAS=<library> loads that CBLAS instead (tests).
+ * The WebAssembly build (make wasm) has no shared libraries and always uses the built-in GEMM.
  */
 #define _GNU_SOURCE
 #include "cpu.h"
@@ -50,6 +51,13 @@ static void builtin(const char *why) {
 }
 
 static void blas_load(void) {
+#ifdef __EMSCRIPTEN__
+    /* no shared libraries to load in WebAssembly: the built-in GEMM (its SIMD128 micro-kernel) is
+     * this build's own, not a fallback, so nothing is logged */
+    blas_sgemm = NULL;
+    snprintf(blas_desc, sizeof blas_desc, "built-in GEMM (the WebAssembly build has no BLAS)");
+    return;
+#endif
     const char *chosen = NULL;
     const char *user = getenv("OPENBLAS_CORETYPE");
     if (user && !*user) user = NULL; /* set but empty: OpenBLAS ignores it too */

@@ -143,13 +143,15 @@ enum {
 };
 TG_INTERNAL unsigned tg_cpu_x86_features(void);
 
-/* The path in use: the best this CPU supports, or TG_CPU_ISA=avx512|avx2|generic. */
+/* The path in use: the best this CPU supports, or TG_CPU_ISA=avx512bf16|avx512|avx2|simd128|generic. */
 TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_get(void);
 TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_generic(void);
 TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_avx2(void);   /* NULL when not compiled in */
 TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_avx512(void); /* NULL when not compiled in */
 TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_avx512bf16(void); /* avx512 + vdpbf16ps (NULL: not compiled in) */
-/* which paths this CPU can run (for tests): bit 0 generic, 1 avx2, 2 avx512, 3 avx512bf16 */
+TG_INTERNAL const tg_cpu_isa *tg_cpu_isa_simd128(void); /* WebAssembly SIMD128 (NULL: not compiled in) */
+/* which paths this CPU can run (for tests): bit 0 generic, 1 avx2, 2 avx512, 3 avx512bf16,
+ * 4 simd128 */
 TG_INTERNAL unsigned tg_cpu_isa_supported(void);
 /* force a path (tests); returns false if the CPU cannot run it */
 TG_INTERNAL bool tg_cpu_isa_force(const char *name);

@@ -2,11 +2,14 @@
  * gemm.c — the table-driven GEMM under every CPU convolution (see cpu.h for what it computes),
  * the plain-C micro-kernel and B packer, and the choice of instruction-set path at run time
  * (cpuid; TG_CPU_ISA=avx512|avx2|generic forces one, for tests and comparisons). The AVX-512
- * and AVX2 paths live in gemm_avx512.c and gemm_avx2.c, each compiled for its own ISA.
+ * and AVX2 paths live in gemm_avx512.c and gemm_avx2.c, each compiled for its own ISA; the
+ * WebAssembly SIMD128 path in gemm_wasm.c, chosen when the library is built with -msimd128.
  */
 #include "cpu.h"
 
+#if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#endif
 #include "../tg_omp.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -142,6 +145,7 @@ unsigned tg_cpu_isa_supported(void) {
     if ((f & TG_X86_AVX2_FMA) && tg_cpu_isa_avx2()) s |= 2;
     if ((f & TG_X86_AVX512_KERNEL) && tg_cpu_isa_avx512()) s |= 4;
     if ((f & TG_X86_AVX512_BF16) && tg_cpu_isa_avx512bf16()) s |= 8;
+    if (tg_cpu_isa_simd128()) s |= 16; /* compiled in only where it runs */
     return s;
 }
 
@@ -153,6 +157,7 @@ static const tg_cpu_isa *isa_by_name(const char *name) {
     if (!strcmp(name, "avx512bf16")) return s & 8 ? tg_cpu_isa_avx512bf16() : NULL;
     if (!strcmp(name, "avx512")) return s & 4 ? tg_cpu_isa_avx512() : NULL;
     if (!strcmp(name, "avx2")) return s & 2 ? tg_cpu_isa_avx2() : NULL;
+    if (!strcmp(name, "simd128")) return s & 16 ? tg_cpu_isa_simd128() : NULL;
     if (!strcmp(name, "generic")) return &isa_generic;
     return NULL;
 }
@@ -162,6 +167,7 @@ static void isa_pick(void) {
     isa_current = s & 8   ? tg_cpu_isa_avx512bf16()
                   : s & 4 ? tg_cpu_isa_avx512()
                   : s & 2 ? tg_cpu_isa_avx2()
+                  : s & 16 ? tg_cpu_isa_simd128()
                           : &isa_generic;
     const char *env = getenv("TG_CPU_ISA");
     if (env && *env) {
@@ -380,6 +386,7 @@ void tg_cpu_gemm_batch(const tg_gemm_tab *gs, int count, float *ws) {
         nsl_max = nsl > nsl_max ? nsl : nsl_max;
         work += M * gs[i].N * (K ? K : 1);
     }
+    (void)work; /* read by an OpenMP clause alone: unused in a build without OpenMP (make wasm) */
     if (M <= 0 || nsl_max <= 0) return;
     float *Ap0 = (float *)tg_align_ptr(ws, 64);
     const int64_t ns = (M + mr - 1) / mr; /* slivers of A */
