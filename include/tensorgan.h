@@ -558,7 +558,10 @@ TG_API tg_status tg_module_export_onnx(tg_module *m, const tg_onnx_input *inputs
 
 /* ---------------------------------------------------------------------------------------------
  * Images and datasets (libpng, libjpeg-turbo, liblzma). Pixels are RGB, 8 bits, row-major
- * height x width x 3.
+ * height x width x 3. The WebAssembly build (make wasm) has none of the three libraries: there
+ * tg_image_load, tg_image_save_png and every xz-compressed file (reading or writing, datasets and
+ * states alike) fail with TG_ERR_UNSUPPORTED; pixels come in and go out as bytes
+ * (tg_dataset_from_memory, tg_tensor_to_rgb).
  * ------------------------------------------------------------------------------------------- */
 /** Decodes a PNG or JPEG (by content, not name): grayscale, palette and 16-bit are converted,
  * alpha is composited over white. *rgb is malloc'd (free() it). A corrupt or truncated file is

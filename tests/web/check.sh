@@ -15,6 +15,8 @@ T=$(mktemp -d /tmp/tg-web.XXXXXX)
 srv=""
 trap '[ -n "$srv" ] && kill "$srv" 2>/dev/null; rm -rf "$T"' EXIT
 fail() { echo "web_check: FAILED: $1"; echo "web_check: 0 passed, 1 failed"; exit 1; }
+major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+[ "$major" -ge 20 ] || fail "playwright-core needs Node.js 20 or newer; this node is $(node --version 2>/dev/null || echo missing)"
 if [ ! -d tests/web/node_modules/playwright-core ]; then
     (cd tests/web && npm ci --ignore-scripts --no-audit --no-fund >/dev/null 2>&1) || fail "npm ci in tests/web"
 fi
