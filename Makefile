@@ -441,7 +441,7 @@ EMAR         ?= emar
 EMENV        := NODE_PATH=/usr/share/nodejs$${NODE_PATH:+:$$NODE_PATH}
 WASM         := build-wasm
 WASM_PKGS    := emscripten nodejs
-WEB_PKGS     := chromium nodejs npm
+WEB_PKGS     := chromium
 WASM_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -O3 -msimd128 $(WARN) -ffp-contract=off -DTG_NO_CODECS \
                 -Iinclude -Ilib
 WASM_OBJ     := $(patsubst %.c,$(WASM)/%.o,$(LIB_SRC)) $(patsubst %.c,$(WASM)/%.cpu.o,$(CPU_SRC))

@@ -15,6 +15,14 @@ T=$(mktemp -d /tmp/tg-web.XXXXXX)
 srv=""
 trap '[ -n "$srv" ] && kill "$srv" 2>/dev/null; rm -rf "$T"' EXIT
 fail() { echo "web_check: FAILED: $1"; echo "web_check: 0 passed, 1 failed"; exit 1; }
+# node and npm by command, not by package (a Node.js from elsewhere brings its own npm)
+need=""
+command -v node >/dev/null 2>&1 || need="$need nodejs"
+command -v npm >/dev/null 2>&1 || need="$need npm"
+if [ -n "$need" ]; then
+    [ "$(id -u)" = 0 ] || fail "needs$need (sudo apt-get install -y$need)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
 major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 [ "$major" -ge 20 ] || fail "playwright-core needs Node.js 20 or newer; this node is $(node --version 2>/dev/null || echo missing)"
 if [ ! -d tests/web/node_modules/playwright-core ]; then
