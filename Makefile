@@ -446,7 +446,7 @@ WASM_CFLAGS  := -std=c11 -D_POSIX_C_SOURCE=200809L -O3 -msimd128 $(WARN) -ffp-co
                 -Iinclude -Ilib
 WASM_OBJ     := $(patsubst %.c,$(WASM)/%.o,$(LIB_SRC)) $(patsubst %.c,$(WASM)/%.cpu.o,$(CPU_SRC))
 WASM_LIB     := $(WASM)/libtensorgan.a
-WASM_TESTS   := $(patsubst %,$(WASM)/tests/%.js,test_math test_ops test_cpu_conv op_results shim_selftest)
+WASM_TESTS   := $(patsubst %,$(WASM)/tests/%.js,test_math test_ops test_cpu_conv op_results shim_selftest no_codecs)
 WEB_SRC      := examples/web/face.c examples/mangagan/recipes.c examples/mangagan/model.c \
                 examples/mangagan/load.c
 WEB_EXPORTS  := _face_load,_face_draw,_face_error,_malloc,_free

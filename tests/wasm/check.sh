@@ -4,6 +4,8 @@
 #     with three FAILED lines;
 #   - test_math, test_ops (every op-table row against its double-precision reference and finite
 #     differences, in fp32 and bf16) and test_cpu_conv (the SIMD128 path against naive loops) pass;
+#   - no_codecs: image and xz files refused (TG_ERR_UNSUPPORTED, messages naming the function and
+#     the build), plain safetensors files still saved and loaded, RGB bytes out of a tensor;
 #   - op_results: every op-table row's output and input gradients against the native build's for
 #     the same inputs, within the row's cross-device tolerance.
 # Ends with "wasm_check: N passed, N failed". BUILD and WASM name the two build directories.
@@ -34,6 +36,11 @@ for t in test_math test_ops test_cpu_conv; do
         cat "$T/$t.log"; bad "$t"
     fi
 done
+if node "$W/tests/no_codecs.js" "$T" >"$T/no_codecs.log" 2>&1; then
+    ok "no_codecs: image and xz files refused, plain files kept"
+else
+    cat "$T/no_codecs.log"; bad "no_codecs"
+fi
 grep -q '^\[       OK \] test_simd128$' "$T/test_cpu_conv.log" || bad "test_cpu_conv did not run the SIMD128 path"
 if "$B/tests/op_results" write "$T/native.bin" >"$T/native.log" 2>&1 &&
    node "$W/tests/op_results.js" check "$T/native.bin" >"$T/cmp.log" 2>&1; then
