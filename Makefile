@@ -357,16 +357,18 @@ define apt-line
 echo "libtensorgan: missing Debian packages. Run:"; \
 echo "  sudo apt-get update && sudo apt-get install -y$$missing"
 endef
+# installs what is missing of the packages $(1) as root (saying so, as $(2)), else the apt line
+define install-pkgs
+@$(call missing-pkgs,$(1)); \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" = 0 ]; then \
+    echo "$(2): installing$$missing"; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+  else $(apt-line); exit 1; fi; \
+fi
+endef
 deps:
-	@$(call missing-pkgs,$(DEBIAN_PKGS)); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "deps: installing$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
-	  else \
-	    $(apt-line); exit 1; \
-	  fi; \
-	fi
+	$(call install-pkgs,$(DEBIAN_PKGS),deps)
 
 deps-check:
 	@$(call missing-pkgs,$(BUILD_PKGS)); \
@@ -393,13 +395,7 @@ abi-baseline:
 # debian/*.lintian-overrides says why), then they move to build/deb/
 DEB_PKGS     := dpkg-dev debhelper fakeroot lintian
 deb:
-	@$(call missing-pkgs,$(DEB_PKGS) $(BUILD_PKGS)); \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "deb: installing$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
-	  else $(apt-line); exit 1; fi; \
-	fi
+	$(call install-pkgs,$(DEB_PKGS) $(BUILD_PKGS),deb)
 	dpkg-buildpackage -us -uc -b
 	v=$$(dpkg-parsechangelog -S Version); \
 	lintian --fail-on error,warning --pedantic --info ../tensorgan_$${v}_$$(dpkg --print-architecture).changes && \
@@ -456,17 +452,8 @@ WASM_STAMP   := $(WASM)/.flags
 $(WASM_STAMP): Makefile
 	@mkdir -p $(WASM)
 	@touch $@
-define install-pkgs
-@$(call missing-pkgs,$(1)); \
-if [ -n "$$missing" ]; then \
-  if [ "$$(id -u)" = 0 ]; then \
-    echo "$(2): installing$$missing"; \
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
-  else $(apt-line); exit 1; fi; \
-fi
-endef
 .PHONY: wasm wasm-deps test-wasm test-web serve
-wasm: $(WASM_LIB) $(WASM)/web/face.js $(WASM_TESTS)
+wasm: $(WASM_LIB) $(WASM)/web/face.js
 wasm-deps:
 	$(call install-pkgs,$(WASM_PKGS),wasm)
 $(WASM)/%.o: %.c $(WASM_STAMP) | wasm-deps
@@ -507,13 +494,14 @@ $(BUILD)/tests/op_results: tests/wasm/op_results.c $(STLIB) $(TEST_HELPERS) $(FL
 # the page's native twin: the faces it must draw for given noise (tests/web/check.sh)
 $(BUILD)/examples/face: $(WEB_SRC) $(wildcard examples/mangagan/*.h) examples/example.h $(SHLIB) $(PCFILE)
 	$(build-user-program) $(filter-out $<,$(WEB_SRC)) -lm
-test-wasm: wasm lib $(BUILD)/tests/op_results
+test-wasm: wasm $(WASM_TESTS) lib $(BUILD)/tests/op_results
 	BUILD=$(BUILD) WASM=$(WASM) sh tests/wasm/check.sh
 test-web: wasm lib $(BUILD)/examples/face
 	$(call install-pkgs,$(WEB_PKGS),test-web)
 	BUILD=$(BUILD) WASM=$(WASM) sh tests/web/check.sh
 # the generator the page ships (examples/mangagan/models/MANIFEST.md): the modern recipe at width
-# 32, 5000 steps (about 25 minutes on two cores), scored against the held-out faces every 1000
+# 32, 5000 steps (some 20 minutes on two quiet cores, from the demo's pace), scored against the
+# held-out faces every 1000
 .PHONY: web-model
 web-model: $(BUILD)/examples/mangagan
 	$(BUILD)/examples/mangagan train --recipe modern --width 32 --steps 5000 --seed 1 --eval-every 1000 \
