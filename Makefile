@@ -143,6 +143,7 @@ help:
 	@echo "  make soak         25 SIGKILLs during training, resumed each time"
 	@echo "  make parity       three GAN steps here and in PyTorch (needs python3-torch)"
 	@echo "  make bench        mangagan's training step; bench-compare: against PyTorch"
+	@echo "  make bench-classifier  fashion's training step against PyTorch's, alternating"
 	@echo "  make bench-infer  inference against ONNX Runtime on the same exported models"
 	@echo "  make bench-conv   the 4x4/2 convolution passes, direct against Winograd"
 	@echo "  make bench-dist   data-parallel scaling over MPI"
@@ -265,6 +266,10 @@ $(BUILD)/examples/mangagan: $(MANGAGAN_SRC) $(wildcard examples/mangagan/*.h) ex
 # ours vs PyTorch (both configurations), alternating, with the table (needs python3-torch)
 bench-compare: $(BUILD)/examples/mangagan
 	BUILD=$(BUILD) sh bench/compare.sh
+# the classifier's training step (examples/fashion) against bench/fashion_torch.py, the same way
+.PHONY: bench-classifier
+bench-classifier: $(BUILD)/examples/fashion
+	BUILD=$(BUILD) MODEL=fashion sh bench/compare.sh
 
 # the 4x4/2 forward passes and data gradients direct against Winograd (lib/cpu/winograd.c),
 # alternating

@@ -1,6 +1,6 @@
 #!/bin/sh
-# bench/compare.sh (make bench-compare) — libtensorgan against PyTorch on this CPU, alternating
-# in one run: for each recipe and thread count, ROUNDS rounds of [ours fp32, ours bf16, PyTorch's
+# bench/compare.sh (make bench-compare; MODEL=fashion: make bench-classifier) — libtensorgan
+# against PyTorch on this CPU, alternating in one run: for each recipe and thread count, ROUNDS rounds of [ours fp32, ours bf16, PyTorch's
 # fastest fp32 configuration, PyTorch's fastest bf16 configuration], each a separate process
 # timing STEPS steps after WARMUP. Prints every run, then a table of medians over the rounds with
 # the ratios and peak RSS. Both sides get the same OPENBLAS_CORETYPE: CORETYPE (default SkylakeX,
@@ -14,31 +14,63 @@
 # The table takes, per recipe and thread count, the fastest fp32 configuration and the fastest of
 # any precision (medians over the rounds).
 #   RECIPES="seed dcgan" THREADS="1 2" BATCH=64 WIDTH=64 ROUNDS=2 STEPS=3 WARMUP=1 TRIXIE=/srv/trixie
+# MODEL=fashion times examples/fashion's classifier step instead (`fashion --bench`, real
+# Fashion-MNIST batches of BATCH=128 with host preparation, 3 warm-up steps) against
+# bench/fashion_torch.py --bench; RECIPES and WIDTH do not apply, TORCH_CONFIGS take
+# fashion_torch.py's options.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-RECIPES=${RECIPES:-seed dcgan}
+MODEL=${MODEL:-mangagan}
 THREADS=${THREADS:-1 2}
-BATCH=${BATCH:-64}
-WIDTH=${WIDTH:-64}
 ROUNDS=${ROUNDS:-2}
-STEPS=${STEPS:-3}
 WARMUP=${WARMUP:-1}
 export OPENBLAS_CORETYPE=${CORETYPE:-SkylakeX}
-TORCH_CONFIGS=${TORCH_CONFIGS:-"fp32 /usr/bin/python3 --convt-onednn 1
+if [ "$MODEL" = fashion ]; then
+  RECIPES=fashion
+  BATCH=${BATCH:-128}
+  WIDTH=-
+  STEPS=${STEPS:-20}
+  TORCH_SCRIPT=bench/fashion_torch.py
+  TORCH_CONFIGS=${TORCH_CONFIGS:-"fp32 /usr/bin/python3
+fp32 /usr/bin/python3 --channels-last 1
+bf16 /usr/bin/python3 --autocast bf16 --channels-last 1
+fp32 chroot:TRIXIE --channels-last 1
+bf16 chroot:TRIXIE --autocast bf16 --channels-last 1
+bf16 chroot:TRIXIE --autocast bf16"}
+else
+  RECIPES=${RECIPES:-seed dcgan}
+  BATCH=${BATCH:-64}
+  WIDTH=${WIDTH:-64}
+  STEPS=${STEPS:-3}
+  TORCH_SCRIPT=bench/mangagan_torch.py
+  TORCH_CONFIGS=${TORCH_CONFIGS:-"fp32 /usr/bin/python3 --convt-onednn 1
 fp32 /usr/bin/python3 --convt-onednn 1 --channels-last 1
 bf16 /usr/bin/python3 --autocast bf16 --convt-onednn 1 --channels-last 1
 bf16 chroot:TRIXIE --autocast bf16 --convt-onednn 1 --channels-last 1
 bf16 chroot:TRIXIE --autocast bf16 --channels-last 1"}
+fi
 /usr/bin/python3 -c 'import torch' 2>/dev/null || { echo "compare: needs Debian's python3-torch (apt-get install python3-torch)"; exit 1; }
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
-torch_run() { # interpreter, then mangagan_torch.py's options
+torch_run() { # interpreter, then TORCH_SCRIPT's options
   py=$1; shift
   case $py in
-    chroot:*) chroot "${py#chroot:}" /usr/bin/python3 "$PWD/bench/mangagan_torch.py" "$@" ;;
-    *) "$py" bench/mangagan_torch.py "$@" ;;
+    chroot:*) chroot "${py#chroot:}" /usr/bin/python3 "$PWD/$TORCH_SCRIPT" "$@" ;;
+    *) "$py" "$TORCH_SCRIPT" "$@" ;;
   esac
+}
+ours_run() { # recipe, precision
+  if [ "$MODEL" = fashion ]; then
+    "$BUILD/examples/fashion" --bench "$STEPS" --batch "$BATCH" --device cpu --precision "$2"
+  else
+    "$BUILD/examples/mangagan" bench --recipe "$1" --device cpu --batch "$BATCH" --width "$WIDTH" --steps "$STEPS" \
+        --warmup "$WARMUP" --precision "$2"
+  fi
+}
+torch_args() { # recipe: the options every PyTorch run of it takes
+  if [ "$MODEL" = fashion ]; then echo "--batch $BATCH --bench $STEPS"
+  else echo "--recipe $1 --batch $BATCH --width $WIDTH --steps $STEPS --warmup $WARMUP"; fi
 }
 version() {
   case $1 in
@@ -46,7 +78,7 @@ version() {
     *) "$1" -c 'import torch; print(torch.__version__)' ;;
   esac
 }
-echo "compare: batch $BATCH, width $WIDTH, $ROUNDS rounds of $STEPS steps after $WARMUP warm-up, OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
+echo "compare: $MODEL, batch $BATCH, width $WIDTH, $ROUNDS rounds of $STEPS steps after warm-up, OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
 echo "compare: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
 CONFIGS=$(mktemp)
 trap 'rm -f "$OUT" "$CONFIGS"' EXIT
@@ -65,8 +97,7 @@ for r in $RECIPES; do
   for t in $THREADS; do
     for round in $(seq 1 "$ROUNDS"); do
       for p in fp32 bf16; do
-        o=$(OMP_NUM_THREADS=$t "$BUILD/examples/mangagan" bench --recipe "$r" --device cpu --batch "$BATCH" \
-              --width "$WIDTH" --steps "$STEPS" --warmup "$WARMUP" --precision $p 2>/dev/null)
+        o=$(OMP_NUM_THREADS=$t ours_run "$r" $p 2>/dev/null)
         ms=$(field "$o" median); rss=$(field "$o" "peak RSS")
         echo "$r $t ours-$p ours $ms $rss" >> "$OUT"; echo "  $r, $t thread(s), round $round: ours $p $ms ms ($rss MB)"
       done
@@ -74,8 +105,7 @@ for r in $RECIPES; do
       while read -r prec py args; do
         n=$((n + 1))
         # shellcheck disable=SC2086
-        o=$(OMP_NUM_THREADS=$t torch_run "$py" --recipe "$r" --batch "$BATCH" --width "$WIDTH" --threads "$t" \
-              --steps "$STEPS" --warmup "$WARMUP" $args 2>/dev/null < /dev/null || true)
+        o=$(OMP_NUM_THREADS=$t torch_run "$py" $(torch_args "$r") --threads "$t" $args 2>/dev/null < /dev/null || true)
         ms=$(field "$o" median); rss=$(field "$o" "peak RSS")
         echo "$r $t torch-$prec config$n ${ms:-nan} ${rss:-nan}" >> "$OUT"
         echo "  $r, $t thread(s), round $round: PyTorch configuration $n ($prec) ${ms:-failed} ms (${rss:-?} MB)"

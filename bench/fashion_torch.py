@@ -2,14 +2,19 @@
 """fashion_torch.py — examples/fashion's network and training in PyTorch, for comparison.
 
     OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/fashion_torch.py [--epochs 8] [--threads 2]
+        [--bench N] [--channels-last 1] [--autocast bf16]
 
 Same data (Debian's dataset-fashion-mnist), same standardisation, network, initialisation family
 (PyTorch defaults, as libtensorgan's layers), Adam 1e-3 with the rate divided by 10 for the last
 epoch, batch 128 with whole batches only, evaluation in eval mode. Prints the per-epoch test
-accuracy and the training time, in the format of examples/fashion.
+accuracy and the training time, in the format of examples/fashion. With --bench N, times N
+training steps on real batches after 3 warm-up steps instead (`fashion --bench N`'s twin, for
+bench/classifier.sh): the median step, batch indexing included; --channels-last 1 and
+--autocast bf16 are the configurations PyTorch is fastest in on some CPUs.
 """
 import argparse
 import gzip
+import resource
 import time
 
 import numpy as np
@@ -41,12 +46,37 @@ def network():
         nn.Linear(256, 10))
 
 
+def bench(net, opt, xtr, ytr, args):
+    net.train()
+    perm = torch.randperm(len(xtr), generator=torch.Generator().manual_seed(args.seed))
+    nb, warm, ms = len(xtr) // args.batch, 3, []
+    for k in range(warm + args.bench):
+        t = time.perf_counter()
+        i = (k % nb) * args.batch
+        idx_b = perm[i:i + args.batch]
+        xb, yb = xtr[idx_b], ytr[idx_b]
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.autocast == "bf16"):
+            loss = F.cross_entropy(net(xb), yb)
+        loss.backward()
+        opt.step()
+        loss.item()
+        if k >= warm:
+            ms.append(1e3 * (time.perf_counter() - t))
+    ms.sort()
+    print(f"fashion bench: {args.bench} steps of batch {args.batch} after {warm} warm-up: median {ms[len(ms) // 2]:.2f} "
+          f"ms/step (min {ms[0]:.2f}, max {ms[-1]:.2f}), peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bench", type=int, default=0)
+    ap.add_argument("--channels-last", type=int, default=0)
+    ap.add_argument("--autocast", choices=["none", "bf16"], default="none")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -61,6 +91,12 @@ def main():
     net = network()
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
     print(f"fashion_torch: torch {torch.__version__}, {args.threads} threads, mkldnn {torch.backends.mkldnn.is_available()}")
+    if args.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        xtr = xtr.contiguous(memory_format=torch.channels_last)
+    if args.bench:
+        bench(net, opt, xtr, ytr, args)
+        return
     train_time, acc = 0.0, 0.0
     g = torch.Generator().manual_seed(args.seed)
     for ep in range(args.epochs):

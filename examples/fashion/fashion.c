@@ -4,7 +4,7 @@
  *
  *   fashion [--data DIR] [--epochs N] [--batch B] [--lr LR] [--seed S] [--device cpu|cuda|auto]
  *           [--precision fp32|bf16]
- *           [--limit N] [--test-limit N] [--save FILE.safetensors]     (fashion --help: each option)
+ *           [--limit N] [--test-limit N] [--save FILE.safetensors] [--bench N]   (fashion --help: each option)
  *
  * The data are the four IDX files of Debian's dataset-fashion-mnist package
  * (/usr/share/datasets/fashion-mnist, gzip-compressed; read with zlib). The network:
@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <zlib.h>
 
@@ -86,9 +87,36 @@ static void batch(const idx_split *s, const int64_t *idx, int64_t B, float mean,
 }
 
 
+/* perm[0..n) = the shuffled training order of epoch ep */
+static void shuffle(int64_t *perm, int64_t n, uint64_t seed, long ep) {
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    uint64_t r = mix64(seed ^ mix64((uint64_t)ep));
+    for (int64_t i = n - 1; i > 0; i--) {
+        r = mix64(r);
+        int64_t j = (int64_t)(r % (uint64_t)(i + 1)), t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+}
+
+/* one training step on the batch in x (labels y); returns the loss */
+static float train_step(tg_ctx *ctx, tg_module *net, tg_optim *opt, tg_tensor *x, const int32_t *y) {
+    tg_optim_zero_grad(opt);
+    tg_tensor *l = tg_cross_entropy(ctx, tg_module_forward(net, x), y, 0.0f);
+    if (!l || tg_backward(ctx, l) != TG_OK) die("%s", tg_last_error());
+    TRY(tg_optim_step(opt));
+    const float loss = tg_tensor_item(l);
+    tg_ctx_clear_tape(ctx);
+    return loss;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 int main(int argc, char **argv) {
     const char *dir = IDX_DEFAULT_DIR, *device = "auto", *save = NULL, *precision = "fp32", *onnx = NULL, *onnx_sample = NULL;
-    long epochs = 8, B = 128, limit = 0, test_limit = 0;
+    long epochs = 8, B = 128, limit = 0, test_limit = 0, bench = 0;
     unsigned long long seed = 1;
     double lr = 1e-3;
     const cli_opt OPTS[] = {
@@ -104,6 +132,7 @@ int main(int argc, char **argv) {
         {"--save", CLI_STR, &save, 0, 0, "FILE", "write the trained model there (safetensors; checked before training)", NULL},
         {"--export-onnx", CLI_STR, &onnx, 0, 0, "FILE", "write the trained model as ONNX: input pixels [batch,1,28,28] in [0,1], output logits [batch,10]", NULL},
         {"--onnx-sample", CLI_STR, &onnx_sample, 0, 0, "FILE", "with --export-onnx: 4 test images and this library's logits for them (safetensors), to check a runtime against", NULL},
+        {"--bench", CLI_INT, &bench, 1, 100000, "N", "time N training steps on real batches after 3 warm-up steps and print the median step instead of training (make bench-classifier)", NULL},
     };
     const cli_cmd cmd = {"fashion", NULL,
                          "Trains a small CNN on Fashion-MNIST (conv, BatchNorm, ReLU, max-pool, dropout, dense;\n"
@@ -114,6 +143,7 @@ int main(int argc, char **argv) {
     if (onnx) cli_out_file("fashion", "--export-onnx", onnx);
     if (onnx_sample && !onnx) cli_refuse(&cmd, "--onnx-sample needs --export-onnx");
     if (onnx_sample) cli_out_file("fashion", "--onnx-sample", onnx_sample);
+    if (bench && (save || onnx)) cli_refuse(&cmd, "--bench trains nothing to save or export");
     tg_device dev = !strcmp(device, "cpu") ? TG_CPU : !strcmp(device, "cuda") ? TG_CUDA
                     : (tg_cuda_device_count() > 0 ? TG_CUDA : TG_CPU);
     double t0 = now();
@@ -143,15 +173,31 @@ int main(int argc, char **argv) {
     const int64_t nperm = train.n > EB ? train.n : EB;
     int64_t *perm = need(malloc(sizeof(int64_t) * (size_t)nperm));
     double train_time = 0, acc = 0;
+    if (bench) { /* the step alone: whole batches of epoch 0's order, host preparation included */
+        if (train.n < B) die("--bench needs at least one batch of %ld images (--limit)", B);
+        shuffle(perm, train.n, seed, 0);
+        tg_module_set_training(net, true);
+        const int warm = 3;
+        double *ms = need(malloc(sizeof(double) * (size_t)bench));
+        for (long k = 0; k < warm + bench; k++) {
+            const int64_t i = (k % (train.n / B)) * B;
+            const double ts = now();
+            batch(&train, perm + i, B, (float)mean, (float)(1.0 / sd), host, y, x);
+            train_step(ctx, net, opt, x, y);
+            TRY(tg_ctx_sync(ctx));
+            if (k >= warm) ms[k - warm] = 1e3 * (now() - ts);
+        }
+        qsort(ms, (size_t)bench, sizeof(double), cmp_double);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("fashion bench: %ld steps of batch %ld after %d warm-up: median %.2f ms/step (min %.2f, max %.2f), "
+               "peak RSS %.0f MB\n", bench, B, warm, ms[bench / 2], ms[0], ms[bench - 1], (double)ru.ru_maxrss / 1024.0);
+        free(ms);
+        epochs = 0; /* no training epochs, no evaluation */
+    }
     for (long ep = 0; ep < epochs; ep++) {
         if (ep == epochs - 1 && epochs > 1) tg_optim_set_lr(opt, (float)lr * 0.1f);
-        for (int64_t i = 0; i < train.n; i++) perm[i] = i;
-        uint64_t r = mix64(seed ^ mix64((uint64_t)ep));
-        for (int64_t i = train.n - 1; i > 0; i--) {
-            r = mix64(r);
-            int64_t j = (int64_t)(r % (uint64_t)(i + 1)), t = perm[i];
-            perm[i] = perm[j], perm[j] = t;
-        }
+        shuffle(perm, train.n, seed, ep);
         tg_module_set_training(net, true);
         double te = now(), loss_sum = 0;
         int64_t steps = 0;
@@ -162,12 +208,7 @@ int main(int argc, char **argv) {
         for (int64_t i = 0; i + B <= train.n; i += B, steps++) { /* whole batches only */
             cli_progress_step(&prog, (long)steps);
             batch(&train, perm + i, B, (float)mean, (float)(1.0 / sd), host, y, x);
-            tg_optim_zero_grad(opt);
-            tg_tensor *l = tg_cross_entropy(ctx, tg_module_forward(net, x), y, 0.0f);
-            if (!l || tg_backward(ctx, l) != TG_OK) die("%s", tg_last_error());
-            TRY(tg_optim_step(opt));
-            loss_sum += tg_tensor_item(l);
-            tg_ctx_clear_tape(ctx);
+            loss_sum += train_step(ctx, net, opt, x, y);
         }
         cli_progress_end(&prog);
         TRY(tg_ctx_sync(ctx));
@@ -199,8 +240,9 @@ int main(int argc, char **argv) {
             for (int c = 0; c < CLASSES; c++) printf(" %s %.1f%%%s", IDX_NAMES[c], seen[c] ? 100.0 * per_class[c] / seen[c] : 0.0, c < CLASSES - 1 ? "," : "\n");
         }
     }
-    printf("fashion: test accuracy %.2f%% after %ld epochs; %.1f s of training, %.1f s in all\n", acc, epochs,
-           train_time, now() - t0);
+    if (!bench)
+        printf("fashion: test accuracy %.2f%% after %ld epochs; %.1f s of training, %.1f s in all\n", acc, epochs,
+               train_time, now() - t0);
     if (save) {
         TRY(tg_module_save(net, save));
         printf("fashion: model saved to %s\n", save);

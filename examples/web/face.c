@@ -54,7 +54,11 @@ EXPORT int face_draw(const float *z, int n, uint8_t *rgba) {
     if (n < 1 || n > 256 || !z || !rgba) return snprintf(err, sizeof err, "face_draw: n is %d (1..256)", n), -1;
     int64_t zs[4] = {n, g.r->nz, 1, 1};
     tg_tensor *tz = tg_tensor_new(g.ctx, 4, zs);
-    if (!tz || tg_tensor_write(tz, z, (int64_t)n * g.r->nz) != TG_OK) return tg_tensor_free(tz), fail("face_draw");
+    if (!tz || tg_tensor_write(tz, z, (int64_t)n * g.r->nz) != TG_OK) {
+        const int rc = fail("face_draw"); /* the message first: freeing comes after */
+        tg_tensor_free(tz);
+        return rc;
+    }
     bool old = tg_ctx_set_grad_enabled(g.ctx, false);
     tg_module_set_training(g.G, false);
     tg_tensor *x = tg_module_forward(g.G, tz);
