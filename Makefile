@@ -144,6 +144,7 @@ help:
 	@echo "  make parity       three GAN steps here and in PyTorch (needs python3-torch)"
 	@echo "  make bench        mangagan's training step; bench-compare: against PyTorch"
 	@echo "  make bench-classifier  fashion's training step against PyTorch's, alternating"
+	@echo "  make bench-unet   the U-Net's training step against PyTorch's, alternating"
 	@echo "  make bench-infer  inference against ONNX Runtime on the same exported models"
 	@echo "  make bench-conv   the 4x4/2 convolution passes, direct against Winograd"
 	@echo "  make bench-dist   data-parallel scaling over MPI"
@@ -270,6 +271,10 @@ bench-compare: $(BUILD)/examples/mangagan
 .PHONY: bench-classifier
 bench-classifier: $(BUILD)/examples/fashion
 	BUILD=$(BUILD) MODEL=fashion sh bench/compare.sh
+# the U-Net's training step (examples/unet) against bench/unet_torch.py
+.PHONY: bench-unet
+bench-unet: $(BUILD)/examples/unet
+	BUILD=$(BUILD) MODEL=unet sh bench/compare.sh
 
 # the 4x4/2 forward passes and data gradients direct against Winograd (lib/cpu/winograd.c),
 # alternating

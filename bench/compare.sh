@@ -17,7 +17,8 @@
 # MODEL=fashion times examples/fashion's classifier step instead (`fashion --bench`, real
 # Fashion-MNIST batches of BATCH=128 with host preparation, 3 warm-up steps) against
 # bench/fashion_torch.py --bench; RECIPES and WIDTH do not apply, TORCH_CONFIGS take
-# fashion_torch.py's options.
+# fashion_torch.py's options. MODEL=unet: examples/unet's step (`unet --bench`, BATCH=32,
+# WIDTH=32) against bench/unet_torch.py --bench.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -26,12 +27,11 @@ THREADS=${THREADS:-1 2}
 ROUNDS=${ROUNDS:-2}
 WARMUP=${WARMUP:-1}
 export OPENBLAS_CORETYPE=${CORETYPE:-SkylakeX}
-if [ "$MODEL" = fashion ]; then
-  RECIPES=fashion
-  BATCH=${BATCH:-128}
-  WIDTH=-
+if [ "$MODEL" = fashion ] || [ "$MODEL" = unet ]; then
+  RECIPES=$MODEL
+  if [ "$MODEL" = fashion ]; then BATCH=${BATCH:-128}; WIDTH=-; else BATCH=${BATCH:-32}; WIDTH=${WIDTH:-32}; fi
   STEPS=${STEPS:-20}
-  TORCH_SCRIPT=bench/fashion_torch.py
+  TORCH_SCRIPT=bench/${MODEL}_torch.py
   TORCH_CONFIGS=${TORCH_CONFIGS:-"fp32 /usr/bin/python3
 fp32 /usr/bin/python3 --channels-last 1
 bf16 /usr/bin/python3 --autocast bf16 --channels-last 1
@@ -63,6 +63,8 @@ torch_run() { # interpreter, then TORCH_SCRIPT's options
 ours_run() { # recipe, precision
   if [ "$MODEL" = fashion ]; then
     "$BUILD/examples/fashion" --bench "$STEPS" --batch "$BATCH" --device cpu --precision "$2"
+  elif [ "$MODEL" = unet ]; then
+    "$BUILD/examples/unet" --bench "$STEPS" --batch "$BATCH" --width "$WIDTH" --device cpu --precision "$2"
   else
     "$BUILD/examples/mangagan" bench --recipe "$1" --device cpu --batch "$BATCH" --width "$WIDTH" --steps "$STEPS" \
         --warmup "$WARMUP" --precision "$2"
@@ -70,6 +72,7 @@ ours_run() { # recipe, precision
 }
 torch_args() { # recipe: the options every PyTorch run of it takes
   if [ "$MODEL" = fashion ]; then echo "--batch $BATCH --bench $STEPS"
+  elif [ "$MODEL" = unet ]; then echo "--batch $BATCH --width $WIDTH --bench $STEPS"
   else echo "--recipe $1 --batch $BATCH --width $WIDTH --steps $STEPS --warmup $WARMUP"; fi
 }
 version() {

@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "../fashion/idx.h"
@@ -211,10 +212,35 @@ static void picture(const char *path, const float *imgs) {
     free(rgb);
 }
 
+/* one training step on B fresh examples (drawn from *r, the noise of step `step`); the loss */
+static float train_step(tg_ctx *ctx, tg_module *net, tg_optim *opt, const idx_split *train, long B, double sigma,
+                        uint64_t seed, long step, uint64_t *r, float *clean, float *noisy, tg_tensor *x,
+                        tg_tensor *target) {
+    for (int64_t b = 0; b < B; b++) {
+        *r = mix64(*r);
+        example(train, (int64_t)(*r % (uint64_t)train->n), sigma, seed + (uint64_t)step * 7919u, clean + b * S * S,
+                noisy + b * S * S);
+    }
+    TRY(tg_tensor_write(x, noisy, B * S * S));
+    TRY(tg_tensor_write(target, clean, B * S * S));
+    tg_optim_zero_grad(opt);
+    tg_tensor *l = need(tg_mse_loss(ctx, need(tg_module_forward(net, x)), target));
+    TRY(tg_backward(ctx, l));
+    TRY(tg_optim_step(opt));
+    const float loss = tg_tensor_item(l);
+    tg_ctx_clear_tape(ctx);
+    return loss;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double u = *(const double *)a, v = *(const double *)b;
+    return (u > v) - (u < v);
+}
+
 int main(int argc, char **argv) {
     const char *dir = IDX_DEFAULT_DIR, *device = "auto", *precision = "fp32", *out = "unet-out", *save = NULL, *onnx = NULL;
     const char *check = NULL;
-    long steps = 1500, B = 32, width = 32, test_n = 1000;
+    long steps = 1500, B = 32, width = 32, test_n = 1000, bench = 0;
     double lr = 2e-3, sigma = 0.2;
     unsigned long long seed = 1;
     const cli_opt OPTS[] = {
@@ -232,13 +258,15 @@ int main(int argc, char **argv) {
         {"--export-onnx", CLI_STR, &onnx, 0, 0, "FILE", "the trained network as ONNX (input noisy, output denoised; with --check, FILE.sample.safetensors for tests/onnx/run_ort.mjs)", NULL},
         {"--device", CLI_STR, &device, 0, 0, NULL, "where to train; auto takes a GPU when there is one (default auto)", "cpu|cuda|auto"},
         {"--precision", CLI_STR, &precision, 0, 0, NULL, "of convolutions (default fp32)", "fp32|bf16|tf32"},
+        {"--bench", CLI_INT, &bench, 1, 100000, "N", "time N training steps after 3 warm-up steps and print the median step instead of training (bench/compare.sh)", NULL},
     };
     const cli_cmd cmd = {"unet", NULL,
                          "Trains a U-Net to remove Gaussian noise from Fashion-MNIST images and reports the\n"
                          "held-out PSNR before and after; writes denoise.png (noisy / denoised / clean).",
                          OPTS, CLI_N(OPTS), NULL};
     cli_parse(&cmd, argc, argv, 1);
-    cli_out_dir("unet", "--out", out);
+    if (bench && (save || check || onnx)) cli_refuse(&cmd, "--bench trains nothing to save, check or export");
+    if (!bench) cli_out_dir("unet", "--out", out);
     if (save) cli_out_file("unet", "--save", save);
     if (check) cli_out_file("unet", "--check", check);
     if (onnx) cli_out_file("unet", "--export-onnx", onnx);
@@ -257,9 +285,11 @@ int main(int argc, char **argv) {
     printf("unet: %lld training images from %s; %d parameter tensors, %.2f M values; %s\n", (long long)train.n, dir,
            np, count / 1e6, tg_ctx_describe(ctx));
     float *imgs = need(malloc(sizeof(float) * 24 * S * S));
-    scores before = evaluate(ctx, net, &test, test_n, sigma, NULL);
-    printf("unet: held-out PSNR (%ld images, sigma %g): noisy %.2f dB, untrained network %.2f dB\n", test_n, sigma,
-           before.noisy, before.out);
+    if (!bench) {
+        scores before = evaluate(ctx, net, &test, test_n, sigma, NULL);
+        printf("unet: held-out PSNR (%ld images, sigma %g): noisy %.2f dB, untrained network %.2f dB\n", test_n, sigma,
+               before.noisy, before.out);
+    }
     tg_optim *opt = need(tg_adam(ctx, params, np, (float)lr, 0.9f, 0.999f, 1e-8f));
     tg_optim_set_check_finite(opt, true);
     int64_t xs[4] = {B, 1, S, S};
@@ -268,26 +298,33 @@ int main(int argc, char **argv) {
     const size_t nb = (size_t)(B > 8 ? B : 8);
     float *clean = need(malloc(sizeof(float) * nb * S * S)), *noisy = need(malloc(sizeof(float) * nb * S * S));
     uint64_t r = mix64(seed);
-    cli_progress prog;
-    cli_progress_start(&prog, "unet: training", "steps", steps);
+    if (bench) { /* the step alone, batch drawing included, after 3 warm-up steps */
+        const int warm = 3;
+        double *ms = need(malloc(sizeof(double) * (size_t)bench));
+        for (long k = 0; k < warm + bench; k++) {
+            const double ts = now();
+            train_step(ctx, net, opt, &train, B, sigma, seed, k + 1, &r, clean, noisy, x, target);
+            TRY(tg_ctx_sync(ctx));
+            if (k >= warm) ms[k - warm] = 1e3 * (now() - ts);
+        }
+        qsort(ms, (size_t)bench, sizeof(double), cmp_double);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("unet bench: %ld steps of batch %ld, width %ld, after %d warm-up: median %.2f ms/step (min %.2f, max "
+               "%.2f), peak RSS %.0f MB\n", bench, B, width, warm, ms[bench / 2], ms[0], ms[bench - 1],
+               (double)ru.ru_maxrss / 1024.0);
+        free(ms);
+        steps = 0;
+    }
+    cli_progress prog = {0};
+    if (!bench) cli_progress_start(&prog, "unet: training", "steps", steps);
     double t0 = now(), loss = 0;
     for (long step = 1; step <= steps; step++) {
         if (step == steps - steps / 5) TRY(tg_optim_set_lr(opt, (float)lr * 0.1f));
-        for (int64_t b = 0; b < B; b++) {
-            r = mix64(r);
-            example(&train, (int64_t)(r % (uint64_t)train.n), sigma, seed + (uint64_t)step * 7919u, clean + b * S * S,
-                    noisy + b * S * S);
-        }
-        TRY(tg_tensor_write(x, noisy, B * S * S));
-        TRY(tg_tensor_write(target, clean, B * S * S));
-        tg_optim_zero_grad(opt);
-        tg_tensor *l = need(tg_mse_loss(ctx, need(tg_module_forward(net, x)), target));
-        TRY(tg_backward(ctx, l));
-        TRY(tg_optim_step(opt));
-        loss = 0.98 * loss + 0.02 * tg_tensor_item(l);
-        tg_ctx_clear_tape(ctx);
+        loss = 0.98 * loss + 0.02 * train_step(ctx, net, opt, &train, B, sigma, seed, step, &r, clean, noisy, x, target);
         cli_progress_step(&prog, step);
     }
+    if (bench) goto done;
     cli_progress_end(&prog);
     const double train_s = now() - t0;
     scores after = evaluate(ctx, net, &test, test_n, sigma, imgs);
@@ -333,6 +370,7 @@ int main(int argc, char **argv) {
         TRY(tg_module_export_onnx(net, &in, 1, "denoised", onnx));
         printf("unet: wrote the network as ONNX to %s\n", onnx);
     }
+done:
     free(imgs), free(clean), free(noisy);
     tg_tensor_free(x), tg_tensor_free(target);
     tg_optim_free(opt);
