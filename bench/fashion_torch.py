@@ -14,13 +14,14 @@ bench/classifier.sh): the median step, batch indexing included; --channels-last 
 """
 import argparse
 import gzip
-import resource
 import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_steps import WARM, summary, time_steps
 
 DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -49,9 +50,9 @@ def network():
 def bench(net, opt, xtr, ytr, args):
     net.train()
     perm = torch.randperm(len(xtr), generator=torch.Generator().manual_seed(args.seed))
-    nb, warm, ms = len(xtr) // args.batch, 3, []
-    for k in range(warm + args.bench):
-        t = time.perf_counter()
+    nb = len(xtr) // args.batch
+
+    def step(k):
         i = (k % nb) * args.batch
         idx_b = perm[i:i + args.batch]
         xb, yb = xtr[idx_b], ytr[idx_b]
@@ -61,11 +62,9 @@ def bench(net, opt, xtr, ytr, args):
         loss.backward()
         opt.step()
         loss.item()
-        if k >= warm:
-            ms.append(1e3 * (time.perf_counter() - t))
-    ms.sort()
-    print(f"fashion bench: {args.bench} steps of batch {args.batch} after {warm} warm-up: median {ms[len(ms) // 2]:.2f} "
-          f"ms/step (min {ms[0]:.2f}, max {ms[-1]:.2f}), peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+    ms = time_steps(step, args.bench)
+    print(f"fashion bench: {args.bench} steps of batch {args.batch} after {WARM} warm-up: {summary(ms)}")
 
 
 def main():

@@ -75,24 +75,20 @@ class UNet(nn.Module):
 
 
 def bench(a):
-    import gzip
-    import resource
-    import time
+    from fashion_torch import DIR, idx
+    from torch_steps import WARM, summary, time_steps
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    with gzip.open("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", "rb") as f:
-        raw = f.read()
-    n = int.from_bytes(raw[4:8], "big")
-    imgs = torch.frombuffer(bytearray(raw[16:]), dtype=torch.uint8).reshape(n, 1, 28, 28)
+    imgs = torch.tensor(idx(f"{DIR}/train-images-idx3-ubyte.gz", 3)).unsqueeze(1)
+    n = len(imgs)
     imgs = F.pad(imgs.float() / 127.5 - 1.0, (2, 2, 2, 2), value=-1.0)  # [n,1,32,32] in [-1,1]
     net = UNet(a.width)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3, betas=(0.9, 0.999), eps=1e-8)
     fmt = torch.channels_last if a.channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
     net.train()
-    warm, ms = 3, []
-    for k in range(warm + a.bench):
-        t = time.perf_counter()
+
+    def step(k):
         clean = imgs[torch.randint(0, n, (a.batch,))]
         noisy = (clean + 2 * a.sigma * torch.randn_like(clean)).contiguous(memory_format=fmt)
         opt.zero_grad(set_to_none=True)
@@ -101,12 +97,10 @@ def bench(a):
         loss.backward()
         opt.step()
         loss.item()
-        if k >= warm:
-            ms.append(1e3 * (time.perf_counter() - t))
-    ms.sort()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"unet bench: {a.bench} steps of batch {a.batch}, width {a.width}, after {warm} warm-up: median "
-          f"{ms[len(ms) // 2]:.2f} ms/step (min {ms[0]:.2f}, max {ms[-1]:.2f}), peak RSS {rss:.0f} MB (torch {torch.__version__})")
+
+    ms = time_steps(step, a.bench)
+    print(f"unet bench: {a.bench} steps of batch {a.batch}, width {a.width}, after {WARM} warm-up: {summary(ms)} "
+          f"(torch {torch.__version__})")
     return 0
 
 

@@ -2,8 +2,9 @@
  * example.h — the few helpers every example program here writes otherwise: die with the
  * program's name (EXAMPLE_NAME, defined before including this), TRY for a library call that must
  * succeed, need for a result that must not be NULL, a monotonic clock, a whole-number check for
- * command lines, and splitmix64 (the examples' own generator for data order, so it never disturbs
- * the library's RNG). Header-only; uses the public API alone.
+ * command lines, splitmix64 (the examples' own generator for data order, so it never disturbs
+ * the library's RNG), and what the benchmarks print (sorting times, peak memory). Header-only;
+ * uses the public API alone.
  */
 #ifndef EXAMPLE_H
 #define EXAMPLE_H
@@ -15,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #ifndef EXAMPLE_NAME
@@ -57,6 +59,19 @@ static inline int parse_long(const char *v, long lo, long hi, long *out) {
     if (errno || e == v || *e || x < lo || x > hi) return 0;
     *out = x;
     return 1;
+}
+
+/* qsort's comparison of doubles, ascending (step times) */
+static inline int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* this process's peak resident memory in MB (the benchmarks' "peak RSS") */
+static inline double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
 }
 
 /* splitmix64 */

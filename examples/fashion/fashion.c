@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <zlib.h>
 
@@ -109,11 +108,6 @@ static float train_step(tg_ctx *ctx, tg_module *net, tg_optim *opt, tg_tensor *x
     return loss;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
     const char *dir = IDX_DEFAULT_DIR, *device = "auto", *save = NULL, *precision = "fp32", *onnx = NULL, *onnx_sample = NULL;
     long epochs = 8, B = 128, limit = 0, test_limit = 0, bench = 0;
@@ -188,10 +182,8 @@ int main(int argc, char **argv) {
             if (k >= warm) ms[k - warm] = 1e3 * (now() - ts);
         }
         qsort(ms, (size_t)bench, sizeof(double), cmp_double);
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
         printf("fashion bench: %ld steps of batch %ld after %d warm-up: median %.2f ms/step (min %.2f, max %.2f), "
-               "peak RSS %.0f MB\n", bench, B, warm, ms[bench / 2], ms[0], ms[bench - 1], (double)ru.ru_maxrss / 1024.0);
+               "peak RSS %.0f MB\n", bench, B, warm, ms[bench / 2], ms[0], ms[bench - 1], peak_rss_mb());
         free(ms);
         epochs = 0; /* no training epochs, no evaluation */
     }

@@ -34,7 +34,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -178,13 +177,8 @@ int mkdirs(const char *path) {
 }
 
 /* ---- bench ------------------------------------------------------------------------------ */
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
@@ -214,9 +208,7 @@ static int cmd_bench(opts o) {
            g.batch / m, g.flops_per_step * 1e-9, g.flops_per_step / m * 1e-9);
     printf("  phases: D-real %.1f ms, D-fake %.1f ms, G %.1f ms\n", mr * 1e3, mf * 1e3, mg * 1e3);
     printf("  last losses: D(real) %.4f  D(fake) %.4f  G %.4f\n", st.d_real, st.d_fake, st.g);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("  peak RSS %.0f MB\n", (double)ru.ru_maxrss / 1024.0);
+    printf("  peak RSS %.0f MB\n", peak_rss_mb());
     free(t);
     gan_free(&g);
     return 0;

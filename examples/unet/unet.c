@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "../fashion/idx.h"
@@ -232,11 +231,6 @@ static float train_step(tg_ctx *ctx, tg_module *net, tg_optim *opt, const idx_sp
     return loss;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    const double u = *(const double *)a, v = *(const double *)b;
-    return (u > v) - (u < v);
-}
-
 int main(int argc, char **argv) {
     const char *dir = IDX_DEFAULT_DIR, *device = "auto", *precision = "fp32", *out = "unet-out", *save = NULL, *onnx = NULL;
     const char *check = NULL;
@@ -308,11 +302,9 @@ int main(int argc, char **argv) {
             if (k >= warm) ms[k - warm] = 1e3 * (now() - ts);
         }
         qsort(ms, (size_t)bench, sizeof(double), cmp_double);
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
         printf("unet bench: %ld steps of batch %ld, width %ld, after %d warm-up: median %.2f ms/step (min %.2f, max "
                "%.2f), peak RSS %.0f MB\n", bench, B, width, warm, ms[bench / 2], ms[0], ms[bench - 1],
-               (double)ru.ru_maxrss / 1024.0);
+               peak_rss_mb());
         free(ms);
         steps = 0;
     }
