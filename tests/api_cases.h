@@ -1,5 +1,6 @@
 /*
- * api_cases.h — the hostile-call table run by tests/test_api.c, one row per line:
+ * api_cases.h — the hand-written hostile-call table run by tests/test_api.c, one row per line
+ * (the op table in tests/op_cases.c adds the calls it can derive: see test_api.c):
  *
  *   H(function, "the bad argument", expected status, "message fragment", body)
  *

@@ -295,6 +295,7 @@ typedef struct {
     int N, C, P, kind; /* 0 softmax, 1 log-softmax, 2 cross-entropy, 3 dropout (p = e) */
     float e;
     const int32_t *labels;
+    int where;
 } sm_cfg;
 
 static tg_tensor *lib_sm(tg_ctx *c, tg_tensor **in, const void *cfg) {
@@ -332,6 +333,7 @@ typedef struct {
     int N, C, H, W;
     const int32_t *idx;
     int n;
+    int where;
 } ch_cfg;
 
 static tg_tensor *lib_ch(tg_ctx *c, tg_tensor **in, const void *cfg) {
@@ -396,14 +398,18 @@ static void ref_ch(double *const *in, double *out, const void *cfg) {
 static tu_op_case cases[MAX_CASES];
 static int n_cases;
 
-static tu_op_case *add(const char *name, uint64_t seed, int cpu, tu_lib_fn lib, tu_ref_fn ref, const void *cfg,
-                       int64_t out_n, double dev_atol, double dev_rtol) {
+static tu_op_case *add(const char *name, const char *fn, uint64_t seed, int cpu, tu_lib_fn lib, tu_ref_fn ref,
+                       const void *cfg, int64_t out_n, double dev_atol, double dev_rtol) {
     tu_op_case *c = &cases[n_cases++];
     memset(c, 0, sizeof *c);
-    c->name = name, c->seed = seed, c->cpu = cpu, c->dev_atol = dev_atol, c->dev_rtol = dev_rtol;
+    c->name = name, c->fn = fn, c->seed = seed, c->cpu = cpu, c->dev_atol = dev_atol, c->dev_rtol = dev_rtol;
     c->check.lib = lib, c->check.ref = cpu ? ref : NULL, c->check.cfg = cfg, c->check.out_n = out_n;
     c->check.fwd_atol = 1e-6, c->check.fwd_rtol = 1e-5, c->check.grad_atol = 1e-4, c->check.grad_rtol = 1e-3;
     return c;
+}
+/* an argument out of range for row c: its call with cfg must fail with want, naming frag */
+static void bad(tu_op_case *c, const void *cfg, tg_status want, const char *frag) {
+    c->bad[c->n_bad++] = (tu_bad_cfg){cfg, want, frag};
 }
 static tu_in_spec in4(int64_t a, int64_t b, int64_t c, int64_t d, double lo, double hi, int grad) {
     return (tu_in_spec){4, {a, b, c, d}, lo, hi, grad, 0};
@@ -444,8 +450,15 @@ static void conv_cases(void) {
             const int cpu = k->where == REF;
             const int Ho = t ? convt_out(k->H, k->kh, k->stride, k->pad) : conv_out(k->H, k->kh, k->stride, k->pad);
             const int Wo = t ? convt_out(k->W, k->kw, k->stride, k->pad) : conv_out(k->W, k->kw, k->stride, k->pad);
-            tu_op_case *c = add(t ? "conv_transpose2d" : "conv2d", (t ? 200 : 100) + i, cpu, t ? lib_convt : lib_conv,
-                                t ? ref_convt : ref_conv, k, (int64_t)k->N * k->Cout * Ho * Wo, 1e-4, 1e-3);
+            tu_op_case *c = add(t ? "conv_transpose2d" : "conv2d", t ? "tg_conv_transpose2d" : "tg_conv2d",
+                                (t ? 200 : 100) + i, cpu, t ? lib_convt : lib_conv, t ? ref_convt : ref_conv, k,
+                                (int64_t)k->N * k->Cout * Ho * Wo, 1e-4, 1e-3);
+            if (i == 0) { /* the first row's shapes with a stride of 0 and a padding of -1 */
+                static const conv_cfg zero = {2, 3, 7, 6, 4, 3, 3, 0, 1, 1, REF}, neg = {2, 3, 7, 6, 4, 3, 3, 1, -1, 1, REF};
+                static const conv_cfg tzero = {2, 3, 4, 4, 2, 4, 4, 0, 1, 1, REF}, tneg = {2, 3, 4, 4, 2, 4, 4, 2, -1, 1, REF};
+                bad(c, t ? &tzero : &zero, TG_ERR_INVALID, "stride 0");
+                bad(c, t ? &tneg : &neg, TG_ERR_INVALID, "pad -1");
+            }
             tu_op_check *q = &c->check;
             const double wr = cpu ? 0.5 : 0.2;
             q->n_in = 3;
@@ -465,7 +478,7 @@ static void linear_cases(void) {
         const lin_cfg *k = &list[i];
         const int cpu = k->where == REF;
         const double wr = cpu ? 1 : 0.1;
-        tu_op_case *c = add("linear", 300 + i, cpu, lib_linear, ref_linear, k, (int64_t)k->N * k->out, 1e-4, 1e-3);
+        tu_op_case *c = add("linear", "tg_linear", 300 + i, cpu, lib_linear, ref_linear, k, (int64_t)k->N * k->out, 1e-4, 1e-3);
         tu_op_check *q = &c->check;
         q->n_in = 3;
         q->in[0] = in2(k->N, k->in, -1, 1, 1);
@@ -495,8 +508,13 @@ static void batch_norm_cases(void) {
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         const bn_cfg *k = &list[i];
         const int64_t P = k->H ? (int64_t)k->H * k->W : 1;
-        tu_op_case *c = add(k->training ? "batch_norm (training)" : "batch_norm (evaluation)", 400 + i, k->where == REF,
-                            lib_bn, ref_bn, k, k->N * k->C * P, 2e-4, 2e-3);
+        tu_op_case *c = add(k->training ? "batch_norm (training)" : "batch_norm (evaluation)", "tg_batch_norm", 400 + i,
+                            k->where == REF, lib_bn, ref_bn, k, k->N * k->C * P, 2e-4, 2e-3);
+        if (i == 0) {
+            static const bn_cfg eps0 = {4, 3, 1, 5, 1, 1, 0.0f, REF, 0}, epsnan = {4, 3, 1, 5, 1, 1, NAN, REF, 0};
+            bad(c, &eps0, TG_ERR_INVALID, "eps 0");
+            bad(c, &epsnan, TG_ERR_INVALID, "eps nan");
+        }
         tu_op_check *q = &c->check;
         q->n_in = 5;
         const double lo = -1.7 + k->offset, hi = 1.7 + k->offset; /* deviation 1 (uniform) */
@@ -507,6 +525,7 @@ static void batch_norm_cases(void) {
         q->in[1].absent = q->in[2].absent = !k->affine;
         q->in[3] = in1(k->C, -0.5, 0.5, 0);
         q->in[4] = in1(k->C, 0.5, 2.0, 0);
+        q->in[3].absent = q->in[4].absent = k->training; /* lib_bn passes running statistics in evaluation only */
         q->fwd_atol = 1e-5, q->fwd_rtol = 1e-4, q->grad_atol = 5e-4, q->grad_rtol = 5e-3;
     }
 }
@@ -514,6 +533,9 @@ static void batch_norm_cases(void) {
 static void elementwise_cases(void) {
     static const char *names[EW_COUNT] = {"leaky_relu", "relu", "tanh", "sigmoid", "add", "sub", "mul", "scale",
                                           "sum", "mean", "bce_with_logits", "mse_loss", "reshape + flatten"};
+    static const char *fns[EW_COUNT] = {"tg_leaky_relu", "tg_relu", "tg_tanh", "tg_sigmoid", "tg_add", "tg_sub",
+                                        "tg_mul", "tg_scale", "tg_sum", "tg_mean", "tg_bce_with_logits",
+                                        "tg_mse_loss", NULL /* two functions */};
     static ew_cfg small[EW_COUNT], big[EW_COUNT];
     for (int dev = 0; dev < 2; dev++)
         for (int w = 0; w < EW_COUNT; w++) {
@@ -523,7 +545,11 @@ static void elementwise_cases(void) {
             k->which = w, k->n = d[0] * d[1] * d[2] * d[3], k->a = w == EW_SCALE ? (dev ? -0.75f : -1.75f) : 0.2f;
             const int binary = w == EW_ADD || w == EW_SUB || w == EW_MUL || w == EW_BCE || w == EW_MSE;
             const int scalar = w == EW_SUM || w == EW_MEAN || w == EW_BCE || w == EW_MSE;
-            tu_op_case *c = add(names[w], (dev ? 600 : 500) + w, !dev, lib_ew, ref_ew, k, scalar ? 1 : k->n, 1e-5, 1e-4);
+            tu_op_case *c = add(names[w], fns[w], (dev ? 600 : 500) + w, !dev, lib_ew, ref_ew, k, scalar ? 1 : k->n, 1e-5, 1e-4);
+            if (w == EW_LEAKY && !dev) {
+                static const ew_cfg slope_nan = {EW_LEAKY, 24, NAN};
+                bad(c, &slope_nan, TG_ERR_INVALID, "slope nan");
+            }
             tu_op_check *q = &c->check;
             q->n_in = binary ? 2 : 1;
             /* values kept away from the kinks of relu so finite differences are meaningful */
@@ -539,7 +565,12 @@ static void spectral_cases(void) {
     static const sn_cfg small[3] = {{5, 12, 0}, {1, 7, 0}, {9, 1, 0}};
     static const int64_t shp[3][4] = {{5, 3, 2, 2}, {1, 7, 1, 1}, {9, 1, 1, 1}};
     for (int i = 0; i < 3; i++) {
-        tu_op_case *c = add("spectral_norm", 900 + i, 1, lib_sn, ref_sn, &small[i], small[i].rows * small[i].cols, 1e-5, 1e-3);
+        tu_op_case *c = add("spectral_norm", "tg_spectral_norm", 900 + i, 1, lib_sn, ref_sn, &small[i],
+                            small[i].rows * small[i].cols, 1e-5, 1e-3);
+        if (i == 0) {
+            static const sn_cfg neg = {5, 12, -1};
+            bad(c, &neg, TG_ERR_INVALID, "power_iters -1");
+        }
         c->check.n_in = 3;
         c->check.in[0] = in4(shp[i][0], shp[i][1], shp[i][2], shp[i][3], -0.2, 1, 1);
         c->check.in[1] = in1(small[i].rows, 0.2, 1, 0);
@@ -552,7 +583,7 @@ static void spectral_cases(void) {
         for (int i = 0; i < 3; i++) {
             sn_cfg *k = &big[it * 3 + i];
             k->rows = bshp[i][0], k->cols = bshp[i][1] * bshp[i][2] * bshp[i][3], k->iters = it;
-            tu_op_case *c = add("spectral_norm (device)", 8, 0, lib_sn, NULL, k, k->rows * k->cols, 1e-5, 1e-3);
+            tu_op_case *c = add("spectral_norm (device)", "tg_spectral_norm", 8, 0, lib_sn, NULL, k, k->rows * k->cols, 1e-5, 1e-3);
             c->check.n_in = 3;
             c->check.in[0] = in4(bshp[i][0], bshp[i][1], bshp[i][2], bshp[i][3], -0.2, 1, 1);
             c->check.in[1] = in1(k->rows, 0.1, 1, 0);
@@ -569,7 +600,7 @@ static void augment_cases(void) {
     static const aug_cfg small[2] = {{3, 3, 7, 6, p1}, {2, 2, 5, 5, p2}};
     for (int i = 0; i < 2; i++) {
         const aug_cfg *k = &small[i];
-        tu_op_case *c = add("diff_augment", 970 + i, 1, lib_aug, ref_aug, k, (int64_t)k->N * k->C * k->H * k->W, 1e-5, 1e-4);
+        tu_op_case *c = add("diff_augment", NULL /* tg_diff_augment_with, internal */, 970 + i, 1, lib_aug, ref_aug, k, (int64_t)k->N * k->C * k->H * k->W, 1e-5, 1e-4);
         c->check.n_in = 1;
         c->check.in[0] = in4(k->N, k->C, k->H, k->W, -1, 1, 1);
         c->check.fwd_atol = 1e-5;
@@ -583,7 +614,7 @@ static void augment_cases(void) {
     }
     static aug_cfg big[3] = {{64, 3, 64, 64, pb}, {5, 3, 7, 9, pb}, {3, 1, 16, 16, pb}};
     for (int i = 0; i < 3; i++) {
-        tu_op_case *c = add("diff_augment (device)", 9, 0, lib_aug, NULL, &big[i],
+        tu_op_case *c = add("diff_augment (device)", NULL, 9, 0, lib_aug, NULL, &big[i],
                             (int64_t)big[i].N * big[i].C * big[i].H * big[i].W, 1e-5, 1e-4);
         c->check.n_in = 1;
         c->check.in[0] = in4(big[i].N, big[i].C, big[i].H, big[i].W, -1, 1, 1);
@@ -608,8 +639,17 @@ static void pool_cases(void) {
     for (size_t i = 0; i < sizeof small / sizeof small[0]; i++) {
         const pool_cfg *k = &small[i];
         const int cpu = k->where == REF;
-        tu_op_case *c = add(k->kind == 0 ? "max_pool2d" : k->kind == 1 ? "avg_pool2d" : "global_avg_pool2d", 1000 + i,
-                            cpu, lib_pool, ref_pool, k, pool_out(k), 1e-5, 1e-4);
+        static const char *names[3] = {"max_pool2d", "avg_pool2d", "global_avg_pool2d"};
+        static const char *fns[3] = {"tg_max_pool2d", "tg_avg_pool2d", "tg_global_avg_pool2d"};
+        tu_op_case *c = add(names[k->kind], fns[k->kind], 1000 + i, cpu, lib_pool, ref_pool, k, pool_out(k), 1e-5, 1e-4);
+        if (i == 0 || i == 3) { /* kernel 0, stride 0, a padding over half the kernel */
+            static const pool_cfg bads[2][3] = {
+                {{2, 3, 8, 8, 0, 1, 0, 0, REF}, {2, 3, 8, 8, 2, 0, 0, 0, REF}, {2, 3, 8, 8, 2, 1, 2, 0, REF}},
+                {{2, 3, 8, 8, 0, 1, 0, 1, REF}, {2, 3, 8, 8, 2, 0, 0, 1, REF}, {2, 3, 8, 8, 2, 1, 2, 1, REF}}};
+            bad(c, &bads[k->kind][0], TG_ERR_INVALID, "kernel 0x0");
+            bad(c, &bads[k->kind][1], TG_ERR_INVALID, "stride 0x0");
+            bad(c, &bads[k->kind][2], TG_ERR_INVALID, "half the kernel");
+        }
         c->check.n_in = 1;
         c->check.in[0] = in4(k->N, k->C, k->H, k->W, -1, 1, 1);
     }
@@ -620,17 +660,27 @@ static void softmax_cases(void) {
     static int32_t labs[64 * 7];
     for (int i = 0; i < 64 * 7; i++) labs[i] = i * 7 % 10;
     static const sm_cfg list[] = {
-        {5, 4, 1, 0, 0, NULL}, {2, 3, 6, 0, 0, NULL}, {5, 4, 1, 1, 0, NULL}, {2, 3, 6, 1, 0, NULL},
-        {5, 4, 1, 2, 0, lab1}, {5, 4, 1, 2, 0.1f, lab1}, {2, 3, 6, 2, 0.25f, lab2},
+        {5, 4, 1, 0, 0, NULL, REF}, {2, 3, 6, 0, 0, NULL, REF}, {5, 4, 1, 1, 0, NULL, REF}, {2, 3, 6, 1, 0, NULL, REF},
+        {5, 4, 1, 2, 0, lab1, REF}, {5, 4, 1, 2, 0.1f, lab1, REF}, {2, 3, 6, 2, 0.25f, lab2, REF},
         /* device only: larger, and dropout */
-        {64, 10, 1, 0, 0, NULL}, {3, 10, 7, 1, 0, NULL}, {64, 10, 1, 2, 0, labs}, {3, 10, 7, 2, 0.1f, labs},
-        {64, 10, 1, 3, 0.4f, NULL}, {3, 10, 7, 3, 0.5f, NULL},
+        {64, 10, 1, 0, 0, NULL, DEV}, {3, 10, 7, 1, 0, NULL, DEV}, {64, 10, 1, 2, 0, labs, DEV},
+        {3, 10, 7, 2, 0.1f, labs, DEV}, {64, 10, 1, 3, 0.4f, NULL, DEV}, {3, 10, 7, 3, 0.5f, NULL, DEV},
     };
+    /* a label past the classes, a smoothing of 1.5, a dropout probability of 1 */
+    static const int32_t lab_big[5] = {0, 3, 4, 3, 1};
+    static const sm_cfg bad_label = {5, 4, 1, 2, 0, lab_big, REF}, bad_smooth = {5, 4, 1, 2, 1.5f, lab1, REF};
+    static const sm_cfg bad_p = {64, 10, 1, 3, 1.0f, NULL, DEV};
     static const char *names[4] = {"softmax", "log_softmax", "cross_entropy", "dropout"};
+    static const char *fns[4] = {"tg_softmax", "tg_log_softmax", "tg_cross_entropy", "tg_dropout"};
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         const sm_cfg *k = &list[i];
-        tu_op_case *c = add(names[k->kind], 1100 + i, i < 7, lib_sm, ref_sm, k,
+        tu_op_case *c = add(names[k->kind], fns[k->kind], 1100 + i, k->where == REF, lib_sm, ref_sm, k,
                             k->kind == 2 ? 1 : (int64_t)k->N * k->C * k->P, 1e-5, 1e-4);
+        if (k == &list[4]) {
+            bad(c, &bad_label, TG_ERR_INVALID, "label 2 is 4");
+            bad(c, &bad_smooth, TG_ERR_INVALID, "label_smoothing 1.5");
+        }
+        if (k == &list[11]) bad(c, &bad_p, TG_ERR_INVALID, "p 1");
         c->check.n_in = 1;
         c->check.in[0] = k->P == 1 ? in2(k->N, k->C, -3, 3, 1) : in4(k->N, k->C, k->P == 6 ? 2 : k->P, k->P == 6 ? 3 : 1, -3, 3, 1);
     }
@@ -641,18 +691,29 @@ static void channel_cases(void) {
     static int32_t idx_big[200];
     for (int i = 0; i < 200; i++) idx_big[i] = i * 7 % 10;
     static const ch_cfg list[] = {
-        {0, 2, 3, 3, 2, NULL, 0}, {1, 2, 4, 3, 3, NULL, 0}, {2, 3, 4, 2, 3, NULL, 0}, {3, 3, 4, 2, 3, NULL, 0},
-        {4, 2, 2, 3, 4, NULL, 0}, {5, 2, 2, 3, 4, NULL, 0}, {5, 1, 1, 1, 1, NULL, 0}, {6, 0, 5, 1, 3, idx, 7},
+        {0, 2, 3, 3, 2, NULL, 0, REF}, {1, 2, 4, 3, 3, NULL, 0, REF}, {2, 3, 4, 2, 3, NULL, 0, REF},
+        {3, 3, 4, 2, 3, NULL, 0, REF}, {4, 2, 2, 3, 4, NULL, 0, REF}, {5, 2, 2, 3, 4, NULL, 0, REF},
+        {5, 1, 1, 1, 1, NULL, 0, REF}, {6, 0, 5, 1, 3, idx, 7, REF},
         /* device only, larger */
-        {0, 16, 33, 9, 7, NULL, 0}, {1, 16, 33, 9, 7, NULL, 0}, {2, 16, 33, 9, 7, NULL, 0}, {3, 16, 33, 9, 7, NULL, 0},
-        {4, 16, 33, 9, 7, NULL, 0}, {5, 16, 33, 9, 7, NULL, 0}, {6, 0, 10, 1, 100, idx_big, 200},
+        {0, 16, 33, 9, 7, NULL, 0, DEV}, {1, 16, 33, 9, 7, NULL, 0, DEV}, {2, 16, 33, 9, 7, NULL, 0, DEV},
+        {3, 16, 33, 9, 7, NULL, 0, DEV}, {4, 16, 33, 9, 7, NULL, 0, DEV}, {5, 16, 33, 9, 7, NULL, 0, DEV},
+        {6, 0, 10, 1, 100, idx_big, 200, DEV},
     };
+    /* an embedding index past the table, and none */
+    static const int32_t idx_past[7] = {3, 0, 5, 4, 1, 3, 0};
+    static const ch_cfg emb_past = {6, 0, 5, 1, 3, idx_past, 7, REF}, emb_none = {6, 0, 5, 1, 3, idx, 0, REF};
     static const char *names[7] = {"cat_channels", "slice_channels", "add_channels", "mul_channels",
                                    "upsample2 nearest", "upsample2 bilinear", "embedding"};
+    static const char *fns[7] = {"tg_cat_channels", "tg_slice_channels", "tg_add_channels", "tg_mul_channels",
+                                 "tg_upsample2", "tg_upsample2", "tg_embedding"};
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         const ch_cfg *k = &list[i];
         const int64_t P = (int64_t)k->H * k->W;
-        tu_op_case *c = add(names[k->kind], 1200 + i, i < 8, lib_ch, ref_ch, k, 0, 1e-5, 1e-4);
+        tu_op_case *c = add(names[k->kind], fns[k->kind], 1200 + i, k->where == REF, lib_ch, ref_ch, k, 0, 1e-5, 1e-4);
+        if (k == &list[7]) {
+            bad(c, &emb_past, TG_ERR_INVALID, "index 2 is 5");
+            bad(c, &emb_none, TG_ERR_INVALID, "n must be");
+        }
         tu_op_check *q = &c->check;
         q->n_in = 1;
         q->in[0] = in4(k->N, k->C, k->H, k->W, -1, 1, 1);

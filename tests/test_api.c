@@ -7,12 +7,19 @@
  * Run under SAN=1 in CI, where the children are built with ASan + UBSan (and LeakSanitizer
  * checks each child at exit, after the fixture is torn down).
  *
- * A second test reads include/tensorgan.h and fails for any declared function without a row,
- * so a new public function without hostile cases fails the build's tests.
+ * The op table (tests/op_cases.c) adds its own hostile calls, derived from its rows: for each
+ * public function a row names, the call with ctx NULL, with each required input NULL, with each
+ * input on another context and on a context already freed; and each row's arguments out of range
+ * (its `bad` configurations). So an op needs no row here unless a row there cannot state it.
  *
- * Public API only (plus POSIX for fork, pipes, FIFOs and symlinks).
+ * A last test reads include/tensorgan.h and fails for any declared function with neither a row
+ * here nor one in the op table, so a new public function without hostile cases fails the tests.
+ *
+ * Public API only (plus POSIX for fork, pipes, FIFOs and symlinks; the op table's rows call the
+ * library through the public header too).
  */
 #define _GNU_SOURCE
+#include "op_cases.h"
 #include "testutil.h"
 
 #include <ctype.h>
@@ -132,7 +139,7 @@ typedef struct {
     tg_status want;     /* its status; TG_OK: the call must succeed */
     const char *frag;   /* the message must hold this (besides starting with "fn: ") */
     tg_status (*call)(fx *f);
-    int line;
+    int line;           /* in api_cases.h; 0 for a call derived from the op table */
 } hrow;
 
 /* bodies: P for a function returning a pointer (NULL is its failure), S for a status, V for a
@@ -259,7 +266,8 @@ static int run_row(const hrow *r, int verbose) {
         if (verbose) printf("  ok   %s: %s\n", r->fn, r->what);
         return 0;
     }
-    printf("  FAIL tests/api_cases.h:%d %s (%s): %s\n", r->line, r->fn, r->what, why);
+    if (r->line) printf("  FAIL tests/api_cases.h:%d %s (%s): %s\n", r->line, r->fn, r->what, why);
+    else printf("  FAIL tests/op_cases.c %s (%s): %s\n", r->fn, r->what, why);
     return 1;
 }
 
@@ -291,6 +299,123 @@ static void remove_files(void) {
     if (system(cmd)) {}
 }
 
+/* ---- hostile calls derived from the op table ------------------------------------------------ */
+typedef enum { D_CTX_NULL, D_INPUT_NULL, D_OTHER_CTX, D_FREED_CTX, D_BAD_ARG } derived_kind;
+static struct {
+    const tu_op_case *c;
+    derived_kind kind;
+    int arg; /* the input (D_INPUT_NULL, D_OTHER_CTX) or the bad configuration (D_BAD_ARG) */
+} g_derived; /* set by the parent before the fork; the child runs it */
+
+/* The row's inputs on ctx (values from its ranges; NULL where absent), into in[]. */
+static void derived_inputs(tg_ctx *ctx, const tu_op_check *q, tg_tensor **in) {
+    for (int i = 0; i < TU_MAX_IN; i++) in[i] = NULL;
+    for (int i = 0; i < q->n_in; i++) {
+        if (q->in[i].absent) continue;
+        int64_t n = 1;
+        for (int d = 0; d < q->in[i].ndim; d++) n *= q->in[i].shape[d];
+        float *v = malloc(sizeof(float) * (size_t)n);
+        if (!v) continue;
+        tu_fill(v, n, q->in[i].lo, q->in[i].hi);
+        in[i] = tu_tensor(ctx, q->in[i].ndim, q->in[i].shape, v, q->in[i].requires_grad);
+        free(v);
+    }
+}
+
+static tg_status derived_call(fx *f) {
+    const tu_op_case *c = g_derived.c;
+    const tu_op_check *q = &c->check;
+    tg_tensor *in[TU_MAX_IN], *other = NULL;
+    tg_ctx *ctx = f->ctx, *freed = NULL;
+    if (g_derived.kind == D_FREED_CTX) { /* the inputs on a context freed before the call */
+        freed = tg_ctx_new(TG_CPU, 1);
+        derived_inputs(freed, q, in);
+        tg_ctx_free(freed); /* deferred until its last leaf goes */
+        ctx = freed;
+    } else {
+        derived_inputs(ctx, q, in);
+    }
+    for (int i = 0; i < q->n_in; i++)
+        if (!q->in[i].absent && !in[i]) return TG_ERR_NOMEM; /* (fails the row: not the status expected) */
+    tg_tensor *args[TU_MAX_IN];
+    memcpy(args, in, sizeof args);
+    const void *cfg = q->cfg;
+    switch (g_derived.kind) {
+    case D_CTX_NULL: ctx = NULL; break;
+    case D_INPUT_NULL: args[g_derived.arg] = NULL; break;
+    case D_OTHER_CTX: {
+        const tu_in_spec *s = &q->in[g_derived.arg];
+        other = tg_tensor_new(f->ctx2, s->ndim, s->shape);
+        if (!other) return TG_ERR_NOMEM;
+        args[g_derived.arg] = other;
+        break;
+    }
+    case D_BAD_ARG: cfg = c->bad[g_derived.arg].cfg; break;
+    case D_FREED_CTX: break;
+    }
+    const tg_status s = leave_ok(q->lib(ctx, args, cfg));
+    tg_ctx_clear_tape(f->ctx); /* (clean-up keeps the failure's message and status, as in the rows) */
+    tg_tensor_free(other);
+    for (int i = 0; i < TU_MAX_IN; i++) tg_tensor_free(in[i]);
+    return s;
+}
+
+/* Input i may be NULL when some row of the same function leaves it absent (a bias, gamma). */
+static int input_optional(const tu_op_case *cases, int n, const char *fn, int i) {
+    for (int k = 0; k < n; k++)
+        if (cases[k].fn && !strcmp(cases[k].fn, fn) && (i >= cases[k].check.n_in || cases[k].check.in[i].absent))
+            return 1;
+    return 0;
+}
+
+static int run_derived(const tu_op_case *c, derived_kind kind, int arg, tg_status want, const char *frag,
+                       const char *what, int verbose) {
+    g_derived.c = c, g_derived.kind = kind, g_derived.arg = arg;
+    const hrow r = {c->fn, what, want, frag, derived_call, 0};
+    return run_row(&r, verbose);
+}
+
+static void test_op_table_calls(void **state) {
+    (void)state;
+    make_files();
+    int n = 0;
+    const tu_op_case *cases = tu_op_cases(&n);
+    const int verbose = getenv("TG_API_VERBOSE") != NULL;
+    int failed = 0, ran = 0, fns = 0;
+    char what[256];
+    for (int k = 0; k < n; k++) {
+        const tu_op_case *c = &cases[k];
+        if (!c->fn) continue;
+        /* the generic calls once per function, on its first row (the small reference shapes) */
+        int first = 1;
+        for (int j = 0; j < k; j++) first &= !(cases[j].fn && !strcmp(cases[j].fn, c->fn));
+        if (first) {
+            fns++;
+            snprintf(what, sizeof what, "op table row \"%s\": ctx NULL", c->name);
+            failed += run_derived(c, D_CTX_NULL, 0, TG_ERR_INVALID, "ctx is NULL", what, verbose) == 1, ran++;
+            snprintf(what, sizeof what, "op table row \"%s\": inputs on a freed context", c->name);
+            failed += run_derived(c, D_FREED_CTX, 0, TG_ERR_INVALID, "freed", what, verbose) == 1, ran++;
+            for (int i = 0; i < c->check.n_in; i++) {
+                if (c->check.in[i].absent) continue;
+                if (!input_optional(cases, n, c->fn, i)) {
+                    snprintf(what, sizeof what, "op table row \"%s\": input %d NULL", c->name, i);
+                    failed += run_derived(c, D_INPUT_NULL, i, TG_ERR_INVALID, " is NULL", what, verbose) == 1, ran++;
+                }
+                snprintf(what, sizeof what, "op table row \"%s\": input %d on another context", c->name, i);
+                failed += run_derived(c, D_OTHER_CTX, i, TG_ERR_DEVICE, "another context", what, verbose) == 1, ran++;
+            }
+        }
+        for (int b = 0; b < c->n_bad; b++) {
+            snprintf(what, sizeof what, "op table row \"%s\": bad argument %d (\"%s\")", c->name, b, c->bad[b].frag);
+            failed += run_derived(c, D_BAD_ARG, b, c->bad[b].want, c->bad[b].frag, what, verbose) == 1, ran++;
+        }
+    }
+    remove_files();
+    printf("api: %d hostile calls derived from the op table (%d functions), %d failed\n", ran, fns, failed);
+    if (fns < 30) fail_msg("only %d functions named by the op table", fns);
+    if (failed) fail_msg("%d of %d hostile calls from the op table failed (listed above)", failed, ran);
+}
+
 /* ---- tests ----------------------------------------------------------------------------------- */
 static void test_hostile_calls(void **state) {
     (void)state;
@@ -317,7 +442,8 @@ static void test_every_function_has_rows(void **state) {
     FILE *h = fopen(path, "r");
     if (!h) fail_msg("cannot open %s (run from the source tree, or set TG_HEADER)", path);
     char line[1024];
-    int declared = 0, missing = 0;
+    int declared = 0, missing = 0, n_cases = 0;
+    const tu_op_case *cases = tu_op_cases(&n_cases);
     while (fgets(line, sizeof line, h)) {
         if (strncmp(line, "TG_API ", 7) != 0) continue; /* declarations start with TG_API */
         char *paren = strchr(line, '(');
@@ -329,18 +455,20 @@ static void test_every_function_has_rows(void **state) {
         declared++;
         int rows = 0;
         for (int i = 0; i < NROWS; i++) rows += !strcmp(ROWS[i].fn, name);
+        for (int i = 0; i < n_cases; i++) rows += cases[i].fn && !strcmp(cases[i].fn, name);
         if (!rows) printf("  no hostile row for %s\n", name), missing++;
     }
     fclose(h);
     printf("api: %d functions declared in %s, %d rows\n", declared, path, NROWS);
     if (declared < 100) fail_msg("only %d declarations found in %s: is it the header?", declared, path);
-    if (missing) fail_msg("%d public functions have no row in tests/api_cases.h", missing);
+    if (missing) fail_msg("%d public functions have no row in tests/api_cases.h or tests/op_cases.c", missing);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_function_has_rows),
         cmocka_unit_test(test_hostile_calls),
+        cmocka_unit_test(test_op_table_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
