@@ -32,6 +32,11 @@ static const shape SHAPES[] = {
     {3, 6, 16, 16, 13, 4, 2, 1},  /* Wo 8: runs of 8 */
     {2, 17, 8, 8, 20, 4, 2, 1},   /* Wo 4: gathers; wgrad taps as runs of 4 */
     {2, 9, 19, 23, 5, 3, 1, 1},   /* 3x3 "same", odd sizes */
+    /* 3x3 stride 1 with 16 channels or more (Winograd F(2x2, 3x3) when forced): odd sizes (half
+     * tiles at the right and bottom), no padding, padding 2, and K over one row block (256) in
+     * the forward pass and in the data gradient */
+    {2, 16, 13, 11, 17, 3, 1, 1}, {1, 18, 6, 30, 16, 3, 1, 0}, {2, 16, 9, 7, 20, 3, 1, 2},
+    {1, 260, 6, 5, 16, 3, 1, 1},  {1, 16, 5, 6, 260, 3, 1, 1},
     {3, 4, 4, 4, 14, 4, 1, 0},    /* 1x1 output: its data gradient is the first G layer */
     {2, 3, 11, 9, 6, 1, 2, 0},    /* 1x1 kernel, stride 2: phases with no taps */
     {1, 4, 21, 17, 3, 5, 3, 2},   /* stride 3, kernel 5 */

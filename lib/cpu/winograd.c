@@ -32,6 +32,7 @@
 #include "../tg_omp.h"
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define KC TG_WINO_KC
 #define PAD_INVALID (-(1 << 29))
@@ -95,6 +96,111 @@ void tg_wino_out_scalar(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0
     }
 }
 
+/* ---- F(2x2, 3x3): the 4x4-patch transforms ------------------------------------------------- */
+/* V = B^T d B of 4x4 patches, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], into the 16 planes.
+ * Tiles go in runs: consecutive lanes whose patches are 2 columns apart in one row (in_off and
+ * in_h tell; F(2x2, 3x3) problems have the same rh, rw for every row k). A run of R tiles reads
+ * 2R + 2 columns of each of its 4 patch rows (zeros outside the plane), transforms along the
+ * rows (d B), then across them (B^T .), each step a loop over the run's tiles that the compiler
+ * vectorises, and stores each plane's R values contiguously. */
+static void wino3_pack(const tg_wino_phase *ph, int64_t k0, int kc, int64_t q0, int nlanes, int nr, float *out) {
+    const int32_t H = ph->H, W = ph->W;
+    const int64_t PL = TG_WINO_PLANE(nr);
+    if (nlanes < nr)
+        for (int e = 0; e < 16; e++)
+            for (int k = 0; k < kc; k++) memset(out + e * PL + (int64_t)k * nr + nlanes, 0, sizeof(float) * (size_t)(nr - nlanes));
+    float rows[4][2 * TG_NR_MAX + 4], hz[4][4][TG_NR_MAX];
+    for (int l0 = 0; l0 < nlanes;) {
+        const int64_t q = q0 + l0;
+        int R = 1;
+        while (l0 + R < nlanes && ph->in_h[q + R] == ph->in_h[q] && ph->in_off[q + R] == ph->in_off[q] + 2 * R) R++;
+        const int32_t h0 = ph->rh[k0] + ph->in_h[q], w0 = ph->rw[k0] + ph->in_w[q];
+        const int L = 2 * R + 2; /* columns w0 .. w0 + L - 1; those inside the plane: lo .. hi - 1 */
+        const int lo = w0 < 0 ? (-w0 < L ? -w0 : L) : 0, hi = W - w0 < L ? (W - w0 > lo ? W - w0 : lo) : L;
+        for (int k = 0; k < kc; k++) {
+            const float *src = ph->src + ph->roff[k0 + k] + ph->in_off[q];
+            for (int i = 0; i < 4; i++) {
+                float *rb = rows[i];
+                if ((uint32_t)(h0 + i) >= (uint32_t)H) {
+                    memset(rb, 0, sizeof(float) * (size_t)L);
+                    continue;
+                }
+                for (int c = 0; c < lo; c++) rb[c] = 0.0f;
+                memcpy(rb + lo, src + (int64_t)i * W + lo, sizeof(float) * (size_t)(hi - lo));
+                for (int c = hi; c < L; c++) rb[c] = 0.0f;
+            }
+            for (int i = 0; i < 4; i++) { /* d B along each patch row */
+                const float *rb = rows[i];
+                for (int r = 0; r < R; r++) {
+                    const float x0 = rb[2 * r], x1 = rb[2 * r + 1], x2 = rb[2 * r + 2], x3 = rb[2 * r + 3];
+                    hz[i][0][r] = x0 - x2;
+                    hz[i][1][r] = x1 + x2;
+                    hz[i][2][r] = x2 - x1;
+                    hz[i][3][r] = x1 - x3;
+                }
+            }
+            float *o = out + (int64_t)k * nr + l0;
+            for (int j = 0; j < 4; j++) /* B^T (d B) across the rows */
+                for (int r = 0; r < R; r++) {
+                    o[(0 + j) * PL + r] = hz[0][j][r] - hz[2][j][r];
+                    o[(4 + j) * PL + r] = hz[1][j][r] + hz[2][j][r];
+                    o[(8 + j) * PL + r] = hz[2][j][r] - hz[1][j][r];
+                    o[(12 + j) * PL + r] = hz[1][j][r] - hz[3][j][r];
+                }
+        }
+        l0 += R;
+    }
+}
+
+/* Y = A^T M A of the 16 tiles, A^T = [1 1 1 0; 0 1 -1 -1], plus the bias, into dst: the sums as
+ * loops over the lanes (vectorised), then each tile's 2x2 outputs stored */
+static void wino3_out(const tg_wino_phase *ph, int64_t ch0, int mc, int64_t q0, int nl, const float *tiles,
+                      int mr, int nr) {
+    float y[4][TG_NR_MAX];
+    for (int m = 0; m < mc; m++) {
+        float *d = ph->dst + (ch0 + m) * ph->d_cs;
+        const float bias = ph->bias ? ph->bias[ch0 + m] : 0.0f;
+        const float *M = tiles + (int64_t)m * nr;
+        const int64_t es = (int64_t)mr * nr; /* from plane e to e + 1 */
+        for (int l = 0; l < nl; l++) {
+            float t[2][4]; /* A^T M */
+            for (int j = 0; j < 4; j++) {
+                t[0][j] = M[j * es + l] + M[(4 + j) * es + l] + M[(8 + j) * es + l];
+                t[1][j] = M[(4 + j) * es + l] - M[(8 + j) * es + l] - M[(12 + j) * es + l];
+            }
+            for (int a = 0; a < 2; a++) {
+                y[2 * a][l] = t[a][0] + t[a][1] + t[a][2] + bias;
+                y[2 * a + 1][l] = t[a][1] - t[a][2] - t[a][3] + bias;
+            }
+        }
+        for (int l0 = 0; l0 < nl;) {
+            const int64_t q = q0 + l0;
+            int R = 0; /* a run of whole tiles side by side: two rows of 2R outputs, stored in turn */
+            while (l0 + R < nl && ph->out_mask[q + R] == 15 && ph->out_off[q + R] == ph->out_off[q] + 2 * R) R++;
+            if (R > 1 && ph->ocol == 1) {
+                for (int a = 0; a < 2; a++) {
+                    float *o = d + ph->out_off[q] + a * ph->orow;
+                    const float *y0 = y[2 * a] + l0, *y1 = y[2 * a + 1] + l0;
+                    if (ph->acc)
+                        for (int r = 0; r < R; r++) o[2 * r] += y0[r], o[2 * r + 1] += y1[r];
+                    else
+                        for (int r = 0; r < R; r++) o[2 * r] = y0[r], o[2 * r + 1] = y1[r];
+                }
+                l0 += R;
+                continue;
+            }
+            const int mask = ph->out_mask[q];
+            float *o = d + ph->out_off[q];
+            for (int v = 0; v < 4; v++) {
+                if (!(mask & (1 << v))) continue;
+                float *ov = o + (v >> 1) * ph->orow + (v & 1) * ph->ocol;
+                *ov = ph->acc ? *ov + y[v][l0] : y[v][l0];
+            }
+            l0++;
+        }
+    }
+}
+
 /* ---- when to use it -------------------------------------------------------------------------- */
 static pthread_once_t mode_once = PTHREAD_ONCE_INIT;
 static int mode = -1; /* -1 automatic, 0 off, 1 on */
@@ -128,7 +234,8 @@ typedef struct {
     int r, c;             /* data gradient: the phase */
     int64_t T, nsl;       /* tiles, slivers of them */
     tg_wino_phase ph;
-    float *Ap;            /* 9 packed transformed weight matrices, apk floats apart */
+    float *Ap;            /* ne packed transformed weight matrices, apk floats apart */
+    int ne;               /* 9: F(2x2, 2x2) on 3x3 patches; 16: F(2x2, 3x3) on 4x4 patches */
 } phase;
 
 /* Memory of one call: the problems' tables, their packed A, per-thread planes and tiles */
@@ -138,21 +245,21 @@ typedef struct {
     char *tab;
 } wino_ws;
 
-static tg_status ws_get(tg_ctx *ctx, const tg_cpu_isa *isa, int nph, const int64_t *T, int64_t M,
+static tg_status ws_get(tg_ctx *ctx, const tg_cpu_isa *isa, int ne, int nph, const int64_t *T, int64_t M,
                         int64_t K, wino_ws *ws, const char *fn) {
     const int mr = isa->mr, nr = isa->nr, nt = omp_get_max_threads();
     const int64_t ns = (M + mr - 1) / mr;
-    /* floats of one packed transformed matrix, plus a cache line: the 36 matrices are written
+    /* floats of one packed transformed matrix, plus a cache line: the matrices are written
      * together, and at a multiple of 4 KiB apart they would all fall in the same L1 sets */
     ws->apk = tg_round_up(ns * mr * K, 16) + 16;
-    ws->per_thread = tg_round_up(9 * TG_WINO_PLANE(nr), 16) + ns * 9 * mr * nr + 16;
+    ws->per_thread = tg_round_up(ne * TG_WINO_PLANE(nr), 16) + ns * ne * mr * nr + 16;
     size_t tab = (size_t)K * 12 + 256; /* up to three row tables, each aligned */
     for (int i = 0; i < nph; i++) tab += (size_t)(tg_round_up(T[i], 16) + 2 * TG_NR_MAX) * 17 + 64;
-    const size_t bytes = tab + (size_t)(nph * 9 * ws->apk + (int64_t)nt * ws->per_thread + 32) * sizeof(float);
+    const size_t bytes = tab + (size_t)(nph * ne * ws->apk + (int64_t)nt * ws->per_thread + 32) * sizeof(float);
     char *p = (char *)tg_workspace(ctx, bytes);
     if (!p) return tg_fail(TG_ERR_NOMEM, fn, "cannot allocate a %zu-byte workspace", bytes);
     ws->Ap0 = (float *)tg_align_ptr(p, 64);
-    ws->thread_ws = ws->Ap0 + nph * 9 * ws->apk;
+    ws->thread_ws = ws->Ap0 + nph * ne * ws->apk;
     ws->tab = (char *)(ws->thread_ws + (int64_t)nt * ws->per_thread + 16);
     return TG_OK;
 }
@@ -177,26 +284,28 @@ static void lanes_get(wino_ws *ws, int64_t T, int32_t **in_off, int32_t **in_h, 
         (*out_mask)[q] = 0;
 }
 
-/* Sliver j of one problem: KC rows at a time transformed and multiplied into 9 tiles per A
+/* Sliver j of one problem: KC rows at a time transformed and multiplied into ne tiles per A
  * sliver, then written through the output transform. */
 static void wino_sliver(const phase *P, const tg_cpu_isa *isa, int64_t K, int64_t M, int64_t apk,
                         int64_t j, float *Bs, float *tiles) {
-    const int mr = isa->mr, nr = isa->nr;
+    const int mr = isa->mr, nr = isa->nr, ne = P->ne;
     const int64_t ns = (M + mr - 1) / mr, q0 = j * nr, tsz = (int64_t)mr * nr;
     const int nl = (int)(P->T - q0 < nr ? P->T - q0 : nr);
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int kc = (int)(K - k0 < KC ? K - k0 : KC);
-        if (isa->wino_pack) isa->wino_pack(&P->ph, k0, kc, q0, nl, Bs);
+        if (ne == 16) wino3_pack(&P->ph, k0, kc, q0, nl, nr, Bs);
+        else if (isa->wino_pack) isa->wino_pack(&P->ph, k0, kc, q0, nl, Bs);
         else tg_wino_pack_scalar(&P->ph, k0, kc, q0, nl, nr, Bs);
-        for (int e = 0; e < 9; e++) /* plane e (in L1) against every A sliver */
+        for (int e = 0; e < ne; e++) /* plane e (in L1) against every A sliver */
             for (int64_t s = 0; s < ns; s++)
                 isa->kernel(kc, P->Ap + e * apk + (s * K + k0) * mr, Bs + e * TG_WINO_PLANE(nr),
-                            tiles + (s * 9 + e) * tsz, k0 > 0);
+                            tiles + (s * ne + e) * tsz, k0 > 0);
     }
     for (int64_t s = 0; s < ns; s++) {
         const int mc = (int)(M - s * mr < mr ? M - s * mr : mr);
-        if (isa->wino_out) isa->wino_out(&P->ph, s * mr, mc, q0, nl, tiles + s * 9 * tsz);
-        else tg_wino_out_scalar(&P->ph, s * mr, mc, q0, nl, tiles + s * 9 * tsz, mr, nr);
+        if (ne == 16) wino3_out(&P->ph, s * mr, mc, q0, nl, tiles + s * ne * tsz, mr, nr);
+        else if (isa->wino_out) isa->wino_out(&P->ph, s * mr, mc, q0, nl, tiles + s * ne * tsz);
+        else tg_wino_out_scalar(&P->ph, s * mr, mc, q0, nl, tiles + s * ne * tsz, mr, nr);
     }
 }
 
@@ -212,7 +321,7 @@ static void wino_multiply(const phase *ph, int nph, const tg_cpu_isa *isa, int64
 #pragma omp parallel if (M * K * nsl_max * nr * nph > ((int64_t)1 << 18))
     {
         float *Bs = ws->thread_ws + (int64_t)omp_get_thread_num() * ws->per_thread;
-        float *tiles = Bs + tg_round_up(9 * TG_WINO_PLANE(nr), 16);
+        float *tiles = Bs + tg_round_up(ph[0].ne * TG_WINO_PLANE(nr), 16);
         const int64_t nstat = tg_cpu_static_items(nitems, omp_get_num_threads()); /* as gemm.c */
 #pragma omp for schedule(static) nowait
         for (int64_t it = 0; it < nstat; it++)
@@ -280,12 +389,12 @@ tg_status tg_cpu_conv_bwd_data_wino(tg_ctx *ctx, const float *dy, int N, int Co,
             if (mh[i] < ml[i] || wh[i] < wl[i]) continue;
             th[i] = (mh[i] - ml[i] + 2) / 2, tw[i] = (wh[i] - wl[i] + 2) / 2;
             T[i] = N * th[i] * tw[i];
-            ph[i].r = r, ph[i].c = c, ph[i].T = T[i], ph[i].nsl = (T[i] + nr - 1) / nr;
+            ph[i].r = r, ph[i].c = c, ph[i].T = T[i], ph[i].nsl = (T[i] + nr - 1) / nr, ph[i].ne = 9;
             nph++;
         }
     if (!nph) return TG_OK;
     wino_ws ws;
-    tg_status st = ws_get(ctx, isa, nph, T, M, K, &ws, "tg_conv_backward");
+    tg_status st = ws_get(ctx, isa, 9, nph, T, M, K, &ws, "convolution (CPU)");
     if (st) return st;
     int32_t *roff = tab_i32(&ws, K), *rzero = tab_i32(&ws, K); /* row k: channel k of dy */
     for (int64_t k = 0; k < K; k++) roff[k] = (int32_t)(k * P), rzero[k] = 0;
@@ -349,9 +458,9 @@ tg_status tg_cpu_conv_fwd_wino(tg_ctx *ctx, const float *x, int N, int C, int H,
     const int mr = isa->mr, nr = isa->nr;
     const int64_t M = Co, K = 4 * (int64_t)C, ns = (M + mr - 1) / mr, HW = (int64_t)H * W,
                   P = (int64_t)Ho * Wo, th = (Ho + 1) / 2, tw = (Wo + 1) / 2, T = N * th * tw;
-    phase ph = {0, 0, T, (T + nr - 1) / nr, {0}, NULL};
+    phase ph = {0, 0, T, (T + nr - 1) / nr, {0}, NULL, 9};
     wino_ws ws;
-    tg_status st = ws_get(ctx, isa, 1, &T, M, K, &ws, "tg_conv2d");
+    tg_status st = ws_get(ctx, isa, 9, 1, &T, M, K, &ws, "convolution (CPU)");
     if (st) return st;
     /* row (c, r, s): input phase (r, s) of channel c, pixel (2u + r - p, 2v + s - p) */
     int32_t *roff = tab_i32(&ws, K), *rh = tab_i32(&ws, K), *rw = tab_i32(&ws, K);
@@ -380,6 +489,83 @@ tg_status tg_cpu_conv_fwd_wino(tg_ctx *ctx, const float *x, int N, int C, int H,
     ph.Ap = ws.Ap0;
 #pragma omp parallel for schedule(static) if (ns * C * mr > 1024)
     for (int64_t sc = 0; sc < ns * C; sc++) fwd_weights(w, C, Co, mr, sc / C, sc % C, K, ws.apk, ph.Ap);
+    wino_multiply(&ph, 1, isa, M, K, &ws);
+    return TG_OK;
+}
+
+/* ---- F(2x2, 3x3): 3x3 stride-1 convolutions ------------------------------------------------ */
+/* U = G g G^T of a 3x3 kernel for mr rows (g[t][m], tap t = 3i + j), G = [1 0 0; 1/2 1/2 1/2;
+ * 1/2 -1/2 1/2; 0 0 1]: the 16 results of row m go to o[e*apk + m] */
+static inline void u3_store(float g[9][TG_MR_MAX], const int mr, int64_t apk, float *o) {
+    for (int m = 0; m < mr; m++) {
+        float r[4][3]; /* G g */
+        for (int j = 0; j < 3; j++) {
+            const float a = g[j][m], b = g[3 + j][m], c = g[6 + j][m];
+            r[0][j] = a, r[1][j] = 0.5f * (a + b + c), r[2][j] = 0.5f * (a - b + c), r[3][j] = c;
+        }
+        for (int i = 0; i < 4; i++) { /* (G g) G^T */
+            const float a = r[i][0], b = r[i][1], c = r[i][2];
+            o[(4 * i + 0) * apk + m] = a;
+            o[(4 * i + 1) * apk + m] = 0.5f * (a + b + c);
+            o[(4 * i + 2) * apk + m] = 0.5f * (a - b + c);
+            o[(4 * i + 3) * apk + m] = c;
+        }
+    }
+}
+
+/* GEMM rows s*mr.. of A for row k: the forward pass's rows are output channels (w[row][k]), the
+ * data gradient's input channels, with the kernel turned half a turn (w[k][row], flipped) */
+static void wino3_weights(const float *w, int64_t M, int64_t K, int flip, int mr, int64_t s, int64_t k,
+                          int64_t apk, float *Ap) {
+    float g[9][TG_MR_MAX];
+    for (int m = 0; m < mr; m++) {
+        const int64_t row = s * mr + m;
+        for (int t = 0; t < 9; t++)
+            g[t][m] = row >= M ? 0.0f : flip ? w[(k * M + row) * 9 + 8 - t] : w[(row * K + k) * 9 + t];
+    }
+    u3_store(g, mr, apk, Ap + (s * K + k) * mr);
+}
+
+bool tg_cpu_wino3_applies(int C, int Co, int p, int64_t tiles) {
+    pthread_once(&mode_once, mode_read);
+    if (C < 16 || Co < 16 || p < 0 || p > 2) return false;
+    return mode == 1 || (mode == -1 && tiles >= MIN_TILES);
+}
+
+/* y [N,M,Ho,Wo] (=|+=) the 3x3 stride-1 correlation of x [N,K,H,W] padded by p, Ho = H + 2p - 2:
+ * the forward pass (w [M,K,3,3], flip 0) or, run on dy with p' = 2 - p, the data gradient
+ * (w [K,M,3,3] turned, flip 1). Tile (a, b) of image n: outputs (2a.., 2b..), patch rows 2a - p.. */
+tg_status tg_cpu_conv3_wino(tg_ctx *ctx, const float *x, int N, int K_, int H, int W, const float *w, int M_,
+                            int p, int Ho, int Wo, const float *bias, float *y, int acc, int flip) {
+    const tg_cpu_isa *isa = tg_cpu_isa_get();
+    const int mr = isa->mr, nr = isa->nr;
+    const int64_t M = M_, K = K_, ns = (M + mr - 1) / mr, HW = (int64_t)H * W, P = (int64_t)Ho * Wo,
+                  th = (Ho + 1) / 2, tw = (Wo + 1) / 2, T = N * th * tw;
+    phase ph = {0, 0, T, (T + nr - 1) / nr, {0}, NULL, 16};
+    wino_ws ws;
+    tg_status st = ws_get(ctx, isa, 16, 1, &T, M, K, &ws, "convolution (CPU)");
+    if (st) return st;
+    int32_t *roff = tab_i32(&ws, K), *rh = tab_i32(&ws, K), *rw = tab_i32(&ws, K);
+    for (int64_t k = 0; k < K; k++) roff[k] = (int32_t)(k * HW - (int64_t)p * W - p), rh[k] = -p, rw[k] = -p;
+    int32_t *in_off, *in_h, *in_w, *out_off;
+    uint8_t *out_mask;
+    lanes_get(&ws, T, &in_off, &in_h, &in_w, &out_off, &out_mask);
+#pragma omp parallel for collapse(2) if (T > PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t a = 0; a < th; a++)
+            for (int64_t b = 0; b < tw; b++) {
+                const int64_t q = (n * th + a) * tw + b;
+                in_h[q] = (int32_t)(2 * a);
+                in_w[q] = (int32_t)(2 * b);
+                in_off[q] = (int32_t)(n * K * HW + 2 * a * W + 2 * b);
+                out_off[q] = (int32_t)(n * M * P + 2 * a * Wo + 2 * b);
+                out_mask[q] = (uint8_t)(1 | (2 * b + 1 < Wo ? 2 : 0) | (2 * a + 1 < Ho ? 4 : 0) |
+                                        (2 * a + 1 < Ho && 2 * b + 1 < Wo ? 8 : 0));
+            }
+    ph.ph = (tg_wino_phase){x, H, W, 1, roff, rh, rw, in_off, in_h, in_w, y, P, Wo, 1, out_off, out_mask, bias, acc};
+    ph.Ap = ws.Ap0;
+#pragma omp parallel for schedule(static) if (ns * K * mr > 1024)
+    for (int64_t sk = 0; sk < ns * K; sk++) wino3_weights(w, M, K, flip, mr, sk / K, sk % K, ws.apk, ph.Ap);
     wino_multiply(&ph, 1, isa, M, K, &ws);
     return TG_OK;
 }
