@@ -27,6 +27,15 @@ THREADS=${THREADS:-1 2}
 ROUNDS=${ROUNDS:-2}
 WARMUP=${WARMUP:-1}
 export OPENBLAS_CORETYPE=${CORETYPE:-SkylakeX}
+# glibc's allocator kept from returning memory to the kernel, for both sides: PyTorch frees and
+# reallocates its large activation buffers every step, and with glibc's defaults each one is a
+# fresh mmap whose pages fault in again (on this VM that made PyTorch's fp32 steps 2-5x slower
+# and erratic: 734,370 page faults in 23 classifier steps). PyTorch's CPU tuning guide says the
+# same (a caching allocator such as jemalloc or tcmalloc); these settings are glibc's own. Our
+# programs allocate from an arena and are not affected. MALLOC_DEFAULT=1 leaves glibc as it is.
+if [ "${MALLOC_DEFAULT:-0}" != 1 ]; then
+  export MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=536870912
+fi
 if [ "$MODEL" = fashion ] || [ "$MODEL" = unet ]; then
   RECIPES=$MODEL
   if [ "$MODEL" = fashion ]; then BATCH=${BATCH:-128}; WIDTH=-; else BATCH=${BATCH:-32}; WIDTH=${WIDTH:-32}; fi
@@ -81,7 +90,8 @@ version() {
     *) "$1" -c 'import torch; print(torch.__version__)' ;;
   esac
 }
-echo "compare: $MODEL, batch $BATCH, width $WIDTH, $ROUNDS rounds of $STEPS steps after warm-up, OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
+MALLOC_SAY=defaults; [ -n "${MALLOC_MMAP_THRESHOLD_:-}" ] && MALLOC_SAY="kept (MALLOC_MMAP_THRESHOLD_=$MALLOC_MMAP_THRESHOLD_ MALLOC_TRIM_THRESHOLD_=$MALLOC_TRIM_THRESHOLD_ MALLOC_TOP_PAD_=$MALLOC_TOP_PAD_)"
+echo "compare: $MODEL, batch $BATCH, width $WIDTH, $ROUNDS rounds of $STEPS steps after warm-up, OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE, glibc malloc $MALLOC_SAY"
 echo "compare: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
 CONFIGS=$(mktemp)
 trap 'rm -f "$OUT" "$CONFIGS"' EXIT

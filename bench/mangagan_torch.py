@@ -31,13 +31,18 @@ p.add_argument("--convt-onednn", type=int, default=0,
 p.add_argument("--channels-last", type=int, default=0, help="1: models and data in channels_last")
 p.add_argument("--autocast", default="none", choices=["none", "bf16"],
                help="bf16: forward passes and losses under torch.autocast(dtype=torch.bfloat16)")
+p.add_argument("--tf32", type=int, default=0, help="1: TF32 matmuls and convolutions on the GPU")
+p.add_argument("--cudnn-benchmark", type=int, default=0, help="1: cudnn.benchmark (cuDNN picks its fastest algorithms)")
+p.add_argument("--compile", type=int, default=0,
+               help="1: torch.compile(mode='reduce-overhead') of G and D (CUDA graphs on the GPU)")
 a = p.parse_args()
 if a.threads:
     torch.set_num_threads(a.threads)
 if a.mkldnn >= 0:
     torch.backends.mkldnn.enabled = bool(a.mkldnn)
-torch.backends.cuda.matmul.allow_tf32 = False
-torch.backends.cudnn.allow_tf32 = False
+torch.backends.cuda.matmul.allow_tf32 = bool(a.tf32)
+torch.backends.cudnn.allow_tf32 = bool(a.tf32)
+torch.backends.cudnn.benchmark = bool(a.cudnn_benchmark)
 dev = torch.device(a.device)
 nz, w, B = 100, a.width, a.batch
 seed = a.recipe == "seed"
@@ -141,6 +146,10 @@ def set_frozen(m, frozen):
         q.requires_grad_(not frozen)
 
 
+if a.compile:
+    G = torch.compile(G, mode="reduce-overhead")
+    D = torch.compile(D, mode="reduce-overhead")
+
 times = []
 for s in range(a.warmup + a.steps):
     t0 = time.perf_counter()
@@ -201,7 +210,8 @@ for s in range(a.warmup + a.steps):
 med = [statistics.median(t[k] for t in times) * 1e3 for k in range(4)]
 print(f"mangagan_torch: torch {torch.__version__}, recipe {a.recipe}, width {w}, device {a.device}, "
       f"batch {B}, threads {torch.get_num_threads()}, mkldnn {torch.backends.mkldnn.enabled}, "
-      f"convt-onednn {a.convt_onednn}, channels-last {a.channels_last}, autocast {a.autocast}, {a.steps} steps")
+      f"convt-onednn {a.convt_onednn}, channels-last {a.channels_last}, autocast {a.autocast}, tf32 {a.tf32}, "
+      f"cudnn-benchmark {a.cudnn_benchmark}, compile {a.compile}, {a.steps} steps")
 print(f"  median {med[0]:.1f} ms/step, {B / med[0] * 1e3:.1f} images/s")
 print(f"  phases: D-real {med[1]:.1f} ms, D-fake {med[2]:.1f} ms, G {med[3]:.1f} ms")
 import resource  # noqa: E402  (peak RSS of this process, KiB on Linux)

@@ -318,6 +318,48 @@ static void test_optimizers(void **state) {
     }
 }
 
+/* An optimizer over more than 65,535 parameter tensors: the CUDA kernels take one grid row per
+ * tensor, a grid has at most 65,535 rows, so the table goes in chunks (cuda/optim.cu). The same
+ * updates as the CPU's, and the last chunk's tensors updated at all. */
+static void test_optimizer_many_tensors(void **state) {
+    (void)state;
+    NEED_GPU();
+    if (getenv("TG_SKIP_SLOW")) { /* 200,000 tiny launches: minutes under compute-sanitizer */
+        print_message("skipped: TG_SKIP_SLOW is set\n");
+        skip();
+    }
+    enum { NT = 65600 };
+    const int64_t two = 2;
+    float *init = malloc(sizeof(float) * 2 * NT), *res[2] = {malloc(sizeof(float) * 2 * NT), malloc(sizeof(float) * 2 * NT)};
+    tg_tensor **p = malloc(sizeof(tg_tensor *) * NT);
+    assert_non_null(init), assert_non_null(res[0]), assert_non_null(res[1]), assert_non_null(p);
+    for (int i = 0; i < 2 * NT; i++) init[i] = (float)sin(0.37 * i);
+    for (int which = 0; which < 2; which++) {
+        tg_ctx *ctxs[2] = {cpu, gpu};
+        for (int d = 0; d < 2; d++) {
+            for (int i = 0; i < NT; i++) assert_non_null(p[i] = tu_tensor(ctxs[d], 1, &two, init + 2 * i, 1));
+            tg_optim *o = which ? tg_sgd(ctxs[d], p, NT, 0.1f, 0.9f) : tg_adam(ctxs[d], p, NT, 1e-2f, 0.5f, 0.999f, 1e-7f);
+            assert_non_null(o);
+            tg_tensor *loss = NULL; /* sum_i c_i sum(p_i): the gradient of p_i is c_i everywhere */
+            for (int i = 0; i < NT; i++) {
+                tg_tensor *t = tg_sum(ctxs[d], tg_scale(ctxs[d], p[i], 0.5f + 0.1f * (float)(i % 7)));
+                loss = loss ? tg_add(ctxs[d], loss, t) : t;
+            }
+            assert_non_null(loss);
+            assert_int_equal(tg_backward(ctxs[d], loss), TG_OK);
+            tg_ctx_clear_tape(ctxs[d]);
+            assert_int_equal(tg_optim_step(o), TG_OK);
+            for (int i = 0; i < NT; i++) assert_int_equal(tg_tensor_read(p[i], res[d] + 2 * i, 2), TG_OK);
+            tg_optim_free(o);
+            for (int i = 0; i < NT; i++) tg_tensor_free(p[i]);
+        }
+        tu_close_ff(res[1], res[0], 2 * NT, 1e-6, 1e-5, which ? "SGD over 65,600 tensors" : "Adam over 65,600 tensors");
+        for (int i = 2 * (NT - 8); i < 2 * NT; i++) /* the second chunk moved */
+            if (fabsf(res[1][i] - init[i]) < 1e-4f) fail_msg("tensor %d was not updated on the GPU", i / 2);
+    }
+    free(init), free(res[0]), free(res[1]), free(p);
+}
+
 /* ---- a whole GAN step on both devices ------------------------------------------------------ */
 typedef struct {
     tg_module *g, *d;
@@ -581,6 +623,7 @@ int main(void) {
         cmocka_unit_test(test_grid_stride_wrap),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_optimizers),
+        cmocka_unit_test(test_optimizer_many_tensors),
         cmocka_unit_test(test_gan_step),
         cmocka_unit_test(test_device_alloc_failures),
         cmocka_unit_test(test_no_gpu_message),
