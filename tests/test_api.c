@@ -326,15 +326,10 @@ static tg_status derived_call(fx *f) {
     const tu_op_case *c = g_derived.c;
     const tu_op_check *q = &c->check;
     tg_tensor *in[TU_MAX_IN], *other = NULL;
-    tg_ctx *ctx = f->ctx, *freed = NULL;
-    if (g_derived.kind == D_FREED_CTX) { /* the inputs on a context freed before the call */
-        freed = tg_ctx_new(TG_CPU, 1);
-        derived_inputs(freed, q, in);
-        tg_ctx_free(freed); /* deferred until its last leaf goes */
-        ctx = freed;
-    } else {
-        derived_inputs(ctx, q, in);
-    }
+    tg_ctx *ctx = f->ctx;
+    if (g_derived.kind == D_FREED_CTX) ctx = tg_ctx_new(TG_CPU, 1); /* the inputs on a context freed before the call */
+    derived_inputs(ctx, q, in);
+    if (g_derived.kind == D_FREED_CTX) tg_ctx_free(ctx); /* deferred until its last leaf goes */
     for (int i = 0; i < q->n_in; i++)
         if (!q->in[i].absent && !in[i]) return TG_ERR_NOMEM; /* (fails the row: not the status expected) */
     tg_tensor *args[TU_MAX_IN];

@@ -84,7 +84,7 @@ tg_status tg_cpu_conv_fwd(tg_ctx *ctx, const tg_conv_geom *g, tg_mem xm, tg_mem 
     const int bf16 = g->prec == TG_PRECISION_BF16;
     if (!bf16 && tg_cpu_winograd_applies(C, Co, kh, kw, s, N * (int64_t)((Ho + 1) / 2) * ((Wo + 1) / 2)))
         return tg_cpu_conv_fwd_wino(ctx, x, N, C, H, W, w, Co, p, Ho, Wo, bias, y, acc);
-    if (!bf16 && kh == 3 && kw == 3 && s == 1 && tg_cpu_wino3_applies(C, Co, p, N * (int64_t)((Ho + 1) / 2) * ((Wo + 1) / 2)))
+    if (!bf16 && tg_cpu_wino3_applies(C, Co, kh, kw, s, p, N * (int64_t)((Ho + 1) / 2) * ((Wo + 1) / 2)))
         return tg_cpu_conv3_wino(ctx, x, N, C, H, W, w, Co, p, Ho, Wo, bias, y, acc, 0);
     tables t;
     st = get_tables(ctx, Co, NP, K, &t, FN);
@@ -187,7 +187,7 @@ tg_status tg_cpu_conv_bwd_data(tg_ctx *ctx, const tg_conv_geom *g, tg_mem dym, t
     const int bf16 = g->prec == TG_PRECISION_BF16; /* Winograd's transforms would round other numbers */
     if (!bf16 && tg_cpu_winograd_applies(C, Co, kh, kw, s, N * (int64_t)((H + 3) / 4) * ((W + 3) / 4)))
         return tg_cpu_conv_bwd_data_wino(ctx, dy, N, Co, Ho, Wo, w, C, p, H, W, dx, acc);
-    if (!bf16 && kh == 3 && kw == 3 && s == 1 && tg_cpu_wino3_applies(C, Co, p, N * (int64_t)((H + 1) / 2) * ((W + 1) / 2)))
+    if (!bf16 && tg_cpu_wino3_applies(C, Co, kh, kw, s, p, N * (int64_t)((H + 1) / 2) * ((W + 1) / 2)))
         return tg_cpu_conv3_wino(ctx, dy, N, Co, Ho, Wo, w, C, 2 - p, H, W, NULL, dx, acc, 1);
     if (s <= 4 && kh % s == 0 && kw % s == 0)
         return bwd_data_phases(ctx, dy, N, Co, Ho, Wo, w, C, kh, kw, s, p, H, W, dx, acc, 0, s * s, bf16);

@@ -189,8 +189,8 @@ TG_INTERNAL tg_status tg_cpu_conv_fwd_wino(tg_ctx *ctx, const float *x, int N, i
                                            const float *bias, float *y, int acc);
 /* 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) (winograd.c): the forward pass (flip 0) and,
  * run on dy with padding 2 - p and the kernel turned (flip 1), the data gradient; when
- * tg_cpu_wino3_applies says so (both channel counts >= 16, p <= 2, enough tiles) */
-TG_INTERNAL bool tg_cpu_wino3_applies(int C, int Co, int p, int64_t tiles);
+ * tg_cpu_wino3_applies says so (3x3, stride 1, both channel counts >= 16, p <= 2, enough tiles) */
+TG_INTERNAL bool tg_cpu_wino3_applies(int C, int Co, int kh, int kw, int s, int p, int64_t tiles);
 TG_INTERNAL tg_status tg_cpu_conv3_wino(tg_ctx *ctx, const float *x, int N, int K, int H, int W, const float *w,
                                         int M, int p, int Ho, int Wo, const float *bias, float *y, int acc, int flip);
 /* tests: 1 use Winograd wherever the shape allows, 0 never, -1 as TG_CPU_WINOGRAD / the tile

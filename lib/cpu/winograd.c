@@ -284,6 +284,29 @@ static void lanes_get(wino_ws *ws, int64_t T, int32_t **in_off, int32_t **in_h, 
         (*out_mask)[q] = 0;
 }
 
+/* The lane tables of a forward-shaped problem (one over the whole batch): tile (n, a, b) writes
+ * outputs (2a.., 2b..) of image n (out_img floats apart, rows Wo) and reads its patch from input
+ * pixel (step*a, step*b) of image n (in_img floats apart, rows W) */
+static void fwd_lanes(wino_ws *ws, int64_t N, int64_t th, int64_t tw, int step, int64_t in_img, int W,
+                      int64_t out_img, int Ho, int Wo, int32_t **in_off, int32_t **in_h, int32_t **in_w,
+                      int32_t **out_off, uint8_t **out_mask) {
+    lanes_get(ws, N * th * tw, in_off, in_h, in_w, out_off, out_mask);
+    int32_t *io = *in_off, *ih = *in_h, *iw = *in_w, *oo = *out_off;
+    uint8_t *om = *out_mask;
+#pragma omp parallel for collapse(2) if (N * th * tw > PAR_MIN)
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t a = 0; a < th; a++)
+            for (int64_t b = 0; b < tw; b++) {
+                const int64_t q = (n * th + a) * tw + b;
+                ih[q] = (int32_t)(step * a);
+                iw[q] = (int32_t)(step * b);
+                io[q] = (int32_t)(n * in_img + step * a * W + step * b);
+                oo[q] = (int32_t)(n * out_img + 2 * a * Wo + 2 * b);
+                om[q] = (uint8_t)(1 | (2 * b + 1 < Wo ? 2 : 0) | (2 * a + 1 < Ho ? 4 : 0) |
+                                  (2 * a + 1 < Ho && 2 * b + 1 < Wo ? 8 : 0));
+            }
+}
+
 /* Sliver j of one problem: KC rows at a time transformed and multiplied into ne tiles per A
  * sliver, then written through the output transform. */
 static void wino_sliver(const phase *P, const tg_cpu_isa *isa, int64_t K, int64_t M, int64_t apk,
@@ -469,21 +492,10 @@ tg_status tg_cpu_conv_fwd_wino(tg_ctx *ctx, const float *x, int N, int C, int H,
         rh[k] = r - p, rw[k] = sc - p;
         roff[k] = (int32_t)(k / 4 * HW + (int64_t)(r - p) * W + (sc - p));
     }
+    /* tile: outputs (2a.., 2b..), patch rows 2(2a + i) */
     int32_t *in_off, *in_h, *in_w, *out_off;
     uint8_t *out_mask;
-    lanes_get(&ws, T, &in_off, &in_h, &in_w, &out_off, &out_mask);
-#pragma omp parallel for collapse(2) if (T > PAR_MIN)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t a = 0; a < th; a++)
-            for (int64_t b = 0; b < tw; b++) { /* tile: outputs (2a.., 2b..), patch rows 2(2a + i) */
-                const int64_t q = (n * th + a) * tw + b;
-                in_h[q] = (int32_t)(4 * a);
-                in_w[q] = (int32_t)(4 * b);
-                in_off[q] = (int32_t)(n * C * HW + 4 * a * W + 4 * b);
-                out_off[q] = (int32_t)(n * Co * P + 2 * a * Wo + 2 * b);
-                out_mask[q] = (uint8_t)(1 | (2 * b + 1 < Wo ? 2 : 0) | (2 * a + 1 < Ho ? 4 : 0) |
-                                        (2 * a + 1 < Ho && 2 * b + 1 < Wo ? 8 : 0));
-            }
+    fwd_lanes(&ws, N, th, tw, 4, C * HW, W, Co * P, Ho, Wo, &in_off, &in_h, &in_w, &out_off, &out_mask);
     ph.ph = (tg_wino_phase){x, H, W, 2, roff, rh, rw, in_off, in_h, in_w,
                             y, P, Wo, 1, out_off, out_mask, bias, acc};
     ph.Ap = ws.Ap0;
@@ -526,9 +538,9 @@ static void wino3_weights(const float *w, int64_t M, int64_t K, int flip, int mr
     u3_store(g, mr, apk, Ap + (s * K + k) * mr);
 }
 
-bool tg_cpu_wino3_applies(int C, int Co, int p, int64_t tiles) {
+bool tg_cpu_wino3_applies(int C, int Co, int kh, int kw, int s, int p, int64_t tiles) {
     pthread_once(&mode_once, mode_read);
-    if (C < 16 || Co < 16 || p < 0 || p > 2) return false;
+    if (kh != 3 || kw != 3 || s != 1 || C < 16 || Co < 16 || p < 0 || p > 2) return false;
     return mode == 1 || (mode == -1 && tiles >= MIN_TILES);
 }
 
@@ -549,19 +561,7 @@ tg_status tg_cpu_conv3_wino(tg_ctx *ctx, const float *x, int N, int K_, int H, i
     for (int64_t k = 0; k < K; k++) roff[k] = (int32_t)(k * HW - (int64_t)p * W - p), rh[k] = -p, rw[k] = -p;
     int32_t *in_off, *in_h, *in_w, *out_off;
     uint8_t *out_mask;
-    lanes_get(&ws, T, &in_off, &in_h, &in_w, &out_off, &out_mask);
-#pragma omp parallel for collapse(2) if (T > PAR_MIN)
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t a = 0; a < th; a++)
-            for (int64_t b = 0; b < tw; b++) {
-                const int64_t q = (n * th + a) * tw + b;
-                in_h[q] = (int32_t)(2 * a);
-                in_w[q] = (int32_t)(2 * b);
-                in_off[q] = (int32_t)(n * K * HW + 2 * a * W + 2 * b);
-                out_off[q] = (int32_t)(n * M * P + 2 * a * Wo + 2 * b);
-                out_mask[q] = (uint8_t)(1 | (2 * b + 1 < Wo ? 2 : 0) | (2 * a + 1 < Ho ? 4 : 0) |
-                                        (2 * a + 1 < Ho && 2 * b + 1 < Wo ? 8 : 0));
-            }
+    fwd_lanes(&ws, N, th, tw, 2, K * HW, W, M * P, Ho, Wo, &in_off, &in_h, &in_w, &out_off, &out_mask);
     ph.ph = (tg_wino_phase){x, H, W, 1, roff, rh, rw, in_off, in_h, in_w, y, P, Wo, 1, out_off, out_mask, bias, acc};
     ph.Ap = ws.Ap0;
 #pragma omp parallel for schedule(static) if (ns * K * mr > 1024)
